@@ -1,0 +1,24 @@
+# Finds every third-party dependency once, as imported targets. All come from Debian packages
+# (scripts/setup.sh); CUDA and NCCL are optional and only looked for under /usr/local/cuda.
+
+find_package(Threads REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(MPI REQUIRED COMPONENTS CXX)
+find_package(Boost 1.74 REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(ZLIB REQUIRED)
+
+# LibTorch: Debian's CPU build (1.13) in CI, a CUDA build (2.x) where one is on CMAKE_PREFIX_PATH.
+find_package(Torch REQUIRED)
+add_library(aimass_torch INTERFACE)
+target_link_libraries(aimass_torch INTERFACE ${TORCH_LIBRARIES})
+target_include_directories(aimass_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+# Torch's own flags (ABI macro on pip builds) must reach every translation unit that includes it.
+if(TORCH_CXX_FLAGS)
+  separate_arguments(_aimass_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+  target_compile_options(aimass_torch INTERFACE ${_aimass_torch_flags})
+endif()
+
+find_package(Catch2 2 QUIET)
+
+include(FindNccl)

@@ -1,0 +1,82 @@
+// The typed configuration of a training job. The coordinator fills it from YAML (job_config.h)
+// or, later, from a REST request; workers receive it as a TrainSpec message. Torch-free.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace aimass {
+
+struct ModelConfig {
+  std::string name = "cnn";            // mlp | cnn | resnet | torchscript:<file>
+  std::vector<int64_t> input_shape;    // per sample; builtins fill it, torchscript needs it
+  uint32_t num_classes = 10;
+};
+
+struct OptimizerConfig {
+  std::string name = "sgd";  // sgd | adam | adamw
+  double lr = 0.05;
+  double momentum = 0.9;     // sgd
+  bool nesterov = false;     // sgd
+  double weight_decay = 0.0;
+  double beta1 = 0.9;        // adam, adamw
+  double beta2 = 0.999;
+  double eps = 1e-8;
+};
+
+struct ScheduleConfig {
+  std::string name = "constant";  // constant | step | cosine
+  uint64_t warmup_steps = 0;      // linear ramp from lr/warmup_steps to lr
+  uint64_t step_size = 1000;      // step: multiply by gamma every step_size steps
+  double gamma = 0.1;
+  double min_lr = 0.0;            // cosine: floor reached at the last step
+};
+
+struct NormalizeConfig {
+  float scale = 1.0f / 255.0f;
+  float mean = 0.0f;
+  float std = 1.0f;
+};
+
+enum class RemainderPolicy { kPad, kDrop };
+
+struct DataConfig {
+  std::string train_dir;
+  std::string test_dir;             // empty: no evaluation
+  bool shuffle = true;
+  RemainderPolicy remainder = RemainderPolicy::kPad;
+  NormalizeConfig normalize;
+  uint32_t prefetch_batches = 4;
+  uint32_t loader_threads = 2;
+  uint64_t cache_bytes = 2ull << 30;
+  uint64_t limit = 0;               // use only the first N training records (0: all)
+};
+
+struct CheckpointConfig {
+  uint64_t every_steps = 0;  // 0: only at the end of each epoch
+  uint32_t keep = 3;
+};
+
+struct WorkerConfig {
+  std::string device = "auto";   // auto | cpu | cuda
+  std::string backend = "auto";  // auto | mpi | nccl
+  uint32_t threads = 0;          // intra-op threads on CPU; 0: cores / local workers
+};
+
+struct TrainConfig {
+  ModelConfig model;
+  OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+  DataConfig data;
+  CheckpointConfig checkpoint;
+  WorkerConfig worker;
+  uint32_t epochs = 5;
+  uint32_t batch_size = 64;         // per worker, per micro-batch
+  uint32_t grad_accumulation = 1;   // micro-batches per optimizer step
+  uint64_t seed = 42;
+  uint32_t log_every = 20;          // optimizer steps
+  std::string run_dir = "runs/latest";
+};
+
+}  // namespace aimass
