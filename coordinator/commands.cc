@@ -1,0 +1,247 @@
+#include "coordinator/commands.h"
+
+#include <boost/json.hpp>
+#include <csignal>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config/job_config.h"
+#include "common/data/convert.h"
+#include "common/mpi/mpi_bootstrap.h"
+#include "coordinator/launch/local_mpirun_launcher.h"
+#include "coordinator/launch/mpi_world_launcher.h"
+#include "coordinator/progress_reporter.h"
+#include "coordinator/train_job.h"
+#include "coordinator/worker_hub.h"
+#include "models/model_catalog.h"
+
+namespace aimass::coordinator {
+namespace {
+
+const char kUsage[] =
+    "usage:\n"
+    "  aimass-coordinator train --config JOB.yaml [--workers N] [--resume] [--run-dir DIR]\n"
+    "                           [--epochs N] [--mpirun-arg ARG]... [--quiet]\n"
+    "      Under mpirun:  mpirun -np 1 aimass-coordinator train --config JOB.yaml : -np N aimass-worker\n"
+    "      Local:         aimass-coordinator train --config JOB.yaml --workers N  (starts mpirun itself)\n"
+    "  aimass-coordinator data convert --output DIR [--input IDX_DIR] [--shard-records N] [--limit N]\n"
+    "      Fashion-MNIST IDX files into gzip CSV part files (train/ and test/).\n";
+
+std::atomic<bool> g_interrupted{false};
+
+void OnSignal(int) { g_interrupted = true; }
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "aimass-coordinator: error: %s\n", message.c_str());
+  return 1;
+}
+
+// --flag value pairs and bare --switches, in order; anything else is an error.
+struct Arguments {
+  std::map<std::string, std::vector<std::string>> values;
+  std::map<std::string, bool> switches;
+
+  std::string Get(const std::string& name, const std::string& fallback = "") const {
+    auto found = values.find(name);
+    return found == values.end() ? fallback : found->second.back();
+  }
+  bool Has(const std::string& name) const { return values.count(name) > 0; }
+};
+
+Result<Arguments> ParseArguments(int argc, char** argv, int first,
+                                 const std::vector<std::string>& valued,
+                                 const std::vector<std::string>& bare) {
+  Arguments arguments;
+  for (int i = first; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (std::find(bare.begin(), bare.end(), arg) != bare.end()) {
+      arguments.switches[arg] = true;
+    } else if (std::find(valued.begin(), valued.end(), arg) != valued.end()) {
+      if (i + 1 >= argc) return Status::Error(arg + " needs a value");
+      arguments.values[arg].push_back(argv[++i]);
+    } else {
+      return Status::Error("unknown argument '" + arg + "'");
+    }
+  }
+  return arguments;
+}
+
+Result<uint64_t> ParseCount(const std::string& flag, const std::string& text) {
+  try {
+    size_t used = 0;
+    long long value = std::stoll(text, &used);
+    if (used == text.size() && value >= 0) return static_cast<uint64_t>(value);
+  } catch (const std::exception&) {
+  }
+  return Status::Error(flag + ": '" + text + "' is not a non-negative integer");
+}
+
+std::string Absolute(const std::string& path) {
+  if (path.empty()) return path;
+  return std::filesystem::absolute(path).lexically_normal().string();
+}
+
+// Workers may start in another directory (or on another host sharing the filesystem).
+void MakePathsAbsolute(TrainConfig& config) {
+  config.run_dir = Absolute(config.run_dir);
+  config.data.train_dir = Absolute(config.data.train_dir);
+  config.data.test_dir = Absolute(config.data.test_dir);
+  if (models::IsTorchScriptName(config.model.name)) {
+    config.model.name = "torchscript:" + Absolute(models::TorchScriptPath(config.model.name));
+  }
+}
+
+void PrintSummary(const boost::json::object& summary, const std::string& run_dir) {
+  auto number = [&](const char* key) {
+    const auto* value = summary.if_contains(key);
+    return value && value->is_number() ? value->to_number<double>() : 0.0;
+  };
+  char line[512];
+  std::snprintf(line, sizeof(line),
+                "test_accuracy %.4f  test_loss %.4f  epochs %.0f  workers %.0f  global_batch %.0f  "
+                "%.0f samples/s  wall %s",
+                number("test_accuracy"), number("test_loss"), number("epochs"), number("workers"),
+                number("global_batch"), number("samples_per_second"),
+                FormatDuration(number("wall_seconds")).c_str());
+  std::printf("%s\nrun directory: %s\n", line, run_dir.c_str());
+  std::fflush(stdout);
+}
+
+int Train(int argc, char** argv) {
+  auto arguments = ParseArguments(argc, argv, 2,
+                                  {"--config", "--workers", "--run-dir", "--epochs", "--mpirun-arg"},
+                                  {"--resume", "--quiet"});
+  if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
+  if (!arguments->Has("--config")) return Fail(std::string("--config is required\n") + kUsage);
+
+  std::string config_path = arguments->Get("--config");
+  Env& env = Env::Default();
+  auto config_text = env.ReadFile(config_path);
+  if (!config_text.ok()) return Fail(config_text.status().message());
+  auto config = ParseTrainConfig(*config_text, config_path);
+  if (!config.ok()) return Fail(config.status().message());
+  if (arguments->Has("--run-dir")) config->run_dir = arguments->Get("--run-dir");
+  if (arguments->Has("--epochs")) {
+    auto epochs = ParseCount("--epochs", arguments->Get("--epochs"));
+    if (!epochs.ok() || *epochs == 0) return Fail("--epochs: must be a positive integer");
+    config->epochs = static_cast<uint32_t>(*epochs);
+  }
+  MakePathsAbsolute(*config);
+
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  bool under_mpirun = LaunchedByMpirun();
+  std::unique_ptr<WorkerLauncher> launcher;
+  if (under_mpirun) {
+    if (arguments->Has("--workers")) {
+      return Fail("--workers starts mpirun itself; under mpirun the worker count comes from -np");
+    }
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    auto world = JoinMpiWorld(ProcessRole::kCoordinator);
+    if (!world.ok()) return Fail(world.status().message());
+    launcher = std::make_unique<MpiWorldLauncher>(*world);
+  } else {
+    if (!arguments->Has("--workers")) {
+      return Fail("pass --workers N, or start under mpirun beside aimass-worker processes");
+    }
+    auto workers = ParseCount("--workers", arguments->Get("--workers"));
+    if (!workers.ok() || *workers == 0) return Fail("--workers: must be a positive integer");
+    LocalLaunchOptions options;
+    options.workers = static_cast<uint32_t>(*workers);
+    if (arguments->Has("--mpirun-arg")) options.mpirun_args = arguments->values.at("--mpirun-arg");
+    launcher = std::make_unique<LocalMpirunLauncher>(options);
+  }
+  auto finish_mpi = [&] {
+    if (under_mpirun) MPI_Finalize();
+  };
+
+  ProgressReporter reporter(stdout, arguments->switches.count("--quiet") > 0);
+  TrainJobOptions options;
+  options.config = *config;
+  options.config_text = *config_text;
+  options.resume = arguments->switches.count("--resume") > 0;
+  options.interrupted = [] { return g_interrupted.load(); };
+  TrainJob job(std::move(options), env, reporter);
+
+  Status prepared = job.Prepare(launcher->worker_count());
+  if (!prepared.ok()) {
+    launcher->Cancel();
+    finish_mpi();
+    return Fail(prepared.message());
+  }
+  auto hub = WorkerHub::Start("0.0.0.0", 0);
+  if (!hub.ok()) {
+    launcher->Cancel();
+    finish_mpi();
+    return Fail(hub.status().message());
+  }
+  auto summary = job.Run(**hub, *launcher);
+  if (!summary.ok()) {
+    Fail(summary.status().message());
+    launcher->Abort();
+    return 1;
+  }
+  PrintSummary(*summary, config->run_dir);
+  hub->reset();
+  finish_mpi();
+  return 0;
+}
+
+int DataCommand(int argc, char** argv) {
+  if (argc < 3 || std::string(argv[2]) != "convert") {
+    return Fail(std::string("unknown data command\n") + kUsage);
+  }
+  auto arguments =
+      ParseArguments(argc, argv, 3, {"--input", "--output", "--shard-records", "--limit"}, {});
+  if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
+  if (!arguments->Has("--output")) return Fail("data convert: --output is required");
+  data::ConvertOptions options;
+  options.idx_dir = arguments->Get("--input", options.idx_dir);
+  options.output_dir = arguments->Get("--output");
+  if (arguments->Has("--shard-records")) {
+    auto records = ParseCount("--shard-records", arguments->Get("--shard-records"));
+    if (!records.ok() || *records == 0) return Fail("--shard-records: must be a positive integer");
+    options.records_per_shard = *records;
+  }
+  if (arguments->Has("--limit")) {
+    auto limit = ParseCount("--limit", arguments->Get("--limit"));
+    if (!limit.ok()) return Fail(limit.status().message());
+    options.limit = *limit;
+  }
+  auto summary = data::ConvertIdxDataset(options, Env::Default());
+  if (!summary.ok()) return Fail(summary.status().message());
+  std::printf("wrote %llu train records in %u shards and %llu test records in %u shards to %s\n",
+              static_cast<unsigned long long>(summary->train_records), summary->train_shards,
+              static_cast<unsigned long long>(summary->test_records), summary->test_shards,
+              options.output_dir.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int CoordinatorMain(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  std::string command = argv[1];
+  if (command == "train") return Train(argc, argv);
+  if (command == "data") return DataCommand(argc, argv);
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  return Fail("unknown command '" + command + "'\n" + kUsage);
+}
+
+}  // namespace aimass::coordinator

@@ -1,1 +1,3 @@
-int main() { return 0; }
+#include "coordinator/commands.h"
+
+int main(int argc, char** argv) { return aimass::coordinator::CoordinatorMain(argc, argv); }

@@ -1,0 +1,529 @@
+#include "coordinator/train_job.h"
+
+#include <boost/json.hpp>
+
+#include <map>
+#include <numeric>
+#include <optional>
+#include <vector>
+
+#include "common/aimass.pb.h"
+#include "common/checkpoint/checkpoint_file.h"
+#include "common/config/train_spec_codec.h"
+#include "common/data/dataset_index.h"
+#include "common/data/epoch_planner.h"
+#include "models/model_catalog.h"
+#include "coordinator/run_directory.h"
+
+namespace aimass::coordinator {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kPollInterval = std::chrono::milliseconds(250);
+constexpr auto kFinishTimeout = std::chrono::seconds(60);
+
+double SecondsBetween(Clock::time_point start, Clock::time_point end) {
+  return std::chrono::duration<double>(end - start).count();
+}
+
+void FillDataset(const data::DatasetIndex& index, proto::DatasetSpec* spec) {
+  spec->set_feature_count(index.feature_count);
+  for (const auto& shard : index.shards) {
+    auto* out = spec->add_shards();
+    out->set_path(shard.path);
+    out->set_records(shard.records);
+  }
+}
+
+void FillRanges(const std::vector<data::SampleRange>& ranges,
+                google::protobuf::RepeatedPtrField<proto::SampleRange>* out) {
+  out->Reserve(static_cast<int>(ranges.size()));
+  for (const auto& range : ranges) {
+    auto* item = out->Add();
+    item->set_shard(range.shard);
+    item->set_begin(range.begin);
+    item->set_count(range.count);
+  }
+}
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string text;
+  for (int64_t dim : shape) text += (text.empty() ? "" : "x") + std::to_string(dim);
+  return text;
+}
+
+struct WorkerState {
+  bool connected = false;
+  ConnectionId connection = 0;
+  std::string host;
+  uint32_t pid = 0;
+  std::string device;
+  uint64_t step = 0;
+  Clock::time_point last_seen;
+  bool done = false;
+};
+
+// Test-split results of one epoch, summed as the workers report them.
+struct EpochEval {
+  uint32_t reports = 0;
+  double loss_sum = 0;
+  uint64_t correct = 0;
+  uint64_t count = 0;
+  double seconds = 0;
+};
+
+}  // namespace
+
+class TrainJob::Impl {
+ public:
+  Impl(TrainJobOptions options, Env& env, ProgressReporter& reporter)
+      : options_(std::move(options)),
+        config_(options_.config),
+        env_(env),
+        reporter_(reporter),
+        run_(env, options_.config.run_dir) {}
+
+  Status Prepare(uint32_t workers) {
+    workers_count_ = workers;
+    if (workers == 0) return Status::Error("a training job needs at least one worker");
+    AIMASS_RETURN_IF_ERROR(models::ResolveModelConfig(config_.model));
+
+    AIMASS_ASSIGN_OR_RETURN(train_index_, data::IndexDataset(config_.data.train_dir, env_));
+    AIMASS_RETURN_IF_ERROR(CheckShape(train_index_, config_.data.train_dir));
+    if (!config_.data.test_dir.empty()) {
+      AIMASS_ASSIGN_OR_RETURN(data::DatasetIndex test, data::IndexDataset(config_.data.test_dir, env_));
+      AIMASS_RETURN_IF_ERROR(CheckShape(test, config_.data.test_dir));
+      test_index_ = std::move(test);
+    }
+
+    plan_options_.seed = config_.seed;
+    plan_options_.workers = workers;
+    plan_options_.samples_per_step =
+        static_cast<uint64_t>(config_.batch_size) * config_.grad_accumulation;
+    plan_options_.shuffle = config_.data.shuffle;
+    plan_options_.remainder = config_.data.remainder;
+    plan_options_.limit = config_.data.limit;
+    uint64_t records = train_index_.total_records();
+    if (config_.data.limit > 0) records = std::min(records, config_.data.limit);
+    steps_per_epoch_ = data::StepsPerEpoch(records, plan_options_);
+    if (steps_per_epoch_ == 0) {
+      return Status::Error(config_.data.train_dir + ": " + std::to_string(records) +
+                           " records are too few for " + std::to_string(workers) + " workers");
+    }
+    AIMASS_RETURN_IF_ERROR(FindResumePoint());
+    return run_.Prepare(options_.config_text, resume_.has_value());
+  }
+
+  Result<json::object> Run(WorkerHub& hub, WorkerLauncher& launcher) {
+    hub_ = &hub;
+    launcher_ = &launcher;
+    started_ = Clock::now();
+    workers_.assign(workers_count_, WorkerState());
+    AIMASS_RETURN_IF_ERROR(launcher.Launch(hub.AdvertisedAddress()));
+    Status status = WaitForWorkers();
+    if (status.ok()) status = StartWorkers();
+    if (status.ok()) status = DriveEpochs();
+    if (!status.ok()) {
+      AbortWorkers(status.message());
+      return status;
+    }
+    for (const auto& worker : workers_) {
+      proto::CoordinatorMessage shutdown;
+      shutdown.mutable_shutdown()->set_abort(false);
+      AIMASS_RETURN_IF_ERROR(hub.Send(worker.connection, shutdown));
+    }
+    AIMASS_RETURN_IF_ERROR(launcher.WaitForExit(kFinishTimeout));
+    json::object summary = Summary();
+    AIMASS_RETURN_IF_ERROR(run_.WriteSummary(summary));
+    return summary;
+  }
+
+ private:
+  Status CheckShape(const data::DatasetIndex& index, const std::string& dir) {
+    int64_t expected = std::accumulate(config_.model.input_shape.begin(),
+                                       config_.model.input_shape.end(), int64_t{1},
+                                       std::multiplies<int64_t>());
+    if (static_cast<int64_t>(index.feature_count) != expected) {
+      return Status::Error(index.shards.front().path + ": records have " +
+                           std::to_string(index.feature_count) + " features, but model '" +
+                           config_.model.name + "' takes " + std::to_string(expected) +
+                           " (input shape " + ShapeText(config_.model.input_shape) + ")");
+    }
+    return Status::Ok();
+  }
+
+  Status FindResumePoint() {
+    if (!options_.resume) return Status::Ok();
+    std::vector<std::string> skipped;
+    AIMASS_ASSIGN_OR_RETURN(auto newest,
+                            FindNewestValidCheckpoint(env_, run_.CheckpointDirectory(), &skipped));
+    for (const auto& line : skipped) reporter_.Line("warning: skipping checkpoint " + line);
+    if (!newest) {
+      reporter_.Line("no valid checkpoint in " + run_.CheckpointDirectory() +
+                     ": starting from the beginning");
+      return Status::Ok();
+    }
+    const CheckpointHeader& header = newest->header;
+    if (header.world_size != workers_count_) {
+      return Status::Error(newest->path + ": written by " + std::to_string(header.world_size) +
+                           " workers; resume with the same number (not " +
+                           std::to_string(workers_count_) + ") to continue the same run");
+    }
+    if (header.model != config_.model.name) {
+      return Status::Error(newest->path + ": holds model '" + header.model + "', the config says '" +
+                           config_.model.name + "'");
+    }
+    if (header.epoch >= config_.epochs) {
+      return Status::Error(newest->path + ": the run already finished all " +
+                           std::to_string(config_.epochs) + " epochs; nothing to resume");
+    }
+    reporter_.Line("resuming from " + newest->path + " (epoch " + std::to_string(header.epoch + 1) +
+                   ", step " + std::to_string(header.step) + ")");
+    resume_ = newest;
+    return Status::Ok();
+  }
+
+  std::string Describe(uint32_t rank) const {
+    const WorkerState& worker = workers_[rank];
+    if (worker.host.empty()) return "worker rank " + std::to_string(rank);
+    return "worker rank " + std::to_string(rank) + " (host " + worker.host + ", pid " +
+           std::to_string(worker.pid) + ")";
+  }
+
+  std::optional<uint32_t> RankOf(ConnectionId connection) const {
+    auto found = rank_of_connection_.find(connection);
+    if (found == rank_of_connection_.end()) return std::nullopt;
+    return found->second;
+  }
+
+  // Checks every reason to stop that does not come as an event.
+  Status CheckLiveness() {
+    if (options_.interrupted && options_.interrupted()) {
+      // mpirun signals us when a worker dies; its dropped connection says which one.
+      auto deadline = Clock::now() + std::chrono::milliseconds(500);
+      while (Clock::now() < deadline) {
+        auto event = hub_->NextEvent(std::chrono::milliseconds(50));
+        if (event && event->kind == HubEvent::Kind::kDisconnected) return Handle(*event);
+      }
+      return Status::Error("interrupted by a signal");
+    }
+    if (auto ended = launcher_->CheckExited()) {
+      // Let the connections report first: they name the rank that died.
+      while (auto event = hub_->NextEvent(std::chrono::milliseconds(200))) {
+        AIMASS_RETURN_IF_ERROR(Handle(*event));
+      }
+      return Status::Error("workers ended early: " + *ended);
+    }
+    auto now = Clock::now();
+    for (uint32_t rank = 0; rank < workers_.size(); ++rank) {
+      const WorkerState& worker = workers_[rank];
+      if (worker.connected && !worker.done && now - worker.last_seen > options_.heartbeat_timeout) {
+        return Status::Error(Describe(rank) + " sent nothing for " +
+                             std::to_string(options_.heartbeat_timeout.count()) +
+                             " s (hung or unreachable)");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status WaitForWorkers() {
+    auto deadline = Clock::now() + options_.worker_start_timeout;
+    while (connected_ < workers_count_) {
+      if (Clock::now() > deadline) {
+        std::string missing;
+        for (uint32_t rank = 0; rank < workers_count_; ++rank) {
+          if (!workers_[rank].connected) missing += (missing.empty() ? "" : ", ") + std::to_string(rank);
+        }
+        return Status::Error("only " + std::to_string(connected_) + " of " +
+                             std::to_string(workers_count_) + " workers connected within " +
+                             std::to_string(options_.worker_start_timeout.count()) +
+                             " s (missing ranks " + missing + ")");
+      }
+      AIMASS_RETURN_IF_ERROR(CheckLiveness());
+      if (auto event = hub_->NextEvent(kPollInterval)) AIMASS_RETURN_IF_ERROR(Handle(*event));
+    }
+    json::array listing;
+    for (uint32_t rank = 0; rank < workers_count_; ++rank) {
+      const WorkerState& worker = workers_[rank];
+      listing.push_back(json::object{{"rank", rank},
+                                     {"host", worker.host},
+                                     {"pid", worker.pid},
+                                     {"device", worker.device}});
+    }
+    AIMASS_RETURN_IF_ERROR(run_.WriteWorkers(listing));
+    reporter_.Line("aimass: " + std::to_string(workers_count_) + " workers ready (" +
+                   workers_[0].device + "), model " + config_.model.name + ", global batch " +
+                   std::to_string(GlobalBatch()) + ", " + std::to_string(steps_per_epoch_) +
+                   " steps/epoch");
+    return Status::Ok();
+  }
+
+  Status OnHello(ConnectionId connection, const proto::Hello& hello) {
+    uint32_t rank = hello.rank();
+    if (hello.world_size() != workers_count_ || rank >= workers_count_) {
+      return Status::Error("a worker reports rank " + std::to_string(rank) + " of " +
+                           std::to_string(hello.world_size()) + ", but the job has " +
+                           std::to_string(workers_count_) + " workers");
+    }
+    WorkerState& worker = workers_[rank];
+    if (worker.connected) return Status::Error("two workers claim rank " + std::to_string(rank));
+    worker.connected = true;
+    worker.connection = connection;
+    worker.host = hello.host();
+    worker.pid = hello.pid();
+    worker.device = hello.device();
+    worker.last_seen = Clock::now();
+    rank_of_connection_[connection] = rank;
+    ++connected_;
+    return Status::Ok();
+  }
+
+  uint64_t GlobalBatch() const {
+    return static_cast<uint64_t>(config_.batch_size) * config_.grad_accumulation * workers_count_;
+  }
+
+  Status StartWorkers() {
+    proto::StartTraining start;
+    auto* spec = start.mutable_spec();
+    EncodeTrainConfig(config_, spec);
+    FillDataset(train_index_, spec->mutable_train_data());
+    if (test_index_) FillDataset(*test_index_, spec->mutable_test_data());
+    spec->set_steps_per_epoch(steps_per_epoch_);
+    if (resume_) {
+      spec->set_resume_checkpoint(resume_->path);
+      spec->set_resume_step(resume_->header.step);
+    }
+    std::vector<std::vector<data::SampleRange>> eval_parts;
+    if (test_index_) eval_parts = data::PlanEvaluation(*test_index_, workers_count_);
+    for (uint32_t rank = 0; rank < workers_count_; ++rank) {
+      start.clear_eval_ranges();
+      if (test_index_) FillRanges(eval_parts[rank], start.mutable_eval_ranges());
+      proto::CoordinatorMessage message;
+      *message.mutable_start_training() = start;
+      AIMASS_RETURN_IF_ERROR(hub_->Send(workers_[rank].connection, message));
+    }
+    first_epoch_ = resume_ ? resume_->header.epoch : 0;
+    first_step_ = resume_ ? resume_->header.step_in_epoch : 0;
+    global_step_ = resume_ ? resume_->header.step : 0;
+    for (uint32_t epoch = first_epoch_; epoch < config_.epochs && epoch <= first_epoch_ + 1; ++epoch) {
+      AIMASS_RETURN_IF_ERROR(SendPlans(epoch, std::nullopt));
+    }
+    return Status::Ok();
+  }
+
+  // Plans `epoch` and sends each worker its part (only `only_rank`'s when given).
+  Status SendPlans(uint32_t epoch, std::optional<uint32_t> only_rank) {
+    if (epoch >= config_.epochs) return Status::Ok();
+    data::EpochPlanOptions options = plan_options_;
+    options.epoch = epoch;
+    data::EpochPartition partition = data::PlanEpoch(train_index_, options);
+    for (uint32_t rank = 0; rank < workers_count_; ++rank) {
+      if (only_rank && *only_rank != rank) continue;
+      proto::CoordinatorMessage message;
+      auto* plan = message.mutable_epoch_plan();
+      plan->set_epoch(epoch);
+      plan->set_start_step(epoch == first_epoch_ ? first_step_ : 0);
+      plan->set_steps(partition.steps);
+      plan->set_samples(partition.samples_per_worker);
+      plan->set_samples_per_step(options.samples_per_step);
+      FillRanges(partition.workers[rank].ranges, plan->mutable_ranges());
+      AIMASS_RETURN_IF_ERROR(hub_->Send(workers_[rank].connection, message));
+    }
+    return Status::Ok();
+  }
+
+  Status DriveEpochs() {
+    train_started_ = Clock::now();
+    while (done_ < workers_count_) {
+      AIMASS_RETURN_IF_ERROR(CheckLiveness());
+      if (auto event = hub_->NextEvent(kPollInterval)) AIMASS_RETURN_IF_ERROR(Handle(*event));
+    }
+    return Status::Ok();
+  }
+
+  Status Handle(const HubEvent& event) {
+    std::optional<uint32_t> rank = RankOf(event.connection);
+    if (event.kind == HubEvent::Kind::kDisconnected) {
+      if (!rank) return Status::Error("a worker disconnected before saying hello: " + event.reason);
+      if (workers_[*rank].done) return Status::Ok();
+      return Status::Error(Describe(*rank) + " disconnected at step " +
+                           std::to_string(workers_[*rank].step) + ": " + event.reason);
+    }
+    const proto::WorkerMessage& message = *event.message;
+    if (!rank) {
+      if (message.has_hello()) return OnHello(event.connection, message.hello());
+      return Status::Error("a worker sent a message before saying hello");
+    }
+    WorkerState& worker = workers_[*rank];
+    worker.last_seen = Clock::now();
+    switch (message.body_case()) {
+      case proto::WorkerMessage::kHeartbeat:
+        worker.step = message.heartbeat().step();
+        return Status::Ok();
+      case proto::WorkerMessage::kStepMetrics:
+        worker.step = message.step_metrics().step();
+        return OnStepMetrics(message.step_metrics());
+      case proto::WorkerMessage::kEvalResult:
+        return OnEvalResult(*rank, message.eval_result());
+      case proto::WorkerMessage::kCheckpointSaved:
+        last_checkpoint_ = message.checkpoint_saved().path();
+        return Status::Ok();
+      case proto::WorkerMessage::kTrainingDone:
+        worker.done = true;
+        ++done_;
+        if (!message.training_done().model_path().empty()) {
+          model_path_ = message.training_done().model_path();
+        }
+        return Status::Ok();
+      case proto::WorkerMessage::kFailure:
+        return Status::Error(Describe(*rank) + " failed: " + message.failure().message());
+      case proto::WorkerMessage::kHello:
+        return Status::Error(Describe(*rank) + " said hello twice");
+      case proto::WorkerMessage::BODY_NOT_SET:
+        break;
+    }
+    return Status::Error(Describe(*rank) + " sent an unknown message");
+  }
+
+  Status OnStepMetrics(const proto::StepMetrics& metrics) {
+    global_step_ = metrics.step();
+    double elapsed = SecondsBetween(started_, Clock::now());
+    json::object line{{"step", metrics.step()},
+                      {"epoch", metrics.epoch() + 1},
+                      {"loss", metrics.loss()},
+                      {"accuracy", metrics.accuracy()},
+                      {"lr", metrics.lr()},
+                      {"samples_per_second", metrics.samples_per_second()},
+                      {"data_wait_s", metrics.data_wait_seconds()},
+                      {"compute_s", metrics.compute_seconds()},
+                      {"communication_s", metrics.communication_seconds()},
+                      {"time_s", elapsed}};
+    AIMASS_RETURN_IF_ERROR(run_.AppendMetrics(line));
+    throughput_weighted_ += metrics.samples_per_second() * metrics.interval_steps();
+    throughput_steps_ += metrics.interval_steps();
+
+    ProgressState state;
+    state.epoch = metrics.epoch();
+    state.epochs = config_.epochs;
+    state.step_in_epoch = metrics.step_in_epoch();
+    state.steps_per_epoch = steps_per_epoch_;
+    state.loss = metrics.loss();
+    state.accuracy = metrics.accuracy();
+    state.samples_per_second = metrics.samples_per_second();
+    uint64_t remaining = steps_per_epoch_ * config_.epochs - std::min(metrics.step(),
+                                                                      steps_per_epoch_ * config_.epochs);
+    state.eta_seconds = metrics.samples_per_second() > 0
+                            ? static_cast<double>(remaining * GlobalBatch()) / metrics.samples_per_second()
+                            : -1;
+    reporter_.Progress(state);
+    return Status::Ok();
+  }
+
+  Status OnEvalResult(uint32_t rank, const proto::EvalResult& result) {
+    EpochEval& eval = evals_[result.epoch()];
+    ++eval.reports;
+    eval.loss_sum += result.loss_sum();
+    eval.correct += result.correct();
+    eval.count += result.count();
+    eval.seconds = std::max(eval.seconds, result.seconds());
+    // This worker finished the epoch: give it the plan after the one it already holds.
+    AIMASS_RETURN_IF_ERROR(SendPlans(result.epoch() + 2, rank));
+    if (eval.reports < workers_count_) return Status::Ok();
+
+    completed_epochs_ = result.epoch() + 1;
+    std::string text = "epoch " + std::to_string(result.epoch() + 1) + "/" +
+                       std::to_string(config_.epochs) + " done";
+    json::object line{{"epoch", result.epoch() + 1}, {"step", global_step_}};
+    if (eval.count > 0) {
+      test_loss_ = eval.loss_sum / static_cast<double>(eval.count);
+      test_accuracy_ = static_cast<double>(eval.correct) / static_cast<double>(eval.count);
+      char figures[128];
+      std::snprintf(figures, sizeof(figures), ": test_loss %.4f  test_accuracy %.4f  (%llu records)",
+                    *test_loss_, *test_accuracy_, static_cast<unsigned long long>(eval.count));
+      text += figures;
+      line["test_loss"] = *test_loss_;
+      line["test_accuracy"] = *test_accuracy_;
+      line["test_records"] = eval.count;
+      line["eval_seconds"] = eval.seconds;
+    }
+    reporter_.Line(text);
+    return run_.AppendEval(line);
+  }
+
+  void AbortWorkers(const std::string& reason) {
+    proto::CoordinatorMessage shutdown;
+    shutdown.mutable_shutdown()->set_abort(true);
+    shutdown.mutable_shutdown()->set_reason(reason);
+    for (const auto& worker : workers_) {
+      if (worker.connected) (void)hub_->Send(worker.connection, shutdown);
+    }
+  }
+
+  json::object Summary() const {
+    double wall = SecondsBetween(started_, Clock::now());
+    json::object summary{
+        {"model", config_.model.name},
+        {"epochs", completed_epochs_},
+        {"workers", workers_count_},
+        {"global_batch", GlobalBatch()},
+        {"steps", global_step_},
+        {"samples_per_second",
+         throughput_steps_ > 0 ? throughput_weighted_ / static_cast<double>(throughput_steps_) : 0.0},
+        {"train_seconds", SecondsBetween(train_started_, Clock::now())},
+        {"wall_seconds", wall},
+        {"model_path", model_path_},
+        {"last_checkpoint", last_checkpoint_},
+        {"resumed_from_step", resume_ ? json::value(resume_->header.step) : json::value(nullptr)}};
+    summary["test_accuracy"] = test_accuracy_ ? json::value(*test_accuracy_) : json::value(nullptr);
+    summary["test_loss"] = test_loss_ ? json::value(*test_loss_) : json::value(nullptr);
+    return summary;
+  }
+
+  TrainJobOptions options_;
+  TrainConfig config_;
+  Env& env_;
+  ProgressReporter& reporter_;
+  RunDirectory run_;
+
+  uint32_t workers_count_ = 0;
+  data::DatasetIndex train_index_;
+  std::optional<data::DatasetIndex> test_index_;
+  data::EpochPlanOptions plan_options_;
+  uint64_t steps_per_epoch_ = 0;
+  std::optional<CheckpointRef> resume_;
+
+  WorkerHub* hub_ = nullptr;
+  WorkerLauncher* launcher_ = nullptr;
+  std::vector<WorkerState> workers_;
+  std::map<ConnectionId, uint32_t> rank_of_connection_;
+  uint32_t connected_ = 0;
+  uint32_t done_ = 0;
+  uint32_t first_epoch_ = 0;
+  uint64_t first_step_ = 0;
+  uint64_t global_step_ = 0;
+  uint32_t completed_epochs_ = 0;
+  std::map<uint32_t, EpochEval> evals_;
+  std::optional<double> test_loss_;
+  std::optional<double> test_accuracy_;
+  double throughput_weighted_ = 0;
+  uint64_t throughput_steps_ = 0;
+  std::string model_path_;
+  std::string last_checkpoint_;
+  Clock::time_point started_;
+  Clock::time_point train_started_;
+};
+
+TrainJob::TrainJob(TrainJobOptions options, Env& env, ProgressReporter& reporter)
+    : impl_(std::make_unique<Impl>(std::move(options), env, reporter)) {}
+TrainJob::~TrainJob() = default;
+
+Status TrainJob::Prepare(uint32_t workers) { return impl_->Prepare(workers); }
+
+Result<json::object> TrainJob::Run(WorkerHub& hub, WorkerLauncher& launcher) {
+  return impl_->Run(hub, launcher);
+}
+
+}  // namespace aimass::coordinator

@@ -6,6 +6,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,5 +46,9 @@ Result<std::unique_ptr<Model>> CreateModel(const ModelConfig& config, uint64_t s
 
 // Loads what Export wrote, for evaluation or inference.
 Result<std::unique_ptr<Model>> LoadExportedModel(const ModelConfig& config, const std::string& path);
+
+// One line for a Status from an exception LibTorch threw: a c10::Error without the backtrace
+// and source context it carries.
+std::string TorchErrorMessage(const std::exception& error);
 
 }  // namespace aimass::models

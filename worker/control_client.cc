@@ -1,0 +1,136 @@
+#include "worker/control_client.h"
+
+#include <boost/asio/connect.hpp>
+
+#include "common/aimass.pb.h"
+#include "common/net/message_codec.h"
+
+namespace aimass::worker {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+Result<std::unique_ptr<ControlClient>> ControlClient::Connect(const std::string& address,
+                                                              std::chrono::seconds timeout,
+                                                              LostHandler on_lost) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos) {
+    return Status::Error("coordinator address '" + address + "' is not host:port");
+  }
+  std::string port = address.substr(colon + 1);
+  std::vector<std::string> hosts;
+  for (size_t start = 0; start < colon;) {
+    size_t comma = address.find(',', start);
+    if (comma == std::string::npos || comma > colon) comma = colon;
+    hosts.push_back(address.substr(start, comma - start));
+    start = comma + 1;
+  }
+
+  auto io = std::make_unique<asio::io_context>();
+  auto socket = std::make_unique<tcp::socket>(*io);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string last_error = "no host to try";
+  // The coordinator listens before it tells anyone its address, so retries only cover slow
+  // networks and name resolution, not a race.
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (const std::string& host : hosts) {
+      boost::system::error_code error;
+      tcp::resolver resolver(*io);
+      auto endpoints = resolver.resolve(host, port, error);
+      if (!error) asio::connect(*socket, endpoints, error);
+      if (!error) {
+        socket->set_option(tcp::no_delay(true));
+        return std::unique_ptr<ControlClient>(
+            new ControlClient(std::move(io), std::move(socket), std::move(on_lost)));
+      }
+      last_error = host + ":" + port + ": " + error.message();
+      socket = std::make_unique<tcp::socket>(*io);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return Status::Error("cannot reach the coordinator at " + address + " (" + last_error + ")");
+}
+
+ControlClient::ControlClient(std::unique_ptr<asio::io_context> io,
+                             std::unique_ptr<tcp::socket> socket, LostHandler on_lost)
+    : io_(std::move(io)), socket_(std::move(socket)), on_lost_(std::move(on_lost)) {
+  reader_ = std::thread([this] { ReadLoop(); });
+}
+
+ControlClient::~ControlClient() {
+  closing_ = true;
+  stopping_ = true;
+  boost::system::error_code ignored;
+  socket_->shutdown(tcp::socket::shutdown_both, ignored);
+  if (heartbeat_.joinable()) heartbeat_.join();
+  if (reader_.joinable()) reader_.join();
+  socket_->close(ignored);
+}
+
+Status ControlClient::Send(const proto::WorkerMessage& message) {
+  std::lock_guard<std::mutex> lock(send_mutex_);
+  return net::WriteMessage(*socket_, message);
+}
+
+Result<std::unique_ptr<proto::CoordinatorMessage>> ControlClient::Receive(
+    std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(queue_mutex_);
+  bool ready = queue_changed_.wait_for(
+      lock, timeout, [this] { return !queue_.empty() || !lost_reason_.empty(); });
+  if (!queue_.empty()) {
+    auto message = std::move(queue_.front());
+    queue_.pop_front();
+    return message;
+  }
+  if (!lost_reason_.empty()) return Status::Error("coordinator connection lost: " + lost_reason_);
+  (void)ready;
+  return Status::Error("no message from the coordinator in " + std::to_string(timeout.count()) +
+                       " ms");
+}
+
+void ControlClient::ReadLoop() {
+  while (true) {
+    auto message = std::make_unique<proto::CoordinatorMessage>();
+    Status status = net::ReadMessage(*socket_, message.get());
+    if (!status.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(queue_mutex_);
+        lost_reason_ = status.message();
+      }
+      queue_changed_.notify_all();
+      if (!closing_ && on_lost_) on_lost_(status.message());
+      return;
+    }
+    if (message->has_shutdown()) {
+      closing_ = true;
+      if (message->shutdown().abort() && on_lost_) {
+        on_lost_("job aborted by the coordinator: " + message->shutdown().reason());
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      queue_.push_back(std::move(message));
+    }
+    queue_changed_.notify_all();
+  }
+}
+
+void ControlClient::StartHeartbeat(std::chrono::milliseconds interval) {
+  if (heartbeat_.joinable()) return;
+  heartbeat_ = std::thread([this, interval] { HeartbeatLoop(interval); });
+}
+
+void ControlClient::HeartbeatLoop(std::chrono::milliseconds interval) {
+  const auto tick = std::chrono::milliseconds(50);
+  auto next = std::chrono::steady_clock::now() + interval;
+  while (!stopping_) {
+    std::this_thread::sleep_for(tick);
+    if (std::chrono::steady_clock::now() < next) continue;
+    next += interval;
+    proto::WorkerMessage message;
+    message.mutable_heartbeat()->set_step(progress_step_);
+    if (!Send(message).ok()) return;  // the reader reports the lost connection
+  }
+}
+
+}  // namespace aimass::worker

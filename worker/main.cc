@@ -1,1 +1,3 @@
-int main() { return 0; }
+#include "worker/worker_main.h"
+
+int main(int argc, char** argv) { return aimass::worker::WorkerMain(argc, argv); }

@@ -1,0 +1,353 @@
+#include "worker/trainer.h"
+
+#include <chrono>
+#include <memory>
+#include <numeric>
+#include <optional>
+
+#include "common/aimass.pb.h"
+#include "common/checkpoint/checkpoint_file.h"
+#include "common/config/train_spec_codec.h"
+#include "common/env.h"
+#include "common/log.h"
+#include "models/model.h"
+#include "worker/checkpoint_state.h"
+#include "worker/data/batch_loader.h"
+#include "worker/optim/optimizer_factory.h"
+
+namespace aimass::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+constexpr auto kPlanTimeout = std::chrono::minutes(10);
+constexpr uint32_t kEvalBatchSize = 512;
+
+std::vector<data::SampleRange> RangesOf(
+    const google::protobuf::RepeatedPtrField<proto::SampleRange>& ranges) {
+  std::vector<data::SampleRange> out;
+  out.reserve(static_cast<size_t>(ranges.size()));
+  for (const auto& range : ranges) out.push_back({range.shard(), range.begin(), range.count()});
+  return out;
+}
+
+std::vector<std::string> ShardPaths(const proto::DatasetSpec& dataset) {
+  std::vector<std::string> paths;
+  for (const auto& shard : dataset.shards()) paths.push_back(shard.path());
+  return paths;
+}
+
+// Per-step time split, summed over the current logging interval.
+struct IntervalTimes {
+  Clock::time_point start = Clock::now();
+  double data_wait = 0;
+  double compute = 0;
+  double communication = 0;
+  uint64_t steps = 0;
+  uint64_t local_samples = 0;
+};
+
+class TrainingRun {
+ public:
+  TrainingRun(const proto::StartTraining& start, const Placement& placement,
+              collective::Communicator& communicator, ControlClient& control)
+      : spec_(start.spec()),
+        config_(DecodeTrainConfig(start.spec())),
+        eval_ranges_(RangesOf(start.eval_ranges())),
+        placement_(placement),
+        communicator_(communicator),
+        control_(control),
+        is_leader_(communicator.rank() == 0) {}
+
+  Status Run() {
+    AIMASS_RETURN_IF_ERROR(Setup());
+    while (true) {
+      auto plan = control_.Receive(kPlanTimeout);
+      if (!plan.ok()) return plan.status();
+      if ((*plan)->has_shutdown()) return Status::Error("coordinator stopped the job early");
+      if (!(*plan)->has_epoch_plan()) continue;
+      const proto::EpochPlan& epoch = (*plan)->epoch_plan();
+      AIMASS_RETURN_IF_ERROR(TrainEpoch(epoch));
+      AIMASS_RETURN_IF_ERROR(SaveCheckpoint(epoch.epoch() + 1, 0));
+      AIMASS_RETURN_IF_ERROR(Evaluate(epoch.epoch()));
+      if (epoch.epoch() + 1 >= config_.epochs) break;
+    }
+    return Finish();
+  }
+
+ private:
+  Status Setup() {
+    AIMASS_ASSIGN_OR_RETURN(model_, models::CreateModel(config_.model, config_.seed));
+    model_->MoveTo(placement_.device);
+    model_->SetTraining(true);
+    parameters_ = model_->Parameters();
+    AIMASS_RETURN_IF_ERROR(BindGradientsToFlatBuffer());
+    AIMASS_ASSIGN_OR_RETURN(optimizer_, CreateOptimizer(config_.optimizer, parameters_));
+
+    if (!spec_.resume_checkpoint().empty()) {
+      AIMASS_ASSIGN_OR_RETURN(Checkpoint checkpoint,
+                              ReadCheckpoint(Env::Default(), spec_.resume_checkpoint()));
+      AIMASS_RETURN_IF_ERROR(RestoreTrainingState(checkpoint.payload, *model_, *optimizer_)
+                                 .WithContext(spec_.resume_checkpoint()));
+      global_step_ = spec_.resume_step();
+    } else {
+      // Seeded construction already agrees; the broadcast makes it a guarantee (and covers
+      // TorchScript modules whose initial weights came from elsewhere).
+      std::vector<torch::Tensor> state = parameters_;
+      for (const auto& buffer : model_->Buffers()) state.push_back(buffer);
+      AIMASS_RETURN_IF_ERROR(collective::BroadcastTensors(communicator_, state, 0));
+    }
+
+    BatchLoaderOptions loader_options;
+    loader_options.feature_count = spec_.train_data().feature_count();
+    loader_options.loader_threads = config_.data.loader_threads;
+    loader_options.prefetch_batches = config_.data.prefetch_batches;
+    loader_options.cache_bytes = config_.data.cache_bytes;
+    loader_options.normalize = config_.data.normalize;
+    train_loader_ = std::make_unique<BatchLoader>(ShardPaths(spec_.train_data()), loader_options);
+    if (!eval_ranges_.empty() || spec_.test_data().shards_size() > 0) {
+      loader_options.feature_count = spec_.test_data().feature_count();
+      loader_options.loader_threads = 1;
+      test_loader_ = std::make_unique<BatchLoader>(ShardPaths(spec_.test_data()), loader_options);
+    }
+    total_steps_ = spec_.steps_per_epoch() * config_.epochs;
+    input_shape_ = {0};
+    for (int64_t dim : config_.model.input_shape) input_shape_.push_back(dim);
+    return Status::Ok();
+  }
+
+  // Gives every parameter a .grad that is a view into one flat buffer, so backward writes the
+  // gradients where the allreduce reads them: no packing copy per step.
+  Status BindGradientsToFlatBuffer() {
+    int64_t total = 0;
+    for (const auto& parameter : parameters_) {
+      if (parameter.scalar_type() != torch::kFloat32) {
+        return Status::Error("model parameters must be float32");
+      }
+      total += parameter.numel();
+    }
+    gradient_count_ = total;
+    flat_ = torch::zeros({total + 2}, torch::TensorOptions(placement_.device).dtype(torch::kFloat32));
+    int64_t offset = 0;
+    for (auto& parameter : parameters_) {
+      parameter.mutable_grad() = flat_.narrow(0, offset, parameter.numel()).view(parameter.sizes());
+      offset += parameter.numel();
+    }
+    step_stats_ = flat_.narrow(0, total, 2);
+    interval_stats_ = torch::zeros({2}, flat_.options());
+    return Status::Ok();
+  }
+
+  Status TrainEpoch(const proto::EpochPlan& plan) {
+    const uint64_t per_step = plan.samples_per_step();
+    times_ = IntervalTimes();  // throughput measures training only, not evaluation or start-up
+    train_loader_->Start(RangesOf(plan.ranges()), plan.start_step() * per_step, config_.batch_size);
+    for (uint64_t step = plan.start_step(); step < plan.steps(); ++step) {
+      uint64_t step_samples = std::min<uint64_t>(per_step, plan.samples() - step * per_step);
+      AIMASS_RETURN_IF_ERROR(TrainStep(step_samples));
+      control_.SetProgress(global_step_);
+      bool last_of_epoch = step + 1 == plan.steps();
+      if (global_step_ % config_.log_every == 0 || last_of_epoch) {
+        AIMASS_RETURN_IF_ERROR(ReportMetrics(plan.epoch(), step + 1));
+      }
+      if (config_.checkpoint.every_steps > 0 &&
+          global_step_ % config_.checkpoint.every_steps == 0 && !last_of_epoch) {
+        AIMASS_RETURN_IF_ERROR(SaveCheckpoint(plan.epoch(), step + 1));
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status TrainStep(uint64_t step_samples) {
+    flat_.zero_();
+    uint64_t consumed = 0;
+    const double inverse_samples = 1.0 / static_cast<double>(step_samples);
+    while (consumed < step_samples) {
+      auto wait_start = Clock::now();
+      AIMASS_ASSIGN_OR_RETURN(std::optional<Batch> batch, train_loader_->Next());
+      times_.data_wait += SecondsSince(wait_start);
+      if (!batch) return Status::Error("data stream ended before the planned step was complete");
+
+      auto compute_start = Clock::now();
+      const int64_t rows = batch->features.size(0);
+      input_shape_[0] = rows;
+      torch::Tensor input = batch->features.to(placement_.device, true).view(input_shape_);
+      torch::Tensor labels = batch->labels.to(placement_.device, true);
+      torch::Tensor logits = model_->Forward(input);
+      torch::Tensor loss_sum = torch::nn::functional::cross_entropy(
+          logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+      // Scaled by the step's sample count, the micro-batch gradients add up to the step's mean.
+      (loss_sum * inverse_samples).backward();
+      {
+        torch::NoGradGuard no_grad;
+        step_stats_[0].add_(loss_sum.detach());
+        step_stats_[1].add_(logits.argmax(1).eq(labels).sum());
+      }
+      times_.compute += SecondsSince(compute_start);
+      consumed += static_cast<uint64_t>(rows);
+    }
+
+    auto communication_start = Clock::now();
+    AIMASS_RETURN_IF_ERROR(collective::Allreduce(communicator_, flat_,
+                                                 {collective::ReduceOp::kAverage}));
+    times_.communication += SecondsSince(communication_start);
+
+    auto optimizer_start = Clock::now();
+    SetLearningRate(*optimizer_, LearningRateAt(config_.schedule, config_.optimizer.lr,
+                                                global_step_, total_steps_));
+    optimizer_->step();
+    interval_stats_.add_(step_stats_);
+    times_.compute += SecondsSince(optimizer_start);
+
+    ++global_step_;
+    ++times_.steps;
+    times_.local_samples += step_samples;
+    return Status::Ok();
+  }
+
+  Status ReportMetrics(uint32_t epoch, uint64_t step_in_epoch) {
+    // interval_stats_ holds sums over workers divided by their count: per-worker means of sums.
+    torch::Tensor stats = interval_stats_.cpu();
+    double samples = static_cast<double>(times_.local_samples);
+    double elapsed = SecondsSince(times_.start);
+    double steps = static_cast<double>(std::max<uint64_t>(1, times_.steps));
+    if (is_leader_) {
+      proto::WorkerMessage message;
+      auto* metrics = message.mutable_step_metrics();
+      metrics->set_step(global_step_);
+      metrics->set_epoch(epoch);
+      metrics->set_step_in_epoch(step_in_epoch);
+      metrics->set_loss(stats[0].item<double>() / samples);
+      metrics->set_accuracy(stats[1].item<double>() / samples);
+      metrics->set_lr(LearningRateAt(config_.schedule, config_.optimizer.lr, global_step_ - 1,
+                                     total_steps_));
+      metrics->set_samples_per_second(samples * communicator_.size() / std::max(elapsed, 1e-9));
+      metrics->set_data_wait_seconds(times_.data_wait / steps);
+      metrics->set_compute_seconds(times_.compute / steps);
+      metrics->set_communication_seconds(times_.communication / steps);
+      metrics->set_interval_steps(times_.steps);
+      AIMASS_RETURN_IF_ERROR(control_.Send(message));
+    }
+    interval_stats_.zero_();
+    times_ = IntervalTimes();
+    return Status::Ok();
+  }
+
+  // Worker 0 alone writes: every replica holds the same state after the allreduce.
+  Status SaveCheckpoint(uint32_t epoch, uint64_t step_in_epoch) {
+    if (!is_leader_) return Status::Ok();
+    AIMASS_ASSIGN_OR_RETURN(std::string payload, SerializeTrainingState(*model_, *optimizer_));
+    Checkpoint checkpoint;
+    checkpoint.header.step = global_step_;
+    checkpoint.header.epoch = epoch;
+    checkpoint.header.step_in_epoch = step_in_epoch;
+    checkpoint.header.world_size = static_cast<uint32_t>(communicator_.size());
+    checkpoint.header.model = config_.model.name;
+    checkpoint.payload = std::move(payload);
+    std::string directory = JoinPath(config_.run_dir, "checkpoints");
+    std::string path = JoinPath(directory, CheckpointFileName(global_step_));
+    Env& env = Env::Default();
+    AIMASS_RETURN_IF_ERROR(env.CreateDirectories(directory));
+    AIMASS_RETURN_IF_ERROR(WriteCheckpoint(env, path, checkpoint));
+    AIMASS_RETURN_IF_ERROR(PruneCheckpoints(env, directory, config_.checkpoint.keep));
+    proto::WorkerMessage message;
+    auto* saved = message.mutable_checkpoint_saved();
+    saved->set_path(path);
+    saved->set_step(global_step_);
+    saved->set_epoch(epoch);
+    return control_.Send(message);
+  }
+
+  Status Evaluate(uint32_t epoch) {
+    auto start = Clock::now();
+    double loss_sum = 0;
+    uint64_t correct = 0;
+    uint64_t count = 0;
+    if (test_loader_ && !eval_ranges_.empty()) {
+      torch::NoGradGuard no_grad;
+      model_->SetTraining(false);
+      test_loader_->Start(eval_ranges_, 0, kEvalBatchSize);
+      torch::Tensor sums = torch::zeros({2}, flat_.options().dtype(torch::kFloat64));
+      while (true) {
+        AIMASS_ASSIGN_OR_RETURN(std::optional<Batch> batch, test_loader_->Next());
+        if (!batch) break;
+        input_shape_[0] = batch->features.size(0);
+        torch::Tensor input = batch->features.to(placement_.device, true).view(input_shape_);
+        torch::Tensor labels = batch->labels.to(placement_.device, true);
+        torch::Tensor logits = model_->Forward(input);
+        sums[0] += torch::nn::functional::cross_entropy(
+            logits, labels,
+            torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+        sums[1] += logits.argmax(1).eq(labels).sum();
+        count += static_cast<uint64_t>(input_shape_[0]);
+      }
+      model_->SetTraining(true);
+      torch::Tensor host = sums.cpu();
+      loss_sum = host[0].item<double>();
+      correct = static_cast<uint64_t>(host[1].item<double>());
+    }
+    proto::WorkerMessage message;
+    auto* result = message.mutable_eval_result();
+    result->set_epoch(epoch);
+    result->set_loss_sum(loss_sum);
+    result->set_correct(correct);
+    result->set_count(count);
+    result->set_seconds(SecondsSince(start));
+    return control_.Send(message);
+  }
+
+  Status Finish() {
+    proto::WorkerMessage message;
+    auto* done = message.mutable_training_done();
+    done->set_steps(global_step_);
+    if (is_leader_) {
+      std::string path = JoinPath(config_.run_dir, "model.pt");
+      AIMASS_RETURN_IF_ERROR(model_->Export(path));
+      done->set_model_path(path);
+    }
+    AIMASS_RETURN_IF_ERROR(control_.Send(message));
+    // Stay until the coordinator has heard from everyone and lets us go.
+    while (true) {
+      auto reply = control_.Receive(std::chrono::minutes(2));
+      if (!reply.ok()) return reply.status();
+      if ((*reply)->has_shutdown()) return Status::Ok();
+    }
+  }
+
+  const proto::TrainSpec& spec_;
+  const TrainConfig config_;
+  const std::vector<data::SampleRange> eval_ranges_;
+  const Placement placement_;
+  collective::Communicator& communicator_;
+  ControlClient& control_;
+  const bool is_leader_;
+
+  std::unique_ptr<models::Model> model_;
+  std::vector<torch::Tensor> parameters_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<BatchLoader> train_loader_;
+  std::unique_ptr<BatchLoader> test_loader_;
+
+  torch::Tensor flat_;            // gradients, then [loss sum, correct count] of the step
+  torch::Tensor step_stats_;      // view of flat_'s last two slots
+  torch::Tensor interval_stats_;  // step_stats_ summed since the last report
+  int64_t gradient_count_ = 0;
+  std::vector<int64_t> input_shape_;
+  uint64_t global_step_ = 0;
+  uint64_t total_steps_ = 0;
+  IntervalTimes times_;
+};
+
+}  // namespace
+
+Status RunTraining(const proto::StartTraining& start, const Placement& placement,
+                   collective::Communicator& communicator, ControlClient& control) {
+  TrainingRun run(start, placement, communicator, control);
+  return run.Run();
+}
+
+}  // namespace aimass::worker

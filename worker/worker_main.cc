@@ -1,0 +1,139 @@
+#include "worker/worker_main.h"
+
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "common/aimass.pb.h"
+#include "common/log.h"
+#include "common/mpi/mpi_bootstrap.h"
+#include "worker/collective/communicator.h"
+#include "worker/control_client.h"
+#include "worker/device.h"
+#include "worker/trainer.h"
+
+namespace aimass::worker {
+namespace {
+
+constexpr auto kConnectTimeout = std::chrono::seconds(60);
+constexpr auto kStartTimeout = std::chrono::minutes(10);
+constexpr auto kHeartbeatInterval = std::chrono::seconds(2);
+
+const char kUsage[] =
+    "usage: aimass-worker [--coordinator HOST:PORT]\n"
+    "Started by mpirun. Under `mpirun -np 1 aimass-coordinator ... : -np N aimass-worker` the\n"
+    "coordinator's address comes through MPI; otherwise pass --coordinator (or set\n"
+    "AIMASS_COORDINATOR).\n";
+
+std::string HostName() {
+  char name[256] = {};
+  ::gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+// A worker that cannot go on must not linger: its peers may wait for it inside a collective,
+// and mpirun tears the job down only once a process has exited.
+[[noreturn]] void ExitNow(int code) {
+  std::fflush(stderr);
+  std::_Exit(code);
+}
+
+Status RunJob(const MpiWorld& world, ControlClient& control) {
+  proto::WorkerMessage hello;
+  auto* body = hello.mutable_hello();
+  body->set_rank(static_cast<uint32_t>(world.worker_rank));
+  body->set_world_size(static_cast<uint32_t>(world.worker_count));
+  body->set_host(HostName());
+  body->set_pid(static_cast<uint32_t>(::getpid()));
+  body->set_device(DefaultDeviceName(world.local_rank));
+  body->set_local_rank(static_cast<uint32_t>(world.local_rank));
+  body->set_torch_version(TORCH_VERSION);
+  AIMASS_RETURN_IF_ERROR(control.Send(hello));
+
+  AIMASS_ASSIGN_OR_RETURN(auto message, control.Receive(kStartTimeout));
+  if (message->has_shutdown()) return Status::Ok();
+  if (!message->has_start_training()) return Status::Error("expected a job from the coordinator");
+  const proto::StartTraining& start = message->start_training();
+  const proto::TrainSpec& spec = start.spec();
+
+  AIMASS_ASSIGN_OR_RETURN(Placement placement,
+                          ChoosePlacement(spec.device(), spec.backend(), spec.threads(),
+                                          world.local_rank, world.local_size));
+  AIMASS_ASSIGN_OR_RETURN(auto communicator,
+                          collective::CreateCommunicator(placement.backend, world.worker_comm,
+                                                         placement.device));
+  control.StartHeartbeat(kHeartbeatInterval);
+  return RunTraining(start, placement, *communicator, control);
+}
+
+}  // namespace
+
+int WorkerMain(int argc, char** argv) {
+  std::string address;
+  if (const char* from_env = std::getenv("AIMASS_COORDINATOR")) address = from_env;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--coordinator" && i + 1 < argc) {
+      address = argv[++i];
+    } else if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else {
+      std::cerr << "aimass-worker: unknown argument '" << arg << "'\n" << kUsage;
+      return 2;
+    }
+  }
+
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  auto world = JoinMpiWorld(ProcessRole::kWorker);
+  if (!world.ok()) {
+    LogError(world.status().message());
+    ExitNow(1);
+  }
+  SetLogPrefix("aimass-worker " + std::to_string(world->worker_rank));
+
+  if (world->coordinator_world_rank >= 0) {
+    Status received = BroadcastCoordinatorAddress(*world, &address);
+    if (!received.ok()) {
+      LogError(received.message());
+      ExitNow(1);
+    }
+    if (address.empty()) {  // the coordinator failed before the job started and said why
+      MPI_Finalize();
+      return 1;
+    }
+  } else if (address.empty()) {
+    LogError("no coordinator: start under mpirun beside aimass-coordinator, or pass --coordinator");
+    ExitNow(2);
+  }
+
+  auto control = ControlClient::Connect(address, kConnectTimeout, [](const std::string& reason) {
+    LogError(reason);
+    ExitNow(3);
+  });
+  if (!control.ok()) {
+    LogError(control.status().message());
+    ExitNow(1);
+  }
+
+  Status status = RunJob(*world, **control);
+  if (!status.ok()) {
+    proto::WorkerMessage failure;
+    failure.mutable_failure()->set_message(status.message());
+    (void)(*control)->Send(failure);
+    LogError(status.message());
+    ExitNow(1);
+  }
+  (*control)->ExpectClose();
+  control->reset();
+  MPI_Comm_free(&world->worker_comm);
+  MPI_Finalize();
+  return 0;
+}
+
+}  // namespace aimass::worker

@@ -49,7 +49,9 @@ struct CheckpointRef {
 Result<std::optional<CheckpointRef>> FindNewestValidCheckpoint(Env& env, const std::string& dir,
                                                                std::vector<std::string>* skipped);
 
-// Deletes all but the `keep` newest checkpoints of `dir` (keep >= 1).
+// Deletes all but the `keep` newest checkpoints of `dir` (keep >= 1), by the step in their names,
+// and the temporaries that interrupted writes left behind. Call it from the process that writes
+// the checkpoints, between writes: it would delete a write in flight.
 Status PruneCheckpoints(Env& env, const std::string& dir, uint32_t keep);
 
 }  // namespace aimass

@@ -26,4 +26,19 @@ Result<CsvShardShape> ScanCsvShard(const std::string& path);
 // Features are written with the shortest representation that reads back exactly.
 Status WriteCsvShard(const std::string& path, const RecordBlock& block);
 
+// How shards are encoded. The defaults are what WriteCsvShard(path, block) uses.
+struct CsvWriteOptions {
+  bool header = true;                // `id,label,<prefix>0,...,<prefix>{n-1}`
+  std::string feature_prefix = "f";  // "pixel" for image datasets
+  int gzip_level = 6;                // zlib level, used for `.gz` paths
+};
+
+// The file contents for records [begin, end) of `block`, gzip-compressed when `gzip`. Lets a
+// caller write through its own Env, and several shards be cut from one block without copies.
+Result<std::string> EncodeCsvShard(const RecordBlock& block, size_t begin, size_t end, bool gzip,
+                                   const CsvWriteOptions& options);
+
+Status WriteCsvShard(const std::string& path, const RecordBlock& block,
+                     const CsvWriteOptions& options);
+
 }  // namespace aimass::data

@@ -35,4 +35,9 @@ bool IsDataFileName(const std::string& name);
 // feature count (naming both files).
 Result<DatasetIndex> IndexDataset(const std::string& dir, Env& env);
 
+// Records `index` (whose shards lie in `dir`) as `dir/_index.json`, for a writer that already
+// knows the record counts, so that the next IndexDataset need not scan. Its shards' sizes and
+// mtimes must be current.
+Status WriteDatasetIndexCache(const std::string& dir, const DatasetIndex& index, Env& env);
+
 }  // namespace aimass::data

@@ -2,6 +2,7 @@
 // optionally gzip-compressed (`.gz`).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "common/data/record_block.h"
@@ -14,5 +15,9 @@ namespace aimass::data {
 // Errors name the file: bad magic, truncated data, mismatched counts.
 Result<RecordBlock> ReadIdxPair(const std::string& images_path, const std::string& labels_path,
                                 int64_t first_id = 0);
+
+// The same, keeping only the first `limit` records (0: all); the rest of the files is not read.
+Result<RecordBlock> ReadIdxPair(const std::string& images_path, const std::string& labels_path,
+                                int64_t first_id, uint64_t limit);
 
 }  // namespace aimass::data

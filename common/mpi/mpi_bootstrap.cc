@@ -1,0 +1,64 @@
+#include "common/mpi/mpi_bootstrap.h"
+
+#include <cstdlib>
+#include <vector>
+
+namespace aimass {
+
+bool LaunchedByMpirun() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMIX_RANK") != nullptr ||
+         std::getenv("PMI_RANK") != nullptr;
+}
+
+Result<MpiWorld> JoinMpiWorld(ProcessRole role) {
+  MpiWorld world;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world.world_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world.world_size);
+
+  std::vector<int> roles(static_cast<size_t>(world.world_size));
+  int my_role = static_cast<int>(role);
+  MPI_Allgather(&my_role, 1, MPI_INT, roles.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  int coordinators = 0;
+  for (int rank = 0; rank < world.world_size; ++rank) {
+    if (roles[static_cast<size_t>(rank)] == static_cast<int>(ProcessRole::kCoordinator)) {
+      ++coordinators;
+      world.coordinator_world_rank = rank;
+    }
+  }
+  if (coordinators > 1) {
+    return Status::Error("mpirun started " + std::to_string(coordinators) +
+                         " coordinators; use -np 1 for aimass-coordinator");
+  }
+
+  int color = role == ProcessRole::kWorker ? 1 : MPI_UNDEFINED;
+  MPI_Comm_split(MPI_COMM_WORLD, color, world.world_rank, &world.worker_comm);
+  if (role == ProcessRole::kWorker) {
+    MPI_Comm_rank(world.worker_comm, &world.worker_rank);
+    MPI_Comm_size(world.worker_comm, &world.worker_count);
+    MPI_Comm local;
+    MPI_Comm_split_type(world.worker_comm, MPI_COMM_TYPE_SHARED, world.worker_rank, MPI_INFO_NULL,
+                        &local);
+    MPI_Comm_rank(local, &world.local_rank);
+    MPI_Comm_size(local, &world.local_size);
+    MPI_Comm_free(&local);
+  } else {
+    world.worker_count = world.world_size - 1;
+  }
+  return world;
+}
+
+Status BroadcastCoordinatorAddress(const MpiWorld& world, std::string* address) {
+  if (world.coordinator_world_rank < 0) {
+    return Status::Error("no coordinator in this mpirun to broadcast an address");
+  }
+  unsigned long length = address->size();
+  MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG, world.coordinator_world_rank, MPI_COMM_WORLD);
+  address->resize(length);
+  if (length > 0) {
+    MPI_Bcast(address->data(), static_cast<int>(length), MPI_CHAR, world.coordinator_world_rank,
+              MPI_COMM_WORLD);
+  }
+  return Status::Ok();
+}
+
+}  // namespace aimass

@@ -1,0 +1,107 @@
+#include "coordinator/launch/local_mpirun_launcher.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+extern char** environ;
+
+namespace aimass::coordinator {
+namespace {
+
+std::string DescribeWaitStatus(int status) {
+  if (WIFEXITED(status)) return "mpirun exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "mpirun was killed by signal " + std::to_string(WTERMSIG(status));
+  return "mpirun ended";
+}
+
+}  // namespace
+
+std::string ExecutableDirectory() {
+  char path[4096] = {};
+  ssize_t length = ::readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (length <= 0) return ".";
+  std::string executable(path, static_cast<size_t>(length));
+  return executable.substr(0, executable.find_last_of('/'));
+}
+
+LocalMpirunLauncher::~LocalMpirunLauncher() {
+  if (mpirun_pid_ > 0 && !exit_description_) Abort();
+}
+
+Status LocalMpirunLauncher::Launch(const std::string& coordinator_address) {
+  std::string worker = options_.worker_binary.empty() ? ExecutableDirectory() + "/aimass-worker"
+                                                      : options_.worker_binary;
+  if (::access(worker.c_str(), X_OK) != 0) {
+    return Status::Error(worker + ": worker executable not found or not executable");
+  }
+  std::vector<std::string> args = {"mpirun", "--oversubscribe", "--bind-to", "none",
+                                   "-np", std::to_string(options_.workers)};
+  if (::geteuid() == 0) args.insert(args.begin() + 1, "--allow-run-as-root");
+  args.insert(args.end(), options_.mpirun_args.begin(), options_.mpirun_args.end());
+  args.insert(args.end(), {worker, "--coordinator", coordinator_address});
+
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+
+  // Containers often forbid the cross-memory attach that OpenMPI's shared-memory transport
+  // tries first; copying through the shared segment works everywhere.
+  ::setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0);
+
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attributes, 0);
+  int error = ::posix_spawnp(&mpirun_pid_, "mpirun", nullptr, &attributes, argv.data(), environ);
+  posix_spawnattr_destroy(&attributes);
+  if (error != 0) {
+    mpirun_pid_ = -1;
+    return Status::Error(std::string("cannot start mpirun: ") + std::strerror(error) +
+                         " (is openmpi-bin installed? run scripts/setup.sh)");
+  }
+  return Status::Ok();
+}
+
+std::optional<std::string> LocalMpirunLauncher::Reap(bool block) {
+  if (exit_description_ || mpirun_pid_ <= 0) return exit_description_;
+  int status = 0;
+  pid_t reaped = ::waitpid(mpirun_pid_, &status, block ? 0 : WNOHANG);
+  if (reaped == mpirun_pid_) exit_description_ = DescribeWaitStatus(status);
+  return exit_description_;
+}
+
+std::optional<std::string> LocalMpirunLauncher::CheckExited() { return Reap(false); }
+
+Status LocalMpirunLauncher::WaitForExit(std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto ended = Reap(false)) {
+      if (*ended == "mpirun exited with status 0") return Status::Ok();
+      return Status::Error(*ended);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  Abort();
+  return Status::Error("workers did not exit within " + std::to_string(timeout.count()) + " s");
+}
+
+void LocalMpirunLauncher::Abort() {
+  if (mpirun_pid_ <= 0 || Reap(false)) return;
+  // mpirun forwards SIGTERM to its workers; SIGKILL of the whole group is the backstop.
+  ::kill(-mpirun_pid_, SIGTERM);
+  for (int i = 0; i < 100 && !Reap(false); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!Reap(false)) {
+    ::kill(-mpirun_pid_, SIGKILL);
+    Reap(true);
+  }
+}
+
+}  // namespace aimass::coordinator

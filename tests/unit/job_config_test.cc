@@ -1,0 +1,115 @@
+#include <catch2/catch.hpp>
+
+#include "common/config/job_config.h"
+
+namespace aimass {
+namespace {
+
+const char kFullConfig[] = R"(
+model: cnn
+data:
+  train: /data/train
+  test: /data/test
+  shuffle: false
+  remainder: drop
+  limit: 1000
+  normalize: {scale: 0.5, mean: 0.25, std: 2.0}
+  prefetch_batches: 8
+  loader_threads: 3
+  cache_mb: 64
+training:
+  epochs: 7
+  batch_size: 32
+  grad_accumulation: 2
+  seed: 9
+  log_every: 5
+optimizer: {name: sgd, lr: 0.1, momentum: 0.8, nesterov: true, weight_decay: 0.0005}
+schedule: {name: cosine, warmup_steps: 10, min_lr: 0.001}
+checkpoint: {every_steps: 100, keep: 2}
+worker: {device: cpu, backend: mpi, threads: 1}
+output: {run_dir: runs/x}
+)";
+
+std::string ErrorOf(const std::string& yaml) {
+  auto config = ParseTrainConfig(yaml, "job.yaml");
+  REQUIRE_FALSE(config.ok());
+  return config.status().message();
+}
+
+TEST_CASE("every documented key is read", "[config]") {
+  auto config = ParseTrainConfig(kFullConfig, "job.yaml");
+  REQUIRE(config.ok());
+  CHECK(config->model.name == "cnn");
+  CHECK(config->data.train_dir == "/data/train");
+  CHECK(config->data.test_dir == "/data/test");
+  CHECK_FALSE(config->data.shuffle);
+  CHECK(config->data.remainder == RemainderPolicy::kDrop);
+  CHECK(config->data.limit == 1000);
+  CHECK(config->data.normalize.scale == 0.5f);
+  CHECK(config->data.normalize.mean == 0.25f);
+  CHECK(config->data.normalize.std == 2.0f);
+  CHECK(config->data.prefetch_batches == 8);
+  CHECK(config->data.loader_threads == 3);
+  CHECK(config->data.cache_bytes == (64ull << 20));
+  CHECK(config->epochs == 7);
+  CHECK(config->batch_size == 32);
+  CHECK(config->grad_accumulation == 2);
+  CHECK(config->seed == 9);
+  CHECK(config->log_every == 5);
+  CHECK(config->optimizer.lr == Approx(0.1));
+  CHECK(config->optimizer.momentum == Approx(0.8));
+  CHECK(config->optimizer.nesterov);
+  CHECK(config->optimizer.weight_decay == Approx(0.0005));
+  CHECK(config->schedule.name == "cosine");
+  CHECK(config->schedule.warmup_steps == 10);
+  CHECK(config->schedule.min_lr == Approx(0.001));
+  CHECK(config->checkpoint.every_steps == 100);
+  CHECK(config->checkpoint.keep == 2);
+  CHECK(config->worker.device == "cpu");
+  CHECK(config->worker.backend == "mpi");
+  CHECK(config->worker.threads == 1);
+  CHECK(config->run_dir == "runs/x");
+}
+
+TEST_CASE("a model may be given as a mapping", "[config]") {
+  auto config = ParseTrainConfig(
+      "model: {name: 'torchscript:m.pt', input_shape: [1, 10, 10], num_classes: 3}\n"
+      "data: {train: d}\n",
+      "job.yaml");
+  REQUIRE(config.ok());
+  CHECK(config->model.name == "torchscript:m.pt");
+  CHECK(config->model.input_shape == std::vector<int64_t>{1, 10, 10});
+  CHECK(config->model.num_classes == 3);
+}
+
+TEST_CASE("unknown keys are named with their full path", "[config]") {
+  CHECK(ErrorOf("data: {train: d}\ntraining: {epochz: 3}\n") ==
+        "job.yaml: unknown key 'training.epochz'");
+  CHECK(ErrorOf("data: {train: d}\nlearning_rate: 3\n") == "job.yaml: unknown key 'learning_rate'");
+  CHECK(ErrorOf("data: {train: d, normalize: {mu: 1}}\n") ==
+        "job.yaml: unknown key 'data.normalize.mu'");
+}
+
+TEST_CASE("values of the wrong type or range are refused with the key", "[config]") {
+  CHECK(ErrorOf("data: {train: d}\ntraining: {batch_size: many}\n") ==
+        "job.yaml: key 'training.batch_size': expected a non-negative integer, got 'many'");
+  CHECK(ErrorOf("data: {train: d}\ntraining: {epochs: 0}\n") ==
+        "job.yaml: key 'training.epochs': must be greater than 0");
+  CHECK(ErrorOf("data: {train: d}\noptimizer: {name: lamb}\n") ==
+        "job.yaml: key 'optimizer.name': 'lamb' is not one of: sgd, adam, adamw");
+  CHECK(ErrorOf("data: {train: d}\noptimizer: {momentum: 0, nesterov: true}\n") ==
+        "job.yaml: key 'optimizer.nesterov': needs optimizer.momentum > 0");
+  CHECK(ErrorOf("data: {train: d}\ntraining: [1, 2]\n") ==
+        "job.yaml: key 'training': expected a mapping");
+}
+
+TEST_CASE("missing training data and broken YAML are reported", "[config]") {
+  CHECK(ErrorOf("model: cnn\n") == "job.yaml: key 'data': missing (needs at least data.train)");
+  CHECK(ErrorOf("data: {test: t}\n") == "job.yaml: key 'data.train': missing");
+  std::string broken = ErrorOf("data:\n  train: [unclosed\n");
+  CHECK(broken.rfind("job.yaml: line ", 0) == 0);
+  CHECK(broken.find("invalid YAML") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace aimass

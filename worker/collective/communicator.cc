@@ -1,0 +1,62 @@
+#include "worker/collective/communicator.h"
+
+#include "worker/collective/mpi/mpi_communicator.h"
+#ifdef AIMASS_HAVE_NCCL
+#include "worker/collective/nccl/nccl_communicator.h"
+#endif
+
+namespace aimass::collective {
+
+Status Allreduce(Communicator& communicator, torch::Tensor& tensor,
+                 const AllreduceOptions& options) {
+  AIMASS_RETURN_IF_ERROR(communicator.AllreduceSum(tensor));
+  if (options.op == ReduceOp::kAverage && communicator.size() > 1) {
+    tensor.div_(communicator.size());
+  }
+  return Status::Ok();
+}
+
+Status BroadcastTensors(Communicator& communicator, const std::vector<torch::Tensor>& tensors,
+                        int root) {
+  torch::NoGradGuard no_grad;
+  for (torch::Tensor tensor : tensors) {
+    if (tensor.is_contiguous()) {
+      AIMASS_RETURN_IF_ERROR(communicator.Broadcast(tensor, root));
+    } else {
+      torch::Tensor staging = tensor.contiguous();
+      AIMASS_RETURN_IF_ERROR(communicator.Broadcast(staging, root));
+      tensor.copy_(staging);
+    }
+  }
+  return Status::Ok();
+}
+
+bool NcclAvailable() {
+#ifdef AIMASS_HAVE_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+Result<std::unique_ptr<Communicator>> CreateCommunicator(const std::string& backend, MPI_Comm comm,
+                                                         const torch::Device& device) {
+  if (backend == "mpi") {
+    if (!device.is_cpu()) {
+      return Status::Error("the mpi backend reduces CPU tensors; use backend nccl for " +
+                           device.str());
+    }
+    return std::unique_ptr<Communicator>(new MpiCommunicator(comm));
+  }
+  if (backend == "nccl") {
+#ifdef AIMASS_HAVE_NCCL
+    if (!device.is_cuda()) return Status::Error("the nccl backend needs a CUDA device");
+    return NcclCommunicator::Create(comm, device.index());
+#else
+    return Status::Error("this build of aimass has no NCCL backend (CUDA/NCCL not found at build)");
+#endif
+  }
+  return Status::Error("unknown collective backend '" + backend + "' (known: mpi, nccl)");
+}
+
+}  // namespace aimass::collective

@@ -20,6 +20,10 @@ Result<std::unique_ptr<torch::optim::Optimizer>> CreateOptimizer(
 double LearningRateAt(const ScheduleConfig& schedule, double base_lr, uint64_t step,
                       uint64_t total_steps);
 
+// Errors for an unknown schedule name or a parameter the schedule cannot use (step_size 0,
+// gamma <= 0, min_lr < 0). LearningRateAt treats an unknown name as constant.
+Status ValidateSchedule(const ScheduleConfig& schedule);
+
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr);
 
 }  // namespace aimass::worker

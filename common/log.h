@@ -1,0 +1,22 @@
+// Minimal leveled logging to stderr. Workers stay quiet unless something is wrong: only the
+// coordinator talks to the user (see coordinator/progress_reporter.h).
+#pragma once
+
+#include <string>
+
+namespace aimass {
+
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
+
+// Messages below this level are dropped. Default kWarning; AIMASS_LOG_LEVEL=debug|info|warning|error
+// overrides it at start-up.
+void SetLogLevel(LogLevel level);
+void SetLogPrefix(const std::string& prefix);  // e.g. "worker 1"
+
+void Log(LogLevel level, const std::string& message);
+inline void LogDebug(const std::string& message) { Log(LogLevel::kDebug, message); }
+inline void LogInfo(const std::string& message) { Log(LogLevel::kInfo, message); }
+inline void LogWarning(const std::string& message) { Log(LogLevel::kWarning, message); }
+inline void LogError(const std::string& message) { Log(LogLevel::kError, message); }
+
+}  // namespace aimass

@@ -1,0 +1,44 @@
+// Starts the workers on this machine with `mpirun -np N aimass-worker --coordinator ADDR`, in a
+// process group of their own so that Abort can end them all. Running as root and running more
+// processes than cores are allowed here, so users need not know mpirun's flags for either.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "coordinator/launch/worker_launcher.h"
+
+namespace aimass::coordinator {
+
+struct LocalLaunchOptions {
+  uint32_t workers = 2;
+  std::string worker_binary;             // empty: aimass-worker beside this executable
+  std::vector<std::string> mpirun_args;  // extra arguments, e.g. {"--hostfile", "hosts"}
+};
+
+class LocalMpirunLauncher final : public WorkerLauncher {
+ public:
+  explicit LocalMpirunLauncher(LocalLaunchOptions options) : options_(std::move(options)) {}
+  ~LocalMpirunLauncher() override;
+
+  uint32_t worker_count() const override { return options_.workers; }
+  Status Launch(const std::string& coordinator_address) override;
+  void Cancel() override {}
+  std::optional<std::string> CheckExited() override;
+  Status WaitForExit(std::chrono::seconds timeout) override;
+  void Abort() override;
+
+ private:
+  std::optional<std::string> Reap(bool block);
+
+  LocalLaunchOptions options_;
+  pid_t mpirun_pid_ = -1;
+  std::optional<std::string> exit_description_;
+};
+
+// The directory of the running executable (to find aimass-worker beside aimass-coordinator).
+std::string ExecutableDirectory();
+
+}  // namespace aimass::coordinator

@@ -1,0 +1,26 @@
+// The coordinator as one rank of `mpirun -np 1 aimass-coordinator ... : -np N aimass-worker`.
+#pragma once
+
+#include "common/mpi/mpi_bootstrap.h"
+#include "coordinator/launch/worker_launcher.h"
+
+namespace aimass::coordinator {
+
+class MpiWorldLauncher final : public WorkerLauncher {
+ public:
+  // `world` comes from JoinMpiWorld(kCoordinator) after MPI_Init.
+  explicit MpiWorldLauncher(MpiWorld world) : world_(world) {}
+
+  uint32_t worker_count() const override { return static_cast<uint32_t>(world_.worker_count); }
+  Status Launch(const std::string& coordinator_address) override;
+  void Cancel() override;
+  std::optional<std::string> CheckExited() override { return std::nullopt; }  // mpirun's job
+  Status WaitForExit(std::chrono::seconds timeout) override;
+  void Abort() override;
+
+ private:
+  MpiWorld world_;
+  bool address_sent_ = false;
+};
+
+}  // namespace aimass::coordinator

@@ -1,0 +1,41 @@
+// WorkerLauncher: how workers come to exist and how they are torn down; the only part of the
+// coordinator that knows how it was started. The job logic drives any launcher the same way:
+//   MpiWorldLauncher       the coordinator is one rank of an MPMD mpirun; workers already run.
+//   LocalMpirunLauncher    the coordinator starts `mpirun ... aimass-worker` itself (the
+//                          `--workers N` shortcut today, the long-running service later).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+
+namespace aimass::coordinator {
+
+class WorkerLauncher {
+ public:
+  virtual ~WorkerLauncher() = default;
+
+  virtual uint32_t worker_count() const = 0;
+
+  // Starts or reaches the workers and tells them to connect to `coordinator_address`.
+  virtual Status Launch(const std::string& coordinator_address) = 0;
+
+  // Instead of Launch, when the job failed before it started: workers that already exist are
+  // told to leave quietly.
+  virtual void Cancel() = 0;
+
+  // A line saying how the worker processes ended, once they have ended on their own; polled by
+  // the job so that a launch that died is reported rather than waited on.
+  virtual std::optional<std::string> CheckExited() = 0;
+
+  // After a clean finish: waits for the worker processes to end.
+  virtual Status WaitForExit(std::chrono::seconds timeout) = 0;
+
+  // On failure: ends every worker now. May not return (MPI_Abort).
+  virtual void Abort() = 0;
+};
+
+}  // namespace aimass::coordinator

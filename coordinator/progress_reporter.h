@@ -1,0 +1,44 @@
+// What the user sees while a job runs: the coordinator alone prints. On a terminal the progress
+// line rewrites itself in place; otherwise (logs, CI) a line is printed at most every few
+// seconds, so the output stays readable either way.
+// Not thread-safe: the job's thread owns it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace aimass::coordinator {
+
+struct ProgressState {
+  uint32_t epoch = 0;  // 0-based
+  uint32_t epochs = 0;
+  uint64_t step_in_epoch = 0;
+  uint64_t steps_per_epoch = 0;
+  double loss = 0;
+  double accuracy = 0;
+  double samples_per_second = 0;
+  double eta_seconds = 0;
+};
+
+class ProgressReporter {
+ public:
+  // `out` is normally stdout; `quiet` prints nothing but the final summary and errors.
+  explicit ProgressReporter(std::FILE* out = stdout, bool quiet = false);
+
+  void Progress(const ProgressState& state);
+  // A line that stays (epoch results, events): ends any progress line first.
+  void Line(const std::string& text);
+
+ private:
+  std::FILE* out_;
+  bool quiet_;
+  bool interactive_;
+  bool progress_shown_ = false;
+  std::chrono::steady_clock::time_point last_printed_{};
+};
+
+std::string FormatDuration(double seconds);
+
+}  // namespace aimass::coordinator

@@ -1,0 +1,41 @@
+// The run directory: what a training job leaves behind for people and tools.
+//   config.yaml      the configuration used
+//   workers.json     rank, host, pid and device of each worker
+//   metrics.jsonl    one line per logged step
+//   evals.jsonl      one line per epoch's test-split evaluation
+//   checkpoints/     written by worker 0 (common/checkpoint/checkpoint_file.h)
+//   model.pt         the final model, written by worker 0
+//   summary.json     the final figures, written last
+// Not thread-safe: the job's thread owns it.
+#pragma once
+
+#include <boost/json/object.hpp>
+
+#include <string>
+
+#include "common/env.h"
+#include "common/status.h"
+
+namespace aimass::coordinator {
+
+class RunDirectory {
+ public:
+  RunDirectory(Env& env, std::string path) : env_(env), path_(std::move(path)) {}
+
+  const std::string& path() const { return path_; }
+  std::string CheckpointDirectory() const { return JoinPath(path_, "checkpoints"); }
+
+  // Creates the directory; a fresh (not resumed) run starts new metrics and eval logs.
+  Status Prepare(const std::string& config_text, bool resumed);
+
+  Status AppendMetrics(const boost::json::object& line);
+  Status AppendEval(const boost::json::object& line);
+  Status WriteWorkers(const boost::json::array& workers);
+  Status WriteSummary(const boost::json::object& summary);
+
+ private:
+  Env& env_;
+  std::string path_;
+};
+
+}  // namespace aimass::coordinator

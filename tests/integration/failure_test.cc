@@ -1,0 +1,131 @@
+// Bad input and dead processes: one clear line, a non-zero exit, no hang, nothing lost.
+#include <catch2/catch.hpp>
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "common/checkpoint/checkpoint_file.h"
+#include "common/data/csv_shard.h"
+#include "common/env.h"
+#include "tests/integration/job_fixture.h"
+
+namespace aimass::testing {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using std::chrono::seconds;
+
+// The coordinator's error: exactly one line starting "aimass-coordinator: error: ".
+std::string ErrorLine(const ProcessResult& result) {
+  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
+  REQUIRE(result.exit_code > 0);
+  const std::string marker = "aimass-coordinator: error: ";
+  size_t at = result.err.find(marker);
+  REQUIRE(at != std::string::npos);
+  size_t end = result.err.find('\n', at);
+  return result.err.substr(at + marker.size(), end - at - marker.size());
+}
+
+TEST_CASE("an unknown config key fails before any worker starts", "[integration][errors]") {
+  std::string dir = MakeTempDirectory("bad-key");
+  std::string job = WriteJob(dir, JobSettings(), dir + "/run");
+  WriteText(job, ReadText(job) + "training_extra: {epochz: 3}\n");
+  ProcessResult result = Run(LocalTrain(job, 2), dir, seconds(60));
+  CHECK(ErrorLine(result) == job + ": unknown key 'training_extra'");
+  CHECK_FALSE(fs::exists(dir + "/run"));
+}
+
+TEST_CASE("a missing dataset directory is named", "[integration][errors]") {
+  std::string dir = MakeTempDirectory("missing-data");
+  JobSettings settings;
+  settings.train_dir = dir + "/no-such-dir";
+  // Under MPMD too: the workers already run, and must leave quietly when the job cannot start.
+  ProcessResult result = Run(MpmdTrain(WriteJob(dir, settings, dir + "/run"), 2), dir, seconds(60));
+  CHECK(ErrorLine(result).find(dir + "/no-such-dir") != std::string::npos);
+  CHECK(result.seconds < 30);
+}
+
+TEST_CASE("a corrupt gzip shard is named", "[integration][errors]") {
+  std::string dir = MakeTempDirectory("corrupt-gzip");
+  fs::copy(FashionMnistSlice() + "/train", dir + "/train");
+  fs::remove(dir + "/train/_index.json");
+  std::string shard = dir + "/train/part-00001.csv.gz";
+  fs::resize_file(shard, fs::file_size(shard) / 2);
+  JobSettings settings;
+  settings.train_dir = dir + "/train";
+  ProcessResult result = Run(LocalTrain(WriteJob(dir, settings, dir + "/run"), 2), dir, seconds(60));
+  std::string error = ErrorLine(result);
+  CHECK(error.find(shard) != std::string::npos);
+}
+
+TEST_CASE("a shard whose shape does not fit the model is named", "[integration][errors]") {
+  std::string dir = MakeTempDirectory("bad-shape");
+  fs::create_directories(dir + "/train");
+  data::RecordBlock block;
+  block.feature_count = 10;
+  for (int64_t i = 0; i < 64; ++i) {
+    block.ids.push_back(i);
+    block.labels.push_back(i % 10);
+    for (int f = 0; f < 10; ++f) block.features.push_back(static_cast<float>(f));
+  }
+  REQUIRE(data::WriteCsvShard(dir + "/train/part-00000.csv.gz", block).ok());
+  JobSettings settings;
+  settings.train_dir = dir + "/train";
+  settings.with_test = false;
+  ProcessResult result = Run(LocalTrain(WriteJob(dir, settings, dir + "/run"), 2), dir, seconds(60));
+  CHECK(ErrorLine(result) == dir + "/train/part-00000.csv.gz: records have 10 features, but model "
+                                   "'mlp' takes 784 (input shape 1x28x28)");
+}
+
+TEST_CASE("a killed worker fails the job fast, names its rank, and the run resumes",
+          "[integration][errors]") {
+  std::string dir = MakeTempDirectory("killed-worker");
+  const std::string run = dir + "/run";
+  JobSettings settings;
+  settings.epochs = 40;  // long enough to be killed in the middle
+  settings.limit = 512;
+  settings.checkpoint_every = 4;
+  const std::string job = WriteJob(dir, settings, run);
+
+  Process job_process(LocalTrain(job, 2), dir);
+  // Wait until training is under way (a checkpoint exists), then kill worker rank 1.
+  auto deadline = std::chrono::steady_clock::now() + seconds(120);
+  uint32_t victim = 0;
+  while (std::chrono::steady_clock::now() < deadline && victim == 0) {
+    if (fs::exists(run + "/workers.json") && fs::exists(run + "/checkpoints") &&
+        !fs::is_empty(run + "/checkpoints")) {
+      json::array workers = json::parse(ReadText(run + "/workers.json")).as_array();
+      victim = static_cast<uint32_t>(workers.at(1).as_object().at("pid").as_int64());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(victim != 0);
+  auto killed_at = std::chrono::steady_clock::now();
+  REQUIRE(::kill(static_cast<pid_t>(victim), SIGKILL) == 0);
+  ProcessResult result = job_process.Wait(seconds(120));
+  double seconds_to_fail =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+
+  std::string error = ErrorLine(result);
+  CHECK(error.find("worker rank 1") != std::string::npos);
+  CHECK(error.find("pid " + std::to_string(victim)) != std::string::npos);
+  CHECK(seconds_to_fail < 30);
+
+  // The newest checkpoint is whole, and the run continues from it to the end.
+  std::vector<std::string> skipped;
+  auto newest = FindNewestValidCheckpoint(Env::Default(), run + "/checkpoints", &skipped);
+  REQUIRE(newest.ok());
+  REQUIRE(newest->has_value());
+  CHECK(skipped.empty());
+  ProcessResult resumed = Run(LocalTrain(job, 2, {"--resume"}), dir, seconds(300));
+  INFO("stdout:\n" << resumed.out << "\nstderr:\n" << resumed.err);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(resumed.out.find("resuming from") != std::string::npos);
+  CHECK(fs::exists(run + "/model.pt"));
+}
+
+}  // namespace
+}  // namespace aimass::testing

@@ -1,0 +1,79 @@
+#include "tests/integration/job_fixture.h"
+
+#include <stdexcept>
+
+#include "models/model.h"
+#include "models/model_catalog.h"
+
+namespace aimass::testing {
+
+const std::string& FashionMnistSlice() {
+  static const std::string dir = [] {
+    std::string out = MakeTempDirectory("fmnist-slice") + "/fashion-mnist";
+    ProcessResult converted = Run({CoordinatorBinary(), "data", "convert", "--output", out,
+                                   "--limit", "512", "--shard-records", "128"},
+                                  MakeTempDirectory("convert-logs"), std::chrono::seconds(120));
+    if (converted.exit_code != 0) throw std::runtime_error("data convert failed: " + converted.err);
+    return out;
+  }();
+  return dir;
+}
+
+std::string WriteJob(const std::string& dir, const JobSettings& settings,
+                     const std::string& run_dir) {
+  std::string train = settings.train_dir.empty() ? FashionMnistSlice() + "/train" : settings.train_dir;
+  std::string yaml = "model: " + settings.model + "\n";
+  yaml += "data:\n  train: " + train + "\n";
+  if (settings.with_test) yaml += "  test: " + FashionMnistSlice() + "/test\n";
+  yaml += "  limit: " + std::to_string(settings.limit) + "\n";
+  yaml += "  normalize: {scale: 0.00392156862745098, mean: 0.2860, std: 0.3530}\n";
+  yaml += "training:\n  epochs: " + std::to_string(settings.epochs) + "\n";
+  yaml += "  batch_size: " + std::to_string(settings.batch_size) + "\n";
+  yaml += "  grad_accumulation: " + std::to_string(settings.grad_accumulation) + "\n";
+  yaml += "  seed: 7\n  log_every: 1\n";
+  yaml += "optimizer: " + settings.optimizer + "\n";
+  yaml += "schedule: " + settings.schedule + "\n";
+  yaml += "checkpoint: {every_steps: " + std::to_string(settings.checkpoint_every) +
+          ", keep: " + std::to_string(settings.checkpoint_keep) + "}\n";
+  yaml += "worker: {device: cpu, threads: 1}\n";
+  yaml += "output: {run_dir: " + run_dir + "}\n";
+  std::string path = dir + "/job.yaml";
+  WriteText(path, yaml);
+  return path;
+}
+
+std::vector<std::string> LocalTrain(const std::string& job, uint32_t workers,
+                                    std::vector<std::string> extra) {
+  std::vector<std::string> argv = {CoordinatorBinary(), "train", "--config", job, "--workers",
+                                   std::to_string(workers)};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+std::vector<std::string> MpmdTrain(const std::string& job, uint32_t workers) {
+  std::vector<std::string> argv = MpirunPrefix();
+  argv.insert(argv.end(), {"-np", "1", CoordinatorBinary(), "train", "--config", job, ":", "-np",
+                           std::to_string(workers), WorkerBinary()});
+  return argv;
+}
+
+double MaxParameterDifference(const std::string& model, const std::string& first_path,
+                              const std::string& second_path) {
+  ModelConfig config;
+  config.name = model;
+  if (!models::ResolveModelConfig(config).ok()) throw std::runtime_error("bad model " + model);
+  auto first = models::LoadExportedModel(config, first_path);
+  auto second = models::LoadExportedModel(config, second_path);
+  if (!first.ok()) throw std::runtime_error(first.status().message());
+  if (!second.ok()) throw std::runtime_error(second.status().message());
+  auto a = (*first)->Parameters();
+  auto b = (*second)->Parameters();
+  if (a.size() != b.size() || a.empty()) throw std::runtime_error("parameter lists differ");
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, (a[i] - b[i]).abs().max().item<double>());
+  }
+  return worst;
+}
+
+}  // namespace aimass::testing

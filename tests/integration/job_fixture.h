@@ -1,0 +1,44 @@
+// Small real training jobs for integration tests: a slice of Fashion-MNIST converted once per
+// test process, and job files written from a few settings.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tests/integration/process_runner.h"
+
+namespace aimass::testing {
+
+struct JobSettings {
+  std::string model = "mlp";
+  uint32_t epochs = 1;
+  uint32_t batch_size = 8;
+  uint32_t grad_accumulation = 1;
+  uint64_t limit = 256;
+  std::string optimizer = "{name: sgd, lr: 0.05, momentum: 0.9}";
+  std::string schedule = "{name: constant}";
+  uint64_t checkpoint_every = 0;
+  uint32_t checkpoint_keep = 3;
+  bool with_test = true;
+  std::string train_dir;  // empty: the Fashion-MNIST slice
+};
+
+// 512 training and 512 test records of Fashion-MNIST in shards of 128, made once.
+const std::string& FashionMnistSlice();
+
+// Writes `dir`/job.yaml for `settings` with output under `run_dir`; returns its path.
+std::string WriteJob(const std::string& dir, const JobSettings& settings, const std::string& run_dir);
+
+// `aimass-coordinator train --config job --workers N [extra...]`.
+std::vector<std::string> LocalTrain(const std::string& job, uint32_t workers,
+                                    std::vector<std::string> extra = {});
+
+// `mpirun -np 1 aimass-coordinator train --config job : -np N aimass-worker`.
+std::vector<std::string> MpmdTrain(const std::string& job, uint32_t workers);
+
+// Largest absolute difference between the parameters of two exported models.
+double MaxParameterDifference(const std::string& model, const std::string& first_path,
+                              const std::string& second_path);
+
+}  // namespace aimass::testing

@@ -1,0 +1,81 @@
+// The worker's end of the control plane: one TCP connection to the coordinator.
+// A reader thread receives CoordinatorMessages into a queue; a heartbeat thread reports the
+// worker's step every interval so that the coordinator can tell a hung worker from a slow one.
+//
+// When the connection drops, or the coordinator orders an abort, `on_lost` runs on the reader
+// thread. The worker's default ends the process at once: its peers may be blocked in a
+// collective with it, and only a dead process unblocks mpirun's teardown.
+// Thread safety: Send and the Receive family may be called from any thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+
+namespace aimass::proto {
+class CoordinatorMessage;
+class WorkerMessage;
+}  // namespace aimass::proto
+
+namespace aimass::worker {
+
+class ControlClient {
+ public:
+  using LostHandler = std::function<void(const std::string& reason)>;
+
+  // `address` is "host[,host...]:port"; each host is tried in turn until one accepts, for up to
+  // `timeout` in all.
+  static Result<std::unique_ptr<ControlClient>> Connect(const std::string& address,
+                                                        std::chrono::seconds timeout,
+                                                        LostHandler on_lost);
+  ~ControlClient();
+  ControlClient(const ControlClient&) = delete;
+  ControlClient& operator=(const ControlClient&) = delete;
+
+  Status Send(const proto::WorkerMessage& message);
+
+  // The next message, waiting up to `timeout`. Errors on time-out or a lost connection.
+  Result<std::unique_ptr<proto::CoordinatorMessage>> Receive(std::chrono::milliseconds timeout);
+
+  void StartHeartbeat(std::chrono::milliseconds interval);
+  void SetProgress(uint64_t step) { progress_step_ = step; }
+
+  // After this, a closing connection is expected and does not call `on_lost`.
+  void ExpectClose() { closing_ = true; }
+
+ private:
+  ControlClient(std::unique_ptr<boost::asio::io_context> io,
+                std::unique_ptr<boost::asio::ip::tcp::socket> socket, LostHandler on_lost);
+  void ReadLoop();
+  void HeartbeatLoop(std::chrono::milliseconds interval);
+
+  std::unique_ptr<boost::asio::io_context> io_;
+  std::unique_ptr<boost::asio::ip::tcp::socket> socket_;
+  LostHandler on_lost_;
+
+  std::mutex send_mutex_;  // serializes writes on socket_
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_changed_;
+  std::deque<std::unique_ptr<proto::CoordinatorMessage>> queue_;  // GUARDED_BY(queue_mutex_)
+  std::string lost_reason_;                                        // GUARDED_BY(queue_mutex_)
+
+  std::atomic<uint64_t> progress_step_{0};
+  std::atomic<bool> closing_{false};
+  std::atomic<bool> stopping_{false};
+  std::thread reader_;
+  std::thread heartbeat_;
+};
+
+}  // namespace aimass::worker

@@ -1,0 +1,26 @@
+// Data-parallel training on one worker: the loop that the coordinator's epoch plans drive.
+//
+// Each optimizer step: the worker's next samples_per_step samples (micro-batches of batch_size),
+// forward and backward into one flat gradient buffer (parameters' .grad are views of it), one
+// allreduce of that buffer (plus two slots carrying the step's loss and correct count, so global
+// metrics cost no extra collective), average, optimizer step. Worker 0 reports metrics and
+// writes checkpoints; every worker evaluates its share of the test split after each epoch.
+#pragma once
+
+#include "common/status.h"
+#include "worker/collective/communicator.h"
+#include "worker/control_client.h"
+#include "worker/device.h"
+
+namespace aimass::proto {
+class StartTraining;
+}
+
+namespace aimass::worker {
+
+// Runs the job to its end (TrainingDone sent, Shutdown received). Errors name what failed; the
+// caller reports them to the coordinator as a Failure.
+Status RunTraining(const proto::StartTraining& start, const Placement& placement,
+                   collective::Communicator& communicator, ControlClient& control);
+
+}  // namespace aimass::worker
