@@ -36,7 +36,7 @@ class Model {
   virtual Status LoadState(torch::serialize::InputArchive& archive) = 0;
 
   // The final trained model: a TorchScript file for torchscript models (loadable with
-  // torch.jit.load); a LibTorch archive for builtins (loadable with LoadModelForInference).
+  // torch.jit.load); a LibTorch archive for builtins (loadable with LoadExportedModel).
   virtual Status Export(const std::string& path) = 0;
 };
 
@@ -45,7 +45,8 @@ class Model {
 Result<std::unique_ptr<Model>> CreateModel(const ModelConfig& config, uint64_t seed);
 
 // Loads what Export wrote, for evaluation or inference.
-Result<std::unique_ptr<Model>> LoadExportedModel(const ModelConfig& config, const std::string& path);
+Result<std::unique_ptr<Model>> LoadExportedModel(const ModelConfig& config,
+                                                 const std::string& path);
 
 // One line for a Status from an exception LibTorch threw: a c10::Error without the backtrace
 // and source context it carries.

@@ -5,7 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-scripts/setup.sh
+AIMASS_BUILD_TARGETS="aimass-coordinator aimass-worker" scripts/setup.sh
 
 data_dir="data/fashion-mnist"
 if [[ ! -f "$data_dir/train/_SUCCESS" || ! -f "$data_dir/test/_SUCCESS" ]]; then

@@ -2,6 +2,8 @@
 # Installs AI Mass's dependencies from Debian packages and builds the project.
 # Idempotent: packages already present are skipped by apt, the build is incremental.
 # Usage: scripts/setup.sh [--no-build]
+# Environment: AIMASS_BUILD_TARGETS (default: all), AIMASS_BUILD_DIR (default: build),
+#              CMAKE_BUILD_TYPE (default: Release).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,4 +50,6 @@ if [[ "${1:-}" == "--no-build" ]]; then exit 0; fi
 
 build_dir="${AIMASS_BUILD_DIR:-$repo_root/build}"
 cmake -S "$repo_root" -B "$build_dir" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}"
-cmake --build "$build_dir" -j"$(nproc)"
+targets=()
+for target in ${AIMASS_BUILD_TARGETS:-}; do targets+=(--target "$target"); done
+cmake --build "$build_dir" -j"$(nproc)" "${targets[@]}"

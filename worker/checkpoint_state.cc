@@ -1,5 +1,6 @@
 // The payload is one LibTorch archive: the model's "model/..." tensors at the top level and the
-// optimizer's own archive (step counts, momentum and moment buffers) nested under "optimizer".
+// optimizer's own archive (step counts, momentum and moment buffers) nested under "optimizer",
+// and the optimizer's kind under "optimizer_kind".
 // LibTorch's optimizer archive maps its state to parameters by position, so a fresh optimizer
 // over a freshly built model of the same architecture restores exactly.
 #include "worker/checkpoint_state.h"

@@ -87,6 +87,7 @@ class TrainingRun {
     parameters_ = model_->Parameters();
     AIMASS_RETURN_IF_ERROR(BindGradientsToFlatBuffer());
     AIMASS_ASSIGN_OR_RETURN(optimizer_, CreateOptimizer(config_.optimizer, parameters_));
+    AIMASS_RETURN_IF_ERROR(ValidateSchedule(config_.schedule));
 
     if (!spec_.resume_checkpoint().empty()) {
       AIMASS_ASSIGN_OR_RETURN(Checkpoint checkpoint,

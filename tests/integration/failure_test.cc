@@ -98,7 +98,7 @@ TEST_CASE("a killed worker fails the job fast, names its rank, and the run resum
     if (fs::exists(run + "/workers.json") && fs::exists(run + "/checkpoints") &&
         !fs::is_empty(run + "/checkpoints")) {
       json::array workers = json::parse(ReadText(run + "/workers.json")).as_array();
-      victim = static_cast<uint32_t>(workers.at(1).as_object().at("pid").as_int64());
+      victim = static_cast<uint32_t>(workers.at(1).as_object().at("pid").to_number<int64_t>());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

@@ -129,4 +129,8 @@ std::vector<std::string> MpirunPrefix() {
   return prefix;
 }
 
+std::string PythonWithTorch() {
+  return fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+}
+
 }  // namespace aimass::testing

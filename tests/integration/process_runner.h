@@ -49,4 +49,7 @@ std::string CoordinatorBinary();
 std::string WorkerBinary();
 std::vector<std::string> MpirunPrefix();
 
+// Debian's python3, which has python3-torch (a python3 earlier on PATH may not).
+std::string PythonWithTorch();
+
 }  // namespace aimass::testing

@@ -43,10 +43,10 @@ TEST_CASE("2 workers x batch B and 1 worker x batch 2B reach the same weights", 
   RequireSuccess(Run(LocalTrain(WriteJob(dir + "/c", settings, accumulated_run), 2), dir));
 
   json::object summary = ReadSummary(pair_run);
-  CHECK(summary.at("steps").as_uint64() == 16);
-  CHECK(summary.at("global_batch").as_uint64() == 16);
-  CHECK(summary.at("workers").as_uint64() == 2);
-  CHECK(ReadSummary(single_run).at("steps").as_uint64() == 16);
+  CHECK(summary.at("steps").to_number<uint64_t>() == 16);
+  CHECK(summary.at("global_batch").to_number<uint64_t>() == 16);
+  CHECK(summary.at("workers").to_number<uint64_t>() == 2);
+  CHECK(ReadSummary(single_run).at("steps").to_number<uint64_t>() == 16);
 
   CHECK(MaxParameterDifference("mlp", single_run + "/model.pt", pair_run + "/model.pt") < 1e-5);
   CHECK(MaxParameterDifference("mlp", single_run + "/model.pt", accumulated_run + "/model.pt") <
@@ -78,7 +78,7 @@ TEST_CASE("a run writes its outputs and evaluates on the test split", "[integrat
   }
   double accuracy = summary.at("test_accuracy").as_double();
   CHECK(accuracy > 0.5);  // 16 steps of an MLP on Fashion-MNIST: far above chance (0.1)
-  CHECK(summary.at("epochs").as_int64() == 2);
+  CHECK(summary.at("epochs").to_number<int64_t>() == 2);
   CHECK(summary.at("samples_per_second").as_double() > 0);
 
   // 512 records / global batch 64 = 8 steps per epoch, logged every step.
@@ -130,8 +130,57 @@ TEST_CASE("resuming from a checkpoint gives the uninterrupted run's weights", "[
   CHECK(resumed.out.find("skipping checkpoint") != std::string::npos);
   CHECK(resumed.out.find("resuming from " + run + "/checkpoints/ckpt-000000000010.aimass") !=
         std::string::npos);
-  CHECK(ReadSummary(run).at("resumed_from_step").as_uint64() == 10);
+  CHECK(ReadSummary(run).at("resumed_from_step").to_number<uint64_t>() == 10);
   CHECK(MaxParameterDifference("mlp", dir + "/uninterrupted.pt", run + "/model.pt") < 1e-6);
+}
+
+TEST_CASE("a module scripted in Python trains and comes back loadable by Python",
+          "[integration][torchscript]") {
+  std::string dir = MakeTempDirectory("torchscript");
+  const std::string script = dir + "/make_model.py";
+  WriteText(script, R"(import sys, torch
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = torch.nn.Linear(784, 64)
+        self.out = torch.nn.Linear(64, 10)
+    def forward(self, x):
+        return self.out(torch.relu(self.hidden(x.flatten(1))))
+torch.manual_seed(0)
+torch.jit.script(Net()).save(sys.argv[1])
+)");
+  ProcessResult made = Run({PythonWithTorch(), script, dir + "/initial.pt"}, dir, std::chrono::seconds(120));
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+
+  JobSettings settings;
+  settings.model = "{name: 'torchscript:" + dir + "/initial.pt', input_shape: [1, 28, 28]}";
+  settings.epochs = 2;
+  settings.limit = 512;
+  settings.batch_size = 32;
+  const std::string run = dir + "/run";
+  RequireSuccess(Run(LocalTrain(WriteJob(dir, settings, run), 2), dir));
+
+  // Python loads the trained file, finds it changed, and scores the test slice with it.
+  const std::string check = dir + "/check.py";
+  WriteText(check, R"(import gzip, glob, sys, torch
+initial, trained = torch.jit.load(sys.argv[1]), torch.jit.load(sys.argv[2])
+changed = any(not torch.equal(a, b) for a, b in zip(initial.parameters(), trained.parameters()))
+rows = []
+for path in sorted(glob.glob(sys.argv[3] + "/part-*.csv.gz")):
+    with gzip.open(path, "rt") as f:
+        rows += [line.split(",") for line in f if line[0].isdigit()]
+labels = torch.tensor([int(r[1]) for r in rows])
+x = (torch.tensor([[float(v) for v in r[2:]] for r in rows]) / 255.0 - 0.2860) / 0.3530
+accuracy = (trained(x.view(-1, 1, 28, 28)).argmax(1) == labels).float().mean().item()
+print("changed", changed, "accuracy", accuracy)
+sys.exit(0 if changed and accuracy > 0.5 else 1)
+)");
+  ProcessResult checked = Run({PythonWithTorch(), check, dir + "/initial.pt", run + "/model.pt",
+                               FashionMnistSlice() + "/test"},
+                              dir, std::chrono::seconds(120));
+  INFO(checked.out << checked.err);
+  CHECK(checked.exit_code == 0);
 }
 
 }  // namespace
