@@ -27,8 +27,8 @@ namespace {
 
 const char kUsage[] =
     "usage:\n"
-    "  aimass-coordinator train --config JOB.yaml [--workers N] [--resume] [--run-dir DIR]\n"
-    "                           [--epochs N] [--mpirun-arg ARG]... [--quiet]\n"
+    "  aimass-coordinator train --config JOB.yaml [--workers N] [--resume | --overwrite]\n"
+    "                           [--run-dir DIR] [--epochs N] [--mpirun-arg ARG]... [--quiet]\n"
     "      Under mpirun:  mpirun -np 1 aimass-coordinator train --config JOB.yaml : -np N aimass-worker\n"
     "      Local:         aimass-coordinator train --config JOB.yaml --workers N  (starts mpirun itself)\n"
     "  aimass-coordinator data convert --output DIR [--input IDX_DIR] [--shard-records N] [--limit N]\n"
@@ -117,7 +117,7 @@ void PrintSummary(const boost::json::object& summary, const std::string& run_dir
 int Train(int argc, char** argv) {
   auto arguments = ParseArguments(argc, argv, 2,
                                   {"--config", "--workers", "--run-dir", "--epochs", "--mpirun-arg"},
-                                  {"--resume", "--quiet"});
+                                  {"--resume", "--overwrite", "--quiet"});
   if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
   if (!arguments->Has("--config")) return Fail(std::string("--config is required\n") + kUsage);
 
@@ -170,6 +170,8 @@ int Train(int argc, char** argv) {
   options.config = *config;
   options.config_text = *config_text;
   options.resume = arguments->switches.count("--resume") > 0;
+  options.overwrite = arguments->switches.count("--overwrite") > 0;
+  if (options.resume && options.overwrite) return Fail("--resume and --overwrite exclude each other");
   options.interrupted = [] { return g_interrupted.load(); };
   TrainJob job(std::move(options), env, reporter);
 

@@ -6,12 +6,24 @@ namespace aimass::coordinator {
 
 namespace json = boost::json;
 
-Status RunDirectory::Prepare(const std::string& config_text, bool resumed) {
+Status RunDirectory::Prepare(const std::string& config_text, bool resumed, bool overwrite) {
   AIMASS_RETURN_IF_ERROR(env_.CreateDirectories(CheckpointDirectory()));
   if (!resumed) {
-    AIMASS_RETURN_IF_ERROR(env_.RemoveFile(JoinPath(path_, "metrics.jsonl")));
-    AIMASS_RETURN_IF_ERROR(env_.RemoveFile(JoinPath(path_, "evals.jsonl")));
-    AIMASS_RETURN_IF_ERROR(env_.RemoveFile(JoinPath(path_, "summary.json")));
+    AIMASS_ASSIGN_OR_RETURN(auto entries, env_.ListDirectory(CheckpointDirectory()));
+    std::vector<std::string> earlier;
+    for (const auto& entry : entries) {
+      if (entry.name.rfind("ckpt-", 0) == 0) earlier.push_back(entry.name);
+    }
+    if (!earlier.empty() && !overwrite) {
+      return Status::Error(path_ + " holds checkpoints of an earlier run: pass --resume to continue "
+                                   "it, or --overwrite to start over");
+    }
+    for (const auto& name : earlier) {
+      AIMASS_RETURN_IF_ERROR(env_.RemoveFile(JoinPath(CheckpointDirectory(), name)));
+    }
+    for (const char* name : {"metrics.jsonl", "evals.jsonl", "summary.json", "model.pt"}) {
+      AIMASS_RETURN_IF_ERROR(env_.RemoveFile(JoinPath(path_, name)));
+    }
   }
   return env_.WriteFileAtomically(JoinPath(path_, "config.yaml"), config_text);
 }

@@ -25,8 +25,10 @@ class RunDirectory {
   const std::string& path() const { return path_; }
   std::string CheckpointDirectory() const { return JoinPath(path_, "checkpoints"); }
 
-  // Creates the directory; a fresh (not resumed) run starts new metrics and eval logs.
-  Status Prepare(const std::string& config_text, bool resumed);
+  // Creates the directory. A fresh (not resumed) run starts new logs, and refuses a directory
+  // that holds an earlier run's checkpoints (a later --resume would mix the two runs) unless
+  // `overwrite`, which deletes that run's checkpoints, logs and model first.
+  Status Prepare(const std::string& config_text, bool resumed, bool overwrite);
 
   Status AppendMetrics(const boost::json::object& line);
   Status AppendEval(const boost::json::object& line);

@@ -67,6 +67,11 @@ struct WorkerState {
 };
 
 // Test-split results of one epoch, summed as the workers report them.
+struct PendingPlan {
+  data::EpochPartition partition;
+  uint32_t sent = 0;  // workers that have their part
+};
+
 struct EpochEval {
   uint32_t reports = 0;
   double loss_sum = 0;
@@ -114,7 +119,7 @@ class TrainJob::Impl {
                            " records are too few for " + std::to_string(workers) + " workers");
     }
     AIMASS_RETURN_IF_ERROR(FindResumePoint());
-    return run_.Prepare(options_.config_text, resume_.has_value());
+    return run_.Prepare(options_.config_text, resume_.has_value(), options_.overwrite);
   }
 
   Result<json::object> Run(WorkerHub& hub, WorkerLauncher& launcher) {
@@ -314,24 +319,31 @@ class TrainJob::Impl {
     return Status::Ok();
   }
 
-  // Plans `epoch` and sends each worker its part (only `only_rank`'s when given).
+  // Sends `epoch`'s plan to every worker (only to `only_rank` when given). An epoch is planned
+  // once: workers ask for it at different times, and a permutation of a large dataset is costly.
   Status SendPlans(uint32_t epoch, std::optional<uint32_t> only_rank) {
     if (epoch >= config_.epochs) return Status::Ok();
-    data::EpochPlanOptions options = plan_options_;
-    options.epoch = epoch;
-    data::EpochPartition partition = data::PlanEpoch(train_index_, options);
+    auto planned = plans_.find(epoch);
+    if (planned == plans_.end()) {
+      data::EpochPlanOptions options = plan_options_;
+      options.epoch = epoch;
+      planned = plans_.emplace(epoch, PendingPlan{data::PlanEpoch(train_index_, options), 0}).first;
+    }
+    PendingPlan& pending = planned->second;
     for (uint32_t rank = 0; rank < workers_count_; ++rank) {
       if (only_rank && *only_rank != rank) continue;
       proto::CoordinatorMessage message;
       auto* plan = message.mutable_epoch_plan();
       plan->set_epoch(epoch);
       plan->set_start_step(epoch == first_epoch_ ? first_step_ : 0);
-      plan->set_steps(partition.steps);
-      plan->set_samples(partition.samples_per_worker);
-      plan->set_samples_per_step(options.samples_per_step);
-      FillRanges(partition.workers[rank].ranges, plan->mutable_ranges());
+      plan->set_steps(pending.partition.steps);
+      plan->set_samples(pending.partition.samples_per_worker);
+      plan->set_samples_per_step(plan_options_.samples_per_step);
+      FillRanges(pending.partition.workers[rank].ranges, plan->mutable_ranges());
       AIMASS_RETURN_IF_ERROR(hub_->Send(workers_[rank].connection, message));
+      ++pending.sent;
     }
+    if (pending.sent == workers_count_) plans_.erase(planned);
     return Status::Ok();
   }
 
@@ -505,6 +517,7 @@ class TrainJob::Impl {
   uint64_t first_step_ = 0;
   uint64_t global_step_ = 0;
   uint32_t completed_epochs_ = 0;
+  std::map<uint32_t, PendingPlan> plans_;
   std::map<uint32_t, EpochEval> evals_;
   std::optional<double> test_loss_;
   std::optional<double> test_accuracy_;

@@ -35,6 +35,7 @@ struct TrainJobOptions {
   TrainConfig config;
   std::string config_text;  // kept as run_dir/config.yaml
   bool resume = false;      // continue from the newest valid checkpoint of run_dir
+  bool overwrite = false;   // a fresh run may replace an earlier run in run_dir
   std::chrono::seconds worker_start_timeout{120};
   std::chrono::seconds heartbeat_timeout{60};
   std::function<bool()> interrupted;  // polled; true once the user or mpirun asked us to stop

@@ -12,5 +12,8 @@ if [[ ! -f "$data_dir/train/_SUCCESS" || ! -f "$data_dir/test/_SUCCESS" ]]; then
   build/bin/aimass-coordinator data convert --output "$data_dir"
 fi
 
+# A re-run starts over unless asked to --resume the previous one.
+fresh=(--overwrite)
+for arg in "$@"; do [[ "$arg" == "--resume" ]] && fresh=(); done
 build/bin/aimass-coordinator train --config scripts/jobs/fashion_mnist_cnn.yaml \
-  --workers "${AIMASS_WORKERS:-2}" "$@"
+  --workers "${AIMASS_WORKERS:-2}" "${fresh[@]}" "$@"

@@ -276,8 +276,7 @@ class RecordParser {
       cursor = field_end + 1;
     }
     if (known == 0) {
-      if (count == 0) return Status::Error("a record needs id,label and at least one feature");
-      block_->feature_count = count;
+      block_->feature_count = count;  // at least 1: ParseInteger saw a comma after the label
     } else if (count != known) {
       return WrongFieldCount(known + 2, uint64_t{count} + 2);
     }

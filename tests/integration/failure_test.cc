@@ -38,6 +38,22 @@ TEST_CASE("an unknown config key fails before any worker starts", "[integration]
   CHECK_FALSE(fs::exists(dir + "/run"));
 }
 
+TEST_CASE("a fresh run does not mix with an earlier run's checkpoints", "[integration][errors]") {
+  std::string dir = MakeTempDirectory("earlier-run");
+  fs::create_directories(dir + "/run/checkpoints");
+  WriteText(dir + "/run/checkpoints/ckpt-000000000900.aimass", "from an earlier run");
+  std::string job = WriteJob(dir, JobSettings(), dir + "/run");
+  ProcessResult refused = Run(LocalTrain(job, 2), dir, seconds(60));
+  CHECK(ErrorLine(refused) == dir + "/run holds checkpoints of an earlier run: pass --resume to "
+                                    "continue it, or --overwrite to start over");
+  CHECK(fs::exists(dir + "/run/checkpoints/ckpt-000000000900.aimass"));
+
+  ProcessResult replaced = Run(LocalTrain(job, 2, {"--overwrite"}), dir, seconds(300));
+  INFO(replaced.err);
+  CHECK(replaced.exit_code == 0);
+  CHECK_FALSE(fs::exists(dir + "/run/checkpoints/ckpt-000000000900.aimass"));
+}
+
 TEST_CASE("a missing dataset directory is named", "[integration][errors]") {
   std::string dir = MakeTempDirectory("missing-data");
   JobSettings settings;

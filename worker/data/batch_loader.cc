@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <deque>
 #include <exception>
 #include <list>
 #include <mutex>
@@ -34,6 +33,7 @@ class BatchLoader::Impl {
         cache_(shard_paths_.size()),
         known_bytes_(shard_paths_.size(), 0),
         horizon_mark_(shard_paths_.size(), 0),
+        ready_(std::max(1u, options_.prefetch_batches)),
         held_blocks_(shard_paths_.size()) {
     held_shards_.reserve(shard_paths_.size());
     for (uint32_t i = 0; i < std::max(1u, options_.loader_threads); ++i) {
@@ -57,7 +57,7 @@ class BatchLoader::Impl {
     Status invalid = BuildStream(std::move(ranges), skip_samples, batch_size, &stream);
     std::lock_guard<std::mutex> lock(mu_);
     stream_ = std::move(stream);
-    ready_.clear();
+    for (; ready_count_ > 0; --ready_count_) PopReady();  // frees the old stream's tensors
     stream_error_ = invalid;
     stream_done_ = !invalid.ok() || stream_.samples == 0;
     stop_assembler_ = false;
@@ -74,10 +74,10 @@ class BatchLoader::Impl {
 
   Result<std::optional<Batch>> Next() {
     std::unique_lock<std::mutex> lock(mu_);
-    batch_ready_cv_.wait(lock, [&] { return !ready_.empty() || stream_done_; });
-    if (!ready_.empty()) {
-      Batch batch = std::move(ready_.front());
-      ready_.pop_front();
+    batch_ready_cv_.wait(lock, [&] { return ready_count_ > 0 || stream_done_; });
+    if (ready_count_ > 0) {
+      Batch batch = PopReady();
+      --ready_count_;
       lock.unlock();
       room_cv_.notify_one();
       return std::optional<Batch>(std::move(batch));
@@ -282,14 +282,13 @@ class BatchLoader::Impl {
     const Stream& stream = stream_;
     const int64_t features = options_.feature_count;
     const NormalizeConfig norm = options_.normalize;
-    const size_t max_ready = std::max(1u, options_.prefetch_batches);
     size_t range_index = 0;
     uint64_t offset = 0;  // within ranges[range_index]
     for (uint64_t remaining = stream.samples; remaining > 0;) {
       const int64_t rows = static_cast<int64_t>(std::min<uint64_t>(stream.batch_size, remaining));
       {
         std::unique_lock<std::mutex> lock(mu_);
-        room_cv_.wait(lock, [&] { return stop_assembler_ || ready_.size() < max_ready; });
+        room_cv_.wait(lock, [&] { return stop_assembler_ || ready_count_ < ready_.size(); });
         if (stop_assembler_) return Status::Ok();
         use_cursor_ = stream.use_of_range[range_index];
       }
@@ -329,7 +328,7 @@ class BatchLoader::Impl {
         std::lock_guard<std::mutex> lock(mu_);
         ReleaseHeld();
         if (stop_assembler_) return Status::Ok();
-        ready_.push_back(std::move(batch));
+        ready_[(ready_head_ + ready_count_++) % ready_.size()] = std::move(batch);
       }
       batch_ready_cv_.notify_one();
     }
@@ -355,6 +354,14 @@ class BatchLoader::Impl {
     held_blocks_[shard] = entry.block;
     held_shards_.push_back(shard);
     return entry.block.get();
+  }
+
+  // Takes the oldest ready batch out of its slot; the caller counts it out. Requires mu_.
+  Batch PopReady() {
+    Batch batch = std::move(ready_[ready_head_]);
+    ready_[ready_head_] = Batch();
+    ready_head_ = (ready_head_ + 1) % ready_.size();
+    return batch;
   }
 
   // Unpins what the last batch held, then lets the cache shrink back to its budget.
@@ -390,7 +397,9 @@ class BatchLoader::Impl {
   size_t use_cursor_ = 0;               // stream_.uses index of the batch being assembled
   uint32_t demanded_ = kNoShard;        // the shard the assembler is waiting for
   bool stop_assembler_ = false;
-  std::deque<Batch> ready_;             // assembled, not yet taken by Next
+  std::vector<Batch> ready_;            // ring of prefetch_batches slots: assembled, not yet
+  size_t ready_head_ = 0;               // taken by Next, ready_count_ of them from ready_head_
+  size_t ready_count_ = 0;
   bool stream_done_ = true;             // no more batches will be added to ready_
   Status stream_error_;                 // why the stream ended early
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Training throughput of aimass against PyTorch DDP (gloo, CPU) on the same models, per-worker
+# batch, data, optimizer and threads per process, measured in one run; prints both and the ratio.
+# Usage: scripts/bench_train.sh [models...]   (default: mlp cnn)
+# Environment: WORKERS (2), BATCH (64), LIMIT (training records, 16384).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+workers="${WORKERS:-2}"
+batch="${BATCH:-64}"
+limit="${LIMIT:-16384}"
+threads=$(( $(nproc) / workers )); (( threads >= 1 )) || threads=1
+models=("$@"); (( ${#models[@]} )) || models=(mlp cnn)
+
+AIMASS_BUILD_TARGETS="aimass-coordinator aimass-worker" scripts/setup.sh > /dev/null
+data_dir="data/fashion-mnist"
+if [[ ! -f "$data_dir/train/_SUCCESS" ]]; then
+  build/bin/aimass-coordinator data convert --output "$data_dir" > /dev/null
+fi
+work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+
+printf '%-6s %8s %16s %16s %8s\n' model workers "aimass samp/s" "ddp samp/s" ratio
+for model in "${models[@]}"; do
+  cat > "$work/$model.yaml" <<JOB
+model: $model
+data:
+  train: $root/$data_dir/train
+  limit: $limit
+  normalize: {scale: 0.00392156862745098, mean: 0.2860, std: 0.3530}
+training: {epochs: 1, batch_size: $batch, log_every: 10, seed: 42}
+optimizer: {name: sgd, lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005}
+checkpoint: {every_steps: 0, keep: 1}
+worker: {device: cpu, threads: $threads}
+output: {run_dir: $work/run-$model}
+JOB
+  build/bin/aimass-coordinator train --config "$work/$model.yaml" --workers "$workers" --overwrite --quiet > /dev/null
+  # Steady state: every metrics interval but the first (start-up) and the last (partial).
+  aimass=$(/usr/bin/python3 -c "
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])][1:-1]
+print(statistics.median(r['samples_per_second'] for r in rows))" "$work/run-$model/metrics.jsonl")
+  ddp=$(/usr/bin/python3 scripts/pytorch_ddp_baseline.py --model "$model" --workers "$workers" \
+          --batch "$batch" --threads "$threads" --limit "$limit" |
+        /usr/bin/python3 -c "import json, sys; print(json.loads(sys.stdin.read())['samples_per_second'])")
+  /usr/bin/python3 -c "import sys; a, d = float(sys.argv[2]), float(sys.argv[3]);
+print('%-6s %8s %16.0f %16.0f %7.2fx' % (sys.argv[1], sys.argv[4], a, d, a / d))" "$model" "$aimass" "$ddp" "$workers"
+done
