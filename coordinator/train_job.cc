@@ -349,6 +349,7 @@ class TrainJob::Impl {
 
   Status DriveEpochs() {
     train_started_ = Clock::now();
+    started_training_ = true;
     while (done_ < workers_count_) {
       AIMASS_RETURN_IF_ERROR(CheckLiveness());
       if (auto event = hub_->NextEvent(kPollInterval)) AIMASS_RETURN_IF_ERROR(Handle(*event));
@@ -361,8 +362,15 @@ class TrainJob::Impl {
     if (event.kind == HubEvent::Kind::kDisconnected) {
       if (!rank) return Status::Error("a worker disconnected before saying hello: " + event.reason);
       if (workers_[*rank].done) return Status::Ok();
-      return Status::Error(Describe(*rank) + " disconnected at step " +
-                           std::to_string(workers_[*rank].step) + ": " + event.reason);
+      if (!started_training_) {
+        return Status::Error(Describe(*rank) + " disconnected before training began: " +
+                             event.reason);
+      }
+      // Workers step in lockstep: rank 0's last report dates the loss for every rank.
+      uint64_t step = std::max(global_step_, workers_[*rank].step);
+      return Status::Error(Describe(*rank) + " disconnected during epoch " +
+                           std::to_string(step / steps_per_epoch_ + 1) + " (step " +
+                           std::to_string(step) + "): " + event.reason);
     }
     const proto::WorkerMessage& message = *event.message;
     if (!rank) {
@@ -512,6 +520,7 @@ class TrainJob::Impl {
   std::vector<WorkerState> workers_;
   std::map<ConnectionId, uint32_t> rank_of_connection_;
   uint32_t connected_ = 0;
+  bool started_training_ = false;
   uint32_t done_ = 0;
   uint32_t first_epoch_ = 0;
   uint64_t first_step_ = 0;

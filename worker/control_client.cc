@@ -98,13 +98,13 @@ void ControlClient::ReadLoop() {
         lost_reason_ = status.message();
       }
       queue_changed_.notify_all();
-      if (!closing_ && on_lost_) on_lost_(status.message());
+      if (!closing_ && on_lost_) on_lost_(status.message(), false);
       return;
     }
     if (message->has_shutdown()) {
       closing_ = true;
       if (message->shutdown().abort() && on_lost_) {
-        on_lost_("job aborted by the coordinator: " + message->shutdown().reason());
+        on_lost_("job aborted by the coordinator: " + message->shutdown().reason(), true);
       }
     }
     {

@@ -32,7 +32,8 @@ namespace aimass::worker {
 
 class ControlClient {
  public:
-  using LostHandler = std::function<void(const std::string& reason)>;
+  // `aborted`: the coordinator ordered it (and has already told the user why).
+  using LostHandler = std::function<void(const std::string& reason, bool aborted)>;
 
   // `address` is "host[,host...]:port"; each host is tried in turn until one accepts, for up to
   // `timeout` in all.

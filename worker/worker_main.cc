@@ -112,10 +112,11 @@ int WorkerMain(int argc, char** argv) {
     ExitNow(2);
   }
 
-  auto control = ControlClient::Connect(address, kConnectTimeout, [](const std::string& reason) {
-    LogError(reason);
-    ExitNow(3);
-  });
+  auto control = ControlClient::Connect(
+      address, kConnectTimeout, [](const std::string& reason, bool aborted) {
+        if (!aborted) LogError("coordinator connection lost: " + reason);
+        ExitNow(3);
+      });
   if (!control.ok()) {
     LogError(control.status().message());
     ExitNow(1);

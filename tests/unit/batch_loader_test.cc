@@ -1,3 +1,4 @@
+#include "tests/unit/temp_dir.h"
 #include "worker/data/batch_loader.h"
 
 #include <unistd.h>
@@ -14,29 +15,14 @@
 namespace aimass::worker {
 namespace {
 
+using testing::TempDir;
+using testing::WriteRaw;
+
 namespace fs = std::filesystem;
 using data::RecordBlock;
 using data::SampleRange;
 
 constexpr uint32_t kFeatures = 5;
-
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = fs::temp_directory_path() /
-            ("aimass_loader_test_" + std::to_string(::getpid()) + "_" + std::to_string(random()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string Path(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 // Shards 0..2 hold 10, 7 and 13 good records (ids 0..29); shard 3 is malformed at its line 3,
 // shard 4 has 4 features instead of 5, shard 5 does not exist.

@@ -1,3 +1,4 @@
+#include "tests/unit/temp_dir.h"
 #include "common/checkpoint/checkpoint_file.h"
 
 #include <zlib.h>
@@ -12,21 +13,10 @@
 namespace aimass {
 namespace {
 
+using testing::TempDir;
+using testing::WriteRaw;
+
 namespace fs = std::filesystem;
-
-// A fresh directory for one test, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "aimass-ckpt-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // Env::Default() except that WriteFileAtomically fails: outright, or as a process killed between
 // writing the temporary file and renaming it, which leaves a partial temporary behind.

@@ -32,9 +32,9 @@ struct LostLog {
   std::mutex mutex;
   std::vector<std::string> reasons;
   ControlClient::LostHandler Handler() {
-    return [this](const std::string& reason) {
+    return [this](const std::string& reason, bool aborted) {
       std::lock_guard<std::mutex> lock(mutex);
-      reasons.push_back(reason);
+      reasons.push_back((aborted ? "aborted: " : "lost: ") + reason);
     };
   }
 };
@@ -114,7 +114,7 @@ TEST_CASE("an abort from the coordinator reaches the worker's handler", "[contro
   CHECK((*received)->shutdown().abort());
   std::lock_guard<std::mutex> lock(lost.mutex);
   REQUIRE(lost.reasons.size() == 1);
-  CHECK(lost.reasons[0] == "job aborted by the coordinator: worker rank 1 died");
+  CHECK(lost.reasons[0] == "aborted: job aborted by the coordinator: worker rank 1 died");
 }
 
 TEST_CASE("connecting to nobody fails within the timeout", "[control]") {

@@ -1,3 +1,4 @@
+#include "tests/unit/temp_dir.h"
 #include "common/data/convert.h"
 
 #include <unistd.h>
@@ -17,28 +18,12 @@
 namespace aimass::data {
 namespace {
 
+using testing::TempDir;
+using testing::WriteRaw;
+
 namespace fs = std::filesystem;
 
 const std::string kFashionMnist = "/usr/share/datasets/fashion-mnist";
-
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = fs::temp_directory_path() /
-            ("aimass_convert_test_" + std::to_string(::getpid()) + "_" + std::to_string(random()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string path() const { return path_.string(); }
-  std::string Path(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 bool HaveFashionMnist() {
   if (fs::exists(kFashionMnist + "/train-images-idx3-ubyte.gz")) return true;

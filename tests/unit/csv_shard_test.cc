@@ -1,3 +1,4 @@
+#include "tests/unit/temp_dir.h"
 #include "common/data/csv_shard.h"
 
 #include <unistd.h>
@@ -13,31 +14,10 @@
 namespace aimass::data {
 namespace {
 
+using testing::TempDir;
+using testing::WriteRaw;
+
 namespace fs = std::filesystem;
-
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = fs::temp_directory_path() /
-            ("aimass_csv_test_" + std::to_string(::getpid()) + "_" + std::to_string(random()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string Path(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-void WriteRaw(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-}
 
 std::string ReadRaw(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -1,3 +1,4 @@
+#include "tests/unit/temp_dir.h"
 #include "common/data/dataset_index.h"
 
 #include <unistd.h>
@@ -13,30 +14,10 @@
 namespace aimass::data {
 namespace {
 
+using testing::TempDir;
+using testing::WriteRaw;
+
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = fs::temp_directory_path() /
-            ("aimass_index_test_" + std::to_string(::getpid()) + "_" + std::to_string(random()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string path() const { return path_.string(); }
-  std::string Path(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-void WriteRaw(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
 
 void WriteShard(const std::string& path, int records, uint32_t features) {
   RecordBlock block;

@@ -1,3 +1,4 @@
+#include "tests/unit/temp_dir.h"
 #include "common/data/idx_file.h"
 
 #include <unistd.h>
@@ -13,25 +14,10 @@
 namespace aimass::data {
 namespace {
 
+using testing::TempDir;
+using testing::WriteRaw;
+
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = fs::temp_directory_path() /
-            ("aimass_idx_test_" + std::to_string(::getpid()) + "_" + std::to_string(random()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string Path(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 void AppendBigEndian(uint32_t value, std::string* out) {
   for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>(value >> shift));
@@ -57,18 +43,6 @@ std::string LabelsFile(uint32_t count) {
 }
 
 // Writes `bytes`, gzip-compressed when the name ends in .gz.
-void WriteFile(const std::string& path, const std::string& bytes) {
-  if (path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0) {
-    gzFile file = gzopen(path.c_str(), "wb");
-    REQUIRE(file != nullptr);
-    REQUIRE(gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size())) ==
-            static_cast<int>(bytes.size()));
-    REQUIRE(gzclose(file) == Z_OK);
-  } else {
-    std::ofstream(path, std::ios::binary) << bytes;
-  }
-}
-
 std::string ReadError(const std::string& images, const std::string& labels) {
   auto block = ReadIdxPair(images, labels);
   REQUIRE_FALSE(block.ok());
@@ -81,8 +55,8 @@ TEST_CASE("IDX pairs decode to records, plain or gzip", "[idx]") {
     SECTION(std::string("files named *") + suffix) {
       const std::string images = dir.Path(std::string("images") + suffix);
       const std::string labels = dir.Path(std::string("labels") + suffix);
-      WriteFile(images, ImagesFile(3, 2, 2));
-      WriteFile(labels, LabelsFile(3));
+      WriteRaw(images, ImagesFile(3, 2, 2));
+      WriteRaw(labels, LabelsFile(3));
       auto block = ReadIdxPair(images, labels, /*first_id=*/100);
       REQUIRE(block.ok());
       CHECK(block->feature_count == 4);
@@ -101,44 +75,44 @@ TEST_CASE("IDX pairs decode to records, plain or gzip", "[idx]") {
 TEST_CASE("IDX errors name the file", "[idx]") {
   TempDir dir;
   const std::string images = dir.Path("images"), labels = dir.Path("labels");
-  WriteFile(labels, LabelsFile(3));
+  WriteRaw(labels, LabelsFile(3));
 
   SECTION("bad magic") {
-    WriteFile(images, ImagesFile(3, 2, 2, /*magic=*/0x801));
+    WriteRaw(images, ImagesFile(3, 2, 2, /*magic=*/0x801));
     CHECK(ReadError(images, labels) ==
           images + ": bad magic 0x00000801, expected 0x00000803 (an IDX images file)");
     CHECK_THAT(ReadError(labels, labels), Catch::StartsWith(labels + ": bad magic"));
   }
   SECTION("truncated pixel data") {
     std::string bytes = ImagesFile(3, 2, 2);
-    WriteFile(images, bytes.substr(0, bytes.size() - 1));
+    WriteRaw(images, bytes.substr(0, bytes.size() - 1));
     CHECK(ReadError(images, labels) == images + ": truncated at record 3 of 3");
   }
   SECTION("truncated header") {
-    WriteFile(images, ImagesFile(3, 2, 2).substr(0, 9));
+    WriteRaw(images, ImagesFile(3, 2, 2).substr(0, 9));
     CHECK(ReadError(images, labels) == images + ": truncated IDX header");
-    WriteFile(images, "");
+    WriteRaw(images, "");
     CHECK(ReadError(images, labels) == images + ": too short for an IDX file");
   }
   SECTION("truncated gzip stream") {
     const std::string gz_images = dir.Path("images.gz");
-    WriteFile(gz_images, ImagesFile(300, 28, 28));
+    WriteRaw(gz_images, ImagesFile(300, 28, 28));
     std::string compressed;
     {
       std::ifstream in(gz_images, std::ios::binary);
       compressed.assign(std::istreambuf_iterator<char>(in), {});
     }
     std::ofstream(gz_images, std::ios::binary) << compressed.substr(0, compressed.size() / 2);
-    WriteFile(labels, LabelsFile(300));
+    WriteRaw(labels, LabelsFile(300));
     CHECK_THAT(ReadError(gz_images, labels), Catch::StartsWith(gz_images + ": truncated"));
   }
   SECTION("counts that disagree") {
-    WriteFile(images, ImagesFile(4, 2, 2));
+    WriteRaw(images, ImagesFile(4, 2, 2));
     CHECK(ReadError(images, labels) ==
           labels + ": has 3 labels but " + images + " has 4 images");
   }
   SECTION("data after the announced records") {
-    WriteFile(images, ImagesFile(3, 2, 2) + "x");
+    WriteRaw(images, ImagesFile(3, 2, 2) + "x");
     CHECK(ReadError(images, labels) ==
           images + ": unexpected data after the 3 records its header announces");
   }
@@ -146,11 +120,11 @@ TEST_CASE("IDX errors name the file", "[idx]") {
     std::string bytes;
     AppendBigEndian(0x803, &bytes);
     for (uint32_t dim : {0xffffffffu, 0xffffu, 0xffffu}) AppendBigEndian(dim, &bytes);
-    WriteFile(images, bytes + "abc");
+    WriteRaw(images, bytes + "abc");
     std::string label_bytes;
     AppendBigEndian(0x801, &label_bytes);
     AppendBigEndian(0xffffffffu, &label_bytes);
-    WriteFile(labels, label_bytes);
+    WriteRaw(labels, label_bytes);
     CHECK(ReadError(images, labels) == images + ": truncated at record 1 of 4294967295");
   }
   SECTION("missing file") {

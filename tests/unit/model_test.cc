@@ -1,3 +1,4 @@
+#include "tests/unit/temp_dir.h"
 #include "models/model.h"
 
 #include <catch2/catch.hpp>
@@ -12,20 +13,10 @@
 namespace aimass::models {
 namespace {
 
+using testing::TempDir;
+using testing::WriteRaw;
+
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "aimass-model-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string File(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
 
 ModelConfig Resolved(const std::string& name) {
   ModelConfig config;
@@ -96,7 +87,7 @@ std::string PythonWithTorch() {
 // Runs `script` with `python`, its arguments after it; returns what it printed, or fails the test.
 std::string RunPython(const std::string& python, const TempDir& dir, const std::string& script,
                       const std::string& arguments) {
-  const std::string script_path = dir.File("script.py");
+  const std::string script_path = dir.Path("script.py");
   std::ofstream(script_path) << script;
   const std::string command = python + " " + script_path + " " + arguments + " 2>&1";
   FILE* pipe = ::popen(command.c_str(), "r");
@@ -158,13 +149,13 @@ TEST_CASE("ResolveModelConfig completes builtins and rejects what they cannot do
 
 TEST_CASE("ResolveModelConfig needs a torchscript model's shape and file", "[model]") {
   TempDir dir;
-  ModelConfig config{"torchscript:" + dir.File("absent.pt"), {1, 28, 28}, 10};
+  ModelConfig config{"torchscript:" + dir.Path("absent.pt"), {1, 28, 28}, 10};
   CHECK(IsTorchScriptName(config.name));
-  CHECK(TorchScriptPath(config.name) == dir.File("absent.pt"));
-  CHECK_THAT(ResolveModelConfig(config).message(), Catch::Contains(dir.File("absent.pt")));
+  CHECK(TorchScriptPath(config.name) == dir.Path("absent.pt"));
+  CHECK_THAT(ResolveModelConfig(config).message(), Catch::Contains(dir.Path("absent.pt")));
 
-  std::ofstream(dir.File("present.pt")) << "x";
-  config = ModelConfig{"torchscript:" + dir.File("present.pt"), {}, 10};
+  std::ofstream(dir.Path("present.pt")) << "x";
+  config = ModelConfig{"torchscript:" + dir.Path("present.pt"), {}, 10};
   CHECK_THAT(ResolveModelConfig(config).message(), Catch::Contains("model.input_shape"));
   config.input_shape = {784};
   CHECK(ResolveModelConfig(config).ok());
@@ -248,7 +239,7 @@ TEST_CASE("Export and LoadExportedModel round-trip a builtin", "[model]") {
     INFO(name);
     auto trained = Create(name, 1);
     TrainOneStep(*trained);
-    const std::string path = dir.File(name + ".pt");
+    const std::string path = dir.Path(name + ".pt");
     REQUIRE(trained->Export(path).ok());
     auto loaded = LoadExportedModel(Resolved(name), path);
     REQUIRE(loaded.ok());
@@ -256,12 +247,12 @@ TEST_CASE("Export and LoadExportedModel round-trip a builtin", "[model]") {
     (*loaded)->SetTraining(false);
     CHECK(torch::equal((*loaded)->Forward(FixedInput()), trained->Forward(FixedInput())));
   }
-  auto missing = LoadExportedModel(Resolved("cnn"), dir.File("absent.pt"));
+  auto missing = LoadExportedModel(Resolved("cnn"), dir.Path("absent.pt"));
   REQUIRE_FALSE(missing.ok());
-  CHECK_THAT(missing.status().message(), Catch::Contains(dir.File("absent.pt")));
-  auto wrong = LoadExportedModel(Resolved("mlp"), dir.File("cnn.pt"));
+  CHECK_THAT(missing.status().message(), Catch::Contains(dir.Path("absent.pt")));
+  auto wrong = LoadExportedModel(Resolved("mlp"), dir.Path("cnn.pt"));
   REQUIRE_FALSE(wrong.ok());
-  CHECK_THAT(wrong.status().message(), Catch::Contains(dir.File("cnn.pt")));
+  CHECK_THAT(wrong.status().message(), Catch::Contains(dir.Path("cnn.pt")));
 }
 
 TEST_CASE("a TorchScript model trains, exports and loads back in Python", "[model]") {
@@ -271,7 +262,7 @@ TEST_CASE("a TorchScript model trains, exports and loads back in Python", "[mode
     return;
   }
   TempDir dir;
-  const std::string fixture = dir.File("fixture.pt");
+  const std::string fixture = dir.Path("fixture.pt");
   RunPython(python, dir, kMakeFixture, fixture);
   ModelConfig config{"torchscript:" + fixture, {1, 28, 28}, 10};
   REQUIRE(ResolveModelConfig(config).ok());
@@ -288,7 +279,7 @@ TEST_CASE("a TorchScript model trains, exports and loads back in Python", "[mode
   torch::Tensor after = model.Forward(FixedInput());
   REQUIRE_FALSE(torch::allclose(before, after));
 
-  const std::string exported = dir.File("trained.pt");
+  const std::string exported = dir.Path("trained.pt");
   REQUIRE(model.Export(exported).ok());
   std::vector<double> from_python = ParseNumbers(RunPython(python, dir, kEvaluate, exported));
   REQUIRE(from_python.size() == 20);
@@ -311,11 +302,11 @@ TEST_CASE("a TorchScript model trains, exports and loads back in Python", "[mode
 
 TEST_CASE("a file that is not TorchScript is an error naming it", "[model]") {
   TempDir dir;
-  std::ofstream(dir.File("garbage.pt")) << "not a zip archive";
-  ModelConfig config{"torchscript:" + dir.File("garbage.pt"), {1, 28, 28}, 10};
+  std::ofstream(dir.Path("garbage.pt")) << "not a zip archive";
+  ModelConfig config{"torchscript:" + dir.Path("garbage.pt"), {1, 28, 28}, 10};
   auto created = CreateModel(config, 1);
   REQUIRE_FALSE(created.ok());
-  CHECK_THAT(created.status().message(), Catch::Contains(dir.File("garbage.pt")));
+  CHECK_THAT(created.status().message(), Catch::Contains(dir.Path("garbage.pt")));
 }
 
 }  // namespace aimass::models
