@@ -101,8 +101,9 @@ TEST_CASE("a killed worker fails the job fast, names its rank, and the run resum
   std::string dir = MakeTempDirectory("killed-worker");
   const std::string run = dir + "/run";
   JobSettings settings;
-  settings.epochs = 40;  // long enough to be killed in the middle
-  settings.limit = 512;
+  settings.epochs = 40;  // 640 steps: long enough to be killed in the middle
+  settings.limit = 256;
+  settings.with_test = false;
   settings.checkpoint_every = 4;
   const std::string job = WriteJob(dir, settings, run);
 
