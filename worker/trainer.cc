@@ -131,7 +131,6 @@ class TrainingRun {
       }
       total += parameter.numel();
     }
-    gradient_count_ = total;
     flat_ = torch::zeros({total + 2}, torch::TensorOptions(placement_.device).dtype(torch::kFloat32));
     int64_t offset = 0;
     for (auto& parameter : parameters_) {
@@ -211,31 +210,34 @@ class TrainingRun {
   }
 
   Status ReportMetrics(uint32_t epoch, uint64_t step_in_epoch) {
-    // interval_stats_ holds sums over workers divided by their count: per-worker means of sums.
+    Status sent = is_leader_ ? SendMetrics(epoch, step_in_epoch) : Status::Ok();
+    interval_stats_.zero_();
+    times_ = IntervalTimes();
+    return sent;
+  }
+
+  Status SendMetrics(uint32_t epoch, uint64_t step_in_epoch) {
+    // interval_stats_ holds, per step, the workers' sums divided by their count, so dividing by
+    // one worker's samples gives the global mean.
     torch::Tensor stats = interval_stats_.cpu();
     double samples = static_cast<double>(times_.local_samples);
     double elapsed = SecondsSince(times_.start);
     double steps = static_cast<double>(std::max<uint64_t>(1, times_.steps));
-    if (is_leader_) {
-      proto::WorkerMessage message;
-      auto* metrics = message.mutable_step_metrics();
-      metrics->set_step(global_step_);
-      metrics->set_epoch(epoch);
-      metrics->set_step_in_epoch(step_in_epoch);
-      metrics->set_loss(stats[0].item<double>() / samples);
-      metrics->set_accuracy(stats[1].item<double>() / samples);
-      metrics->set_lr(LearningRateAt(config_.schedule, config_.optimizer.lr, global_step_ - 1,
-                                     total_steps_));
-      metrics->set_samples_per_second(samples * communicator_.size() / std::max(elapsed, 1e-9));
-      metrics->set_data_wait_seconds(times_.data_wait / steps);
-      metrics->set_compute_seconds(times_.compute / steps);
-      metrics->set_communication_seconds(times_.communication / steps);
-      metrics->set_interval_steps(times_.steps);
-      AIMASS_RETURN_IF_ERROR(control_.Send(message));
-    }
-    interval_stats_.zero_();
-    times_ = IntervalTimes();
-    return Status::Ok();
+    proto::WorkerMessage message;
+    auto* metrics = message.mutable_step_metrics();
+    metrics->set_step(global_step_);
+    metrics->set_epoch(epoch);
+    metrics->set_step_in_epoch(step_in_epoch);
+    metrics->set_loss(stats[0].item<double>() / samples);
+    metrics->set_accuracy(stats[1].item<double>() / samples);
+    metrics->set_lr(LearningRateAt(config_.schedule, config_.optimizer.lr, global_step_ - 1,
+                                   total_steps_));
+    metrics->set_samples_per_second(samples * communicator_.size() / std::max(elapsed, 1e-9));
+    metrics->set_data_wait_seconds(times_.data_wait / steps);
+    metrics->set_compute_seconds(times_.compute / steps);
+    metrics->set_communication_seconds(times_.communication / steps);
+    metrics->set_interval_steps(times_.steps);
+    return control_.Send(message);
   }
 
   // Worker 0 alone writes: every replica holds the same state after the allreduce.
@@ -336,7 +338,6 @@ class TrainingRun {
   torch::Tensor flat_;            // gradients, then [loss sum, correct count] of the step
   torch::Tensor step_stats_;      // view of flat_'s last two slots
   torch::Tensor interval_stats_;  // step_stats_ summed since the last report
-  int64_t gradient_count_ = 0;
   std::vector<int64_t> input_shape_;
   uint64_t global_step_ = 0;
   uint64_t total_steps_ = 0;
