@@ -223,12 +223,12 @@ class TrainJob::Impl {
       return Status::Error("workers ended early: " + *ended);
     }
     auto now = Clock::now();
+    const std::chrono::seconds silence_limit(config_.worker.heartbeat_timeout_s);
     for (uint32_t rank = 0; rank < workers_.size(); ++rank) {
       const WorkerState& worker = workers_[rank];
-      if (worker.connected && !worker.done && now - worker.last_seen > options_.heartbeat_timeout) {
+      if (worker.connected && !worker.done && now - worker.last_seen > silence_limit) {
         return Status::Error(Describe(rank) + " sent nothing for " +
-                             std::to_string(options_.heartbeat_timeout.count()) +
-                             " s (hung or unreachable)");
+                             std::to_string(silence_limit.count()) + " s (hung or unreachable)");
       }
     }
     return Status::Ok();

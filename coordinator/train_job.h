@@ -37,7 +37,6 @@ struct TrainJobOptions {
   bool resume = false;      // continue from the newest valid checkpoint of run_dir
   bool overwrite = false;   // a fresh run may replace an earlier run in run_dir
   std::chrono::seconds worker_start_timeout{120};
-  std::chrono::seconds heartbeat_timeout{60};
   std::function<bool()> interrupted;  // polled; true once the user or mpirun asked us to stop
 };
 

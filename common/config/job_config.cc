@@ -201,6 +201,7 @@ Status ReadWorker(Section& root, WorkerConfig& worker) {
   AIMASS_RETURN_IF_ERROR(section.ReadChoice("device", {"auto", "cpu", "cuda"}, &worker.device));
   AIMASS_RETURN_IF_ERROR(section.ReadChoice("backend", {"auto", "mpi", "nccl"}, &worker.backend));
   AIMASS_RETURN_IF_ERROR(section.Read("threads", &worker.threads));
+  AIMASS_RETURN_IF_ERROR(section.ReadPositive("heartbeat_timeout_s", &worker.heartbeat_timeout_s));
   return section.Finish();
 }
 

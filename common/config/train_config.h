@@ -62,6 +62,7 @@ struct WorkerConfig {
   std::string device = "auto";   // auto | cpu | cuda
   std::string backend = "auto";  // auto | mpi | nccl
   uint32_t threads = 0;          // intra-op threads on CPU; 0: cores / local workers
+  uint32_t heartbeat_timeout_s = 60;  // a worker silent this long is declared hung
 };
 
 struct TrainConfig {

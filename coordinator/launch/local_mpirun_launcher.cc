@@ -92,16 +92,18 @@ Status LocalMpirunLauncher::WaitForExit(std::chrono::seconds timeout) {
 }
 
 void LocalMpirunLauncher::Abort() {
-  if (mpirun_pid_ <= 0 || Reap(false)) return;
-  // mpirun forwards SIGTERM to its workers; SIGKILL of the whole group is the backstop.
-  ::kill(-mpirun_pid_, SIGTERM);
-  for (int i = 0; i < 100 && !Reap(false); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  if (mpirun_pid_ <= 0) return;
   if (!Reap(false)) {
-    ::kill(-mpirun_pid_, SIGKILL);
-    Reap(true);
+    // mpirun forwards SIGTERM to its workers and exits once they have.
+    ::kill(-mpirun_pid_, SIGTERM);
+    for (int i = 0; i < 100 && !Reap(false); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   }
+  // Whatever is left of the group goes now: a stopped worker cannot act on SIGTERM, and mpirun
+  // may have exited without it.
+  ::kill(-mpirun_pid_, SIGKILL);
+  Reap(true);
 }
 
 }  // namespace aimass::coordinator

@@ -96,6 +96,52 @@ TEST_CASE("a shard whose shape does not fit the model is named", "[integration][
                                    "'mlp' takes 784 (input shape 1x28x28)");
 }
 
+// Gone, or a zombie nobody has reaped yet: either way it runs no more.
+bool ProcessEnded(uint32_t pid) {
+  std::string status = ReadText("/proc/" + std::to_string(pid) + "/status");
+  return status.empty() || status.find("State:\tZ") != std::string::npos;
+}
+
+// The pid of worker `rank` once training is under way (a checkpoint exists), or 0.
+uint32_t PidOnceTraining(const std::string& run, uint32_t rank) {
+  auto deadline = std::chrono::steady_clock::now() + seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(run + "/workers.json") && fs::exists(run + "/checkpoints") &&
+        !fs::is_empty(run + "/checkpoints")) {
+      json::array workers = json::parse(ReadText(run + "/workers.json")).as_array();
+      return static_cast<uint32_t>(workers.at(rank).as_object().at("pid").to_number<int64_t>());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return 0;
+}
+
+TEST_CASE("a hung worker is named once it falls silent, and no process is left behind",
+          "[integration][errors]") {
+  std::string dir = MakeTempDirectory("hung-worker");
+  const std::string run = dir + "/run";
+  JobSettings settings;
+  settings.epochs = 40;
+  settings.limit = 256;
+  settings.with_test = false;
+  settings.checkpoint_every = 4;
+  settings.heartbeat_timeout_s = 4;
+  Process job_process(LocalTrain(WriteJob(dir, settings, run), 2), dir);
+  uint32_t victim = PidOnceTraining(run, 1);
+  REQUIRE(victim != 0);
+  auto stopped_at = std::chrono::steady_clock::now();
+  REQUIRE(::kill(static_cast<pid_t>(victim), SIGSTOP) == 0);
+  ProcessResult result = job_process.Wait(seconds(120));
+  double seconds_to_fail =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+
+  std::string error = ErrorLine(result);
+  CHECK(error.find("worker rank 1 (host ") != std::string::npos);
+  CHECK(error.find("sent nothing for 4 s") != std::string::npos);
+  CHECK(seconds_to_fail < 30);
+  CHECK(ProcessEnded(victim));  // the stopped worker was ended too
+}
+
 TEST_CASE("a killed worker fails the job fast, names its rank, and the run resumes",
           "[integration][errors]") {
   std::string dir = MakeTempDirectory("killed-worker");
@@ -108,17 +154,7 @@ TEST_CASE("a killed worker fails the job fast, names its rank, and the run resum
   const std::string job = WriteJob(dir, settings, run);
 
   Process job_process(LocalTrain(job, 2), dir);
-  // Wait until training is under way (a checkpoint exists), then kill worker rank 1.
-  auto deadline = std::chrono::steady_clock::now() + seconds(120);
-  uint32_t victim = 0;
-  while (std::chrono::steady_clock::now() < deadline && victim == 0) {
-    if (fs::exists(run + "/workers.json") && fs::exists(run + "/checkpoints") &&
-        !fs::is_empty(run + "/checkpoints")) {
-      json::array workers = json::parse(ReadText(run + "/workers.json")).as_array();
-      victim = static_cast<uint32_t>(workers.at(1).as_object().at("pid").to_number<int64_t>());
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  uint32_t victim = PidOnceTraining(run, 1);
   REQUIRE(victim != 0);
   auto killed_at = std::chrono::steady_clock::now();
   REQUIRE(::kill(static_cast<pid_t>(victim), SIGKILL) == 0);

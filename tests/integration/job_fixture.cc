@@ -35,7 +35,8 @@ std::string WriteJob(const std::string& dir, const JobSettings& settings,
   yaml += "schedule: " + settings.schedule + "\n";
   yaml += "checkpoint: {every_steps: " + std::to_string(settings.checkpoint_every) +
           ", keep: " + std::to_string(settings.checkpoint_keep) + "}\n";
-  yaml += "worker: {device: cpu, threads: 1}\n";
+  yaml += "worker: {device: cpu, threads: 1, heartbeat_timeout_s: " +
+          std::to_string(settings.heartbeat_timeout_s) + "}\n";
   yaml += "output: {run_dir: " + run_dir + "}\n";
   std::string path = dir + "/job.yaml";
   WriteText(path, yaml);

@@ -21,6 +21,7 @@ struct JobSettings {
   uint64_t checkpoint_every = 0;
   uint32_t checkpoint_keep = 3;
   bool with_test = true;
+  uint32_t heartbeat_timeout_s = 60;
   std::string train_dir;  // empty: the Fashion-MNIST slice
 };
 

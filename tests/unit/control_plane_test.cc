@@ -39,19 +39,22 @@ struct LostLog {
   }
 };
 
+// A client connected to `hub` that has said hello as `rank`.
+std::unique_ptr<ControlClient> Greet(WorkerHub& hub, LostLog& lost, uint32_t rank) {
+  auto client = ControlClient::Connect("127.0.0.1:" + std::to_string(hub.port()),
+                                       std::chrono::seconds(5), lost.Handler());
+  REQUIRE(client.ok());
+  proto::WorkerMessage hello;
+  hello.mutable_hello()->set_rank(rank);
+  REQUIRE((*client)->Send(hello).ok());
+  return std::move(client).value();
+}
+
 TEST_CASE("workers say hello and receive their plans", "[control]") {
   auto hub = StartHub();
-  std::string address = "127.0.0.1:" + std::to_string(hub->port());
   LostLog lost;
   std::vector<std::unique_ptr<ControlClient>> clients;
-  for (uint32_t rank = 0; rank < 3; ++rank) {
-    auto client = ControlClient::Connect(address, std::chrono::seconds(5), lost.Handler());
-    REQUIRE(client.ok());
-    proto::WorkerMessage hello;
-    hello.mutable_hello()->set_rank(rank);
-    REQUIRE((*client)->Send(hello).ok());
-    clients.push_back(std::move(client).value());
-  }
+  for (uint32_t rank = 0; rank < 3; ++rank) clients.push_back(Greet(*hub, lost, rank));
 
   std::map<uint32_t, coordinator::ConnectionId> connection_of_rank;
   for (int i = 0; i < 3; ++i) {
@@ -78,16 +81,11 @@ TEST_CASE("workers say hello and receive their plans", "[control]") {
 TEST_CASE("a worker that goes away is reported as disconnected", "[control]") {
   auto hub = StartHub();
   LostLog lost;
-  auto client = ControlClient::Connect("127.0.0.1:" + std::to_string(hub->port()),
-                                       std::chrono::seconds(5), lost.Handler());
-  REQUIRE(client.ok());
-  proto::WorkerMessage hello;
-  hello.mutable_hello()->set_rank(0);
-  REQUIRE((*client)->Send(hello).ok());
+  auto client = Greet(*hub, lost, 0);
   HubEvent first = NextEvent(*hub);
   REQUIRE(first.kind == HubEvent::Kind::kMessage);
 
-  client->reset();
+  client.reset();
   HubEvent gone = NextEvent(*hub);
   CHECK(gone.kind == HubEvent::Kind::kDisconnected);
   CHECK(gone.connection == first.connection);
@@ -97,19 +95,14 @@ TEST_CASE("a worker that goes away is reported as disconnected", "[control]") {
 TEST_CASE("an abort from the coordinator reaches the worker's handler", "[control]") {
   auto hub = StartHub();
   LostLog lost;
-  auto client = ControlClient::Connect("127.0.0.1:" + std::to_string(hub->port()),
-                                       std::chrono::seconds(5), lost.Handler());
-  REQUIRE(client.ok());
-  proto::WorkerMessage hello;
-  hello.mutable_hello()->set_rank(0);
-  REQUIRE((*client)->Send(hello).ok());
+  auto client = Greet(*hub, lost, 0);
   HubEvent event = NextEvent(*hub);
 
   proto::CoordinatorMessage abort;
   abort.mutable_shutdown()->set_abort(true);
   abort.mutable_shutdown()->set_reason("worker rank 1 died");
   REQUIRE(hub->Send(event.connection, abort).ok());
-  auto received = (*client)->Receive(std::chrono::seconds(10));
+  auto received = client->Receive(std::chrono::seconds(10));
   REQUIRE(received.ok());
   CHECK((*received)->shutdown().abort());
   std::lock_guard<std::mutex> lock(lost.mutex);

@@ -26,7 +26,7 @@ training:
 optimizer: {name: sgd, lr: 0.1, momentum: 0.8, nesterov: true, weight_decay: 0.0005}
 schedule: {name: cosine, warmup_steps: 10, min_lr: 0.001}
 checkpoint: {every_steps: 100, keep: 2}
-worker: {device: cpu, backend: mpi, threads: 1}
+worker: {device: cpu, backend: mpi, threads: 1, heartbeat_timeout_s: 9}
 output: {run_dir: runs/x}
 )";
 
@@ -68,6 +68,7 @@ TEST_CASE("every documented key is read", "[config]") {
   CHECK(config->worker.device == "cpu");
   CHECK(config->worker.backend == "mpi");
   CHECK(config->worker.threads == 1);
+  CHECK(config->worker.heartbeat_timeout_s == 9);
   CHECK(config->run_dir == "runs/x");
 }
 
