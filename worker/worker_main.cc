@@ -11,6 +11,7 @@
 #include "common/aimass.pb.h"
 #include "common/log.h"
 #include "common/mpi/mpi_bootstrap.h"
+#include "worker/bench/allreduce_bench.h"
 #include "worker/collective/communicator.h"
 #include "worker/control_client.h"
 #include "worker/device.h"
@@ -25,6 +26,8 @@ constexpr auto kHeartbeatInterval = std::chrono::seconds(2);
 
 const char kUsage[] =
     "usage: aimass-worker [--coordinator HOST:PORT]\n"
+    "       aimass-worker bench allreduce [--min-bytes 8] [--max-bytes 256M] [--dtype float32]\n"
+    "                                     [--backend auto|mpi|nccl] [--json]\n"
     "Started by mpirun. Under `mpirun -np 1 aimass-coordinator ... : -np N aimass-worker` the\n"
     "coordinator's address comes through MPI; otherwise pass --coordinator (or set\n"
     "AIMASS_COORDINATOR).\n";
@@ -70,9 +73,33 @@ Status RunJob(const MpiWorld& world, ControlClient& control) {
   return RunTraining(start, placement, *communicator, control);
 }
 
+// `aimass-worker bench allreduce ...`: every process of the mpirun is a worker.
+int BenchMain(int argc, char** argv) {
+  if (argc < 3 || std::string(argv[2]) != "allreduce") {
+    std::cerr << "aimass-worker: unknown benchmark\n" << kUsage;
+    return 2;
+  }
+  auto options = ParseAllreduceBenchOptions(std::vector<std::string>(argv + 3, argv + argc));
+  if (!options.ok()) {
+    std::cerr << "aimass-worker: error: " << options.status().message() << "\n" << kUsage;
+    return 2;
+  }
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  auto world = JoinMpiWorld(ProcessRole::kWorker);
+  Status status = world.ok() ? RunAllreduceBench(*options, *world) : world.status();
+  if (!status.ok()) {
+    LogError(status.message());
+    ExitNow(1);
+  }
+  MPI_Finalize();
+  return 0;
+}
+
 }  // namespace
 
 int WorkerMain(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "bench") return BenchMain(argc, argv);
   std::string address;
   if (const char* from_env = std::getenv("AIMASS_COORDINATOR")) address = from_env;
   for (int i = 1; i < argc; ++i) {

@@ -1,0 +1,46 @@
+// The allreduce benchmark under a real mpirun: every size correct, figures present.
+#include <catch2/catch.hpp>
+
+#include <boost/json.hpp>
+
+#include "tests/integration/process_runner.h"
+
+namespace aimass::testing {
+namespace {
+
+TEST_CASE("the allreduce benchmark checks and times every size", "[integration][bench]") {
+  std::string dir = MakeTempDirectory("bench");
+  std::vector<std::string> argv = MpirunPrefix();
+  argv.insert(argv.end(), {"-np", "2", WorkerBinary(), "bench", "allreduce", "--min-bytes", "8",
+                           "--max-bytes", "64K", "--bytes-per-size", "1M", "--json"});
+  ProcessResult result = Run(argv, dir, std::chrono::seconds(120));
+  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
+  REQUIRE(result.exit_code == 0);
+  boost::json::array rows = boost::json::parse(result.out).as_array();
+  REQUIRE(rows.size() == 14);  // 8 B, 16 B, ... 64 KiB
+  uint64_t expected_bytes = 8;
+  for (const auto& value : rows) {
+    const auto& row = value.as_object();
+    CHECK(row.at("bytes").to_number<uint64_t>() == expected_bytes);
+    CHECK(row.at("correct").as_bool());
+    CHECK(row.at("workers").to_number<int>() == 2);
+    CHECK(row.at("backend").as_string() == "mpi");
+    CHECK(row.at("busbw_gbps").as_double() > 0);
+    CHECK(row.at("mpi_busbw_gbps").as_double() > 0);
+    // busbw = algbw x 2(n-1)/n, which is algbw itself for 2 workers
+    CHECK(row.at("busbw_gbps").as_double() == Approx(row.at("algbw_gbps").as_double()));
+    expected_bytes *= 2;
+  }
+}
+
+TEST_CASE("the allreduce benchmark refuses bad arguments with one line", "[integration][bench]") {
+  std::string dir = MakeTempDirectory("bench-args");
+  ProcessResult result =
+      Run({WorkerBinary(), "bench", "allreduce", "--dtype", "int8"}, dir, std::chrono::seconds(30));
+  CHECK(result.exit_code == 2);
+  CHECK(result.err.rfind("aimass-worker: error: --dtype: 'int8' is not one of: float32, float64", 0) ==
+        0);
+}
+
+}  // namespace
+}  // namespace aimass::testing
