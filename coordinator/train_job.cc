@@ -418,8 +418,11 @@ class TrainJob::Impl {
                       {"lr", metrics.lr()},
                       {"samples_per_second", metrics.samples_per_second()},
                       {"data_wait_s", metrics.data_wait_seconds()},
-                      {"compute_s", metrics.compute_seconds()},
+                      {"forward_s", metrics.forward_seconds()},
+                      {"backward_s", metrics.backward_seconds()},
                       {"communication_s", metrics.communication_seconds()},
+                      {"optimizer_s", metrics.optimizer_seconds()},
+                      {"compute_s", metrics.compute_seconds()},
                       {"time_s", elapsed}};
     AIMASS_RETURN_IF_ERROR(run_.AppendMetrics(line));
     throughput_weighted_ += metrics.samples_per_second() * metrics.interval_steps();

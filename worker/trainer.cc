@@ -45,8 +45,10 @@ std::vector<std::string> ShardPaths(const proto::DatasetSpec& dataset) {
 struct IntervalTimes {
   Clock::time_point start = Clock::now();
   double data_wait = 0;
-  double compute = 0;
+  double forward = 0;
+  double backward = 0;
   double communication = 0;
+  double optimizer = 0;
   uint64_t steps = 0;
   uint64_t local_samples = 0;
 };
@@ -172,7 +174,7 @@ class TrainingRun {
       times_.data_wait += SecondsSince(wait_start);
       if (!batch) return Status::Error("data stream ended before the planned step was complete");
 
-      auto compute_start = Clock::now();
+      auto forward_start = Clock::now();
       const int64_t rows = batch->features.size(0);
       input_shape_[0] = rows;
       torch::Tensor input = batch->features.to(placement_.device, true).view(input_shape_);
@@ -180,6 +182,8 @@ class TrainingRun {
       torch::Tensor logits = model_->Forward(input);
       torch::Tensor loss_sum = torch::nn::functional::cross_entropy(
           logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+      auto backward_start = Clock::now();
+      times_.forward += std::chrono::duration<double>(backward_start - forward_start).count();
       // Scaled by the step's sample count, the micro-batch gradients add up to the step's mean.
       (loss_sum * inverse_samples).backward();
       {
@@ -187,7 +191,7 @@ class TrainingRun {
         step_stats_[0].add_(loss_sum.detach());
         step_stats_[1].add_(logits.argmax(1).eq(labels).sum());
       }
-      times_.compute += SecondsSince(compute_start);
+      times_.backward += SecondsSince(backward_start);
       consumed += static_cast<uint64_t>(rows);
     }
 
@@ -201,7 +205,7 @@ class TrainingRun {
                                                 global_step_, total_steps_));
     optimizer_->step();
     interval_stats_.add_(step_stats_);
-    times_.compute += SecondsSince(optimizer_start);
+    times_.optimizer += SecondsSince(optimizer_start);
 
     ++global_step_;
     ++times_.steps;
@@ -234,7 +238,10 @@ class TrainingRun {
                                    total_steps_));
     metrics->set_samples_per_second(samples * communicator_.size() / std::max(elapsed, 1e-9));
     metrics->set_data_wait_seconds(times_.data_wait / steps);
-    metrics->set_compute_seconds(times_.compute / steps);
+    metrics->set_forward_seconds(times_.forward / steps);
+    metrics->set_backward_seconds(times_.backward / steps);
+    metrics->set_optimizer_seconds(times_.optimizer / steps);
+    metrics->set_compute_seconds((times_.forward + times_.backward + times_.optimizer) / steps);
     metrics->set_communication_seconds(times_.communication / steps);
     metrics->set_interval_steps(times_.steps);
     return control_.Send(message);

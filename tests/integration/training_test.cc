@@ -87,7 +87,7 @@ TEST_CASE("a run writes its outputs and evaluates on the test split", "[integrat
   CHECK(lines == 16);
   json::object first = json::parse(metrics.substr(0, metrics.find('\n'))).as_object();
   for (const char* key : {"step", "epoch", "loss", "lr", "samples_per_second", "data_wait_s",
-                          "compute_s", "communication_s"}) {
+                          "forward_s", "backward_s", "communication_s", "optimizer_s", "compute_s"}) {
     INFO(key);
     CHECK(first.contains(key));
   }
