@@ -14,6 +14,7 @@
 #include "worker/checkpoint_state.h"
 #include "worker/data/batch_loader.h"
 #include "worker/optim/optimizer_factory.h"
+#include "worker/sync/gradient_synchronizer.h"
 
 namespace aimass::worker {
 namespace {
@@ -87,7 +88,9 @@ class TrainingRun {
     model_->MoveTo(placement_.device);
     model_->SetTraining(true);
     parameters_ = model_->Parameters();
-    AIMASS_RETURN_IF_ERROR(BindGradientsToFlatBuffer());
+    AIMASS_ASSIGN_OR_RETURN(sync_, GradientSynchronizer::Create(parameters_, communicator_,
+                                                                SyncOptions()));
+    interval_stats_ = torch::zeros({2}, sync_->statistics().options());
     AIMASS_ASSIGN_OR_RETURN(optimizer_, CreateOptimizer(config_.optimizer, parameters_));
     AIMASS_RETURN_IF_ERROR(ValidateSchedule(config_.schedule));
 
@@ -123,25 +126,18 @@ class TrainingRun {
     return Status::Ok();
   }
 
-  // Gives every parameter a .grad that is a view into one flat buffer, so backward writes the
-  // gradients where the allreduce reads them: no packing copy per step.
-  Status BindGradientsToFlatBuffer() {
-    int64_t total = 0;
-    for (const auto& parameter : parameters_) {
-      if (parameter.scalar_type() != torch::kFloat32) {
-        return Status::Error("model parameters must be float32");
-      }
-      total += parameter.numel();
+  GradientSyncOptions SyncOptions() const {
+    GradientSyncOptions options;
+    options.bucket_bytes = static_cast<int64_t>(spec_.bucket_mb() * (1 << 20));
+    options.first_bucket_bytes = static_cast<int64_t>(spec_.first_bucket_mb() * (1 << 20));
+    options.overlap = spec_.overlap() && options.bucket_bytes > 0;
+    if (options.overlap && placement_.backend == "mpi") {
+      // The communication thread calls MPI while the training thread does not.
+      int level = MPI_THREAD_SINGLE;
+      MPI_Query_thread(&level);
+      options.overlap = level >= MPI_THREAD_SERIALIZED;
     }
-    flat_ = torch::zeros({total + 2}, torch::TensorOptions(placement_.device).dtype(torch::kFloat32));
-    int64_t offset = 0;
-    for (auto& parameter : parameters_) {
-      parameter.mutable_grad() = flat_.narrow(0, offset, parameter.numel()).view(parameter.sizes());
-      offset += parameter.numel();
-    }
-    step_stats_ = flat_.narrow(0, total, 2);
-    interval_stats_ = torch::zeros({2}, flat_.options());
-    return Status::Ok();
+    return options;
   }
 
   Status TrainEpoch(const proto::EpochPlan& plan) {
@@ -165,9 +161,11 @@ class TrainingRun {
   }
 
   Status TrainStep(uint64_t step_samples) {
-    flat_.zero_();
+    sync_->StartStep();
     uint64_t consumed = 0;
-    const double inverse_samples = 1.0 / static_cast<double>(step_samples);
+    // The allreduce sums over workers: scaling by every worker's samples makes the sum the mean.
+    const double loss_scale =
+        1.0 / (static_cast<double>(step_samples) * static_cast<double>(communicator_.size()));
     while (consumed < step_samples) {
       auto wait_start = Clock::now();
       AIMASS_ASSIGN_OR_RETURN(std::optional<Batch> batch, train_loader_->Next());
@@ -182,29 +180,28 @@ class TrainingRun {
       torch::Tensor logits = model_->Forward(input);
       torch::Tensor loss_sum = torch::nn::functional::cross_entropy(
           logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-      auto backward_start = Clock::now();
-      times_.forward += std::chrono::duration<double>(backward_start - forward_start).count();
-      // Scaled by the step's sample count, the micro-batch gradients add up to the step's mean.
-      (loss_sum * inverse_samples).backward();
       {
         torch::NoGradGuard no_grad;
-        step_stats_[0].add_(loss_sum.detach());
-        step_stats_[1].add_(logits.argmax(1).eq(labels).sum());
+        torch::Tensor& statistics = sync_->statistics();
+        statistics[0].add_(loss_sum.detach());
+        statistics[1].add_(logits.argmax(1).eq(labels).sum());
       }
-      times_.backward += SecondsSince(backward_start);
+      auto backward_start = Clock::now();
+      times_.forward += std::chrono::duration<double>(backward_start - forward_start).count();
       consumed += static_cast<uint64_t>(rows);
+      if (consumed >= step_samples) sync_->ArmForLastBackward();
+      (loss_sum * loss_scale).backward();
+      times_.backward += SecondsSince(backward_start);
     }
 
-    auto communication_start = Clock::now();
-    AIMASS_RETURN_IF_ERROR(collective::Allreduce(communicator_, flat_,
-                                                 {collective::ReduceOp::kAverage}));
-    times_.communication += SecondsSince(communication_start);
+    AIMASS_ASSIGN_OR_RETURN(double exposed, sync_->Finish());
+    times_.communication += exposed;
 
     auto optimizer_start = Clock::now();
     SetLearningRate(*optimizer_, LearningRateAt(config_.schedule, config_.optimizer.lr,
                                                 global_step_, total_steps_));
     optimizer_->step();
-    interval_stats_.add_(step_stats_);
+    interval_stats_.add_(sync_->statistics());
     times_.optimizer += SecondsSince(optimizer_start);
 
     ++global_step_;
@@ -221,10 +218,10 @@ class TrainingRun {
   }
 
   Status SendMetrics(uint32_t epoch, uint64_t step_in_epoch) {
-    // interval_stats_ holds, per step, the workers' sums divided by their count, so dividing by
-    // one worker's samples gives the global mean.
+    // interval_stats_ holds sums over every worker; each worker had as many samples as this one.
     torch::Tensor stats = interval_stats_.cpu();
     double samples = static_cast<double>(times_.local_samples);
+    double global_samples = samples * communicator_.size();
     double elapsed = SecondsSince(times_.start);
     double steps = static_cast<double>(std::max<uint64_t>(1, times_.steps));
     proto::WorkerMessage message;
@@ -232,11 +229,11 @@ class TrainingRun {
     metrics->set_step(global_step_);
     metrics->set_epoch(epoch);
     metrics->set_step_in_epoch(step_in_epoch);
-    metrics->set_loss(stats[0].item<double>() / samples);
-    metrics->set_accuracy(stats[1].item<double>() / samples);
+    metrics->set_loss(stats[0].item<double>() / global_samples);
+    metrics->set_accuracy(stats[1].item<double>() / global_samples);
     metrics->set_lr(LearningRateAt(config_.schedule, config_.optimizer.lr, global_step_ - 1,
                                    total_steps_));
-    metrics->set_samples_per_second(samples * communicator_.size() / std::max(elapsed, 1e-9));
+    metrics->set_samples_per_second(global_samples / std::max(elapsed, 1e-9));
     metrics->set_data_wait_seconds(times_.data_wait / steps);
     metrics->set_forward_seconds(times_.forward / steps);
     metrics->set_backward_seconds(times_.backward / steps);
@@ -281,7 +278,7 @@ class TrainingRun {
       torch::NoGradGuard no_grad;
       model_->SetTraining(false);
       test_loader_->Start(eval_ranges_, 0, kEvalBatchSize);
-      torch::Tensor sums = torch::zeros({2}, flat_.options().dtype(torch::kFloat64));
+      torch::Tensor sums = torch::zeros({2}, interval_stats_.options().dtype(torch::kFloat64));
       while (true) {
         AIMASS_ASSIGN_OR_RETURN(std::optional<Batch> batch, test_loader_->Next());
         if (!batch) break;
@@ -342,9 +339,8 @@ class TrainingRun {
   std::unique_ptr<BatchLoader> train_loader_;
   std::unique_ptr<BatchLoader> test_loader_;
 
-  torch::Tensor flat_;            // gradients, then [loss sum, correct count] of the step
-  torch::Tensor step_stats_;      // view of flat_'s last two slots
-  torch::Tensor interval_stats_;  // step_stats_ summed since the last report
+  std::unique_ptr<GradientSynchronizer> sync_;
+  torch::Tensor interval_stats_;  // the synchronizer's statistics summed since the last report
   std::vector<int64_t> input_shape_;
   uint64_t global_step_ = 0;
   uint64_t total_steps_ = 0;

@@ -1,10 +1,10 @@
 // Data-parallel training on one worker: the loop that the coordinator's epoch plans drive.
 //
 // Each optimizer step: the worker's next samples_per_step samples (micro-batches of batch_size),
-// forward and backward into one flat gradient buffer (parameters' .grad are views of it), one
-// allreduce of that buffer (plus two slots carrying the step's loss and correct count, so global
-// metrics cost no extra collective), average, optimizer step. Worker 0 reports metrics and
-// writes checkpoints; every worker evaluates its share of the test split after each epoch.
+// forward and backward, gradients averaged across workers by the GradientSynchronizer (bucketed
+// allreduce overlapped with the last micro-batch's backward, sync/gradient_synchronizer.h), then
+// the optimizer step. Worker 0 reports metrics and writes checkpoints; every worker evaluates its
+// share of the test split after each epoch.
 #pragma once
 
 #include "common/status.h"

@@ -115,8 +115,9 @@ int WorkerMain(int argc, char** argv) {
     }
   }
 
+  // SERIALIZED: the gradient synchronizer's thread calls MPI while the training thread waits.
   int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
   auto world = JoinMpiWorld(ProcessRole::kWorker);
   if (!world.ok()) {
     LogError(world.status().message());

@@ -205,6 +205,15 @@ Status ReadWorker(Section& root, WorkerConfig& worker) {
   return section.Finish();
 }
 
+Status ReadGradientSync(Section& root, GradientSyncConfig& sync) {
+  if (!root.Has("gradient_sync")) return Status::Ok();
+  AIMASS_ASSIGN_OR_RETURN(Section section, root.Child("gradient_sync"));
+  AIMASS_RETURN_IF_ERROR(section.ReadNonNegative("bucket_mb", &sync.bucket_mb));
+  AIMASS_RETURN_IF_ERROR(section.ReadNonNegative("first_bucket_mb", &sync.first_bucket_mb));
+  AIMASS_RETURN_IF_ERROR(section.Read("overlap", &sync.overlap));
+  return section.Finish();
+}
+
 Status ReadOutput(Section& root, TrainConfig& config) {
   if (!root.Has("output")) return Status::Ok();
   AIMASS_ASSIGN_OR_RETURN(Section section, root.Child("output"));
@@ -232,6 +241,7 @@ Result<TrainConfig> ParseTrainConfig(const std::string& yaml_text, const std::st
   AIMASS_RETURN_IF_ERROR(ReadSchedule(root, config.schedule));
   AIMASS_RETURN_IF_ERROR(ReadCheckpoint(root, config.checkpoint));
   AIMASS_RETURN_IF_ERROR(ReadWorker(root, config.worker));
+  AIMASS_RETURN_IF_ERROR(ReadGradientSync(root, config.gradient_sync));
   AIMASS_RETURN_IF_ERROR(ReadOutput(root, config));
   AIMASS_RETURN_IF_ERROR(root.Finish());
   return config;

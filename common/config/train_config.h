@@ -65,6 +65,12 @@ struct WorkerConfig {
   uint32_t heartbeat_timeout_s = 60;  // a worker silent this long is declared hung
 };
 
+struct GradientSyncConfig {
+  double bucket_mb = 25;       // gradients per allreduce; 0: one allreduce per parameter
+  double first_bucket_mb = 1;  // small, so that the first allreduce starts early in backward
+  bool overlap = true;         // reduce full buckets while backward goes on
+};
+
 struct TrainConfig {
   ModelConfig model;
   OptimizerConfig optimizer;
@@ -72,6 +78,7 @@ struct TrainConfig {
   DataConfig data;
   CheckpointConfig checkpoint;
   WorkerConfig worker;
+  GradientSyncConfig gradient_sync;
   uint32_t epochs = 5;
   uint32_t batch_size = 64;         // per worker, per micro-batch
   uint32_t grad_accumulation = 1;   // micro-batches per optimizer step

@@ -47,6 +47,9 @@ void EncodeTrainConfig(const TrainConfig& config, proto::TrainSpec* spec) {
   spec->set_prefetch_batches(config.data.prefetch_batches);
   spec->set_loader_threads(config.data.loader_threads);
   spec->set_cache_bytes(config.data.cache_bytes);
+  spec->set_bucket_mb(config.gradient_sync.bucket_mb);
+  spec->set_first_bucket_mb(config.gradient_sync.first_bucket_mb);
+  spec->set_overlap(config.gradient_sync.overlap);
 }
 
 TrainConfig DecodeTrainConfig(const proto::TrainSpec& spec) {
@@ -89,6 +92,9 @@ TrainConfig DecodeTrainConfig(const proto::TrainSpec& spec) {
   config.worker.device = spec.device();
   config.worker.threads = spec.threads();
   config.worker.backend = spec.backend();
+  config.gradient_sync.bucket_mb = spec.bucket_mb();
+  config.gradient_sync.first_bucket_mb = spec.first_bucket_mb();
+  config.gradient_sync.overlap = spec.overlap();
   return config;
 }
 

@@ -37,6 +37,7 @@ std::string WriteJob(const std::string& dir, const JobSettings& settings,
           ", keep: " + std::to_string(settings.checkpoint_keep) + "}\n";
   yaml += "worker: {device: cpu, threads: 1, heartbeat_timeout_s: " +
           std::to_string(settings.heartbeat_timeout_s) + "}\n";
+  if (!settings.gradient_sync.empty()) yaml += "gradient_sync: " + settings.gradient_sync + "\n";
   yaml += "output: {run_dir: " + run_dir + "}\n";
   std::string path = dir + "/job.yaml";
   WriteText(path, yaml);

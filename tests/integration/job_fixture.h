@@ -22,6 +22,7 @@ struct JobSettings {
   uint32_t checkpoint_keep = 3;
   bool with_test = true;
   uint32_t heartbeat_timeout_s = 60;
+  std::string gradient_sync;  // a YAML mapping; empty: the defaults
   std::string train_dir;  // empty: the Fashion-MNIST slice
 };
 

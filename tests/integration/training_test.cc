@@ -3,6 +3,7 @@
 
 #include <boost/json.hpp>
 #include <filesystem>
+#include <map>
 
 #include "tests/integration/job_fixture.h"
 
@@ -50,6 +51,29 @@ TEST_CASE("2 workers x batch B and 1 worker x batch 2B reach the same weights", 
 
   CHECK(MaxParameterDifference("mlp", single_run + "/model.pt", pair_run + "/model.pt") < 1e-5);
   CHECK(MaxParameterDifference("mlp", single_run + "/model.pt", accumulated_run + "/model.pt") <
+        1e-5);
+}
+
+TEST_CASE("bucketed allreduce overlapped with backward gives the per-tensor path's weights",
+          "[integration][sync]") {
+  std::string dir = MakeTempDirectory("bucket-parity");
+  JobSettings settings;
+  settings.batch_size = 8;
+  settings.grad_accumulation = 2;  // communication skipped on the first micro-batch
+  settings.with_test = false;
+  std::map<std::string, std::string> variants = {
+      {"per-tensor", "{bucket_mb: 0}"},
+      {"small-buckets", "{bucket_mb: 0.2, first_bucket_mb: 0.05, overlap: true}"},
+      {"one-bucket-after-backward", "{bucket_mb: 100, overlap: false}"}};
+  for (const auto& [name, sync] : variants) {
+    settings.gradient_sync = sync;
+    fs::create_directories(dir + "/" + name);
+    RequireSuccess(Run(LocalTrain(WriteJob(dir + "/" + name, settings, dir + "/" + name + "/run"), 2),
+                       dir));
+  }
+  const std::string reference = dir + "/per-tensor/run/model.pt";
+  CHECK(MaxParameterDifference("mlp", reference, dir + "/small-buckets/run/model.pt") < 1e-5);
+  CHECK(MaxParameterDifference("mlp", reference, dir + "/one-bucket-after-backward/run/model.pt") <
         1e-5);
 }
 

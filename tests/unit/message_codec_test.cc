@@ -70,6 +70,8 @@ TEST_CASE("a TrainConfig survives the trip through a TrainSpec", "[proto]") {
   config.seed = 1234567890123ull;
   config.checkpoint.every_steps = 250;
   config.worker.backend = "nccl";
+  config.gradient_sync.bucket_mb = 0.25;
+  config.gradient_sync.overlap = false;
   config.run_dir = "/runs/a";
 
   proto::TrainSpec spec;
@@ -92,6 +94,8 @@ TEST_CASE("a TrainConfig survives the trip through a TrainSpec", "[proto]") {
   CHECK(back.seed == 1234567890123ull);
   CHECK(back.checkpoint.every_steps == 250);
   CHECK(back.worker.backend == "nccl");
+  CHECK(back.gradient_sync.bucket_mb == 0.25);
+  CHECK_FALSE(back.gradient_sync.overlap);
   CHECK(back.run_dir == "/runs/a");
 }
 

@@ -64,6 +64,11 @@ NcclCommunicator::~NcclCommunicator() {
   cudaStreamDestroy(stream_);
 }
 
+Status NcclCommunicator::UseDevice() {
+  // Calls may come from a communication thread, whose current device is not ours by default.
+  return CheckCuda(cudaSetDevice(device_index_), "cudaSetDevice");
+}
+
 Status NcclCommunicator::Finish(ncclResult_t launched, const char* call) {
   AIMASS_RETURN_IF_ERROR(CheckNccl(launched, call));
   return CheckCuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
@@ -71,6 +76,7 @@ Status NcclCommunicator::Finish(ncclResult_t launched, const char* call) {
 
 Status NcclCommunicator::AllreduceSum(torch::Tensor& tensor) {
   AIMASS_RETURN_IF_ERROR(CheckCudaContiguous(tensor));
+  AIMASS_RETURN_IF_ERROR(UseDevice());
   AIMASS_ASSIGN_OR_RETURN(ncclDataType_t type, NcclTypeOf(tensor));
   void* data = tensor.data_ptr();
   return Finish(ncclAllReduce(data, data, static_cast<size_t>(tensor.numel()), type, ncclSum, comm_,
@@ -80,6 +86,7 @@ Status NcclCommunicator::AllreduceSum(torch::Tensor& tensor) {
 
 Status NcclCommunicator::Broadcast(torch::Tensor& tensor, int root) {
   AIMASS_RETURN_IF_ERROR(CheckCudaContiguous(tensor));
+  AIMASS_RETURN_IF_ERROR(UseDevice());
   AIMASS_ASSIGN_OR_RETURN(ncclDataType_t type, NcclTypeOf(tensor));
   void* data = tensor.data_ptr();
   return Finish(ncclBroadcast(data, data, static_cast<size_t>(tensor.numel()), type, root, comm_,

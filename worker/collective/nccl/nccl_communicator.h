@@ -28,6 +28,7 @@ class NcclCommunicator final : public Communicator {
  private:
   NcclCommunicator(ncclComm_t comm, cudaStream_t stream, int rank, int size, int device_index)
       : comm_(comm), stream_(stream), rank_(rank), size_(size), device_index_(device_index) {}
+  Status UseDevice();
   Status Finish(ncclResult_t launched, const char* call);
 
   ncclComm_t comm_;

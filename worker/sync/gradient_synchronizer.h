@@ -1,0 +1,93 @@
+// GradientSynchronizer: averages gradients across workers, overlapped with backward.
+//
+// Every parameter's .grad is a view into one flat buffer laid out in buckets (bucket_plan.h), so
+// backward writes gradients where the allreduce reads them. A hook after each parameter's
+// gradient accumulation counts its bucket down; a full bucket is handed to a communication
+// thread and reduced while backward continues with earlier layers. Buckets are reduced strictly
+// in bucket order: every worker must issue its collectives in the same order. Two statistics
+// slots ([loss sum, correct count]) ride along in the last bucket, so global training metrics
+// cost no extra collective.
+//
+// The reduction is a sum: the trainer scales its loss by 1 / (samples of the step over all
+// workers), so the sum is the mean gradient and no averaging pass is needed.
+//
+// Thread safety: StartStep, ArmForLastBackward, statistics and Finish are for the training
+// thread; hooks run on the autograd thread; the communicator is used only by the communication
+// thread while a step is in flight (MPI needs MPI_THREAD_SERIALIZED for overlap).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "worker/collective/communicator.h"
+#include "worker/sync/bucket_plan.h"
+
+namespace aimass::worker {
+
+struct GradientSyncOptions {
+  int64_t bucket_bytes = 25ll << 20;  // <= 0: one allreduce per parameter (the per-tensor path)
+  int64_t first_bucket_bytes = 1ll << 20;
+  bool overlap = true;  // reduce full buckets during backward, on a communication thread
+};
+
+class GradientSynchronizer {
+ public:
+  // `parameters`: float32, all on one device, in registration order (the same on every worker).
+  // `communicator` must outlive the synchronizer.
+  static Result<std::unique_ptr<GradientSynchronizer>> Create(
+      const std::vector<torch::Tensor>& parameters, collective::Communicator& communicator,
+      const GradientSyncOptions& options);
+  ~GradientSynchronizer();
+  GradientSynchronizer(const GradientSynchronizer&) = delete;
+  GradientSynchronizer& operator=(const GradientSynchronizer&) = delete;
+
+  // Zeroes gradients and statistics for a new optimizer step.
+  void StartStep();
+  // Before the backward of the step's last micro-batch: from then on a filled bucket is reduced
+  // at once. Earlier micro-batches only accumulate.
+  void ArmForLastBackward();
+  // [loss sum, correct count] of this worker's step so far; write before the last backward.
+  torch::Tensor& statistics() { return statistics_; }
+  // After the last backward: reduces what is left (also buckets of parameters that got no
+  // gradient) and waits for every bucket. Returns the seconds spent waiting here: the
+  // communication that backward did not hide.
+  Result<double> Finish();
+
+  size_t bucket_count() const { return plan_.buckets.size(); }
+
+ private:
+  class PostAccumulateHook;
+
+  GradientSynchronizer(collective::Communicator& communicator, const GradientSyncOptions& options);
+  void OnGradientReady(size_t parameter);
+  void MarkReady(size_t bucket);  // REQUIRES(mutex_)
+  void CommunicationLoop();
+
+  collective::Communicator& communicator_;
+  const GradientSyncOptions options_;
+  BucketPlan plan_;
+  torch::Tensor flat_;        // gradients in bucket order, then the two statistics slots
+  torch::Tensor statistics_;  // view of flat_'s last two elements
+  std::vector<torch::Tensor> bucket_views_;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // keeps hooks alive
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool armed_ = false;                 // GUARDED_BY(mutex_)
+  std::vector<size_t> pending_;        // GUARDED_BY(mutex_): gradients a bucket still awaits
+  std::vector<bool> ready_;            // GUARDED_BY(mutex_)
+  size_t next_to_launch_ = 0;          // GUARDED_BY(mutex_)
+  size_t launched_ = 0;                // GUARDED_BY(mutex_): buckets handed to the thread
+  size_t completed_ = 0;               // GUARDED_BY(mutex_)
+  Status error_;                       // GUARDED_BY(mutex_)
+  bool stopping_ = false;              // GUARDED_BY(mutex_)
+  std::thread communication_thread_;
+};
+
+}  // namespace aimass::worker
