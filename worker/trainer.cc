@@ -130,7 +130,9 @@ class TrainingRun {
     GradientSyncOptions options;
     options.bucket_bytes = static_cast<int64_t>(spec_.bucket_mb() * (1 << 20));
     options.first_bucket_bytes = static_cast<int64_t>(spec_.first_bucket_mb() * (1 << 20));
-    options.overlap = spec_.overlap() && options.bucket_bytes > 0;
+    options.overlap = options.bucket_bytes > 0 &&
+                      (spec_.overlap() == "true" ||
+                       (spec_.overlap() == "auto" && placement_.backend == "nccl"));
     if (options.overlap && placement_.backend == "mpi") {
       // The communication thread calls MPI while the training thread does not.
       int level = MPI_THREAD_SINGLE;

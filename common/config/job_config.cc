@@ -210,7 +210,7 @@ Status ReadGradientSync(Section& root, GradientSyncConfig& sync) {
   AIMASS_ASSIGN_OR_RETURN(Section section, root.Child("gradient_sync"));
   AIMASS_RETURN_IF_ERROR(section.ReadNonNegative("bucket_mb", &sync.bucket_mb));
   AIMASS_RETURN_IF_ERROR(section.ReadNonNegative("first_bucket_mb", &sync.first_bucket_mb));
-  AIMASS_RETURN_IF_ERROR(section.Read("overlap", &sync.overlap));
+  AIMASS_RETURN_IF_ERROR(section.ReadChoice("overlap", {"auto", "true", "false"}, &sync.overlap));
   return section.Finish();
 }
 

@@ -68,7 +68,10 @@ struct WorkerConfig {
 struct GradientSyncConfig {
   double bucket_mb = 25;       // gradients per allreduce; 0: one allreduce per parameter
   double first_bucket_mb = 1;  // small, so that the first allreduce starts early in backward
-  bool overlap = true;         // reduce full buckets while backward goes on
+  // Reduce full buckets while backward goes on: "auto" (on with NCCL, whose reductions run on
+  // the GPU; off with MPI on CPU, where the communication thread would take cores from
+  // backward), "true" or "false".
+  std::string overlap = "auto";
 };
 
 struct TrainConfig {

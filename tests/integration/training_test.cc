@@ -64,7 +64,8 @@ TEST_CASE("bucketed allreduce overlapped with backward gives the per-tensor path
   std::map<std::string, std::string> variants = {
       {"per-tensor", "{bucket_mb: 0}"},
       {"small-buckets", "{bucket_mb: 0.2, first_bucket_mb: 0.05, overlap: true}"},
-      {"one-bucket-after-backward", "{bucket_mb: 100, overlap: false}"}};
+      {"one-bucket-after-backward", "{bucket_mb: 100, overlap: false}"},
+      {"defaults", "{}"}};
   for (const auto& [name, sync] : variants) {
     settings.gradient_sync = sync;
     fs::create_directories(dir + "/" + name);
@@ -75,6 +76,7 @@ TEST_CASE("bucketed allreduce overlapped with backward gives the per-tensor path
   CHECK(MaxParameterDifference("mlp", reference, dir + "/small-buckets/run/model.pt") < 1e-5);
   CHECK(MaxParameterDifference("mlp", reference, dir + "/one-bucket-after-backward/run/model.pt") <
         1e-5);
+  CHECK(MaxParameterDifference("mlp", reference, dir + "/defaults/run/model.pt") < 1e-5);
 }
 
 TEST_CASE("a run writes its outputs and evaluates on the test split", "[integration]") {
