@@ -22,6 +22,7 @@ packages=(
   prometheus-cpp-dev
   python3-torch
   dataset-fashion-mnist
+  gnuplot-nox
 )
 
 missing=()
