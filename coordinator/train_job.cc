@@ -459,7 +459,9 @@ class TrainJob::Impl {
     completed_epochs_ = result.epoch() + 1;
     std::string text = "epoch " + std::to_string(result.epoch() + 1) + "/" +
                        std::to_string(config_.epochs) + " done";
-    json::object line{{"epoch", result.epoch() + 1}, {"step", global_step_}};
+    json::object line{{"epoch", result.epoch() + 1},
+                      {"step", global_step_},
+                      {"time_s", SecondsBetween(started_, Clock::now())}};
     if (eval.count > 0) {
       test_loss_ = eval.loss_sum / static_cast<double>(eval.count);
       test_accuracy_ = static_cast<double>(eval.correct) / static_cast<double>(eval.count);
