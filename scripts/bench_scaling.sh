@@ -7,8 +7,8 @@
 # prints the allreduce table at N workers.
 # Environment: MODEL (cnn), MAX_WORKERS (cores), LIMIT (training records, 16384), OUT.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
+source "$(dirname "${BASH_SOURCE[0]}")/bench_common.sh"
+bench_prepare
 model="${MODEL:-cnn}"
 max_workers="${MAX_WORKERS:-$(nproc)}"
 batch="${BATCH:-64}"
@@ -17,17 +17,10 @@ threads="${THREADS:-1}"
 limit="${LIMIT:-16384}"
 out="${OUT:-runs/bench-scaling}"
 
-AIMASS_BUILD_TARGETS="aimass-coordinator aimass-worker" scripts/setup.sh > /dev/null
-data_dir="data/fashion-mnist"
-if [[ ! -f "$data_dir/train/_SUCCESS" ]]; then
-  build/bin/aimass-coordinator data convert --output "$data_dir" > /dev/null
-fi
 mkdir -p "$out"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 
-# samples/s of one run: the median metrics interval after the first (start-up) and before the
-# last (partial).
-measure() {  # workers per_worker_batch
+measure() {  # workers per_worker_batch: prints samples/s
   cat > "$work/job.yaml" <<JOB
 model: $model
 data:
@@ -41,10 +34,7 @@ output: {run_dir: $work/run}
 JOB
   build/bin/aimass-coordinator train --config "$work/job.yaml" --workers "$1" --overwrite \
     --quiet > /dev/null
-  /usr/bin/python3 -c "
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])][1:-1]
-print(statistics.median(r['samples_per_second'] for r in rows))" "$work/run/metrics.jsonl"
+  bench_samples_per_second "$work/run"
 }
 
 csv="$out/scaling.csv"

@@ -7,19 +7,14 @@
 # Environment: WORKERS (2), BATCH (64), LIMIT (training records, 16384), TARGET (0.90),
 #              TTA=0 skips the time-to-accuracy runs.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
+source "$(dirname "${BASH_SOURCE[0]}")/bench_common.sh"
+bench_prepare
 workers="${WORKERS:-2}"
 batch="${BATCH:-64}"
 limit="${LIMIT:-16384}"
 threads=$(( $(nproc) / workers )); (( threads >= 1 )) || threads=1
 models=("$@"); (( ${#models[@]} )) || models=(mlp cnn)
 
-AIMASS_BUILD_TARGETS="aimass-coordinator aimass-worker" scripts/setup.sh > /dev/null
-data_dir="data/fashion-mnist"
-if [[ ! -f "$data_dir/train/_SUCCESS" ]]; then
-  build/bin/aimass-coordinator data convert --output "$data_dir" > /dev/null
-fi
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 
 printf '%-6s %8s %16s %16s %8s\n' model workers "aimass samp/s" "ddp samp/s" ratio
@@ -37,11 +32,7 @@ worker: {device: cpu, threads: $threads}
 output: {run_dir: $work/run-$model}
 JOB
   build/bin/aimass-coordinator train --config "$work/$model.yaml" --workers "$workers" --overwrite --quiet > /dev/null
-  # Steady state: every metrics interval but the first (start-up) and the last (partial).
-  aimass=$(/usr/bin/python3 -c "
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])][1:-1]
-print(statistics.median(r['samples_per_second'] for r in rows))" "$work/run-$model/metrics.jsonl")
+  aimass=$(bench_samples_per_second "$work/run-$model")
   ddp=$(/usr/bin/python3 scripts/pytorch_ddp_baseline.py --model "$model" --workers "$workers" \
           --batch "$batch" --threads "$threads" --limit "$limit" |
         /usr/bin/python3 -c "import json, sys; print(json.loads(sys.stdin.read())['samples_per_second'])")
