@@ -130,6 +130,8 @@ class TrainingRun {
     GradientSyncOptions options;
     options.bucket_bytes = static_cast<int64_t>(spec_.bucket_mb() * (1 << 20));
     options.first_bucket_bytes = static_cast<int64_t>(spec_.first_bucket_mb() * (1 << 20));
+    if (spec_.compression() == "bf16") options.wire_dtype = torch::kBFloat16;
+    if (spec_.compression() == "fp16") options.wire_dtype = torch::kFloat16;
     options.overlap = options.bucket_bytes > 0 &&
                       (spec_.overlap() == "true" ||
                        (spec_.overlap() == "auto" && placement_.backend == "nccl"));

@@ -26,7 +26,7 @@ constexpr auto kHeartbeatInterval = std::chrono::seconds(2);
 
 const char kUsage[] =
     "usage: aimass-worker [--coordinator HOST:PORT]\n"
-    "       aimass-worker bench allreduce [--min-bytes 8] [--max-bytes 256M] [--dtype float32]\n"
+    "       aimass-worker bench allreduce [--min-bytes 8] [--max-bytes 256M] [--dtype float32|float64|bfloat16|float16]\n"
     "                                     [--backend auto|mpi|nccl] [--json]\n"
     "Started by mpirun. Under `mpirun -np 1 aimass-coordinator ... : -np N aimass-worker` the\n"
     "coordinator's address comes through MPI; otherwise pass --coordinator (or set\n"

@@ -211,6 +211,8 @@ Status ReadGradientSync(Section& root, GradientSyncConfig& sync) {
   AIMASS_RETURN_IF_ERROR(section.ReadNonNegative("bucket_mb", &sync.bucket_mb));
   AIMASS_RETURN_IF_ERROR(section.ReadNonNegative("first_bucket_mb", &sync.first_bucket_mb));
   AIMASS_RETURN_IF_ERROR(section.ReadChoice("overlap", {"auto", "true", "false"}, &sync.overlap));
+  AIMASS_RETURN_IF_ERROR(
+      section.ReadChoice("compression", {"none", "fp16", "bf16"}, &sync.compression));
   return section.Finish();
 }
 

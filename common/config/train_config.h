@@ -72,6 +72,7 @@ struct GradientSyncConfig {
   // the GPU; off with MPI on CPU, where the communication thread would take cores from
   // backward), "true" or "false".
   std::string overlap = "auto";
+  std::string compression = "none";  // none | fp16 | bf16: gradients on the wire
 };
 
 struct TrainConfig {

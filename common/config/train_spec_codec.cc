@@ -50,6 +50,7 @@ void EncodeTrainConfig(const TrainConfig& config, proto::TrainSpec* spec) {
   spec->set_bucket_mb(config.gradient_sync.bucket_mb);
   spec->set_first_bucket_mb(config.gradient_sync.first_bucket_mb);
   spec->set_overlap(config.gradient_sync.overlap);
+  spec->set_compression(config.gradient_sync.compression);
 }
 
 TrainConfig DecodeTrainConfig(const proto::TrainSpec& spec) {
@@ -95,6 +96,7 @@ TrainConfig DecodeTrainConfig(const proto::TrainSpec& spec) {
   config.gradient_sync.bucket_mb = spec.bucket_mb();
   config.gradient_sync.first_bucket_mb = spec.first_bucket_mb();
   config.gradient_sync.overlap = spec.overlap();
+  config.gradient_sync.compression = spec.compression();
   return config;
 }
 

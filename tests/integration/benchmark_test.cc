@@ -33,13 +33,29 @@ TEST_CASE("the allreduce benchmark checks and times every size", "[integration][
   }
 }
 
+TEST_CASE("16-bit allreduce (the compressed-gradient wire) sums exactly", "[integration][bench]") {
+  std::string dir = MakeTempDirectory("bench-half");
+  for (const char* dtype : {"bfloat16", "float16"}) {
+    std::vector<std::string> argv = MpirunPrefix();
+    argv.insert(argv.end(), {"-np", "2", WorkerBinary(), "bench", "allreduce", "--max-bytes", "4K",
+                             "--bytes-per-size", "64K", "--dtype", dtype, "--json"});
+    ProcessResult result = Run(argv, dir, std::chrono::seconds(120));
+    INFO(dtype << "\nstdout:\n" << result.out << "\nstderr:\n" << result.err);
+    REQUIRE(result.exit_code == 0);
+    boost::json::array rows = boost::json::parse(result.out).as_array();
+    REQUIRE(rows.size() == 10);  // 8 B ... 4 KiB
+    for (const auto& row : rows) CHECK(row.as_object().at("correct").as_bool());
+  }
+}
+
 TEST_CASE("the allreduce benchmark refuses bad arguments with one line", "[integration][bench]") {
   std::string dir = MakeTempDirectory("bench-args");
   ProcessResult result =
       Run({WorkerBinary(), "bench", "allreduce", "--dtype", "int8"}, dir, std::chrono::seconds(30));
   CHECK(result.exit_code == 2);
-  CHECK(result.err.rfind("aimass-worker: error: --dtype: 'int8' is not one of: float32, float64", 0) ==
-        0);
+  CHECK(result.err.rfind("aimass-worker: error: --dtype: 'int8' is not one of: float32, float64, "
+                         "bfloat16, float16",
+                         0) == 0);
 }
 
 }  // namespace

@@ -77,6 +77,14 @@ TEST_CASE("bucketed allreduce overlapped with backward gives the per-tensor path
   CHECK(MaxParameterDifference("mlp", reference, dir + "/one-bucket-after-backward/run/model.pt") <
         1e-5);
   CHECK(MaxParameterDifference("mlp", reference, dir + "/defaults/run/model.pt") < 1e-5);
+
+  // bf16 on the wire: close to the float32 result, but not equal (it really was narrowed).
+  settings.gradient_sync = "{compression: bf16, overlap: true, bucket_mb: 0.5}";
+  fs::create_directories(dir + "/bf16");
+  RequireSuccess(Run(LocalTrain(WriteJob(dir + "/bf16", settings, dir + "/bf16/run"), 2), dir));
+  double difference = MaxParameterDifference("mlp", reference, dir + "/bf16/run/model.pt");
+  CHECK(difference > 0);
+  CHECK(difference < 1e-2);
 }
 
 TEST_CASE("a run writes its outputs and evaluates on the test split", "[integration]") {

@@ -92,5 +92,28 @@ TEST_CASE("buckets are reduced in order during backward, and every bucket is red
   }
 }
 
+TEST_CASE("compressed gradients travel in 16 bits and come back as float32", "[sync]") {
+  for (auto wire : {torch::kBFloat16, torch::kFloat16}) {
+    TinyNet net;
+    DoublingCommunicator communicator;
+    GradientSyncOptions options;
+    options.wire_dtype = wire;
+    options.overlap = true;
+    auto sync = GradientSynchronizer::Create(net.parameters(), communicator, options);
+    REQUIRE(sync.ok());
+    (*sync)->StartStep();
+    (*sync)->statistics()[1].fill_(12345);  // a count that 16-bit floats cannot hold exactly
+    (*sync)->ArmForLastBackward();
+    net.loss(torch::ones({2, 4})).backward();
+    REQUIRE((*sync)->Finish().ok());
+    CHECK(net.second.grad().scalar_type() == torch::kFloat32);
+    CHECK(torch::allclose(net.second.grad(), torch::full({3, 2}, 16.0)));
+    // The statistics travelled apart, in float32: exact.
+    CHECK((*sync)->statistics()[1].item<float>() == 24690.0f);
+    // One bucket for all 23 gradients (the default cap), then the two statistics.
+    CHECK(communicator.reduced_sizes == (std::vector<int64_t>{23, 2}));
+  }
+}
+
 }  // namespace
 }  // namespace aimass::worker

@@ -27,7 +27,7 @@ optimizer: {name: sgd, lr: 0.1, momentum: 0.8, nesterov: true, weight_decay: 0.0
 schedule: {name: cosine, warmup_steps: 10, min_lr: 0.001}
 checkpoint: {every_steps: 100, keep: 2}
 worker: {device: cpu, backend: mpi, threads: 1, heartbeat_timeout_s: 9}
-gradient_sync: {bucket_mb: 4, first_bucket_mb: 0.5, overlap: true}
+gradient_sync: {bucket_mb: 4, first_bucket_mb: 0.5, overlap: true, compression: bf16}
 output: {run_dir: runs/x}
 )";
 
@@ -73,6 +73,7 @@ TEST_CASE("every documented key is read", "[config]") {
   CHECK(config->gradient_sync.bucket_mb == 4);
   CHECK(config->gradient_sync.first_bucket_mb == 0.5);
   CHECK(config->gradient_sync.overlap == "true");
+  CHECK(config->gradient_sync.compression == "bf16");
   CHECK(config->run_dir == "runs/x");
 }
 

@@ -72,6 +72,7 @@ TEST_CASE("a TrainConfig survives the trip through a TrainSpec", "[proto]") {
   config.worker.backend = "nccl";
   config.gradient_sync.bucket_mb = 0.25;
   config.gradient_sync.overlap = "false";
+  config.gradient_sync.compression = "fp16";
   config.run_dir = "/runs/a";
 
   proto::TrainSpec spec;
@@ -96,6 +97,7 @@ TEST_CASE("a TrainConfig survives the trip through a TrainSpec", "[proto]") {
   CHECK(back.worker.backend == "nccl");
   CHECK(back.gradient_sync.bucket_mb == 0.25);
   CHECK(back.gradient_sync.overlap == "false");
+  CHECK(back.gradient_sync.compression == "fp16");
   CHECK(back.run_dir == "/runs/a");
 }
 

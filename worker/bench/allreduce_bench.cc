@@ -136,8 +136,9 @@ Result<AllreduceBenchOptions> ParseAllreduceBenchOptions(const std::vector<std::
     } else if (flag == "--bytes-per-size") {
       AIMASS_ASSIGN_OR_RETURN(options.bytes_per_size, ParseBytes(flag, value));
     } else if (flag == "--dtype") {
-      if (value != "float32" && value != "float64") {
-        return Status::Error("--dtype: '" + value + "' is not one of: float32, float64");
+      if (value != "float32" && value != "float64" && value != "bfloat16" && value != "float16") {
+        return Status::Error("--dtype: '" + value +
+                             "' is not one of: float32, float64, bfloat16, float16");
       }
       options.dtype = value;
     } else if (flag == "--backend") {
@@ -162,9 +163,12 @@ Status RunAllreduceBench(const AllreduceBenchOptions& options, const MpiWorld& w
   AIMASS_ASSIGN_OR_RETURN(auto communicator,
                           collective::CreateCommunicator(placement.backend, world.worker_comm,
                                                          placement.device));
-  const auto dtype = options.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
+  const torch::ScalarType dtype = options.dtype == "float64"    ? torch::kFloat64
+                                  : options.dtype == "bfloat16" ? torch::kBFloat16
+                                  : options.dtype == "float16"  ? torch::kFloat16
+                                                                : torch::kFloat32;
   const auto tensor_options = torch::TensorOptions(placement.device).dtype(dtype);
-  const int64_t element_size = options.dtype == "float64" ? 8 : 4;
+  const int64_t element_size = static_cast<int64_t>(c10::elementSize(dtype));
   const MPI_Datatype mpi_type = options.dtype == "float64" ? MPI_DOUBLE : MPI_FLOAT;
 
   std::vector<Row> rows;
@@ -188,7 +192,8 @@ Status RunAllreduceBench(const AllreduceBenchOptions& options, const MpiWorld& w
     auto plain = [&] {
       MPI_Allreduce(MPI_IN_PLACE, data, count, mpi_type, MPI_SUM, world.worker_comm);
     };
-    const bool compare_with_mpi = placement.device.is_cpu();
+    // MPI has no 16-bit float type to compare with: those sizes show the framework alone.
+    const bool compare_with_mpi = placement.device.is_cpu() && element_size >= 4;
     for (int i = 0; i < 3; ++i) {  // warm-up: connections, page faults
       framework();
       if (compare_with_mpi) plain();

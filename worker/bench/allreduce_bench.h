@@ -17,7 +17,7 @@ namespace aimass::worker {
 struct AllreduceBenchOptions {
   uint64_t min_bytes = 8;
   uint64_t max_bytes = 256ull << 20;
-  std::string dtype = "float32";     // float32 | float64
+  std::string dtype = "float32";     // float32 | float64 | bfloat16 | float16
   std::string backend = "auto";      // auto | mpi | nccl
   uint64_t bytes_per_size = 1ull << 30;  // sets the iterations: about this much data per size
   bool json = false;

@@ -54,10 +54,17 @@ Result<std::unique_ptr<GradientSynchronizer>> GradientSynchronizer::Create(
         sync->flat_.narrow(0, sync->plan_.parameter_offsets[i], parameter.numel())
             .view(parameter.sizes());
   }
+  const bool compress = options.wire_dtype != torch::kFloat32;
   for (size_t b = 0; b < sync->plan_.buckets.size(); ++b) {
     const Bucket& bucket = sync->plan_.buckets[b];
-    bool last = b + 1 == sync->plan_.buckets.size();
-    sync->bucket_views_.push_back(sync->flat_.narrow(0, bucket.offset, bucket.count + (last ? 2 : 0)));
+    // Uncompressed, the statistics ride in the last bucket; compressed, they travel apart.
+    bool with_statistics = !compress && b + 1 == sync->plan_.buckets.size();
+    sync->bucket_views_.push_back(
+        sync->flat_.narrow(0, bucket.offset, bucket.count + (with_statistics ? 2 : 0)));
+    if (compress) {
+      sync->staging_.push_back(torch::empty({bucket.count}, sync->flat_.options().dtype(
+                                                                options.wire_dtype)));
+    }
   }
   sync->pending_.assign(sync->plan_.buckets.size(), 0);
   sync->ready_.assign(sync->plan_.buckets.size(), false);
@@ -124,7 +131,7 @@ void GradientSynchronizer::CommunicationLoop() {
     if (stopping_) return;
     reduced = completed_;
     lock.unlock();
-    Status status = communicator_.AllreduceSum(bucket_views_[reduced]);
+    Status status = Reduce(reduced);
     lock.lock();
     if (!status.ok() && error_.ok()) error_ = status;
     ++completed_;
@@ -134,12 +141,24 @@ void GradientSynchronizer::CommunicationLoop() {
   }
 }
 
+Status GradientSynchronizer::Reduce(size_t bucket) {
+  if (staging_.empty()) return communicator_.AllreduceSum(bucket_views_[bucket]);
+  staging_[bucket].copy_(bucket_views_[bucket]);
+  AIMASS_RETURN_IF_ERROR(communicator_.AllreduceSum(staging_[bucket]));
+  bucket_views_[bucket].copy_(staging_[bucket]);
+  return Status::Ok();
+}
+
 Result<double> GradientSynchronizer::Finish() {
   auto start = std::chrono::steady_clock::now();
   const size_t buckets = plan_.buckets.size();
-  if (!options_.overlap) {
-    for (auto& view : bucket_views_) AIMASS_RETURN_IF_ERROR(communicator_.AllreduceSum(view));
+  auto seconds_waited = [&]() -> Result<double> {
+    if (!staging_.empty()) AIMASS_RETURN_IF_ERROR(communicator_.AllreduceSum(statistics_));
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  if (!options_.overlap) {
+    for (size_t b = 0; b < buckets; ++b) AIMASS_RETURN_IF_ERROR(Reduce(b));
+    return seconds_waited();
   }
   std::unique_lock<std::mutex> lock(mutex_);
   // Buckets whose parameters got no gradient this step (unused in forward) still take part:
@@ -151,7 +170,8 @@ Result<double> GradientSynchronizer::Finish() {
   changed_.notify_all();
   changed_.wait(lock, [&] { return completed_ == buckets; });
   if (!error_.ok()) return error_;
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  lock.unlock();  // the communication thread is idle until the next step: MPI is ours again
+  return seconds_waited();
 }
 
 }  // namespace aimass::worker

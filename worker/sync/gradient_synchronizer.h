@@ -9,7 +9,9 @@
 // cost no extra collective.
 //
 // The reduction is a sum: the trainer scales its loss by 1 / (samples of the step over all
-// workers), so the sum is the mean gradient and no averaging pass is needed.
+// workers), so the sum is the mean gradient and no averaging pass is needed. With a 16-bit wire
+// dtype each bucket is narrowed into a staging buffer, reduced and widened back; the statistics
+// then travel apart, in float32, so counts stay exact.
 //
 // Thread safety: StartStep, ArmForLastBackward, statistics and Finish are for the training
 // thread; hooks run on the autograd thread; the communicator is used only by the communication
@@ -34,6 +36,9 @@ struct GradientSyncOptions {
   int64_t bucket_bytes = 25ll << 20;  // <= 0: one allreduce per parameter (the per-tensor path)
   int64_t first_bucket_bytes = 1ll << 20;
   bool overlap = true;  // reduce full buckets during backward, on a communication thread
+  // What gradients travel as: float32, or kBFloat16 / kHalf to halve the bytes on the wire
+  // (reduced in float by the transport, then widened back into the float32 gradients).
+  torch::ScalarType wire_dtype = torch::kFloat32;
 };
 
 class GradientSynchronizer {
@@ -68,6 +73,7 @@ class GradientSynchronizer {
   void OnGradientReady(size_t parameter);
   void MarkReady(size_t bucket);  // REQUIRES(mutex_)
   void CommunicationLoop();
+  Status Reduce(size_t bucket);
 
   collective::Communicator& communicator_;
   const GradientSyncOptions options_;
@@ -75,6 +81,7 @@ class GradientSynchronizer {
   torch::Tensor flat_;        // gradients in bucket order, then the two statistics slots
   torch::Tensor statistics_;  // view of flat_'s last two elements
   std::vector<torch::Tensor> bucket_views_;
+  std::vector<torch::Tensor> staging_;  // per bucket, in the wire dtype; empty for float32
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // keeps hooks alive
 
   std::mutex mutex_;
