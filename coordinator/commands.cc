@@ -165,7 +165,8 @@ int Train(int argc, char** argv) {
     if (under_mpirun) MPI_Finalize();
   };
 
-  ProgressReporter reporter(stdout, arguments->switches.count("--quiet") > 0);
+  ProgressReporter reporter(stdout, arguments->switches.count("--quiet") > 0,
+                            /*interactive=*/!under_mpirun);
   TrainJobOptions options;
   options.config = *config;
   options.config_text = *config_text;

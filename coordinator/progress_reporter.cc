@@ -10,8 +10,8 @@ namespace {
 constexpr auto kNonInteractiveInterval = std::chrono::seconds(5);
 }
 
-ProgressReporter::ProgressReporter(std::FILE* out, bool quiet)
-    : out_(out), quiet_(quiet), interactive_(::isatty(::fileno(out)) == 1) {}
+ProgressReporter::ProgressReporter(std::FILE* out, bool quiet, bool interactive)
+    : out_(out), quiet_(quiet), interactive_(interactive && ::isatty(::fileno(out)) == 1) {}
 
 std::string FormatDuration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";

@@ -1,6 +1,7 @@
 // What the user sees while a job runs: the coordinator alone prints. On a terminal the progress
-// line rewrites itself in place; otherwise (logs, CI) a line is printed at most every few
-// seconds, so the output stays readable either way.
+// line rewrites itself in place; otherwise (logs, CI, and under mpirun, which hands its ranks a
+// terminal even when its own output goes to a file) a line is printed at most every few seconds,
+// so the output stays readable either way.
 // Not thread-safe: the job's thread owns it.
 #pragma once
 
@@ -24,8 +25,9 @@ struct ProgressState {
 
 class ProgressReporter {
  public:
-  // `out` is normally stdout; `quiet` prints nothing but the final summary and errors.
-  explicit ProgressReporter(std::FILE* out = stdout, bool quiet = false);
+  // `out` is normally stdout; `quiet` prints no progress line (epoch results and the summary
+  // still appear); `interactive` allows rewriting the line in place when `out` is a terminal.
+  explicit ProgressReporter(std::FILE* out = stdout, bool quiet = false, bool interactive = true);
 
   void Progress(const ProgressState& state);
   // A line that stays (epoch results, events): ends any progress line first.
