@@ -3,13 +3,16 @@
 
 #include <boost/json.hpp>
 
+#include "tests/temp_dir.h"
 #include "tests/integration/process_runner.h"
 
 namespace aimass::testing {
 namespace {
 
+
 TEST_CASE("the allreduce benchmark checks and times every size", "[integration][bench]") {
-  std::string dir = MakeTempDirectory("bench");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   std::vector<std::string> argv = MpirunPrefix();
   argv.insert(argv.end(), {"-np", "2", WorkerBinary(), "bench", "allreduce", "--min-bytes", "8",
                            "--max-bytes", "64K", "--bytes-per-size", "1M", "--json"});
@@ -34,7 +37,8 @@ TEST_CASE("the allreduce benchmark checks and times every size", "[integration][
 }
 
 TEST_CASE("16-bit allreduce (the compressed-gradient wire) sums exactly", "[integration][bench]") {
-  std::string dir = MakeTempDirectory("bench-half");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   for (const char* dtype : {"bfloat16", "float16"}) {
     std::vector<std::string> argv = MpirunPrefix();
     argv.insert(argv.end(), {"-np", "2", WorkerBinary(), "bench", "allreduce", "--max-bytes", "4K",
@@ -49,7 +53,8 @@ TEST_CASE("16-bit allreduce (the compressed-gradient wire) sums exactly", "[inte
 }
 
 TEST_CASE("the allreduce benchmark refuses bad arguments with one line", "[integration][bench]") {
-  std::string dir = MakeTempDirectory("bench-args");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   ProcessResult result =
       Run({WorkerBinary(), "bench", "allreduce", "--dtype", "int8"}, dir, std::chrono::seconds(30));
   CHECK(result.exit_code == 2);

@@ -9,10 +9,12 @@
 #include "common/checkpoint/checkpoint_file.h"
 #include "common/data/csv_shard.h"
 #include "common/env.h"
+#include "tests/temp_dir.h"
 #include "tests/integration/job_fixture.h"
 
 namespace aimass::testing {
 namespace {
+
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
@@ -30,7 +32,8 @@ std::string ErrorLine(const ProcessResult& result) {
 }
 
 TEST_CASE("an unknown config key fails before any worker starts", "[integration][errors]") {
-  std::string dir = MakeTempDirectory("bad-key");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   std::string job = WriteJob(dir, JobSettings(), dir + "/run");
   WriteText(job, ReadText(job) + "training_extra: {epochz: 3}\n");
   ProcessResult result = Run(LocalTrain(job, 2), dir, seconds(60));
@@ -39,7 +42,8 @@ TEST_CASE("an unknown config key fails before any worker starts", "[integration]
 }
 
 TEST_CASE("a fresh run does not mix with an earlier run's checkpoints", "[integration][errors]") {
-  std::string dir = MakeTempDirectory("earlier-run");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   fs::create_directories(dir + "/run/checkpoints");
   WriteText(dir + "/run/checkpoints/ckpt-000000000900.aimass", "from an earlier run");
   std::string job = WriteJob(dir, JobSettings(), dir + "/run");
@@ -55,7 +59,8 @@ TEST_CASE("a fresh run does not mix with an earlier run's checkpoints", "[integr
 }
 
 TEST_CASE("a missing dataset directory is named", "[integration][errors]") {
-  std::string dir = MakeTempDirectory("missing-data");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   JobSettings settings;
   settings.train_dir = dir + "/no-such-dir";
   // Under MPMD too: the workers already run, and must leave quietly when the job cannot start.
@@ -65,7 +70,8 @@ TEST_CASE("a missing dataset directory is named", "[integration][errors]") {
 }
 
 TEST_CASE("a corrupt gzip shard is named", "[integration][errors]") {
-  std::string dir = MakeTempDirectory("corrupt-gzip");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   fs::copy(FashionMnistSlice() + "/train", dir + "/train");
   fs::remove(dir + "/train/_index.json");
   std::string shard = dir + "/train/part-00001.csv.gz";
@@ -78,7 +84,8 @@ TEST_CASE("a corrupt gzip shard is named", "[integration][errors]") {
 }
 
 TEST_CASE("a shard whose shape does not fit the model is named", "[integration][errors]") {
-  std::string dir = MakeTempDirectory("bad-shape");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   fs::create_directories(dir + "/train");
   data::RecordBlock block;
   block.feature_count = 10;
@@ -118,7 +125,8 @@ uint32_t PidOnceTraining(const std::string& run, uint32_t rank) {
 
 TEST_CASE("a hung worker is named once it falls silent, and no process is left behind",
           "[integration][errors]") {
-  std::string dir = MakeTempDirectory("hung-worker");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   const std::string run = dir + "/run";
   JobSettings settings;
   settings.epochs = 40;
@@ -144,7 +152,8 @@ TEST_CASE("a hung worker is named once it falls silent, and no process is left b
 
 TEST_CASE("a killed worker fails the job fast, names its rank, and the run resumes",
           "[integration][errors]") {
-  std::string dir = MakeTempDirectory("killed-worker");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   const std::string run = dir + "/run";
   JobSettings settings;
   settings.epochs = 40;  // 640 steps: long enough to be killed in the middle

@@ -3,16 +3,18 @@
 #include <stdexcept>
 
 #include "models/model.h"
+#include "tests/temp_dir.h"
 #include "models/model_catalog.h"
 
 namespace aimass::testing {
 
 const std::string& FashionMnistSlice() {
+  static const TempDir scratch;  // removed when the test process exits
   static const std::string dir = [] {
-    std::string out = MakeTempDirectory("fmnist-slice") + "/fashion-mnist";
+    std::string out = scratch.Path("fashion-mnist");
     ProcessResult converted = Run({CoordinatorBinary(), "data", "convert", "--output", out,
                                    "--limit", "512", "--shard-records", "128"},
-                                  MakeTempDirectory("convert-logs"), std::chrono::seconds(120));
+                                  scratch.path(), std::chrono::seconds(120));
     if (converted.exit_code != 0) throw std::runtime_error("data convert failed: " + converted.err);
     return out;
   }();

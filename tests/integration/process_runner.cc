@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -97,27 +96,6 @@ std::string ReadText(const std::string& path) {
 void WriteText(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
-}
-
-namespace {
-std::vector<std::string>& CreatedDirectories() {
-  static auto* directories = new std::vector<std::string>();
-  return *directories;
-}
-void RemoveCreatedDirectories() {
-  if (std::getenv("AIMASS_KEEP_TEST_DIRS") != nullptr) return;
-  std::error_code ignored;
-  for (const auto& dir : CreatedDirectories()) fs::remove_all(dir, ignored);
-}
-}  // namespace
-
-std::string MakeTempDirectory(const std::string& stem) {
-  static const bool cleanup_registered = [] { return std::atexit(RemoveCreatedDirectories) == 0; }();
-  (void)cleanup_registered;
-  std::string pattern = (fs::temp_directory_path() / ("aimass-" + stem + "-XXXXXX")).string();
-  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  CreatedDirectories().push_back(pattern);
-  return pattern;
 }
 
 std::string CoordinatorBinary() { return std::string(AIMASS_BIN_DIR) + "/aimass-coordinator"; }

@@ -41,9 +41,6 @@ ProcessResult Run(const std::vector<std::string>& argv, const std::string& log_d
 std::string ReadText(const std::string& path);
 void WriteText(const std::string& path, const std::string& text);
 
-// A fresh empty directory under the system temp dir, removed at exit of the test process.
-std::string MakeTempDirectory(const std::string& stem);
-
 // Paths of the built executables and the MPMD mpirun prefix that works as root on few cores.
 std::string CoordinatorBinary();
 std::string WorkerBinary();

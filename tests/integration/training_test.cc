@@ -5,10 +5,12 @@
 #include <filesystem>
 #include <map>
 
+#include "tests/temp_dir.h"
 #include "tests/integration/job_fixture.h"
 
 namespace aimass::testing {
 namespace {
+
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
@@ -23,7 +25,8 @@ void RequireSuccess(const ProcessResult& result) {
 }
 
 TEST_CASE("2 workers x batch B and 1 worker x batch 2B reach the same weights", "[integration]") {
-  std::string dir = MakeTempDirectory("equivalence");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   const std::string single_run = dir + "/one-worker";
   const std::string pair_run = dir + "/two-workers";
   const std::string accumulated_run = dir + "/two-workers-accumulating";
@@ -56,7 +59,8 @@ TEST_CASE("2 workers x batch B and 1 worker x batch 2B reach the same weights", 
 
 TEST_CASE("bucketed allreduce overlapped with backward gives the per-tensor path's weights",
           "[integration][sync]") {
-  std::string dir = MakeTempDirectory("bucket-parity");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   JobSettings settings;
   settings.batch_size = 8;
   settings.grad_accumulation = 2;  // communication skipped on the first micro-batch
@@ -88,7 +92,8 @@ TEST_CASE("bucketed allreduce overlapped with backward gives the per-tensor path
 }
 
 TEST_CASE("a run writes its outputs and evaluates on the test split", "[integration]") {
-  std::string dir = MakeTempDirectory("outputs");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   const std::string run = dir + "/run";
   JobSettings settings;
   settings.epochs = 2;
@@ -137,7 +142,8 @@ TEST_CASE("a run writes its outputs and evaluates on the test split", "[integrat
 }
 
 TEST_CASE("resuming from a checkpoint gives the uninterrupted run's weights", "[integration]") {
-  std::string dir = MakeTempDirectory("resume");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   const std::string run = dir + "/run";
   JobSettings settings;
   settings.epochs = 2;
@@ -170,7 +176,8 @@ TEST_CASE("resuming from a checkpoint gives the uninterrupted run's weights", "[
 
 TEST_CASE("a module scripted in Python trains and comes back loadable by Python",
           "[integration][torchscript]") {
-  std::string dir = MakeTempDirectory("torchscript");
+  TempDir scratch;
+  const std::string dir = scratch.path();
   const std::string script = dir + "/make_model.py";
   WriteText(script, R"(import sys, torch
 class Net(torch.nn.Module):

@@ -1,4 +1,4 @@
-#include "tests/unit/temp_dir.h"
+#include "tests/temp_dir.h"
 #include "common/data/convert.h"
 
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "tests/unit/temp_dir.h"
+#include "tests/temp_dir.h"
 #include "models/model.h"
 
 #include <catch2/catch.hpp>

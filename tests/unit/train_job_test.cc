@@ -11,7 +11,7 @@
 #include "coordinator/launch/worker_launcher.h"
 #include "coordinator/train_job.h"
 #include "coordinator/worker_hub.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/temp_dir.h"
 #include "worker/control_client.h"
 
 namespace aimass {

@@ -63,7 +63,7 @@ Result<bool> CheckSize(collective::Communicator& communicator, int64_t count,
   torch::Tensor pattern =
       torch::arange(count, torch::TensorOptions().dtype(torch::kInt64)).remainder(7).add(1).to(dtype);
   torch::Tensor values = (pattern * (communicator.rank() + 1)).to(device);
-  AIMASS_RETURN_IF_ERROR(collective::Allreduce(communicator, values));
+  AIMASS_RETURN_IF_ERROR(communicator.AllreduceSum(values));
   int workers = communicator.size();
   torch::Tensor expected = pattern * (workers * (workers + 1) / 2);
   int ok = torch::equal(values.cpu(), expected) ? 1 : 0;
@@ -186,7 +186,7 @@ Status RunAllreduceBench(const AllreduceBenchOptions& options, const MpiWorld& w
     // Zeros for timing: repeated in-place sums of anything else overflow to inf.
     torch::Tensor buffer = torch::zeros({row.count}, tensor_options);
     Status status = Status::Ok();
-    auto framework = [&] { status = collective::Allreduce(*communicator, buffer); };
+    auto framework = [&] { status = communicator->AllreduceSum(buffer); };
     void* data = buffer.data_ptr();
     int count = static_cast<int>(row.count);
     auto plain = [&] {

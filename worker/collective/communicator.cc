@@ -7,15 +7,6 @@
 
 namespace aimass::collective {
 
-Status Allreduce(Communicator& communicator, torch::Tensor& tensor,
-                 const AllreduceOptions& options) {
-  AIMASS_RETURN_IF_ERROR(communicator.AllreduceSum(tensor));
-  if (options.op == ReduceOp::kAverage && communicator.size() > 1) {
-    tensor.div_(communicator.size());
-  }
-  return Status::Ok();
-}
-
 Status BroadcastTensors(Communicator& communicator, const std::vector<torch::Tensor>& tensors,
                         int root) {
   torch::NoGradGuard no_grad;

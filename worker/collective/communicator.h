@@ -2,7 +2,7 @@
 // the coordinator excluded). One abstract transport, one implementation per backend:
 //   mpi/   CPU tensors, MPI_Allreduce over the worker communicator;
 //   nccl/  CUDA tensors, an NCCL communicator bootstrapped over MPI.
-// Collectives over a transport are free functions taking an options struct (allreduce.h-style).
+// Helpers over a transport are free functions (BroadcastTensors).
 //
 // Failure model: a backend call blocks until every worker joins. A worker that dies leaves the
 // others blocked here; the coordinator sees its control connection drop and tears the job down
@@ -36,15 +36,6 @@ class Communicator {
   // In place: every rank receives `root`'s values.
   virtual Status Broadcast(torch::Tensor& tensor, int root) = 0;
 };
-
-enum class ReduceOp { kSum, kAverage };
-
-struct AllreduceOptions {
-  ReduceOp op = ReduceOp::kSum;
-};
-
-Status Allreduce(Communicator& communicator, torch::Tensor& tensor,
-                 const AllreduceOptions& options = {});
 
 // Makes every rank's tensors equal to root's (e.g. initial weights), tensor by tensor.
 Status BroadcastTensors(Communicator& communicator, const std::vector<torch::Tensor>& tensors,

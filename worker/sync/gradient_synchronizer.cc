@@ -97,7 +97,7 @@ void GradientSynchronizer::StartStep() {
     pending_[b] = plan_.buckets[b].parameters;
     ready_[b] = false;
   }
-  next_to_launch_ = launched_ = completed_ = 0;
+  next_to_launch_ = completed_ = 0;
   error_ = Status::Ok();
 }
 
@@ -120,24 +120,20 @@ void GradientSynchronizer::OnGradientReady(size_t parameter) {
 void GradientSynchronizer::MarkReady(size_t bucket) {
   ready_[bucket] = true;
   while (next_to_launch_ < ready_.size() && ready_[next_to_launch_]) ++next_to_launch_;
-  launched_ = next_to_launch_;
 }
 
 void GradientSynchronizer::CommunicationLoop() {
-  size_t reduced = 0;  // buckets this thread has reduced in the current step
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
-    changed_.wait(lock, [&] { return stopping_ || completed_ < launched_; });
+    changed_.wait(lock, [&] { return stopping_ || completed_ < next_to_launch_; });
     if (stopping_) return;
-    reduced = completed_;
+    const size_t bucket = completed_;  // buckets are reduced one after another, in order
     lock.unlock();
-    Status status = Reduce(reduced);
+    Status status = Reduce(bucket);
     lock.lock();
     if (!status.ok() && error_.ok()) error_ = status;
     ++completed_;
-    lock.unlock();
     changed_.notify_all();
-    lock.lock();
   }
 }
 

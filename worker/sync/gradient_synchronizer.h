@@ -89,8 +89,7 @@ class GradientSynchronizer {
   bool armed_ = false;                 // GUARDED_BY(mutex_)
   std::vector<size_t> pending_;        // GUARDED_BY(mutex_): gradients a bucket still awaits
   std::vector<bool> ready_;            // GUARDED_BY(mutex_)
-  size_t next_to_launch_ = 0;          // GUARDED_BY(mutex_)
-  size_t launched_ = 0;                // GUARDED_BY(mutex_): buckets handed to the thread
+  size_t next_to_launch_ = 0;          // GUARDED_BY(mutex_): buckets before it are the thread's
   size_t completed_ = 0;               // GUARDED_BY(mutex_)
   Status error_;                       // GUARDED_BY(mutex_)
   bool stopping_ = false;              // GUARDED_BY(mutex_)

@@ -1,4 +1,4 @@
-// Scratch files for unit tests: a fresh directory per test, removed with its contents.
+// Scratch files for tests: a fresh directory, removed with its contents when the TempDir goes.
 #pragma once
 
 #include <stdlib.h>
