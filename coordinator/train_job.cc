@@ -135,11 +135,7 @@ class TrainJob::Impl {
       AbortWorkers(status.message());
       return status;
     }
-    for (const auto& worker : workers_) {
-      proto::CoordinatorMessage shutdown;
-      shutdown.mutable_shutdown()->set_abort(false);
-      AIMASS_RETURN_IF_ERROR(hub.Send(worker.connection, shutdown));
-    }
+    AIMASS_RETURN_IF_ERROR(ReleaseWorkers());
     AIMASS_RETURN_IF_ERROR(launcher.WaitForExit(kFinishTimeout));
     json::object summary = Summary();
     AIMASS_RETURN_IF_ERROR(run_.WriteSummary(summary));
@@ -476,6 +472,29 @@ class TrainJob::Impl {
     }
     reporter_.Line(text);
     return run_.AppendEval(line);
+  }
+
+  // Tells every worker the job is over and waits until each has closed its connection, which
+  // it does only after reading the Shutdown. Without the wait, a coordinator about to exit could
+  // close sockets with the Shutdown still unsent, and the workers would take that for its death.
+  Status ReleaseWorkers() {
+    proto::CoordinatorMessage shutdown;
+    shutdown.mutable_shutdown()->set_abort(false);
+    for (const auto& worker : workers_) {
+      AIMASS_RETURN_IF_ERROR(hub_->Send(worker.connection, shutdown));
+    }
+    size_t left = 0;
+    auto deadline = Clock::now() + kFinishTimeout;
+    while (left < workers_.size()) {
+      if (Clock::now() > deadline) {
+        return Status::Error(std::to_string(workers_.size() - left) + " of " +
+                             std::to_string(workers_.size()) +
+                             " workers did not disconnect after the job finished");
+      }
+      auto event = hub_->NextEvent(kPollInterval);
+      if (event && event->kind == HubEvent::Kind::kDisconnected) ++left;
+    }
+    return Status::Ok();
   }
 
   void AbortWorkers(const std::string& reason) {
