@@ -1,0 +1,45 @@
+// InputStream: sequential bytes from a file, raw or decompressed, for the readers of exported
+// tables (common/tables/). Compression is chosen by file extension, as Hadoop's
+// CompressionCodecFactory does, so `part-00000.gz` and `000000_0.deflate` need no configuration.
+//
+// Errors name the file and say what is wrong ("data/part-1.gz: corrupt gzip stream: ...").
+// Not thread-safe: one reader thread owns a stream.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+
+namespace aimass::io {
+
+enum class Codec {
+  kNone,
+  kGzip,     // .gz: gzip members, concatenated members read as one stream
+  kDeflate,  // .deflate: Hadoop's DefaultCodec, a zlib stream
+  kZstd,     // .zst / .zstd: zstd frames
+  kBzip2,    // .bz2: bzip2 streams, concatenated streams read as one
+  kSnappy,   // .snappy: Hadoop's block framing around raw snappy
+};
+
+// The codec for a file name by its extension; kNone when it has no known one.
+Codec CodecFromPath(const std::string& path);
+const char* CodecName(Codec codec);
+
+class InputStream {
+ public:
+  virtual ~InputStream() = default;
+
+  // Up to `size` bytes into `data`; 0 only at the end of the stream.
+  virtual Result<size_t> Read(char* data, size_t size) = 0;
+};
+
+// The raw bytes of `path` from byte `offset` to its end.
+Result<std::unique_ptr<InputStream>> OpenFileStream(const std::string& path, uint64_t offset = 0);
+
+// The whole of `path`, decompressed with `codec`.
+Result<std::unique_ptr<InputStream>> OpenDecompressedStream(const std::string& path, Codec codec);
+
+}  // namespace aimass::io
