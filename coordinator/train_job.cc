@@ -14,6 +14,7 @@
 #include "common/data/epoch_planner.h"
 #include "models/model_catalog.h"
 #include "coordinator/run_directory.h"
+#include "coordinator/worker_roster.h"
 
 namespace aimass::coordinator {
 
@@ -54,17 +55,6 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
   for (int64_t dim : shape) text += (text.empty() ? "" : "x") + std::to_string(dim);
   return text;
 }
-
-struct WorkerState {
-  bool connected = false;
-  ConnectionId connection = 0;
-  std::string host;
-  uint32_t pid = 0;
-  std::string device;
-  uint64_t step = 0;
-  Clock::time_point last_seen;
-  bool done = false;
-};
 
 // Test-split results of one epoch, summed as the workers report them.
 struct PendingPlan {
@@ -126,16 +116,17 @@ class TrainJob::Impl {
     hub_ = &hub;
     launcher_ = &launcher;
     started_ = Clock::now();
-    workers_.assign(workers_count_, WorkerState());
+    roster_.emplace(hub, workers_count_);
+    worker_steps_.assign(workers_count_, 0);
     AIMASS_RETURN_IF_ERROR(launcher.Launch(hub.AdvertisedAddress()));
     Status status = WaitForWorkers();
     if (status.ok()) status = StartWorkers();
     if (status.ok()) status = DriveEpochs();
     if (!status.ok()) {
-      AbortWorkers(status.message());
+      roster_->Abort(status.message());
       return status;
     }
-    AIMASS_RETURN_IF_ERROR(ReleaseWorkers());
+    AIMASS_RETURN_IF_ERROR(roster_->Release(kFinishTimeout));
     AIMASS_RETURN_IF_ERROR(launcher.WaitForExit(kFinishTimeout));
     json::object summary = Summary();
     AIMASS_RETURN_IF_ERROR(run_.WriteSummary(summary));
@@ -187,19 +178,6 @@ class TrainJob::Impl {
     return Status::Ok();
   }
 
-  std::string Describe(uint32_t rank) const {
-    const WorkerState& worker = workers_[rank];
-    if (worker.host.empty()) return "worker rank " + std::to_string(rank);
-    return "worker rank " + std::to_string(rank) + " (host " + worker.host + ", pid " +
-           std::to_string(worker.pid) + ")";
-  }
-
-  std::optional<uint32_t> RankOf(ConnectionId connection) const {
-    auto found = rank_of_connection_.find(connection);
-    if (found == rank_of_connection_.end()) return std::nullopt;
-    return found->second;
-  }
-
   // Checks every reason to stop that does not come as an event.
   Status CheckLiveness() {
     if (options_.interrupted && options_.interrupted()) {
@@ -218,67 +196,31 @@ class TrainJob::Impl {
       }
       return Status::Error("workers ended early: " + *ended);
     }
-    auto now = Clock::now();
     const std::chrono::seconds silence_limit(config_.worker.heartbeat_timeout_s);
-    for (uint32_t rank = 0; rank < workers_.size(); ++rank) {
-      const WorkerState& worker = workers_[rank];
-      if (worker.connected && !worker.done && now - worker.last_seen > silence_limit) {
-        return Status::Error(Describe(rank) + " sent nothing for " +
-                             std::to_string(silence_limit.count()) + " s (hung or unreachable)");
-      }
+    if (auto silent = roster_->FindSilent(silence_limit)) {
+      return Status::Error(roster_->Describe(*silent) + " sent nothing for " +
+                           std::to_string(silence_limit.count()) + " s (hung or unreachable)");
     }
     return Status::Ok();
   }
 
   Status WaitForWorkers() {
     auto deadline = Clock::now() + options_.worker_start_timeout;
-    while (connected_ < workers_count_) {
+    while (roster_->connected() < workers_count_) {
       if (Clock::now() > deadline) {
-        std::string missing;
-        for (uint32_t rank = 0; rank < workers_count_; ++rank) {
-          if (!workers_[rank].connected) missing += (missing.empty() ? "" : ", ") + std::to_string(rank);
-        }
-        return Status::Error("only " + std::to_string(connected_) + " of " +
+        return Status::Error("only " + std::to_string(roster_->connected()) + " of " +
                              std::to_string(workers_count_) + " workers connected within " +
                              std::to_string(options_.worker_start_timeout.count()) +
-                             " s (missing ranks " + missing + ")");
+                             " s (missing ranks " + roster_->MissingRanks() + ")");
       }
       AIMASS_RETURN_IF_ERROR(CheckLiveness());
       if (auto event = hub_->NextEvent(kPollInterval)) AIMASS_RETURN_IF_ERROR(Handle(*event));
     }
-    json::array listing;
-    for (uint32_t rank = 0; rank < workers_count_; ++rank) {
-      const WorkerState& worker = workers_[rank];
-      listing.push_back(json::object{{"rank", rank},
-                                     {"host", worker.host},
-                                     {"pid", worker.pid},
-                                     {"device", worker.device}});
-    }
-    AIMASS_RETURN_IF_ERROR(run_.WriteWorkers(listing));
+    AIMASS_RETURN_IF_ERROR(run_.WriteWorkers(roster_->Listing()));
     reporter_.Line("aimass: " + std::to_string(workers_count_) + " workers ready (" +
-                   workers_[0].device + "), model " + config_.model.name + ", global batch " +
+                   roster_->at(0).device + "), model " + config_.model.name + ", global batch " +
                    std::to_string(GlobalBatch()) + ", " + std::to_string(steps_per_epoch_) +
                    " steps/epoch");
-    return Status::Ok();
-  }
-
-  Status OnHello(ConnectionId connection, const proto::Hello& hello) {
-    uint32_t rank = hello.rank();
-    if (hello.world_size() != workers_count_ || rank >= workers_count_) {
-      return Status::Error("a worker reports rank " + std::to_string(rank) + " of " +
-                           std::to_string(hello.world_size()) + ", but the job has " +
-                           std::to_string(workers_count_) + " workers");
-    }
-    WorkerState& worker = workers_[rank];
-    if (worker.connected) return Status::Error("two workers claim rank " + std::to_string(rank));
-    worker.connected = true;
-    worker.connection = connection;
-    worker.host = hello.host();
-    worker.pid = hello.pid();
-    worker.device = hello.device();
-    worker.last_seen = Clock::now();
-    rank_of_connection_[connection] = rank;
-    ++connected_;
     return Status::Ok();
   }
 
@@ -304,7 +246,7 @@ class TrainJob::Impl {
       if (test_index_) FillRanges(eval_parts[rank], start.mutable_eval_ranges());
       proto::CoordinatorMessage message;
       *message.mutable_start_training() = start;
-      AIMASS_RETURN_IF_ERROR(hub_->Send(workers_[rank].connection, message));
+      AIMASS_RETURN_IF_ERROR(hub_->Send(roster_->at(rank).connection, message));
     }
     first_epoch_ = resume_ ? resume_->header.epoch : 0;
     first_step_ = resume_ ? resume_->header.step_in_epoch : 0;
@@ -336,7 +278,7 @@ class TrainJob::Impl {
       plan->set_samples(pending.partition.samples_per_worker);
       plan->set_samples_per_step(plan_options_.samples_per_step);
       FillRanges(pending.partition.workers[rank].ranges, plan->mutable_ranges());
-      AIMASS_RETURN_IF_ERROR(hub_->Send(workers_[rank].connection, message));
+      AIMASS_RETURN_IF_ERROR(hub_->Send(roster_->at(rank).connection, message));
       ++pending.sent;
     }
     if (pending.sent == workers_count_) plans_.erase(planned);
@@ -354,33 +296,34 @@ class TrainJob::Impl {
   }
 
   Status Handle(const HubEvent& event) {
-    std::optional<uint32_t> rank = RankOf(event.connection);
+    std::optional<uint32_t> rank = roster_->RankOf(event.connection);
     if (event.kind == HubEvent::Kind::kDisconnected) {
       if (!rank) return Status::Error("a worker disconnected before saying hello: " + event.reason);
-      if (workers_[*rank].done) return Status::Ok();
+      bool done = roster_->at(*rank).finished;
+      roster_->OnDisconnected(*rank);
+      if (done) return Status::Ok();
       if (!started_training_) {
-        return Status::Error(Describe(*rank) + " disconnected before training began: " +
+        return Status::Error(roster_->Describe(*rank) + " disconnected before training began: " +
                              event.reason);
       }
       // Workers step in lockstep: rank 0's last report dates the loss for every rank.
-      uint64_t step = std::max(global_step_, workers_[*rank].step);
-      return Status::Error(Describe(*rank) + " disconnected during epoch " +
+      uint64_t step = std::max(global_step_, worker_steps_[*rank]);
+      return Status::Error(roster_->Describe(*rank) + " disconnected during epoch " +
                            std::to_string(step / steps_per_epoch_ + 1) + " (step " +
                            std::to_string(step) + "): " + event.reason);
     }
     const proto::WorkerMessage& message = *event.message;
     if (!rank) {
-      if (message.has_hello()) return OnHello(event.connection, message.hello());
+      if (message.has_hello()) return roster_->OnHello(event.connection, message.hello());
       return Status::Error("a worker sent a message before saying hello");
     }
-    WorkerState& worker = workers_[*rank];
-    worker.last_seen = Clock::now();
+    roster_->Touch(*rank);
     switch (message.body_case()) {
       case proto::WorkerMessage::kHeartbeat:
-        worker.step = message.heartbeat().step();
+        worker_steps_[*rank] = message.heartbeat().step();
         return Status::Ok();
       case proto::WorkerMessage::kStepMetrics:
-        worker.step = message.step_metrics().step();
+        worker_steps_[*rank] = message.step_metrics().step();
         return OnStepMetrics(message.step_metrics());
       case proto::WorkerMessage::kEvalResult:
         return OnEvalResult(*rank, message.eval_result());
@@ -388,20 +331,19 @@ class TrainJob::Impl {
         last_checkpoint_ = message.checkpoint_saved().path();
         return Status::Ok();
       case proto::WorkerMessage::kTrainingDone:
-        worker.done = true;
+        roster_->at(*rank).finished = true;
         ++done_;
         if (!message.training_done().model_path().empty()) {
           model_path_ = message.training_done().model_path();
         }
         return Status::Ok();
       case proto::WorkerMessage::kFailure:
-        return Status::Error(Describe(*rank) + " failed: " + message.failure().message());
-      case proto::WorkerMessage::kHello:
-        return Status::Error(Describe(*rank) + " said hello twice");
-      case proto::WorkerMessage::BODY_NOT_SET:
+        return Status::Error(roster_->Describe(*rank) + " failed: " + message.failure().message());
+      default:
         break;
     }
-    return Status::Error(Describe(*rank) + " sent an unknown message");
+    return Status::Error(roster_->Describe(*rank) + " sent a message out of place (" +
+                         std::to_string(message.body_case()) + ")");
   }
 
   Status OnStepMetrics(const proto::StepMetrics& metrics) {
@@ -474,38 +416,6 @@ class TrainJob::Impl {
     return run_.AppendEval(line);
   }
 
-  // Tells every worker the job is over and waits until each has closed its connection, which
-  // it does only after reading the Shutdown. Without the wait, a coordinator about to exit could
-  // close sockets with the Shutdown still unsent, and the workers would take that for its death.
-  Status ReleaseWorkers() {
-    proto::CoordinatorMessage shutdown;
-    shutdown.mutable_shutdown()->set_abort(false);
-    for (const auto& worker : workers_) {
-      AIMASS_RETURN_IF_ERROR(hub_->Send(worker.connection, shutdown));
-    }
-    size_t left = 0;
-    auto deadline = Clock::now() + kFinishTimeout;
-    while (left < workers_.size()) {
-      if (Clock::now() > deadline) {
-        return Status::Error(std::to_string(workers_.size() - left) + " of " +
-                             std::to_string(workers_.size()) +
-                             " workers did not disconnect after the job finished");
-      }
-      auto event = hub_->NextEvent(kPollInterval);
-      if (event && event->kind == HubEvent::Kind::kDisconnected) ++left;
-    }
-    return Status::Ok();
-  }
-
-  void AbortWorkers(const std::string& reason) {
-    proto::CoordinatorMessage shutdown;
-    shutdown.mutable_shutdown()->set_abort(true);
-    shutdown.mutable_shutdown()->set_reason(reason);
-    for (const auto& worker : workers_) {
-      if (worker.connected) (void)hub_->Send(worker.connection, shutdown);
-    }
-  }
-
   json::object Summary() const {
     double wall = SecondsBetween(started_, Clock::now());
     json::object summary{
@@ -541,9 +451,8 @@ class TrainJob::Impl {
 
   WorkerHub* hub_ = nullptr;
   WorkerLauncher* launcher_ = nullptr;
-  std::vector<WorkerState> workers_;
-  std::map<ConnectionId, uint32_t> rank_of_connection_;
-  uint32_t connected_ = 0;
+  std::optional<WorkerRoster> roster_;
+  std::vector<uint64_t> worker_steps_;  // last step each rank reported
   bool started_training_ = false;
   uint32_t done_ = 0;
   uint32_t first_epoch_ = 0;

@@ -1,0 +1,128 @@
+// YamlSection: a YAML mapping read key by key, for the strict config parsers (job_config.h,
+// infer_config.h). Every key read is remembered so that Finish() can name the first key nobody
+// asked for: a misspelt option must not be silently ignored.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace aimass {
+
+class YamlSection {
+ public:
+  YamlSection(YAML::Node node, std::string path, const std::string* source)
+      : node_(std::move(node)), path_(std::move(path)), source_(source) {}
+
+  Status CheckIsMap() const {
+    if (node_.IsMap()) return Status::Ok();
+    return Error(path_.empty() ? "the document" : "key '" + path_ + "'", "expected a mapping");
+  }
+
+  bool Has(const std::string& key) {
+    seen_.insert(key);
+    return node_[key].IsDefined() && !node_[key].IsNull();
+  }
+
+  template <class T>
+  Status Read(const std::string& key, T* out) {
+    if (!Has(key)) return Status::Ok();
+    try {
+      *out = node_[key].as<T>();
+    } catch (const YAML::Exception&) {
+      return Error("key '" + Qualified(key) + "'",
+                   std::string("expected ") + TypeName(out) + ", got '" + Scalar(key) + "'");
+    }
+    return Status::Ok();
+  }
+
+  template <class T>
+  Status ReadPositive(const std::string& key, T* out) {
+    AIMASS_RETURN_IF_ERROR(Read(key, out));
+    if (*out <= 0) return Error("key '" + Qualified(key) + "'", "must be greater than 0");
+    return Status::Ok();
+  }
+
+  template <class T>
+  Status ReadNonNegative(const std::string& key, T* out) {
+    AIMASS_RETURN_IF_ERROR(Read(key, out));
+    if (*out < 0) return Error("key '" + Qualified(key) + "'", "must not be negative");
+    return Status::Ok();
+  }
+
+  Status ReadChoice(const std::string& key, std::initializer_list<const char*> choices,
+                    std::string* out) {
+    AIMASS_RETURN_IF_ERROR(Read(key, out));
+    std::string listed;
+    for (const char* choice : choices) {
+      if (*out == choice) return Status::Ok();
+      listed += listed.empty() ? choice : std::string(", ") + choice;
+    }
+    return Error("key '" + Qualified(key) + "'", "'" + *out + "' is not one of: " + listed);
+  }
+
+  Result<YamlSection> Child(const std::string& key) {
+    seen_.insert(key);
+    YamlSection child(node_[key], Qualified(key), source_);
+    AIMASS_RETURN_IF_ERROR(child.CheckIsMap());
+    return child;
+  }
+
+  Status Finish() const {
+    for (const auto& entry : node_) {
+      std::string key = entry.first.as<std::string>();
+      if (seen_.count(key) == 0) {
+        return Status::Error(*source_ + ": unknown key '" + Qualified(key) + "'");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Error(const std::string& what, const std::string& why) const {
+    return Status::Error(*source_ + ": " + what + ": " + why);
+  }
+
+  std::string Qualified(const std::string& key) const {
+    return path_.empty() ? key : path_ + "." + key;
+  }
+
+ private:
+  std::string Scalar(const std::string& key) const {
+    const YAML::Node value = node_[key];
+    if (value.IsScalar()) return value.Scalar();
+    return value.IsSequence() ? "a list" : "a mapping";
+  }
+  static const char* TypeName(const std::string*) { return "a string"; }
+  static const char* TypeName(const bool*) { return "true or false"; }
+  static const char* TypeName(const double*) { return "a number"; }
+  static const char* TypeName(const float*) { return "a number"; }
+  static const char* TypeName(const uint32_t*) { return "a non-negative integer"; }
+  static const char* TypeName(const uint64_t*) { return "a non-negative integer"; }
+  static const char* TypeName(const std::vector<int64_t>*) { return "a list of integers"; }
+  static const char* TypeName(const std::vector<std::string>*) { return "a list of strings"; }
+  static const char* TypeName(const int*) { return "an integer"; }
+
+  YAML::Node node_;
+  std::string path_;
+  const std::string* source_;
+  std::set<std::string> seen_;
+};
+
+// Parses `text`; a syntax error names `source` and the line.
+inline Result<YAML::Node> LoadYamlDocument(const std::string& text, const std::string& source) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& error) {
+    return Status::Error(source + ": line " + std::to_string(error.mark.line + 1) +
+                         ": invalid YAML: " + error.msg);
+  }
+}
+
+}  // namespace aimass
