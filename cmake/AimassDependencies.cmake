@@ -22,3 +22,19 @@ endif()
 find_package(Catch2 2 QUIET)
 
 include(FindNccl)
+
+# Decompression and checksums for exported tables (common/io): zlib above, plus zstd, bzip2,
+# snappy and OpenSSL's libcrypto. Snappy is found by its header and library, which every
+# libsnappy-dev has, and given the target name its own CMake package uses.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+find_package(BZip2 REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_library(SNAPPY_LIBRARY snappy REQUIRED)
+find_path(SNAPPY_INCLUDE_DIR snappy-c.h REQUIRED)
+if(NOT TARGET Snappy::snappy)
+  add_library(Snappy::snappy UNKNOWN IMPORTED)
+  set_target_properties(Snappy::snappy PROPERTIES
+    IMPORTED_LOCATION "${SNAPPY_LIBRARY}"
+    INTERFACE_INCLUDE_DIRECTORIES "${SNAPPY_INCLUDE_DIR}")
+endif()

@@ -17,7 +17,7 @@ packages=(
   catch2
   libyaml-cpp-dev
   libsqlite3-dev libssl-dev
-  zlib1g-dev libzstd-dev
+  zlib1g-dev libzstd-dev libbz2-dev libsnappy-dev
   libavro-dev
   prometheus-cpp-dev
   python3-torch
