@@ -37,6 +37,17 @@ Status WriteAll(int fd, const std::string& path, const char* data, size_t size) 
   return Status::Ok();
 }
 
+// A rename is durable only once the directory entry is on disk.
+Status SyncDirectoryOf(const std::string& path) {
+  std::string dir = DirectoryOf(path);
+  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return PosixError(dir, "open");
+  Status status;
+  if (::fsync(dir_fd) != 0) status = PosixError(dir, "fsync");
+  ::close(dir_fd);
+  return status;
+}
+
 class PosixEnv final : public Env {
  public:
   Result<std::string> ReadFile(const std::string& path) override {
@@ -73,13 +84,21 @@ class PosixEnv final : public Env {
       ::unlink(temp.c_str());
       return status;
     }
-    // The rename is durable only once the directory entry is on disk.
-    std::string dir = DirectoryOf(path);
-    int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0) return PosixError(dir, "open");
-    if (::fsync(dir_fd) != 0) status = PosixError(dir, "fsync");
-    ::close(dir_fd);
-    return status;
+    return SyncDirectoryOf(path);
+  }
+
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return Status::Error(from + ": rename to " + to + " failed: " + std::strerror(errno));
+    }
+    return SyncDirectoryOf(to);
+  }
+
+  Status RemoveTree(const std::string& path) override {
+    std::error_code error;
+    std::filesystem::remove_all(path, error);
+    if (error) return Status::Error(path + ": cannot remove: " + error.message());
+    return Status::Ok();
   }
 
   Status AppendToFile(const std::string& path, const std::string& contents) override {

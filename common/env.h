@@ -42,8 +42,43 @@ class Env {
   virtual bool Exists(const std::string& path) = 0;
   virtual Status CreateDirectories(const std::string& path) = 0;
   virtual Status RemoveFile(const std::string& path) = 0;
+  // A directory and everything below it; absent is fine.
+  virtual Status RemoveTree(const std::string& path) = 0;
+  // Atomically replaces `to` with `from` (same filesystem), durably: the directory is synced.
+  virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
 
   virtual std::chrono::steady_clock::time_point Now() = 0;
+};
+
+// Forwards every call to another Env, so a test double overrides only what it fakes.
+class EnvWrapper : public Env {
+ public:
+  explicit EnvWrapper(Env& target) : target_(target) {}
+
+  Result<std::string> ReadFile(const std::string& path) override { return target_.ReadFile(path); }
+  Status WriteFileAtomically(const std::string& path, const std::string& contents) override {
+    return target_.WriteFileAtomically(path, contents);
+  }
+  Status AppendToFile(const std::string& path, const std::string& contents) override {
+    return target_.AppendToFile(path, contents);
+  }
+  Result<std::vector<FileInfo>> ListDirectory(const std::string& path) override {
+    return target_.ListDirectory(path);
+  }
+  Result<FileInfo> Stat(const std::string& path) override { return target_.Stat(path); }
+  bool Exists(const std::string& path) override { return target_.Exists(path); }
+  Status CreateDirectories(const std::string& path) override {
+    return target_.CreateDirectories(path);
+  }
+  Status RemoveFile(const std::string& path) override { return target_.RemoveFile(path); }
+  Status RemoveTree(const std::string& path) override { return target_.RemoveTree(path); }
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    return target_.RenameFile(from, to);
+  }
+  std::chrono::steady_clock::time_point Now() override { return target_.Now(); }
+
+ private:
+  Env& target_;
 };
 
 // "dir/name" without doubling the separator.

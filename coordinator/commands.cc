@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -12,12 +13,14 @@
 #include <string>
 #include <vector>
 
+#include "common/config/infer_config.h"
 #include "common/config/job_config.h"
 #include "common/data/convert.h"
 #include "common/mpi/mpi_bootstrap.h"
 #include "coordinator/launch/local_mpirun_launcher.h"
 #include "coordinator/launch/mpi_world_launcher.h"
 #include "coordinator/progress_reporter.h"
+#include "coordinator/infer/infer_job.h"
 #include "coordinator/train_job.h"
 #include "coordinator/worker_hub.h"
 #include "models/model_catalog.h"
@@ -31,6 +34,10 @@ const char kUsage[] =
     "                           [--run-dir DIR] [--epochs N] [--mpirun-arg ARG]... [--quiet]\n"
     "      Under mpirun:  mpirun -np 1 aimass-coordinator train --config JOB.yaml : -np N aimass-worker\n"
     "      Local:         aimass-coordinator train --config JOB.yaml --workers N  (starts mpirun itself)\n"
+    "  aimass-coordinator infer --config INFER.yaml [--workers N] [--model M] [--input DIR]\n"
+    "                           [--output DIR] [--overwrite] [--mpirun-arg ARG]... [--quiet]\n"
+    "      Scores every record of an exported table (part files + _SUCCESS) into OUTPUT/part-*,\n"
+    "      each record exactly once; the same command resumes an interrupted job.\n"
     "  aimass-coordinator data convert --output DIR [--input IDX_DIR] [--shard-records N] [--limit N]\n"
     "      Fashion-MNIST IDX files into gzip CSV part files (train/ and test/).\n";
 
@@ -114,6 +121,42 @@ void PrintSummary(const boost::json::object& summary, const std::string& run_dir
   std::fflush(stdout);
 }
 
+void InstallSignalHandlers() {
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+// The coordinator is one rank of an MPMD mpirun, or starts `mpirun ... aimass-worker` itself.
+// `tolerate_worker_loss`: mpirun must let the job outlive a dead worker (--enable-recovery),
+// because this job goes on without it.
+Result<std::unique_ptr<WorkerLauncher>> CreateLauncher(const Arguments& arguments, int& argc,
+                                                       char**& argv, bool under_mpirun,
+                                                       bool tolerate_worker_loss) {
+  if (under_mpirun) {
+    if (arguments.Has("--workers")) {
+      return Status::Error("--workers starts mpirun itself; under mpirun the worker count comes from -np");
+    }
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    AIMASS_ASSIGN_OR_RETURN(MpiWorld world, JoinMpiWorld(ProcessRole::kCoordinator));
+    return std::unique_ptr<WorkerLauncher>(std::make_unique<MpiWorldLauncher>(world));
+  }
+  if (!arguments.Has("--workers")) {
+    return Status::Error("pass --workers N, or start under mpirun beside aimass-worker processes");
+  }
+  auto workers = ParseCount("--workers", arguments.Get("--workers"));
+  if (!workers.ok() || *workers == 0) return Status::Error("--workers: must be a positive integer");
+  LocalLaunchOptions options;
+  options.workers = static_cast<uint32_t>(*workers);
+  if (tolerate_worker_loss) options.mpirun_args.push_back("--enable-recovery");
+  if (arguments.Has("--mpirun-arg")) {
+    const auto& extra = arguments.values.at("--mpirun-arg");
+    options.mpirun_args.insert(options.mpirun_args.end(), extra.begin(), extra.end());
+  }
+  return std::unique_ptr<WorkerLauncher>(std::make_unique<LocalMpirunLauncher>(options));
+}
+
 int Train(int argc, char** argv) {
   auto arguments = ParseArguments(argc, argv, 2,
                                   {"--config", "--workers", "--run-dir", "--epochs", "--mpirun-arg"},
@@ -134,33 +177,11 @@ int Train(int argc, char** argv) {
     config->epochs = static_cast<uint32_t>(*epochs);
   }
   MakePathsAbsolute(*config);
-
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGPIPE, SIG_IGN);
+  InstallSignalHandlers();
 
   bool under_mpirun = LaunchedByMpirun();
-  std::unique_ptr<WorkerLauncher> launcher;
-  if (under_mpirun) {
-    if (arguments->Has("--workers")) {
-      return Fail("--workers starts mpirun itself; under mpirun the worker count comes from -np");
-    }
-    int provided = 0;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    auto world = JoinMpiWorld(ProcessRole::kCoordinator);
-    if (!world.ok()) return Fail(world.status().message());
-    launcher = std::make_unique<MpiWorldLauncher>(*world);
-  } else {
-    if (!arguments->Has("--workers")) {
-      return Fail("pass --workers N, or start under mpirun beside aimass-worker processes");
-    }
-    auto workers = ParseCount("--workers", arguments->Get("--workers"));
-    if (!workers.ok() || *workers == 0) return Fail("--workers: must be a positive integer");
-    LocalLaunchOptions options;
-    options.workers = static_cast<uint32_t>(*workers);
-    if (arguments->Has("--mpirun-arg")) options.mpirun_args = arguments->values.at("--mpirun-arg");
-    launcher = std::make_unique<LocalMpirunLauncher>(options);
-  }
+  auto launcher = CreateLauncher(*arguments, argc, argv, under_mpirun, /*tolerate_worker_loss=*/false);
+  if (!launcher.ok()) return Fail(launcher.status().message());
   auto finish_mpi = [&] {
     if (under_mpirun) MPI_Finalize();
   };
@@ -176,25 +197,113 @@ int Train(int argc, char** argv) {
   options.interrupted = [] { return g_interrupted.load(); };
   TrainJob job(std::move(options), env, reporter);
 
-  Status prepared = job.Prepare(launcher->worker_count());
+  Status prepared = job.Prepare((*launcher)->worker_count());
   if (!prepared.ok()) {
-    launcher->Cancel();
+    (*launcher)->Cancel();
     finish_mpi();
     return Fail(prepared.message());
   }
   auto hub = WorkerHub::Start("0.0.0.0", 0);
   if (!hub.ok()) {
-    launcher->Cancel();
+    (*launcher)->Cancel();
     finish_mpi();
     return Fail(hub.status().message());
   }
-  auto summary = job.Run(**hub, *launcher);
+  auto summary = job.Run(**hub, **launcher);
   if (!summary.ok()) {
     Fail(summary.status().message());
-    launcher->Abort();
+    (*launcher)->Abort();
     return 1;
   }
   PrintSummary(*summary, config->run_dir);
+  hub->reset();
+  finish_mpi();
+  return 0;
+}
+
+void PrintInferSummary(const boost::json::object& manifest) {
+  auto number = [&](const char* key) {
+    const auto* value = manifest.if_contains(key);
+    return value && value->is_number() ? value->to_number<double>() : 0.0;
+  };
+  std::string output;
+  if (const auto* out = manifest.if_contains("output"); out && out->is_object()) {
+    if (const auto* path = out->as_object().if_contains("path"); path && path->is_string()) {
+      output = std::string(path->as_string());
+    }
+  }
+  char line[512];
+  std::snprintf(line, sizeof(line),
+                "records_in %.0f  records_out %.0f  bad_records %.0f  splits %.0f  "
+                "failed_attempts %.0f  %.0f records/s  wall %s",
+                number("records_in"), number("records_out"), number("bad_records"),
+                number("splits"), number("failed_attempts"), number("records_per_second"),
+                FormatDuration(number("wall_seconds")).c_str());
+  std::printf("%s\noutput: %s (manifest in _SUCCESS)\n", line, output.c_str());
+  std::fflush(stdout);
+}
+
+int Infer(int argc, char** argv) {
+  auto arguments = ParseArguments(
+      argc, argv, 2, {"--config", "--workers", "--model", "--input", "--output", "--mpirun-arg"},
+      {"--overwrite", "--quiet"});
+  if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
+  if (!arguments->Has("--config")) return Fail(std::string("--config is required\n") + kUsage);
+  std::string config_path = arguments->Get("--config");
+  Env& env = Env::Default();
+  auto config_text = env.ReadFile(config_path);
+  if (!config_text.ok()) return Fail(config_text.status().message());
+  auto config = ParseInferConfig(*config_text, config_path);
+  if (!config.ok()) return Fail(config.status().message());
+  if (arguments->Has("--model")) config->model = arguments->Get("--model");
+  if (arguments->Has("--input")) config->input.path = arguments->Get("--input");
+  if (arguments->Has("--output")) config->output.path = arguments->Get("--output");
+  config->model = Absolute(config->model);
+  config->input.path = Absolute(config->input.path);
+  config->output.path = Absolute(config->output.path);
+  InstallSignalHandlers();
+
+  bool under_mpirun = LaunchedByMpirun();
+  auto launcher = CreateLauncher(*arguments, argc, argv, under_mpirun, /*tolerate_worker_loss=*/true);
+  if (!launcher.ok()) return Fail(launcher.status().message());
+  auto finish_mpi = [&] {
+    if (under_mpirun) MPI_Finalize();
+  };
+  ProgressReporter reporter(stdout, arguments->switches.count("--quiet") > 0,
+                            /*interactive=*/!under_mpirun);
+  if (under_mpirun && std::getenv("OMPI_MCA_orte_enable_recovery") == nullptr) {
+    reporter.Line("note: mpirun runs without --enable-recovery, so losing one worker ends the "
+                  "whole job (run the same command again to resume it)");
+  }
+  InferJobOptions options;
+  options.config = *config;
+  options.overwrite = arguments->switches.count("--overwrite") > 0;
+  options.interrupted = [] { return g_interrupted.load(); };
+  InferJob job(std::move(options), env, reporter);
+
+  Status prepared = job.Prepare((*launcher)->worker_count());
+  if (!prepared.ok() || job.already_complete()) {
+    (*launcher)->Cancel();
+    finish_mpi();
+    if (!prepared.ok()) return Fail(prepared.message());
+    reporter.Line("aimass: " + config->output.path +
+                  " already holds this job's complete output; nothing to do");
+    PrintInferSummary(job.existing_manifest());
+    return 0;
+  }
+  auto hub = WorkerHub::Start("0.0.0.0", 0);
+  if (!hub.ok()) {
+    (*launcher)->Cancel();
+    finish_mpi();
+    return Fail(hub.status().message());
+  }
+  auto manifest = job.Run(**hub, **launcher);
+  if (!manifest.ok()) {
+    Fail(manifest.status().message());
+    (*launcher)->Abort();
+    return 1;
+  }
+  PrintInferSummary(*manifest);
   hub->reset();
   finish_mpi();
   return 0;
@@ -239,6 +348,7 @@ int CoordinatorMain(int argc, char** argv) {
   }
   std::string command = argv[1];
   if (command == "train") return Train(argc, argv);
+  if (command == "infer") return Infer(argc, argv);
   if (command == "data") return DataCommand(argc, argv);
   if (command == "--help" || command == "-h" || command == "help") {
     std::fputs(kUsage, stdout);

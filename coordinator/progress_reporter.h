@@ -30,6 +30,8 @@ class ProgressReporter {
   explicit ProgressReporter(std::FILE* out = stdout, bool quiet = false, bool interactive = true);
 
   void Progress(const ProgressState& state);
+  // Any job's progress line, printed as Progress prints its own.
+  void ProgressLine(const std::string& text);
   // A line that stays (epoch results, events): ends any progress line first.
   void Line(const std::string& text);
 

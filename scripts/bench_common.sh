@@ -1,11 +1,15 @@
 # Shared by the benchmark scripts (sourced, not run): build, data, and reading a run's metrics.
 
-# Builds the executables and converts Fashion-MNIST into data/fashion-mnist once.
-# Sets `root` (repository root) and `data_dir`, and leaves the shell in the root.
-bench_prepare() {
+# Builds the executables. Sets `root` (repository root) and leaves the shell there.
+bench_build() {
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
   cd "$root"
   AIMASS_BUILD_TARGETS="aimass-coordinator aimass-worker" scripts/setup.sh > /dev/null
+}
+
+# bench_build, and Fashion-MNIST converted into data/fashion-mnist once (sets `data_dir`).
+bench_prepare() {
+  bench_build
   data_dir="data/fashion-mnist"
   if [[ ! -f "$data_dir/train/_SUCCESS" ]]; then
     build/bin/aimass-coordinator data convert --output "$data_dir" > /dev/null

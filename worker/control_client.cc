@@ -88,6 +88,11 @@ Result<std::unique_ptr<proto::CoordinatorMessage>> ControlClient::Receive(
                        " ms");
 }
 
+bool ControlClient::lost() {
+  std::lock_guard<std::mutex> lock(queue_mutex_);
+  return queue_.empty() && !lost_reason_.empty();
+}
+
 void ControlClient::ReadLoop() {
   while (true) {
     auto message = std::make_unique<proto::CoordinatorMessage>();

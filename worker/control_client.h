@@ -49,6 +49,9 @@ class ControlClient {
   // The next message, waiting up to `timeout`. Errors on time-out or a lost connection.
   Result<std::unique_ptr<proto::CoordinatorMessage>> Receive(std::chrono::milliseconds timeout);
 
+  // True once the connection is gone: Receive will never return a message again.
+  bool lost();
+
   void StartHeartbeat(std::chrono::milliseconds interval);
   void SetProgress(uint64_t step) { progress_step_ = step; }
 

@@ -15,6 +15,7 @@
 #include "worker/collective/communicator.h"
 #include "worker/control_client.h"
 #include "worker/device.h"
+#include "worker/infer/inference_runner.h"
 #include "worker/trainer.h"
 
 namespace aimass::worker {
@@ -59,6 +60,14 @@ Status RunJob(const MpiWorld& world, ControlClient& control) {
 
   AIMASS_ASSIGN_OR_RETURN(auto message, control.Receive(kStartTimeout));
   if (message->has_shutdown()) return Status::Ok();
+  if (message->has_start_inference()) {
+    const proto::InferSpec& spec = message->start_inference().spec();
+    AIMASS_ASSIGN_OR_RETURN(Placement placement,
+                            ChoosePlacement(spec.device(), "auto", spec.threads(), world.local_rank,
+                                            world.local_size));
+    control.StartHeartbeat(kHeartbeatInterval);
+    return RunInference(message->start_inference(), placement, control);
+  }
   if (!message->has_start_training()) return Status::Error("expected a job from the coordinator");
   const proto::StartTraining& start = message->start_training();
   const proto::TrainSpec& spec = start.spec();

@@ -20,10 +20,10 @@ namespace fs = std::filesystem;
 
 // Env::Default() except that WriteFileAtomically fails: outright, or as a process killed between
 // writing the temporary file and renaming it, which leaves a partial temporary behind.
-class FaultyEnv final : public Env {
+class FaultyEnv final : public EnvWrapper {
  public:
   enum class Fault { kFailWrite, kCrashBeforeRename };
-  explicit FaultyEnv(Fault fault) : fault_(fault) {}
+  explicit FaultyEnv(Fault fault) : EnvWrapper(Env::Default()), fault_(fault) {}
 
   Status WriteFileAtomically(const std::string& path, const std::string& contents) override {
     if (fault_ == Fault::kCrashBeforeRename) {
@@ -33,23 +33,7 @@ class FaultyEnv final : public Env {
     return Status::Error(path + ": injected write failure");
   }
 
-  Result<std::string> ReadFile(const std::string& path) override { return base_.ReadFile(path); }
-  Status AppendToFile(const std::string& path, const std::string& contents) override {
-    return base_.AppendToFile(path, contents);
-  }
-  Result<std::vector<FileInfo>> ListDirectory(const std::string& path) override {
-    return base_.ListDirectory(path);
-  }
-  Result<FileInfo> Stat(const std::string& path) override { return base_.Stat(path); }
-  bool Exists(const std::string& path) override { return base_.Exists(path); }
-  Status CreateDirectories(const std::string& path) override {
-    return base_.CreateDirectories(path);
-  }
-  Status RemoveFile(const std::string& path) override { return base_.RemoveFile(path); }
-  std::chrono::steady_clock::time_point Now() override { return base_.Now(); }
-
  private:
-  Env& base_ = Env::Default();
   Fault fault_;
 };
 

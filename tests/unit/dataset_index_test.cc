@@ -39,11 +39,9 @@ void CorruptKeepingStat(const std::string& path) {
 }
 
 // Delegates to the real filesystem but cannot write, like a read-only dataset directory.
-class ReadOnlyEnv : public Env {
+class ReadOnlyEnv : public EnvWrapper {
  public:
-  Result<std::string> ReadFile(const std::string& path) override {
-    return Env::Default().ReadFile(path);
-  }
+  ReadOnlyEnv() : EnvWrapper(Env::Default()) {}
   Status WriteFileAtomically(const std::string& path, const std::string&) override {
     ++failed_writes;
     return Status::Error(path + ": read-only");
@@ -51,18 +49,18 @@ class ReadOnlyEnv : public Env {
   Status AppendToFile(const std::string& path, const std::string&) override {
     return Status::Error(path + ": read-only");
   }
-  Result<std::vector<FileInfo>> ListDirectory(const std::string& path) override {
-    return Env::Default().ListDirectory(path);
-  }
-  Result<FileInfo> Stat(const std::string& path) override { return Env::Default().Stat(path); }
-  bool Exists(const std::string& path) override { return Env::Default().Exists(path); }
   Status CreateDirectories(const std::string& path) override {
     return Status::Error(path + ": read-only");
   }
   Status RemoveFile(const std::string& path) override {
     return Status::Error(path + ": read-only");
   }
-  std::chrono::steady_clock::time_point Now() override { return Env::Default().Now(); }
+  Status RemoveTree(const std::string& path) override {
+    return Status::Error(path + ": read-only");
+  }
+  Status RenameFile(const std::string& from, const std::string&) override {
+    return Status::Error(from + ": read-only");
+  }
 
   int failed_writes = 0;
 };

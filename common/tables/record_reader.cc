@@ -1,0 +1,28 @@
+#include "common/tables/record_reader.h"
+
+#include "common/tables/binary/avro_reader.h"
+#include "common/tables/binary/idx_reader.h"
+#include "common/tables/binary/tfrecord_reader.h"
+#include "common/tables/text/delimited_reader.h"
+#include "common/tables/text/json_lines_reader.h"
+
+namespace aimass::tables {
+
+Result<std::unique_ptr<RecordReader>> OpenRecordReader(const InputFile& file, const Split& split,
+                                                       const TableOptions& options) {
+  switch (options.format) {
+    case TableFormat::kDelimited:
+      return OpenDelimitedReader(file, split, options);
+    case TableFormat::kJsonLines:
+      return OpenJsonLinesReader(file, split, options);
+    case TableFormat::kTfRecord:
+      return OpenTfRecordReader(file, split, options);
+    case TableFormat::kAvro:
+      return OpenAvroReader(file, split, options);
+    case TableFormat::kIdx:
+      return OpenIdxReader(file, split, options);
+  }
+  return Status::Error(file.relative_path + ": unknown table format");
+}
+
+}  // namespace aimass::tables

@@ -1,0 +1,569 @@
+#include "coordinator/infer/infer_job.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <vector>
+
+#include "common/aimass.pb.h"
+#include "common/config/job_config.h"
+#include "common/io/output_file.h"
+#include "common/tables/split_planner.h"
+#include "common/tables/table.h"
+#include "common/tables/table_listing.h"
+#include "coordinator/infer/output_committer.h"
+#include "coordinator/infer/split_scheduler.h"
+#include "coordinator/worker_roster.h"
+#include "models/model_catalog.h"
+
+namespace aimass::coordinator {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kPollInterval = std::chrono::milliseconds(100);
+constexpr auto kFinishTimeout = std::chrono::seconds(60);
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string UtcNow() {
+  std::time_t now = std::time(nullptr);
+  std::tm parts{};
+  gmtime_r(&now, &parts);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
+}
+
+std::string HostName() {
+  char name[256] = {};
+  ::gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+// FNV-1a over the listing: enough to notice that the input changed between runs.
+std::string Fingerprint(const std::vector<tables::InputFile>& files) {
+  uint64_t hash = 1469598103934665603ull;
+  auto mix = [&](const std::string& text) {
+    for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+  };
+  for (const auto& file : files) mix(file.relative_path + "\t" + std::to_string(file.size) + "\n");
+  char text[20];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(hash));
+  return text;
+}
+
+Result<tables::TableFormat> FormatOf(const InferInputConfig& input, char* delimiter) {
+  const std::string& name = input.format;
+  if (name == "csv") *delimiter = ',';
+  if (name == "tsv") *delimiter = '\t';
+  if (name == "hive") *delimiter = '\x01';
+  if (name == "delimited") *delimiter = input.delimiter.at(0);
+  if (name == "csv" || name == "tsv" || name == "hive" || name == "delimited") {
+    return tables::TableFormat::kDelimited;
+  }
+  if (name == "jsonl") return tables::TableFormat::kJsonLines;
+  if (name == "tfrecord") return tables::TableFormat::kTfRecord;
+  if (name == "avro") return tables::TableFormat::kAvro;
+  if (name == "idx") return tables::TableFormat::kIdx;
+  return Status::Error("input.format: unknown format '" + name + "'");
+}
+
+int64_t Product(const std::vector<int64_t>& shape) {
+  return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<int64_t>());
+}
+
+bool IsInside(const std::string& path, const std::string& dir) {
+  auto relative = std::filesystem::path(path).lexically_relative(dir);
+  return !relative.empty() && *relative.begin() != "..";
+}
+
+}  // namespace
+
+class InferJob::Impl {
+ public:
+  Impl(InferJobOptions options, Env& env, ProgressReporter& reporter)
+      : options_(std::move(options)),
+        config_(options_.config),
+        env_(env),
+        reporter_(reporter),
+        committer_(env, config_.output.path, PartSuffix(config_.output)) {}
+
+  Status Prepare(uint32_t workers) {
+    workers_count_ = workers;
+    if (workers == 0) return Status::Error("an inference job needs at least one worker");
+    if (config_.input.path.empty()) return Status::Error("no input: set input.path or pass --input");
+    if (config_.output.path.empty()) return Status::Error("no output: set output.path or pass --output");
+    if (config_.output.path == config_.input.path || IsInside(config_.input.path, config_.output.path) ||
+        IsInside(config_.output.path, config_.input.path)) {
+      return Status::Error("output " + config_.output.path + " and input " + config_.input.path +
+                           " must not contain each other");
+    }
+    AIMASS_RETURN_IF_ERROR(ResolveModel());
+    AIMASS_RETURN_IF_ERROR(ResolveTable());
+    AIMASS_ASSIGN_OR_RETURN(OutputState state, committer_.Open(Identity(), options_.overwrite));
+    if (state.finished_manifest) {
+      finished_manifest_ = std::move(state.finished_manifest);
+      return Status::Ok();
+    }
+    scheduler_.emplace(static_cast<uint32_t>(splits_.size()), workers, config_.max_attempts);
+    for (CommittedPart& part : state.committed) {
+      if (part.split >= splits_.size()) continue;
+      scheduler_->SkipCommitted(part.split);
+      parts_[part.split] = std::move(part);
+    }
+    resumed_splits_ = static_cast<uint32_t>(parts_.size());
+    return Status::Ok();
+  }
+
+  bool already_complete() const { return finished_manifest_.has_value(); }
+  json::object existing_manifest() const { return finished_manifest_.value_or(json::object{}); }
+
+  Result<json::object> Run(WorkerHub& hub, WorkerLauncher& launcher) {
+    hub_ = &hub;
+    launcher_ = &launcher;
+    started_ = Clock::now();
+    started_utc_ = UtcNow();
+    roster_.emplace(hub, workers_count_);
+    lost_.assign(workers_count_, false);
+    worker_records_.assign(workers_count_, 0);
+    live_workers_ = workers_count_;
+    AIMASS_RETURN_IF_ERROR(launcher.Launch(hub.AdvertisedAddress()));
+    Status status = WaitForWorkers();
+    if (status.ok()) status = StartWorkers();
+    if (status.ok()) status = DriveSplits();
+    json::object manifest;
+    if (status.ok()) {
+      manifest = Manifest();
+      status = committer_.CommitJob(manifest);
+    }
+    if (!status.ok()) {
+      roster_->Abort(status.message());
+      return status;
+    }
+    Status released = roster_->Release(kFinishTimeout);
+    if (released.ok()) released = launcher.WaitForExit(kFinishTimeout);
+    if (!released.ok()) reporter_.Line("warning: output committed, but " + released.message());
+    return manifest;
+  }
+
+ private:
+  static std::string PartSuffix(const InferOutputConfig& output) {
+    return "." + output.format + (output.compression == "gzip" ? ".gz" : "");
+  }
+
+  Status ResolveModel() {
+    const std::string& path = config_.model;
+    auto info = env_.Stat(path);
+    if (!info.ok()) return Status::Error("model: " + path + ": not found");
+    if (info->is_directory) {
+      // A run directory of `aimass-coordinator train`: its config names the model.
+      AIMASS_ASSIGN_OR_RETURN(TrainConfig trained, LoadTrainConfig(JoinPath(path, "config.yaml"), env_));
+      model_ = trained.model;
+      model_file_ = JoinPath(path, "model.pt");
+      if (!env_.Exists(model_file_)) {
+        return Status::Error("model: " + path + " has no model.pt: that training run did not finish");
+      }
+      if (!config_.schema.has_normalize) normalize_ = trained.data.normalize;
+    } else {
+      model_file_ = path;
+      model_.name = "torchscript:" + path;
+      model_.input_shape = config_.schema.shape;
+      if (model_.input_shape.empty() && !config_.schema.features.empty()) {
+        model_.input_shape = {static_cast<int64_t>(config_.schema.features.size())};
+      }
+      if (model_.input_shape.empty()) {
+        return Status::Error("schema.shape: needed for a TorchScript model when schema.features "
+                             "does not list the columns one by one");
+      }
+    }
+    AIMASS_RETURN_IF_ERROR(models::ResolveModelConfig(model_));
+    if (config_.schema.has_normalize) normalize_ = config_.schema.normalize;
+    input_shape_ = config_.schema.shape.empty() ? model_.input_shape : config_.schema.shape;
+    if (Product(input_shape_) != Product(model_.input_shape)) {
+      return Status::Error("schema.shape: " + std::to_string(Product(input_shape_)) +
+                           " values per record, but model '" + model_.name + "' takes " +
+                           std::to_string(Product(model_.input_shape)));
+    }
+    AIMASS_ASSIGN_OR_RETURN(model_sha256_, io::Sha256OfFile(model_file_));
+    return Status::Ok();
+  }
+
+  Status ResolveTable() {
+    AIMASS_ASSIGN_OR_RETURN(table_.format, FormatOf(config_.input, &table_.delimiter));
+    table_.header = config_.input.header;
+    table_.columns = config_.input.columns;
+    table_.id_column = config_.schema.id;
+    table_.feature_columns = config_.schema.features;
+    table_.feature_count = static_cast<uint32_t>(Product(input_shape_));
+    if (table_.feature_columns.empty() && table_.format != tables::TableFormat::kIdx) {
+      return Status::Error("schema.features: missing (the columns that make up the model input)");
+    }
+    tables::ListOptions list_options;
+    list_options.require_success = config_.input.require_success;
+    AIMASS_ASSIGN_OR_RETURN(files_, tables::ListTable(config_.input.path, list_options, env_));
+    splits_ = tables::PlanSplits(files_, table_.format, config_.input.split_bytes);
+    for (const auto& file : files_) input_bytes_ += file.size;
+    return Status::Ok();
+  }
+
+  // Everything that decides the content of the output: a resumed run must agree on all of it.
+  json::object Identity() const {
+    json::array features(config_.schema.features.begin(), config_.schema.features.end());
+    json::array shape(input_shape_.begin(), input_shape_.end());
+    json::array columns(config_.input.columns.begin(), config_.input.columns.end());
+    return json::object{
+        {"model_sha256", model_sha256_},
+        {"model", model_.name},
+        {"input", config_.input.path},
+        {"input_fingerprint", Fingerprint(files_)},
+        {"format", config_.input.format},
+        {"delimiter", std::string(1, table_.delimiter)},
+        {"header", config_.input.header},
+        {"columns", columns},
+        {"split_bytes", config_.input.split_bytes},
+        {"id", config_.schema.id},
+        {"features", features},
+        {"shape", shape},
+        {"dtype", config_.schema.dtype},
+        {"normalize", json::array{normalize_.scale, normalize_.mean, normalize_.std}},
+        {"output_format", config_.output.format},
+        {"compression", config_.output.compression},
+        {"scores", config_.output.scores},
+        {"on_bad_record", config_.on_bad_record}};
+  }
+
+  Status CheckLiveness() {
+    if (options_.interrupted && options_.interrupted()) return Status::Error("interrupted by a signal");
+    if (auto ended = launcher_->CheckExited()) {
+      while (auto event = hub_->NextEvent(std::chrono::milliseconds(200))) {
+        AIMASS_RETURN_IF_ERROR(Handle(*event));
+      }
+      if (!scheduler_->finished()) return Status::Error("workers ended early: " + *ended);
+    }
+    const std::chrono::seconds silence_limit(config_.heartbeat_timeout_s);
+    if (auto silent = roster_->FindSilent(silence_limit)) {
+      return LoseWorker(*silent, "sent nothing for " + std::to_string(silence_limit.count()) +
+                                     " s (hung or unreachable)", /*kill=*/true);
+    }
+    return Status::Ok();
+  }
+
+  Status WaitForWorkers() {
+    auto deadline = Clock::now() + options_.worker_start_timeout;
+    while (roster_->connected() < workers_count_) {
+      if (Clock::now() > deadline) {
+        return Status::Error("only " + std::to_string(roster_->connected()) + " of " +
+                             std::to_string(workers_count_) + " workers connected within " +
+                             std::to_string(options_.worker_start_timeout.count()) +
+                             " s (missing ranks " + roster_->MissingRanks() + ")");
+      }
+      if (options_.interrupted && options_.interrupted()) return Status::Error("interrupted by a signal");
+      if (auto ended = launcher_->CheckExited()) return Status::Error("workers ended early: " + *ended);
+      if (auto event = hub_->NextEvent(kPollInterval)) AIMASS_RETURN_IF_ERROR(Handle(*event));
+    }
+    reporter_.Line("aimass: " + std::to_string(workers_count_) + " workers ready (" +
+                   roster_->at(0).device + "), model " + model_.name + " (sha256 " +
+                   model_sha256_.substr(0, 12) + "), " + std::to_string(files_.size()) +
+                   " files in " + std::to_string(splits_.size()) + " splits" +
+                   (resumed_splits_ > 0 ? ", " + std::to_string(resumed_splits_) +
+                                              " already committed by an earlier run"
+                                        : ""));
+    return Status::Ok();
+  }
+
+  Status StartWorkers() {
+    proto::CoordinatorMessage message;
+    proto::InferSpec* spec = message.mutable_start_inference()->mutable_spec();
+    proto::TableSpec* table = spec->mutable_table();
+    table->set_format(config_.input.format == "jsonl" || config_.input.format == "tfrecord" ||
+                              config_.input.format == "avro" || config_.input.format == "idx"
+                          ? config_.input.format
+                          : "delimited");
+    table->set_delimiter(std::string(1, table_.delimiter));
+    table->set_header(table_.header);
+    for (const auto& column : table_.columns) table->add_columns(column);
+    table->set_id_column(table_.id_column);
+    for (const auto& column : table_.feature_columns) table->add_feature_columns(column);
+    table->set_feature_count(table_.feature_count);
+    for (const auto& file : files_) {
+      proto::TableFile* out = table->add_files();
+      out->set_path(file.path);
+      out->set_relative_path(file.relative_path);
+      out->set_size(file.size);
+      out->set_codec(io::CodecName(file.codec));
+      for (const auto& [key, value] : file.partitions) {
+        proto::PartitionValue* partition = out->add_partitions();
+        partition->set_key(key);
+        partition->set_value(value);
+      }
+    }
+    spec->set_model_path(model_file_);
+    spec->set_model_name(model_.name);
+    for (int64_t dim : input_shape_) spec->add_input_shape(dim);
+    spec->set_num_classes(model_.num_classes);
+    spec->mutable_normalize()->set_scale(normalize_.scale);
+    spec->mutable_normalize()->set_mean(normalize_.mean);
+    spec->mutable_normalize()->set_std(normalize_.std);
+    spec->set_dtype(config_.schema.dtype);
+    spec->set_batch_size(config_.batch_size);
+    spec->set_device(config_.device);
+    spec->set_threads(config_.threads);
+    spec->set_output_format(config_.output.format);
+    spec->set_gzip_level(config_.output.compression == "gzip" ? 6 : 0);
+    spec->set_scores(config_.output.scores);
+    spec->set_on_bad_record(config_.on_bad_record);
+    spec->set_attempts_dir(committer_.attempts_dir());
+    spec->set_prefetch_splits(config_.prefetch_splits);
+    for (uint32_t rank = 0; rank < workers_count_; ++rank) {
+      AIMASS_RETURN_IF_ERROR(hub_->Send(roster_->at(rank).connection, message));
+    }
+    dispatch_started_ = Clock::now();
+    return Status::Ok();
+  }
+
+  Status DriveSplits() {
+    while (!scheduler_->finished()) {
+      AIMASS_RETURN_IF_ERROR(CheckLiveness());
+      if (auto event = hub_->NextEvent(kPollInterval)) AIMASS_RETURN_IF_ERROR(Handle(*event));
+      AIMASS_RETURN_IF_ERROR(Dispatch());
+      ReportProgress();
+    }
+    return Status::Ok();
+  }
+
+  Status Dispatch() {
+    while (auto assignment = scheduler_->Next()) {
+      const tables::Split& split = splits_[assignment->split];
+      proto::CoordinatorMessage message;
+      proto::SplitAssignment* out = message.mutable_split_assignment();
+      out->set_attempt_id(assignment->attempt_id);
+      out->set_split(split.index);
+      out->set_file(split.file);
+      out->set_begin(split.begin);
+      out->set_end(split.end);
+      out->set_whole_file(split.whole_file);
+      AIMASS_RETURN_IF_ERROR(hub_->Send(roster_->at(assignment->rank).connection, message));
+    }
+    return Status::Ok();
+  }
+
+  Status Handle(const HubEvent& event) {
+    std::optional<uint32_t> rank = roster_->RankOf(event.connection);
+    if (event.kind == HubEvent::Kind::kDisconnected) {
+      if (!rank) return Status::Error("a worker disconnected before saying hello: " + event.reason);
+      bool expected = roster_->at(*rank).finished;
+      roster_->OnDisconnected(*rank);
+      if (expected || lost_[*rank]) return Status::Ok();
+      return LoseWorker(*rank, "connection closed: " + event.reason, /*kill=*/false);
+    }
+    const proto::WorkerMessage& message = *event.message;
+    if (!rank) {
+      if (message.has_hello()) return roster_->OnHello(event.connection, message.hello());
+      return Status::Error("a worker sent a message before saying hello");
+    }
+    if (lost_[*rank]) return Status::Ok();  // written off: whatever it says now is ignored
+    roster_->Touch(*rank);
+    switch (message.body_case()) {
+      case proto::WorkerMessage::kHeartbeat:
+        worker_records_[*rank] = message.heartbeat().step();
+        return Status::Ok();
+      case proto::WorkerMessage::kWorkRequest:
+        scheduler_->AddRoom(*rank, message.work_request().splits());
+        return Status::Ok();
+      case proto::WorkerMessage::kSplitDone:
+        return OnSplitDone(message.split_done());
+      case proto::WorkerMessage::kSplitFailed:
+        return OnSplitFailed(*rank, message.split_failed());
+      case proto::WorkerMessage::kFailure:
+        return LoseWorker(*rank, "failed: " + message.failure().message(), /*kill=*/false);
+      default:
+        break;
+    }
+    return Status::Error(roster_->Describe(*rank) + " sent a message out of place (" +
+                         std::to_string(message.body_case()) + ")");
+  }
+
+  Status OnSplitDone(const proto::SplitDone& done) {
+    uint64_t attempt = done.attempt_id();
+    if (!scheduler_->ShouldCommit(attempt)) {
+      scheduler_->OnDiscarded(attempt);
+      committer_.Discard(attempt);
+      return Status::Ok();
+    }
+    CommittedPart part;
+    part.split = done.split();
+    part.attempt_id = attempt;
+    part.file = committer_.PartName(done.split());
+    if (!done.bad_records_file().empty()) {
+      char name[40];
+      std::snprintf(name, sizeof(name), "_bad_records/part-%05u.jsonl", done.split());
+      part.bad_records_file = name;
+    }
+    part.records_in = done.records_in();
+    part.records_out = done.records_out();
+    part.bad_records = done.bad_records();
+    part.bytes = done.output_bytes();
+    part.sha256 = done.output_sha256();
+    // Only files of this attempt may be moved into the output.
+    const std::string attempt_dir = committer_.AttemptDirectory(attempt) + "/";
+    bool inside = done.output_file().rfind(attempt_dir, 0) == 0 &&
+                  (done.bad_records_file().empty() || done.bad_records_file().rfind(attempt_dir, 0) == 0);
+    Status committed = inside ? committer_.Commit(part, done.output_file(), done.bad_records_file())
+                              : Status::Error("reported files outside " + attempt_dir);
+    if (!committed.ok()) {
+      committer_.Discard(attempt);
+      return scheduler_->OnFailed(attempt, "commit failed: " + committed.message());
+    }
+    scheduler_->OnCommitted(attempt);
+    committed_this_run_ += 1;
+    records_this_run_ += part.records_in;
+    parts_[part.split] = std::move(part);
+    return Status::Ok();
+  }
+
+  Status OnSplitFailed(uint32_t rank, const proto::SplitFailed& failed) {
+    committer_.Discard(failed.attempt_id());
+    if (!failed.retryable()) {
+      return Status::Error(failed.message() + " (on_bad_record: " + config_.on_bad_record + ")");
+    }
+    reporter_.Line("aimass: split " + std::to_string(failed.split()) + " attempt " +
+                   std::to_string(failed.attempt_id()) + " failed on " + roster_->Describe(rank) +
+                   ": " + failed.message() + "; retrying");
+    return scheduler_->OnFailed(failed.attempt_id(), roster_->Describe(rank) + ": " + failed.message());
+  }
+
+  // A worker that is gone or hung: its attempts go back to the queue; the job goes on with the
+  // others. `kill` ends a hung process on this host so that its launcher is not kept waiting.
+  Status LoseWorker(uint32_t rank, const std::string& reason, bool kill) {
+    lost_[rank] = true;
+    roster_->at(rank).finished = true;
+    --live_workers_;
+    std::set<uint64_t> attempts = scheduler_->AttemptsOf(rank);
+    reporter_.Line("aimass: " + roster_->Describe(rank) + " lost (" + reason + "); " +
+                   std::to_string(attempts.size()) + " running split(s) go to other workers");
+    for (uint64_t attempt : attempts) committer_.Discard(attempt);
+    const WorkerInfo& worker = roster_->at(rank);
+    if (kill && worker.pid > 0 && worker.host == HostName()) ::kill(static_cast<pid_t>(worker.pid), SIGKILL);
+    AIMASS_RETURN_IF_ERROR(scheduler_->OnWorkerLost(rank, roster_->Describe(rank) + " lost: " + reason));
+    if (live_workers_ == 0 && !scheduler_->finished()) {
+      return Status::Error("no worker left: the last, " + roster_->Describe(rank) + ", was lost (" +
+                           reason + ")");
+    }
+    return Status::Ok();
+  }
+
+  void ReportProgress() {
+    double elapsed = SecondsSince(dispatch_started_);
+    uint64_t records = std::accumulate(worker_records_.begin(), worker_records_.end(), uint64_t{0});
+    records = std::max(records, records_this_run_);
+    double rate = elapsed > 0 ? static_cast<double>(records) / elapsed : 0;
+    uint32_t remaining = scheduler_->total() - scheduler_->committed();
+    double eta = committed_this_run_ > 0 ? elapsed / committed_this_run_ * remaining : -1;
+    char line[256];
+    std::snprintf(line, sizeof(line), "splits %u/%u  %llu records  %.0f records/s  ETA %s",
+                  scheduler_->committed(), scheduler_->total(),
+                  static_cast<unsigned long long>(records), rate, FormatDuration(eta).c_str());
+    reporter_.ProgressLine(line);
+  }
+
+  json::object Manifest() const {
+    json::array parts;
+    uint64_t records_in = 0, records_out = 0, bad = 0;
+    for (const auto& [split, part] : parts_) {
+      json::object entry = part.ToJson();
+      const tables::Split& source = splits_[split];
+      entry["input"] = files_[source.file].relative_path;
+      entry["input_begin"] = source.begin;
+      entry["input_end"] = source.end;
+      parts.push_back(std::move(entry));
+      records_in += part.records_in;
+      records_out += part.records_out;
+      bad += part.bad_records;
+    }
+    double wall = SecondsSince(started_);
+    return json::object{
+        {"job", "aimass infer"},
+        {"identity", Identity()},
+        {"model", json::object{{"path", model_file_}, {"name", model_.name}, {"sha256", model_sha256_}}},
+        {"input", json::object{{"path", config_.input.path},
+                               {"format", config_.input.format},
+                               {"files", files_.size()},
+                               {"bytes", input_bytes_}}},
+        {"output", json::object{{"path", config_.output.path},
+                                {"format", config_.output.format},
+                                {"compression", config_.output.compression}}},
+        {"splits", splits_.size()},
+        {"records_in", records_in},
+        {"records_out", records_out},
+        {"bad_records", bad},
+        {"on_bad_record", config_.on_bad_record},
+        {"workers", workers_count_},
+        {"failed_attempts", scheduler_->failed_attempts()},
+        {"resumed_splits", resumed_splits_},
+        {"started", started_utc_},
+        {"finished", UtcNow()},
+        {"wall_seconds", wall},
+        {"records_per_second", wall > 0 ? static_cast<double>(records_this_run_) / wall : 0.0},
+        {"parts", parts}};
+  }
+
+  InferJobOptions options_;
+  InferConfig config_;
+  Env& env_;
+  ProgressReporter& reporter_;
+  OutputCommitter committer_;
+
+  uint32_t workers_count_ = 0;
+  ModelConfig model_;
+  std::string model_file_;
+  std::string model_sha256_;
+  NormalizeConfig normalize_{1.0f, 0.0f, 1.0f};
+  std::vector<int64_t> input_shape_;
+  tables::TableOptions table_;
+  std::vector<tables::InputFile> files_;
+  std::vector<tables::Split> splits_;
+  uint64_t input_bytes_ = 0;
+  std::optional<json::object> finished_manifest_;
+  std::optional<SplitScheduler> scheduler_;
+  std::map<uint32_t, CommittedPart> parts_;
+  uint32_t resumed_splits_ = 0;
+
+  WorkerHub* hub_ = nullptr;
+  WorkerLauncher* launcher_ = nullptr;
+  std::optional<WorkerRoster> roster_;
+  std::vector<bool> lost_;
+  std::vector<uint64_t> worker_records_;  // records each worker has read, from its heartbeats
+  uint32_t live_workers_ = 0;
+  uint32_t committed_this_run_ = 0;
+  uint64_t records_this_run_ = 0;
+  Clock::time_point started_;
+  Clock::time_point dispatch_started_;
+  std::string started_utc_;
+};
+
+InferJob::InferJob(InferJobOptions options, Env& env, ProgressReporter& reporter)
+    : impl_(std::make_unique<Impl>(std::move(options), env, reporter)) {}
+InferJob::~InferJob() = default;
+
+Status InferJob::Prepare(uint32_t workers) { return impl_->Prepare(workers); }
+bool InferJob::already_complete() const { return impl_->already_complete(); }
+json::object InferJob::existing_manifest() const { return impl_->existing_manifest(); }
+Result<json::object> InferJob::Run(WorkerHub& hub, WorkerLauncher& launcher) {
+  return impl_->Run(hub, launcher);
+}
+
+}  // namespace aimass::coordinator

@@ -1,0 +1,185 @@
+#include "coordinator/infer/output_committer.h"
+
+#include <boost/json.hpp>
+
+#include <cstdio>
+
+namespace aimass::coordinator {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr char kSuccess[] = "_SUCCESS";
+constexpr char kTemporary[] = "_temporary";
+constexpr char kJobFile[] = "job.json";
+constexpr char kCommitLog[] = "commits.jsonl";
+constexpr char kBadRecordsDir[] = "_bad_records";
+
+// Names the first key whose value differs, so a refusal says what changed.
+std::string FirstDifference(const json::object& expected, const json::object& found) {
+  for (const auto& entry : expected) {
+    const json::value* other = found.if_contains(entry.key());
+    if (other == nullptr || *other != entry.value()) {
+      return std::string(entry.key()) + " is " + json::serialize(entry.value()) + ", the output has " +
+             (other ? json::serialize(*other) : std::string("none"));
+    }
+  }
+  return "its job description differs";
+}
+
+Result<json::object> ParseObject(const std::string& text, const std::string& path) {
+  json::error_code error;
+  json::value value = json::parse(text, error);
+  if (error || !value.is_object()) return Status::Error(path + ": not a JSON object");
+  return value.as_object();
+}
+
+}  // namespace
+
+json::object CommittedPart::ToJson() const {
+  return json::object{{"split", split},           {"attempt", attempt_id},
+                      {"file", file},             {"bad_records_file", bad_records_file},
+                      {"records_in", records_in}, {"records_out", records_out},
+                      {"bad_records", bad_records}, {"bytes", bytes},
+                      {"sha256", sha256}};
+}
+
+Result<CommittedPart> CommittedPart::FromJson(const json::value& value) {
+  try {
+    const json::object& object = value.as_object();
+    CommittedPart part;
+    part.split = json::value_to<uint32_t>(object.at("split"));
+    part.attempt_id = json::value_to<uint64_t>(object.at("attempt"));
+    part.file = json::value_to<std::string>(object.at("file"));
+    part.bad_records_file = json::value_to<std::string>(object.at("bad_records_file"));
+    part.records_in = json::value_to<uint64_t>(object.at("records_in"));
+    part.records_out = json::value_to<uint64_t>(object.at("records_out"));
+    part.bad_records = json::value_to<uint64_t>(object.at("bad_records"));
+    part.bytes = json::value_to<uint64_t>(object.at("bytes"));
+    part.sha256 = json::value_to<std::string>(object.at("sha256"));
+    return part;
+  } catch (const std::exception& error) {
+    return Status::Error(std::string("malformed commit record: ") + error.what());
+  }
+}
+
+OutputCommitter::OutputCommitter(Env& env, std::string output_dir, std::string part_suffix)
+    : env_(env), output_dir_(std::move(output_dir)), part_suffix_(std::move(part_suffix)) {}
+
+std::string OutputCommitter::attempts_dir() const { return JoinPath(output_dir_, kTemporary); }
+
+std::string OutputCommitter::AttemptDirectory(uint64_t attempt_id) const {
+  return JoinPath(attempts_dir(), "attempt-" + std::to_string(attempt_id));
+}
+
+std::string OutputCommitter::PartName(uint32_t split) const {
+  char name[32];
+  std::snprintf(name, sizeof(name), "part-%05u", split);
+  return name + part_suffix_;
+}
+
+Result<OutputState> OutputCommitter::Open(const json::object& identity, bool overwrite) {
+  OutputState state;
+  if (!env_.Exists(output_dir_)) {
+    AIMASS_RETURN_IF_ERROR(StartFresh(identity));
+    return state;
+  }
+  AIMASS_ASSIGN_OR_RETURN(auto entries, env_.ListDirectory(output_dir_));
+  if (entries.empty()) {
+    AIMASS_RETURN_IF_ERROR(StartFresh(identity));
+    return state;
+  }
+  const std::string success_path = JoinPath(output_dir_, kSuccess);
+  const std::string job_path = JoinPath(attempts_dir(), kJobFile);
+  std::string refusal;
+  if (env_.Exists(success_path)) {
+    AIMASS_ASSIGN_OR_RETURN(std::string text, env_.ReadFile(success_path));
+    AIMASS_ASSIGN_OR_RETURN(json::object manifest, ParseObject(text, success_path));
+    const json::value* found = manifest.if_contains("identity");
+    if (found && found->is_object() && found->as_object() == identity && !overwrite) {
+      state.finished_manifest = std::move(manifest);
+      return state;
+    }
+    refusal = output_dir_ + ": holds a finished job whose " +
+              (found && found->is_object() ? FirstDifference(identity, found->as_object())
+                                           : std::string("manifest has no job description"));
+  } else if (env_.Exists(job_path)) {
+    AIMASS_ASSIGN_OR_RETURN(std::string text, env_.ReadFile(job_path));
+    AIMASS_ASSIGN_OR_RETURN(json::object previous, ParseObject(text, job_path));
+    if (previous == identity && !overwrite) {
+      AIMASS_ASSIGN_OR_RETURN(state.committed, LoadCommits());
+      // Attempts of the interrupted run are abandoned: their splits run again.
+      AIMASS_ASSIGN_OR_RETURN(auto temporary, env_.ListDirectory(attempts_dir()));
+      for (const FileInfo& entry : temporary) {
+        if (entry.is_directory && entry.name.rfind("attempt-", 0) == 0) {
+          AIMASS_RETURN_IF_ERROR(env_.RemoveTree(JoinPath(attempts_dir(), entry.name)));
+        }
+      }
+      return state;
+    }
+    refusal = output_dir_ + ": holds an unfinished job whose " + FirstDifference(identity, previous);
+  } else {
+    refusal = output_dir_ + ": exists, is not empty and is not an aimass inference output";
+  }
+  if (!overwrite) return Status::Error(refusal + " (pass --overwrite to replace it)");
+  AIMASS_RETURN_IF_ERROR(env_.RemoveTree(output_dir_));
+  AIMASS_RETURN_IF_ERROR(StartFresh(identity));
+  return state;
+}
+
+Status OutputCommitter::StartFresh(const json::object& identity) {
+  AIMASS_RETURN_IF_ERROR(env_.CreateDirectories(attempts_dir()));
+  AIMASS_RETURN_IF_ERROR(env_.RemoveFile(JoinPath(attempts_dir(), kCommitLog)));
+  return env_.WriteFileAtomically(JoinPath(attempts_dir(), kJobFile), json::serialize(identity));
+}
+
+Result<std::vector<CommittedPart>> OutputCommitter::LoadCommits() {
+  std::vector<CommittedPart> parts;
+  const std::string log_path = JoinPath(attempts_dir(), kCommitLog);
+  if (!env_.Exists(log_path)) return parts;
+  AIMASS_ASSIGN_OR_RETURN(std::string text, env_.ReadFile(log_path));
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) break;  // a torn last line: that commit did not complete
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    json::error_code error;
+    json::value value = json::parse(line, error);
+    if (error) continue;
+    auto part = CommittedPart::FromJson(value);
+    if (!part.ok()) return part.status().WithContext(log_path);
+    // A part that is gone or not the size committed is not trusted: its split runs again.
+    auto info = env_.Stat(JoinPath(output_dir_, part->file));
+    if (!info.ok() || info->size != part->bytes) continue;
+    parts.push_back(std::move(part).value());
+  }
+  return parts;
+}
+
+Status OutputCommitter::Commit(const CommittedPart& part, const std::string& attempt_output,
+                               const std::string& attempt_bad_records) {
+  AIMASS_RETURN_IF_ERROR(env_.RenameFile(attempt_output, JoinPath(output_dir_, part.file)));
+  if (!part.bad_records_file.empty()) {
+    AIMASS_RETURN_IF_ERROR(env_.CreateDirectories(JoinPath(output_dir_, kBadRecordsDir)));
+    AIMASS_RETURN_IF_ERROR(
+        env_.RenameFile(attempt_bad_records, JoinPath(output_dir_, part.bad_records_file)));
+  }
+  AIMASS_RETURN_IF_ERROR(env_.AppendToFile(JoinPath(attempts_dir(), kCommitLog),
+                                           json::serialize(part.ToJson()) + "\n"));
+  Discard(part.attempt_id);
+  return Status::Ok();
+}
+
+void OutputCommitter::Discard(uint64_t attempt_id) {
+  (void)env_.RemoveTree(AttemptDirectory(attempt_id));
+}
+
+Status OutputCommitter::CommitJob(const json::object& manifest) {
+  AIMASS_RETURN_IF_ERROR(
+      env_.WriteFileAtomically(JoinPath(output_dir_, kSuccess), json::serialize(manifest) + "\n"));
+  return env_.RemoveTree(attempts_dir());
+}
+
+}  // namespace aimass::coordinator

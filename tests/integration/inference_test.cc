@@ -1,0 +1,289 @@
+// Batch inference end to end: real mpirun, two workers, a TorchScript model saved from Python,
+// a Hive-style export; exactly-once output checked id by id, also when a worker is killed and
+// when the whole job is killed and run again.
+#include <catch2/catch.hpp>
+#include <signal.h>
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/process_runner.h"
+#include "tests/temp_dir.h"
+
+namespace aimass::testing {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using std::chrono::seconds;
+
+struct Fixture {
+  std::string dir;
+  std::string table;
+  std::string model;
+  std::string expected;
+};
+
+struct FixtureSize {
+  int records = 10000;
+  int parts = 8;
+  int hidden = 32;
+  int layers = 1;
+};
+
+Fixture MakeFixture(const std::string& dir, const FixtureSize& size) {
+  ProcessResult made = Run({PythonWithTorch(), std::string(AIMASS_SOURCE_DIR) +
+                                                   "/scripts/make_inference_export.py",
+                            "--out", dir, "--records", std::to_string(size.records), "--parts",
+                            std::to_string(size.parts), "--hidden", std::to_string(size.hidden),
+                            "--layers", std::to_string(size.layers)},
+                           dir, seconds(300));
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  return Fixture{dir, dir + "/table", dir + "/model.pt", dir + "/expected.csv"};
+}
+
+std::string WriteInferJob(const Fixture& fixture, const std::string& extra = "") {
+  std::string path = fixture.dir + "/infer.yaml";
+  WriteText(path, "model: " + fixture.model + "\n" +
+                      "input: {path: " + fixture.table + ", format: csv, header: true}\n" +
+                      "schema: {id: id, features: f0..f15}\n" +
+                      "output: {path: " + fixture.dir + "/out}\n" + extra);
+  return path;
+}
+
+std::vector<std::string> LocalInfer(const std::string& job, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {CoordinatorBinary(), "infer", "--config", job, "--workers", "2"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+using Rows = std::map<std::string, std::vector<std::string>>;  // id -> prediction, scores...
+
+std::vector<std::string> SplitFields(const std::string& line) {
+  std::vector<std::string> fields;
+  std::stringstream stream(line);
+  std::string field;
+  while (std::getline(stream, field, ',')) fields.push_back(field);
+  return fields;
+}
+
+// Every row of every CSV output part; an id seen twice fails the test.
+Rows ReadOutputParts(const std::string& out) {
+  Rows rows;
+  for (const auto& entry : fs::directory_iterator(out)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("part-", 0) != 0) continue;
+    std::ifstream in(entry.path());
+    std::string line;
+    std::getline(in, line);
+    REQUIRE(line.rfind("id,prediction,score_0", 0) == 0);
+    while (std::getline(in, line)) {
+      auto fields = SplitFields(line);
+      std::string id = fields.front();
+      INFO("id " << id << " in " << name);
+      REQUIRE(rows.count(id) == 0);
+      rows[id] = std::vector<std::string>(fields.begin() + 1, fields.end());
+    }
+  }
+  return rows;
+}
+
+void RequireExactlyPythonsPredictions(const Fixture& fixture, const std::string& out) {
+  Rows expected;
+  std::ifstream in(fixture.expected);
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    auto fields = SplitFields(line);
+    expected[fields.front()] = std::vector<std::string>(fields.begin() + 1, fields.end());
+  }
+  Rows actual = ReadOutputParts(out);
+  REQUIRE(actual.size() == expected.size());  // with no duplicates: every id exactly once
+  double worst = 0;
+  for (const auto& [id, want] : expected) {
+    auto found = actual.find(id);
+    INFO("id " << id);
+    REQUIRE(found != actual.end());
+    REQUIRE(found->second.size() == want.size());
+    REQUIRE(found->second[0] == want[0]);  // the predicted class
+    for (size_t k = 1; k < want.size(); ++k) {
+      worst = std::max(worst, std::fabs(std::stod(found->second[k]) - std::stod(want[k])));
+    }
+  }
+  CHECK(worst < 1e-4);
+  REQUIRE_FALSE(fs::exists(out + "/_temporary"));
+}
+
+json::object Manifest(const std::string& out) {
+  return json::parse(ReadText(out + "/_SUCCESS")).as_object();
+}
+
+std::string ErrorLine(const ProcessResult& result) {
+  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
+  REQUIRE(result.exit_code > 0);
+  const std::string marker = "aimass-coordinator: error: ";
+  size_t at = result.err.find(marker);
+  REQUIRE(at != std::string::npos);
+  size_t end = result.err.find('\n', at);
+  return result.err.substr(at + marker.size(), end - at - marker.size());
+}
+
+size_t CommittedParts(const std::string& out) {
+  size_t parts = 0;
+  std::error_code ignored;
+  for (const auto& entry : fs::directory_iterator(out, ignored)) {
+    if (entry.path().filename().string().rfind("part-", 0) == 0) ++parts;
+  }
+  return parts;
+}
+
+// Waits until `out` holds at least `parts` committed parts (or the job ended first).
+void WaitForCommits(const std::string& out, size_t parts, Process& job) {
+  auto deadline = std::chrono::steady_clock::now() + seconds(120);
+  while (CommittedParts(out) < parts && std::chrono::steady_clock::now() < deadline) {
+    REQUIRE(::kill(job.pid(), 0) == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(CommittedParts(out) >= parts);
+}
+
+std::vector<pid_t> WorkerPids() {
+  std::vector<pid_t> pids;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = ReadText(entry.path().string() + "/cmdline");
+    if (cmdline.find(WorkerBinary()) == 0 && cmdline.find("--coordinator") != std::string::npos) {
+      pids.push_back(static_cast<pid_t>(std::stol(name)));
+    }
+  }
+  return pids;
+}
+
+TEST_CASE("a Python TorchScript model scores a Hive export exactly once, as Python does",
+          "[integration][infer]") {
+  TempDir scratch;
+  Fixture fixture = MakeFixture(scratch.path(), FixtureSize());
+  std::string job = WriteInferJob(fixture, "inference: {batch_size: 100}\n");
+  std::vector<std::string> argv = MpirunPrefix();
+  argv.insert(argv.end(), {"-np", "1", CoordinatorBinary(), "infer", "--config", job, ":", "-np",
+                           "2", WorkerBinary()});
+  ProcessResult result = Run(argv, scratch.path(), seconds(300));
+  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
+  REQUIRE(result.exit_code == 0);
+  RequireExactlyPythonsPredictions(fixture, fixture.dir + "/out");
+  json::object manifest = Manifest(fixture.dir + "/out");
+  CHECK(manifest.at("records_in").to_number<int>() == 10000);
+  CHECK(manifest.at("records_out").to_number<int>() == 10000);
+  CHECK(manifest.at("bad_records").to_number<int>() == 0);
+  CHECK(manifest.at("splits").to_number<int>() == 8);
+  CHECK(manifest.at("model").at("sha256").as_string().size() == 64);
+  CHECK(manifest.at("parts").as_array().size() == 8);
+}
+
+TEST_CASE("a worker killed with SIGKILL mid-job: the job still ends exactly once",
+          "[integration][infer]") {
+  TempDir scratch;
+  Fixture fixture = MakeFixture(scratch.path(), FixtureSize{20000, 40, 256, 3});
+  std::string job = WriteInferJob(fixture, "inference: {batch_size: 32}\n");
+  Process running(LocalInfer(job), scratch.path());
+  WaitForCommits(fixture.dir + "/out", 1, running);
+  std::vector<pid_t> workers = WorkerPids();
+  REQUIRE(workers.size() == 2);
+  REQUIRE(::kill(workers.back(), SIGKILL) == 0);
+  ProcessResult result = running.Wait(seconds(300));
+  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.out.find("lost (connection closed") != std::string::npos);
+  RequireExactlyPythonsPredictions(fixture, fixture.dir + "/out");
+  CHECK(Manifest(fixture.dir + "/out").at("records_in").to_number<int>() == 20000);
+}
+
+TEST_CASE("a job killed as a whole resumes with the same command, exactly once",
+          "[integration][infer]") {
+  TempDir scratch;
+  Fixture fixture = MakeFixture(scratch.path(), FixtureSize{20000, 40, 256, 3});
+  std::string job = WriteInferJob(fixture, "inference: {batch_size: 32}\n");
+  {
+    Process running(LocalInfer(job), scratch.path());
+    WaitForCommits(fixture.dir + "/out", 3, running);
+    REQUIRE(::kill(running.pid(), SIGKILL) == 0);  // the coordinator: its workers follow
+    running.Wait(seconds(30));
+  }
+  auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (!WorkerPids().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(WorkerPids().empty());  // no orphan outlives its coordinator
+  REQUIRE_FALSE(fs::exists(fixture.dir + "/out/_SUCCESS"));
+
+  ProcessResult resumed = Run(LocalInfer(job), scratch.path(), seconds(300));
+  INFO("stdout:\n" << resumed.out << "\nstderr:\n" << resumed.err);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(resumed.out.find("already committed by an earlier run") != std::string::npos);
+  RequireExactlyPythonsPredictions(fixture, fixture.dir + "/out");
+  json::object manifest = Manifest(fixture.dir + "/out");
+  CHECK(manifest.at("resumed_splits").to_number<int>() >= 3);
+  CHECK(manifest.at("records_in").to_number<int>() == 20000);
+
+  // The finished output is this job's: running again does nothing; another model is refused.
+  ProcessResult again = Run(LocalInfer(job), scratch.path(), seconds(120));
+  CHECK(again.exit_code == 0);
+  CHECK(again.out.find("nothing to do") != std::string::npos);
+  fs::copy_file(fixture.model, fixture.dir + "/other.pt");
+  std::ofstream(fixture.dir + "/other.pt", std::ios::app) << "retrained";
+  ProcessResult refused = Run(LocalInfer(job, {"--model", fixture.dir + "/other.pt"}),
+                              scratch.path(), seconds(120));
+  CHECK(ErrorLine(refused).find("holds a finished job whose model_sha256 is") != std::string::npos);
+  CHECK(fs::exists(fixture.dir + "/out/_SUCCESS"));  // nothing lost
+}
+
+TEST_CASE("bad records: fail names the record, skip counts, quarantine keeps them",
+          "[integration][infer]") {
+  TempDir scratch;
+  Fixture fixture = MakeFixture(scratch.path(), FixtureSize{400, 2, 32, 1});
+  // A third part file, plain text, with two bad records among good ones.
+  std::string row = "";
+  for (int j = 0; j < 16; ++j) row += ",0.5";
+  WriteText(fixture.table + "/part-00009", "id," + std::string("f0,f1,f2,f3,f4,f5,f6,f7,f8,f9,"
+                                           "f10,f11,f12,f13,f14,f15\n") +
+                                           "x1" + row + "\n" + "x2,abc" + row.substr(4) + "\n" +
+                                           "x3" + row + "\n" + "x4,1,2\n");
+  std::string job = WriteInferJob(fixture);
+  ProcessResult failed = Run(LocalInfer(job), scratch.path(), seconds(120));
+  CHECK(ErrorLine(failed).find("part-00009:line 3") != std::string::npos);
+  CHECK_FALSE(fs::exists(fixture.dir + "/out/_SUCCESS"));
+
+  job = WriteInferJob(fixture, "inference: {on_bad_record: skip}\n");
+  ProcessResult skipped = Run(LocalInfer(job, {"--overwrite"}), scratch.path(), seconds(120));
+  INFO(skipped.err);
+  REQUIRE(skipped.exit_code == 0);
+  json::object manifest = Manifest(fixture.dir + "/out");
+  CHECK(manifest.at("bad_records").to_number<int>() == 2);
+  CHECK(manifest.at("records_in").to_number<int>() == 404);
+  CHECK(manifest.at("records_out").to_number<int>() == 402);
+  CHECK_FALSE(fs::exists(fixture.dir + "/out/_bad_records"));
+
+  job = WriteInferJob(fixture, "inference: {on_bad_record: quarantine}\n");
+  ProcessResult quarantined = Run(LocalInfer(job, {"--overwrite"}), scratch.path(), seconds(120));
+  REQUIRE(quarantined.exit_code == 0);
+  std::string kept;
+  for (const auto& entry : fs::directory_iterator(fixture.dir + "/out/_bad_records")) {
+    kept += ReadText(entry.path().string());
+  }
+  CHECK(std::count(kept.begin(), kept.end(), '\n') == 2);
+  CHECK(kept.find("x2,abc") != std::string::npos);
+  CHECK(kept.find("x4,1,2") != std::string::npos);
+  CHECK(Manifest(fixture.dir + "/out").at("bad_records").to_number<int>() == 2);
+}
+
+}  // namespace
+}  // namespace aimass::testing

@@ -1,0 +1,62 @@
+#include "common/config/infer_config.h"
+
+#include <catch2/catch.hpp>
+
+namespace aimass {
+namespace {
+
+TEST_CASE("an inference config reads every section", "[infer_config]") {
+  auto config = ParseInferConfig(R"(
+model: /models/classifier.pt
+input: {path: /exports/events, format: tsv, header: true, require_success: false, split_mb: 0.5}
+schema:
+  id: event_id
+  features: [f0..f2, dt]
+  shape: [4]
+  dtype: float64
+  normalize: {scale: 0.5, mean: 1, std: 2}
+output: {path: /out, format: jsonl, compression: gzip, scores: softmax}
+inference: {batch_size: 64, prefetch_splits: 3, max_attempts: 2, on_bad_record: quarantine}
+)", "infer.yaml");
+  REQUIRE(config.ok());
+  REQUIRE(config->model == "/models/classifier.pt");
+  REQUIRE(config->input.format == "tsv");
+  REQUIRE(config->input.header);
+  REQUIRE_FALSE(config->input.require_success);
+  REQUIRE(config->input.split_bytes == 512 * 1024);
+  REQUIRE(config->schema.features == std::vector<std::string>{"f0", "f1", "f2", "dt"});
+  REQUIRE(config->schema.shape == std::vector<int64_t>{4});
+  REQUIRE(config->schema.has_normalize);
+  REQUIRE(config->schema.normalize.std == 2.0f);
+  REQUIRE(config->output.compression == "gzip");
+  REQUIRE(config->batch_size == 64);
+  REQUIRE(config->max_attempts == 2);
+  REQUIRE(config->on_bad_record == "quarantine");
+}
+
+TEST_CASE("inference config errors name the file and key", "[infer_config]") {
+  auto check = [](const char* yaml, const char* expected) {
+    auto config = ParseInferConfig(yaml, "infer.yaml");
+    REQUIRE_FALSE(config.ok());
+    REQUIRE_THAT(config.status().message(), Catch::StartsWith("infer.yaml: "));
+    REQUIRE_THAT(config.status().message(), Catch::Contains(expected));
+  };
+  check("input: {path: x}", "key 'model'");
+  check("model: m.pt\ninference: {on_bad_records: skip}", "unknown key 'inference.on_bad_records'");
+  check("model: m.pt\ninference: {on_bad_record: ignore}", "'ignore' is not one of: fail, skip, quarantine");
+  check("model: m.pt\nschema: {features: [f9..f2]}", "'f9..f2' is not a range");
+  check("model: m.pt\ninput: {format: delimited}", "input.delimiter");
+  check("model: m.pt\ninput: {format: csv, delimiter: ';'}", "only with input.format: delimited");
+  check("model: m.pt\ninput: {header: true, columns: [a]}", "input.columns");
+}
+
+TEST_CASE("column ranges keep a prefix and count inclusively", "[infer_config]") {
+  auto names = ExpandColumnRanges({"pixel0..pixel3", "_c10.._c11", "label"});
+  REQUIRE(names.ok());
+  REQUIRE(*names == std::vector<std::string>{"pixel0", "pixel1", "pixel2", "pixel3", "_c10", "_c11",
+                                             "label"});
+  REQUIRE(ExpandColumnRanges({"7..9"}).value() == std::vector<std::string>{"7", "8", "9"});
+}
+
+}  // namespace
+}  // namespace aimass

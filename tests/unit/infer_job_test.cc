@@ -1,0 +1,250 @@
+// The coordinator's InferJob driven by worker threads inside this process that play the worker's
+// part of the protocol by hand: dispatch, commit, retries, lost workers and resume, without
+// mpirun or LibTorch.
+#include <catch2/catch.hpp>
+
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+
+#include "common/aimass.pb.h"
+#include "coordinator/infer/infer_job.h"
+#include "coordinator/worker_hub.h"
+#include "tests/temp_dir.h"
+#include "tests/unit/thread_launcher.h"
+
+namespace aimass {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using coordinator::InferJob;
+using coordinator::WorkerHub;
+using testing::ConnectAndGreet;
+using testing::TempDir;
+using testing::ThreadLauncher;
+
+constexpr int kFiles = 6;
+
+// A Hive-style export: kFiles CSV part files of 3 records each, and _SUCCESS.
+std::string MakeTable(const TempDir& dir) {
+  std::string root = dir.Path("table");
+  fs::create_directories(root);
+  for (int file = 0; file < kFiles; ++file) {
+    std::ofstream out(root + "/part-0000" + std::to_string(file) + ".csv");
+    out << "id,f0,f1\n";
+    for (int i = 0; i < 3; ++i) out << file * 3 + i << ",0.5,1.5\n";
+  }
+  std::ofstream(root + "/_SUCCESS").close();
+  return root;
+}
+
+coordinator::InferJobOptions Options(const TempDir& dir) {
+  coordinator::InferJobOptions options;
+  options.config.model = dir.Path("model.pt");
+  std::ofstream(options.config.model) << "model bytes";
+  options.config.input.path = MakeTable(dir);
+  options.config.schema.id = "id";
+  options.config.schema.features = {"f0", "f1"};
+  options.config.output.path = dir.Path("out");
+  options.config.max_attempts = 3;
+  options.worker_start_timeout = std::chrono::seconds(5);
+  return options;
+}
+
+// How a fake worker treats an assignment.
+enum class Action { kSucceed, kFailRetryable, kFailFatal, kVanish };
+using Policy = std::function<Action(uint32_t rank, const proto::SplitAssignment&)>;
+
+// Plays a worker: asks for two splits, "scores" each by writing a part file into the attempt
+// directory, reports it and asks for one more.
+void FakeWorker(uint32_t rank, const std::string& address, uint32_t workers, const Policy& policy) {
+  auto client = ConnectAndGreet(address, rank, workers);
+  if (!client) return;
+  auto start = client->Receive(std::chrono::seconds(10));
+  if (!start.ok() || !(*start)->has_start_inference()) return;
+  const std::string attempts_dir = (*start)->start_inference().spec().attempts_dir();
+  proto::WorkerMessage request;
+  request.mutable_work_request()->set_splits(2);
+  if (!client->Send(request).ok()) return;
+  while (true) {
+    auto message = client->Receive(std::chrono::seconds(10));
+    if (!message.ok() || (*message)->has_shutdown()) break;
+    if (!(*message)->has_split_assignment()) continue;
+    const proto::SplitAssignment& assignment = (*message)->split_assignment();
+    Action action = policy(rank, assignment);
+    if (action == Action::kVanish) return;  // the connection closes with the client
+    proto::WorkerMessage report;
+    if (action == Action::kSucceed) {
+      std::string dir = attempts_dir + "/attempt-" + std::to_string(assignment.attempt_id());
+      fs::create_directories(dir);
+      std::string path = dir + "/part.csv";
+      std::string text = "id,prediction\nsplit" + std::to_string(assignment.split()) + ",1\n";
+      std::ofstream(path) << text;
+      proto::SplitDone* done = report.mutable_split_done();
+      done->set_attempt_id(assignment.attempt_id());
+      done->set_split(assignment.split());
+      done->set_output_file(path);
+      done->set_records_in(3);
+      done->set_records_out(3);
+      done->set_output_bytes(text.size());
+      done->set_output_sha256("00");
+    } else {
+      proto::SplitFailed* failed = report.mutable_split_failed();
+      failed->set_attempt_id(assignment.attempt_id());
+      failed->set_split(assignment.split());
+      failed->set_message("part-0000x.csv: injected failure");
+      failed->set_retryable(action == Action::kFailRetryable);
+    }
+    if (!client->Send(report).ok()) return;
+    request.mutable_work_request()->set_splits(1);
+    if (!client->Send(request).ok()) return;
+  }
+  client->ExpectClose();
+}
+
+Result<json::object> RunJob(coordinator::InferJobOptions options, uint32_t workers, Policy policy,
+                            bool* already_complete = nullptr) {
+  coordinator::ProgressReporter quiet(stdout, /*quiet=*/true);
+  InferJob job(std::move(options), Env::Default(), quiet);
+  AIMASS_RETURN_IF_ERROR(job.Prepare(workers));
+  if (already_complete) *already_complete = job.already_complete();
+  if (job.already_complete()) return job.existing_manifest();
+  auto hub = WorkerHub::Start("127.0.0.1", 0);
+  if (!hub.ok()) return hub.status();
+  ThreadLauncher launcher(workers, [&](uint32_t rank, const std::string& address) {
+    FakeWorker(rank, address, workers, policy);
+  });
+  return job.Run(**hub, launcher);
+}
+
+Action AlwaysSucceed(uint32_t, const proto::SplitAssignment&) { return Action::kSucceed; }
+
+std::set<std::string> OutputNames(const std::string& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) names.insert(entry.path().filename().string());
+  return names;
+}
+
+void RequireEverySplitOnce(const std::string& out) {
+  std::set<std::string> expected{"_SUCCESS"};
+  for (int split = 0; split < kFiles; ++split) {
+    expected.insert("part-0000" + std::to_string(split) + ".csv");
+    std::ifstream in(out + "/part-0000" + std::to_string(split) + ".csv");
+    std::string header, row;
+    std::getline(in, header);
+    std::getline(in, row);
+    REQUIRE(row == "split" + std::to_string(split) + ",1");  // the file of that split's attempt
+  }
+  REQUIRE(OutputNames(out) == expected);  // no _temporary, no attempt directories
+}
+
+TEST_CASE("every split is committed once and the manifest adds up", "[infer_job]") {
+  TempDir dir;
+  auto manifest = RunJob(Options(dir), 2, AlwaysSucceed);
+  REQUIRE(manifest.ok());
+  RequireEverySplitOnce(dir.Path("out"));
+  REQUIRE(manifest->at("splits").to_number<int>() == kFiles);
+  REQUIRE(manifest->at("records_in").to_number<int>() == 3 * kFiles);
+  REQUIRE(manifest->at("records_out").to_number<int>() == 3 * kFiles);
+  REQUIRE(manifest->at("parts").as_array().size() == kFiles);
+  REQUIRE(manifest->at("failed_attempts").to_number<int>() == 0);
+  std::ifstream success(dir.Path("out/_SUCCESS"));
+  std::string text((std::istreambuf_iterator<char>(success)), {});
+  REQUIRE(json::parse(text).as_object().at("model").at("sha256").as_string().size() == 64);
+}
+
+TEST_CASE("a failed attempt is retried and a lost worker's splits go to the others", "[infer_job]") {
+  TempDir dir;
+  std::mutex mutex;
+  std::set<uint32_t> failed_once;
+  // Rank 1 fails every split once, then vanishes on its third assignment.
+  std::atomic<int> rank1_assignments{0};
+  auto manifest = RunJob(Options(dir), 2, [&](uint32_t rank, const proto::SplitAssignment& a) {
+    if (rank != 1) return Action::kSucceed;
+    if (++rank1_assignments == 3) return Action::kVanish;
+    std::lock_guard<std::mutex> lock(mutex);
+    return failed_once.insert(a.split()).second ? Action::kFailRetryable : Action::kSucceed;
+  });
+  REQUIRE(manifest.ok());
+  RequireEverySplitOnce(dir.Path("out"));
+  REQUIRE(manifest->at("failed_attempts").to_number<int>() >= 2);
+}
+
+TEST_CASE("a bad record under on_bad_record: fail stops the job without _SUCCESS", "[infer_job]") {
+  TempDir dir;
+  auto manifest = RunJob(Options(dir), 2, [](uint32_t, const proto::SplitAssignment& a) {
+    return a.split() == 4 ? Action::kFailFatal : Action::kSucceed;
+  });
+  REQUIRE_FALSE(manifest.ok());
+  REQUIRE_THAT(manifest.status().message(), Catch::Contains("injected failure"));
+  REQUIRE_FALSE(fs::exists(dir.Path("out/_SUCCESS")));
+}
+
+TEST_CASE("a split that fails every attempt fails the job and says why", "[infer_job]") {
+  TempDir dir;
+  auto manifest = RunJob(Options(dir), 2, [](uint32_t, const proto::SplitAssignment& a) {
+    return a.split() == 2 ? Action::kFailRetryable : Action::kSucceed;
+  });
+  REQUIRE_FALSE(manifest.ok());
+  REQUIRE_THAT(manifest.status().message(), Catch::Contains("split 2 failed all 3 attempts"));
+  REQUIRE_FALSE(fs::exists(dir.Path("out/_SUCCESS")));
+}
+
+TEST_CASE("a job that loses every worker fails instead of waiting", "[infer_job]") {
+  TempDir dir;
+  auto manifest = RunJob(Options(dir), 2, [](uint32_t, const proto::SplitAssignment&) {
+    return Action::kVanish;
+  });
+  REQUIRE_FALSE(manifest.ok());
+  REQUIRE_THAT(manifest.status().message(), Catch::Contains("no worker left"));
+}
+
+TEST_CASE("an interrupted job resumes with only its uncommitted splits", "[infer_job]") {
+  TempDir dir;
+  // First run: splits 3 and 5 exhaust their attempts, the others are committed.
+  auto first = RunJob(Options(dir), 1, [](uint32_t, const proto::SplitAssignment& a) {
+    return a.split() == 3 ? Action::kFailRetryable : Action::kSucceed;
+  });
+  REQUIRE_FALSE(first.ok());
+  REQUIRE(fs::exists(dir.Path("out/_temporary/commits.jsonl")));
+
+  std::set<uint32_t> assigned;
+  std::mutex mutex;
+  auto second = RunJob(Options(dir), 2, [&](uint32_t, const proto::SplitAssignment& a) {
+    std::lock_guard<std::mutex> lock(mutex);
+    assigned.insert(a.split());
+    return Action::kSucceed;
+  });
+  REQUIRE(second.ok());
+  REQUIRE(assigned.count(3) == 1);
+  REQUIRE(assigned.size() < static_cast<size_t>(kFiles));  // committed splits were skipped
+  REQUIRE(second->at("resumed_splits").to_number<int>() == static_cast<int>(kFiles - assigned.size()));
+  RequireEverySplitOnce(dir.Path("out"));
+
+  bool complete = false;
+  auto third = RunJob(Options(dir), 2, AlwaysSucceed, &complete);
+  REQUIRE(third.ok());
+  REQUIRE(complete);
+}
+
+TEST_CASE("another model's output is refused unless --overwrite", "[infer_job]") {
+  TempDir dir;
+  REQUIRE(RunJob(Options(dir), 2, AlwaysSucceed).ok());
+  auto options = Options(dir);
+  std::ofstream(options.config.model) << "a retrained model";
+  auto refused = RunJob(options, 2, AlwaysSucceed);
+  REQUIRE_FALSE(refused.ok());
+  REQUIRE_THAT(refused.status().message(), Catch::Contains("model_sha256"));
+  REQUIRE_THAT(refused.status().message(), Catch::Contains("--overwrite"));
+  options.overwrite = true;
+  REQUIRE(RunJob(options, 2, AlwaysSucceed).ok());
+  RequireEverySplitOnce(dir.Path("out"));
+}
+
+}  // namespace
+}  // namespace aimass

@@ -1,0 +1,294 @@
+#include "worker/infer/inference_runner.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include "common/aimass.pb.h"
+#include "common/env.h"
+#include "models/model.h"
+#include "worker/infer/prediction_writer.h"
+#include "worker/infer/split_reader.h"
+
+namespace aimass::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kReceivePoll = std::chrono::milliseconds(500);
+
+io::Codec CodecFromName(const std::string& name) {
+  for (io::Codec codec : {io::Codec::kGzip, io::Codec::kDeflate, io::Codec::kZstd,
+                          io::Codec::kBzip2, io::Codec::kSnappy}) {
+    if (name == io::CodecName(codec)) return codec;
+  }
+  return io::Codec::kNone;
+}
+
+tables::TableFormat FormatFromName(const std::string& name) {
+  if (name == "jsonl") return tables::TableFormat::kJsonLines;
+  if (name == "tfrecord") return tables::TableFormat::kTfRecord;
+  if (name == "avro") return tables::TableFormat::kAvro;
+  if (name == "idx") return tables::TableFormat::kIdx;
+  return tables::TableFormat::kDelimited;
+}
+
+SplitReaderOptions ReaderOptions(const proto::InferSpec& spec) {
+  SplitReaderOptions options;
+  const proto::TableSpec& table = spec.table();
+  for (const proto::TableFile& file : table.files()) {
+    tables::InputFile input;
+    input.path = file.path();
+    input.relative_path = file.relative_path();
+    input.size = file.size();
+    input.codec = CodecFromName(file.codec());
+    for (const auto& partition : file.partitions()) {
+      input.partitions.emplace_back(partition.key(), partition.value());
+    }
+    options.files.push_back(std::move(input));
+  }
+  options.table.format = FormatFromName(table.format());
+  options.table.delimiter = table.delimiter().empty() ? ',' : table.delimiter()[0];
+  options.table.header = table.header();
+  options.table.columns.assign(table.columns().begin(), table.columns().end());
+  options.table.id_column = table.id_column();
+  options.table.feature_columns.assign(table.feature_columns().begin(), table.feature_columns().end());
+  options.table.feature_count = table.feature_count();
+  options.batch_size = std::max<uint32_t>(1, spec.batch_size());
+  options.normalize.scale = spec.normalize().scale();
+  options.normalize.mean = spec.normalize().mean();
+  options.normalize.std = spec.normalize().std();
+  options.fail_on_bad_record = spec.on_bad_record() == "fail";
+  return options;
+}
+
+// The model, where it runs and what it is fed; scores come back as float on the CPU.
+class Scorer {
+ public:
+  static Result<Scorer> Load(const proto::InferSpec& spec, const Placement& placement) {
+    ModelConfig config;
+    config.name = spec.model_name();
+    config.input_shape.assign(spec.input_shape().begin(), spec.input_shape().end());
+    config.num_classes = spec.num_classes();
+    AIMASS_ASSIGN_OR_RETURN(auto model, models::LoadExportedModel(config, spec.model_path()));
+    Scorer scorer;
+    scorer.model_ = std::move(model);
+    scorer.model_->SetTraining(false);
+    scorer.model_->MoveTo(placement.device);
+    scorer.device_ = placement.device;
+    scorer.shape_ = config.input_shape;
+    scorer.dtype_ = spec.dtype() == "float64" ? torch::kFloat64 : torch::kFloat32;
+    scorer.softmax_ = spec.scores() == "softmax";
+    // One record through the model: learns the number of scores and rejects a model that does
+    // not take this input before any split is read.
+    int64_t features = 1;
+    for (int64_t dim : scorer.shape_) features *= dim;
+    std::vector<float> zeros(static_cast<size_t>(features), 0.0f);
+    AIMASS_ASSIGN_OR_RETURN(torch::Tensor probe, scorer.Score(zeros.data(), 1));
+    scorer.width_ = probe.size(1);
+    return scorer;
+  }
+
+  int64_t width() const { return width_; }
+
+  // [rows, width] float32, contiguous, on the CPU.
+  Result<torch::Tensor> Score(float* features, int64_t rows) {
+    try {
+      torch::NoGradGuard no_grad;
+      std::vector<int64_t> shape{rows};
+      shape.insert(shape.end(), shape_.begin(), shape_.end());
+      torch::Tensor input = torch::from_blob(features, shape, torch::kFloat32);
+      input = input.to(device_, dtype_);
+      torch::Tensor output = model_->Forward(input);
+      if (output.dim() == 1) output = output.unsqueeze(1);
+      if (output.dim() != 2 || output.size(0) != rows) {
+        return Status::Error("the model returned shape " + ShapeText(output) + " for " +
+                             std::to_string(rows) + " records; expected [records, scores]");
+      }
+      if (softmax_) output = torch::softmax(output.to(torch::kFloat32), 1);
+      return output.to(torch::kCPU, torch::kFloat32).contiguous();
+    } catch (const std::exception& error) {
+      return Status::Error("model forward failed: " + models::TorchErrorMessage(error));
+    }
+  }
+
+ private:
+  static std::string ShapeText(const torch::Tensor& tensor) {
+    std::string text = "[";
+    for (int64_t i = 0; i < tensor.dim(); ++i) text += (i ? ", " : "") + std::to_string(tensor.size(i));
+    return text + "]";
+  }
+
+  std::shared_ptr<models::Model> model_;
+  torch::Device device_ = torch::kCPU;
+  std::vector<int64_t> shape_;
+  torch::ScalarType dtype_ = torch::kFloat32;
+  bool softmax_ = false;
+  int64_t width_ = 0;
+};
+
+// The attempt being written: its files live in its own directory until the coordinator commits.
+struct Attempt {
+  uint64_t id = 0;
+  uint32_t split = 0;
+  std::string directory;
+  std::string output_path;
+  std::string bad_records_path;
+  std::unique_ptr<PredictionWriter> writer;
+  std::unique_ptr<BadRecordWriter> bad_writer;
+  uint64_t bad_records = 0;
+  Clock::time_point started;
+};
+
+class InferenceLoop {
+ public:
+  InferenceLoop(const proto::InferSpec& spec, Scorer scorer, ControlClient& control)
+      : spec_(spec), scorer_(std::move(scorer)), control_(control) {}
+
+  Status Run() {
+    SplitReader reader(ReaderOptions(spec_), [this] { return NextTask(); });
+    AIMASS_RETURN_IF_ERROR(RequestWork(std::max<uint32_t>(1, spec_.prefetch_splits())));
+    while (true) {
+      WorkItem item = reader.Pop();
+      control_.SetProgress(reader.records_read());
+      switch (item.kind) {
+        case WorkItem::Kind::kNoMoreWork:
+          return Status::Ok();
+        case WorkItem::Kind::kSplitStart:
+          AIMASS_RETURN_IF_ERROR(Begin(item));
+          break;
+        case WorkItem::Kind::kBatch:
+          if (!attempt_) break;  // the attempt already failed: drain its batches
+          if (Status written = WriteBatch(item); !written.ok()) {
+            AIMASS_RETURN_IF_ERROR(Fail(written.message(), true));
+          }
+          break;
+        case WorkItem::Kind::kSplitEnd:
+          if (attempt_) AIMASS_RETURN_IF_ERROR(Finish(item.records_in));
+          break;
+        case WorkItem::Kind::kSplitFailed:
+          if (attempt_) AIMASS_RETURN_IF_ERROR(Fail(item.error, item.retryable));
+          break;
+      }
+    }
+  }
+
+ private:
+  // Runs on the reader thread: the next assignment, or nullopt once the coordinator is done.
+  std::optional<SplitTask> NextTask() {
+    while (true) {
+      auto message = control_.Receive(kReceivePoll);
+      if (!message.ok()) {
+        if (control_.lost()) return std::nullopt;
+        continue;  // nothing yet: the coordinator has no split for us right now
+      }
+      if ((*message)->has_shutdown()) return std::nullopt;
+      if (!(*message)->has_split_assignment()) continue;
+      const proto::SplitAssignment& assignment = (*message)->split_assignment();
+      SplitTask task;
+      task.attempt_id = assignment.attempt_id();
+      task.split.index = assignment.split();
+      task.split.file = assignment.file();
+      task.split.begin = assignment.begin();
+      task.split.end = assignment.end();
+      task.split.whole_file = assignment.whole_file();
+      return task;
+    }
+  }
+
+  Status RequestWork(uint32_t splits) {
+    proto::WorkerMessage message;
+    message.mutable_work_request()->set_splits(splits);
+    return control_.Send(message);
+  }
+
+  Status Begin(const WorkItem& item) {
+    attempt_.emplace();
+    attempt_->id = item.attempt_id;
+    attempt_->split = item.split;
+    attempt_->started = Clock::now();
+    attempt_->directory = JoinPath(spec_.attempts_dir(), "attempt-" + std::to_string(item.attempt_id));
+    std::string suffix = "." + spec_.output_format() + (spec_.gzip_level() > 0 ? ".gz" : "");
+    attempt_->output_path = JoinPath(attempt_->directory, "part" + suffix);
+    Status status = Env::Default().CreateDirectories(attempt_->directory);
+    if (status.ok()) {
+      auto writer = PredictionWriter::Create(attempt_->output_path, spec_.output_format(),
+                                             static_cast<int>(spec_.gzip_level()), scorer_.width());
+      if (writer.ok()) {
+        attempt_->writer = std::move(writer).value();
+      } else {
+        status = writer.status();
+      }
+    }
+    if (!status.ok()) return Fail(status.message(), true);
+    return Status::Ok();
+  }
+
+  Status WriteBatch(WorkItem& item) {
+    for (const tables::BadRecord& bad : item.bad) {
+      ++attempt_->bad_records;
+      if (spec_.on_bad_record() != "quarantine") continue;
+      if (!attempt_->bad_writer) {
+        attempt_->bad_records_path = JoinPath(attempt_->directory, "bad_records.jsonl");
+        AIMASS_ASSIGN_OR_RETURN(attempt_->bad_writer, BadRecordWriter::Create(attempt_->bad_records_path));
+      }
+      AIMASS_RETURN_IF_ERROR(attempt_->bad_writer->Write(bad));
+    }
+    if (item.ids.empty()) return Status::Ok();
+    AIMASS_ASSIGN_OR_RETURN(torch::Tensor scores,
+                            scorer_.Score(item.features.data(), static_cast<int64_t>(item.ids.size())));
+    return attempt_->writer->Write(item.ids, scores.data_ptr<float>());
+  }
+
+  Status Finish(uint64_t records_in) {
+    Status status = attempt_->writer->Close();
+    if (status.ok() && attempt_->bad_writer) status = attempt_->bad_writer->Close();
+    if (!status.ok()) return Fail(status.message(), true);
+    proto::WorkerMessage message;
+    proto::SplitDone* done = message.mutable_split_done();
+    done->set_attempt_id(attempt_->id);
+    done->set_split(attempt_->split);
+    done->set_output_file(attempt_->output_path);
+    done->set_bad_records_file(attempt_->bad_writer ? attempt_->bad_records_path : "");
+    done->set_records_in(records_in);
+    done->set_records_out(attempt_->writer->rows());
+    done->set_bad_records(attempt_->bad_records);
+    done->set_output_bytes(attempt_->writer->bytes());
+    done->set_output_sha256(attempt_->writer->sha256());
+    done->set_seconds(std::chrono::duration<double>(Clock::now() - attempt_->started).count());
+    attempt_.reset();
+    AIMASS_RETURN_IF_ERROR(control_.Send(message));
+    return RequestWork(1);
+  }
+
+  // Reports the attempt as failed; its directory is the coordinator's to delete.
+  Status Fail(const std::string& error, bool retryable) {
+    proto::WorkerMessage message;
+    proto::SplitFailed* failed = message.mutable_split_failed();
+    failed->set_attempt_id(attempt_->id);
+    failed->set_split(attempt_->split);
+    failed->set_message(error);
+    failed->set_retryable(retryable);
+    attempt_.reset();
+    AIMASS_RETURN_IF_ERROR(control_.Send(message));
+    return RequestWork(1);
+  }
+
+  const proto::InferSpec& spec_;
+  Scorer scorer_;
+  ControlClient& control_;
+  std::optional<Attempt> attempt_;
+};
+
+}  // namespace
+
+Status RunInference(const proto::StartInference& start, const Placement& placement,
+                    ControlClient& control) {
+  const proto::InferSpec& spec = start.spec();
+  AIMASS_ASSIGN_OR_RETURN(Scorer scorer, Scorer::Load(spec, placement));
+  InferenceLoop loop(spec, std::move(scorer), control);
+  return loop.Run();
+}
+
+}  // namespace aimass::worker

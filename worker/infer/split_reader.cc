@@ -1,0 +1,139 @@
+#include "worker/infer/split_reader.h"
+
+#include <exception>
+
+#include "common/tables/record_reader.h"
+
+namespace aimass::worker {
+
+SplitReader::SplitReader(SplitReaderOptions options,
+                         std::function<std::optional<SplitTask>()> next_task)
+    : options_(std::move(options)), next_task_(std::move(next_task)) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+SplitReader::~SplitReader() {
+  stopping_ = true;
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+WorkItem SplitReader::Pop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [this] { return !queue_.empty(); });
+  WorkItem item = std::move(queue_.front());
+  queue_.pop_front();
+  changed_.notify_all();
+  return item;
+}
+
+bool SplitReader::Push(WorkItem item) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  // Control items never wait: only batches are bounded.
+  if (item.kind == WorkItem::Kind::kBatch) {
+    changed_.wait(lock, [this] { return stopping_ || queue_.size() < options_.queue_depth; });
+  }
+  if (stopping_) return false;
+  queue_.push_back(std::move(item));
+  changed_.notify_all();
+  return true;
+}
+
+void SplitReader::Run() {
+  while (!stopping_) {
+    std::optional<SplitTask> task = next_task_();
+    if (!task) break;
+    ReadSplit(*task);
+  }
+  WorkItem last;
+  last.kind = WorkItem::Kind::kNoMoreWork;
+  Push(std::move(last));
+}
+
+void SplitReader::Normalize(float* values, size_t count) const {
+  const NormalizeConfig& norm = options_.normalize;
+  if (norm.scale == 1.0f && norm.mean == 0.0f && norm.std == 1.0f) return;
+  for (size_t i = 0; i < count; ++i) values[i] = (values[i] * norm.scale - norm.mean) / norm.std;
+}
+
+void SplitReader::ReadSplit(const SplitTask& task) {
+  WorkItem start;
+  start.kind = WorkItem::Kind::kSplitStart;
+  start.attempt_id = task.attempt_id;
+  start.split = task.split.index;
+  if (!Push(std::move(start))) return;
+
+  auto fail = [&](const std::string& error, bool retryable) {
+    WorkItem failed;
+    failed.kind = WorkItem::Kind::kSplitFailed;
+    failed.attempt_id = task.attempt_id;
+    failed.split = task.split.index;
+    failed.error = error;
+    failed.retryable = retryable;
+    Push(std::move(failed));
+  };
+  if (task.split.file >= options_.files.size()) {
+    fail("split names file " + std::to_string(task.split.file) + ", which the job does not list", false);
+    return;
+  }
+  const size_t width = options_.table.feature_count;
+  try {
+    auto reader = tables::OpenRecordReader(options_.files[task.split.file], task.split, options_.table);
+    if (!reader.ok()) {
+      fail(reader.status().message(), true);
+      return;
+    }
+    uint64_t records_in = 0;
+    WorkItem batch;
+    tables::TableRecord record;
+    tables::BadRecord bad;
+    while (!stopping_) {
+      auto outcome = (*reader)->Next(&record, &bad);
+      if (!outcome.ok()) {
+        fail(outcome.status().message(), true);
+        return;
+      }
+      if (*outcome == tables::RecordReader::Outcome::kEnd) break;
+      ++records_in;
+      ++records_read_;
+      if (*outcome == tables::RecordReader::Outcome::kBad) {
+        if (options_.fail_on_bad_record) {
+          fail("bad record at " + bad.location + ": " + bad.reason, false);
+          return;
+        }
+        batch.bad.push_back(std::move(bad));
+        bad = tables::BadRecord();
+        continue;
+      }
+      batch.ids.push_back(std::move(record.id));
+      batch.features.insert(batch.features.end(), record.features.begin(), record.features.end());
+      if (batch.ids.size() == options_.batch_size) {
+        Normalize(batch.features.data(), batch.features.size());
+        batch.kind = WorkItem::Kind::kBatch;
+        batch.attempt_id = task.attempt_id;
+        batch.split = task.split.index;
+        if (!Push(std::move(batch))) return;
+        batch = WorkItem();
+        batch.ids.reserve(options_.batch_size);
+        batch.features.reserve(options_.batch_size * width);
+      }
+    }
+    if (!batch.ids.empty() || !batch.bad.empty()) {
+      Normalize(batch.features.data(), batch.features.size());
+      batch.kind = WorkItem::Kind::kBatch;
+      batch.attempt_id = task.attempt_id;
+      batch.split = task.split.index;
+      if (!Push(std::move(batch))) return;
+    }
+    WorkItem end;
+    end.kind = WorkItem::Kind::kSplitEnd;
+    end.attempt_id = task.attempt_id;
+    end.split = task.split.index;
+    end.records_in = records_in;
+    Push(std::move(end));
+  } catch (const std::exception& error) {
+    fail(std::string("reading failed: ") + error.what(), true);
+  }
+}
+
+}  // namespace aimass::worker
