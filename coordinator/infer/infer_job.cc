@@ -368,7 +368,7 @@ class InferJob::Impl {
       bool expected = roster_->at(*rank).finished;
       roster_->OnDisconnected(*rank);
       if (expected || lost_[*rank]) return Status::Ok();
-      return LoseWorker(*rank, "connection closed: " + event.reason, /*kill=*/false);
+      return LoseWorker(*rank, "disconnected: " + event.reason, /*kill=*/false);
     }
     const proto::WorkerMessage& message = *event.message;
     if (!rank) {

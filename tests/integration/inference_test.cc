@@ -202,7 +202,7 @@ TEST_CASE("a worker killed with SIGKILL mid-job: the job still ends exactly once
   ProcessResult result = running.Wait(seconds(300));
   INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
   REQUIRE(result.exit_code == 0);
-  CHECK(result.out.find("lost (connection closed") != std::string::npos);
+  CHECK(result.out.find("lost (disconnected") != std::string::npos);
   RequireExactlyPythonsPredictions(fixture, fixture.dir + "/out");
   CHECK(Manifest(fixture.dir + "/out").at("records_in").to_number<int>() == 20000);
 }

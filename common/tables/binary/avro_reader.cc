@@ -1,0 +1,369 @@
+#include "common/tables/binary/avro_reader.h"
+
+#include <avro.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/tables/binary/reader_support.h"
+
+namespace aimass::tables {
+namespace {
+
+using binary::PartitionFeature;
+
+const char* TypeName(avro_type_t type) {
+  switch (type) {
+    case AVRO_STRING:
+      return "a string";
+    case AVRO_BYTES:
+      return "bytes";
+    case AVRO_INT32:
+      return "an int";
+    case AVRO_INT64:
+      return "a long";
+    case AVRO_FLOAT:
+      return "a float";
+    case AVRO_DOUBLE:
+      return "a double";
+    case AVRO_BOOLEAN:
+      return "a boolean";
+    case AVRO_NULL:
+      return "null";
+    case AVRO_RECORD:
+      return "a record";
+    case AVRO_ENUM:
+      return "an enum";
+    case AVRO_FIXED:
+      return "a fixed";
+    case AVRO_MAP:
+      return "a map";
+    case AVRO_ARRAY:
+      return "an array";
+    case AVRO_UNION:
+      return "a union";
+    case AVRO_LINK:
+      return "a recursive type";
+  }
+  return "an unknown type";
+}
+
+std::string AvroError() {
+  const char* message = avro_strerror();
+  return message != nullptr && *message != '\0' ? message : "unknown libavro error";
+}
+
+// A field the reader looks up in every record: by its index in the schema, or a partition
+// value when the schema has no such field.
+struct Column {
+  std::string name;
+  int index = -1;              // in the record schema; -1: not in the schema
+  PartitionFeature partition;  // features only
+  const std::string* id_partition = nullptr;
+};
+
+class AvroReader : public RecordReader {
+ public:
+  // Takes over `reader`, a reference to its writer `schema`, `iface` and `value`.
+  AvroReader(const InputFile& file, const TableOptions& options, avro_file_reader_t reader,
+             avro_schema_t schema, avro_value_iface_t* iface, avro_value_t value)
+      : name_(binary::ReportedName(file)),
+        reader_(reader),
+        schema_(schema),
+        iface_(iface),
+        value_(value),
+        feature_count_(options.feature_count) {
+    if (!options.id_column.empty()) {
+      has_id_column_ = true;
+      id_.name = options.id_column;
+      id_.index = avro_schema_record_field_get_index(schema, id_.name.c_str());
+      id_.id_partition = binary::FindPartition(file, id_.name);
+    }
+    for (const std::string& name : options.feature_columns) {
+      Column column;
+      column.name = name;
+      column.index = avro_schema_record_field_get_index(schema, name.c_str());
+      column.partition = binary::BindPartitionFeature(file, name);
+      columns_.push_back(std::move(column));
+    }
+  }
+
+  ~AvroReader() override {
+    avro_value_decref(&value_);
+    avro_value_iface_decref(iface_);
+    avro_schema_decref(schema_);
+    avro_file_reader_close(reader_);
+  }
+  AvroReader(const AvroReader&) = delete;
+  AvroReader& operator=(const AvroReader&) = delete;
+
+  Result<Outcome> Next(TableRecord* record, BadRecord* bad) override {
+    if (!failed_.ok()) return failed_;
+    if (done_) return Outcome::kEnd;
+    const int rc = avro_file_reader_read_value(reader_, &value_);
+    if (rc == EOF) {
+      done_ = true;
+      return Outcome::kEnd;
+    }
+    if (rc != 0) {
+      failed_ = Status::Error(name_ + ": corrupt Avro file: cannot read record " +
+                              std::to_string(next_index_) + ": " + AvroError());
+      return failed_;
+    }
+    const uint64_t index = next_index_++;
+    std::string reason;
+    if (Extract(index, record, &reason)) return Outcome::kRecord;
+    bad->location = name_ + ":record " + std::to_string(index);
+    bad->reason = std::move(reason);
+    bad->raw.clear();
+    char* json = nullptr;
+    if (avro_value_to_json(&value_, 1, &json) == 0 && json != nullptr) bad->raw = json;
+    std::free(json);
+    return Outcome::kBad;
+  }
+
+ private:
+  // `value` with unions resolved to their current branch.
+  static bool Resolve(avro_value_t* value) {
+    while (avro_value_get_type(value) == AVRO_UNION) {
+      avro_value_t branch;
+      if (avro_value_get_current_branch(value, &branch) != 0) return false;
+      *value = branch;
+    }
+    return true;
+  }
+
+  bool Field(const Column& column, avro_value_t* field, std::string* reason) {
+    if (avro_value_get_by_index(&value_, static_cast<size_t>(column.index), field, nullptr) !=
+            0 ||
+        !Resolve(field)) {
+      *reason = "field '" + column.name + "': " + AvroError();
+      return false;
+    }
+    return true;
+  }
+
+  bool ExtractId(uint64_t index, std::string* id, std::string* reason) {
+    if (!has_id_column_) {
+      *id = name_ + ":" + std::to_string(index);
+      return true;
+    }
+    if (id_.index < 0) {
+      if (id_.id_partition != nullptr) {
+        *id = *id_.id_partition;
+        return true;
+      }
+      *reason = "no id field '" + id_.name + "' in the file's schema";
+      return false;
+    }
+    avro_value_t field;
+    if (!Field(id_, &field, reason)) return false;
+    const avro_type_t type = avro_value_get_type(&field);
+    switch (type) {
+      case AVRO_STRING: {
+        const char* text = nullptr;
+        size_t size = 0;  // counts the terminating NUL
+        if (avro_value_get_string(&field, &text, &size) != 0) break;
+        id->assign(text, size > 0 ? size - 1 : 0);
+        return true;
+      }
+      case AVRO_BYTES: {
+        const void* bytes = nullptr;
+        size_t size = 0;
+        if (avro_value_get_bytes(&field, &bytes, &size) != 0) break;
+        id->assign(static_cast<const char*>(bytes), size);
+        return true;
+      }
+      case AVRO_INT32: {
+        int32_t number = 0;
+        if (avro_value_get_int(&field, &number) != 0) break;
+        *id = std::to_string(number);
+        return true;
+      }
+      case AVRO_INT64: {
+        int64_t number = 0;
+        if (avro_value_get_long(&field, &number) != 0) break;
+        *id = std::to_string(number);
+        return true;
+      }
+      case AVRO_NULL:
+        *reason = "id field '" + id_.name + "' is null";
+        return false;
+      default:
+        *reason = "id field '" + id_.name + "' is " + TypeName(type) +
+                  ", expected a string, bytes, an int or a long";
+        return false;
+    }
+    *reason = "id field '" + id_.name + "': " + AvroError();
+    return false;
+  }
+
+  // Appends the values of `value` (a number, a boolean or an array of them) to `out`.
+  static bool AppendValues(const std::string& name, avro_value_t* value, bool in_array,
+                           std::vector<float>* out, std::string* reason) {
+    if (!Resolve(value)) {
+      *reason = "field '" + name + "': " + AvroError();
+      return false;
+    }
+    const avro_type_t type = avro_value_get_type(value);
+    int rc = 0;
+    switch (type) {
+      case AVRO_FLOAT: {
+        float number = 0;
+        rc = avro_value_get_float(value, &number);
+        out->push_back(number);
+        break;
+      }
+      case AVRO_DOUBLE: {
+        double number = 0;
+        rc = avro_value_get_double(value, &number);
+        out->push_back(static_cast<float>(number));
+        break;
+      }
+      case AVRO_INT32: {
+        int32_t number = 0;
+        rc = avro_value_get_int(value, &number);
+        out->push_back(static_cast<float>(number));
+        break;
+      }
+      case AVRO_INT64: {
+        int64_t number = 0;
+        rc = avro_value_get_long(value, &number);
+        out->push_back(static_cast<float>(number));
+        break;
+      }
+      case AVRO_BOOLEAN: {
+        int flag = 0;
+        rc = avro_value_get_boolean(value, &flag);
+        out->push_back(flag != 0 ? 1.0f : 0.0f);
+        break;
+      }
+      case AVRO_NULL:
+        *reason = in_array ? "field '" + name + "' holds a null element"
+                           : "field '" + name + "' is null";
+        return false;
+      case AVRO_ARRAY: {
+        if (in_array) {
+          *reason = "field '" + name + "' is an array of arrays";
+          return false;
+        }
+        size_t size = 0;
+        rc = avro_value_get_size(value, &size);
+        for (size_t i = 0; rc == 0 && i < size; ++i) {
+          avro_value_t element;
+          rc = avro_value_get_by_index(value, i, &element, nullptr);
+          if (rc == 0 && !AppendValues(name, &element, true, out, reason)) return false;
+        }
+        break;
+      }
+      default:
+        *reason = "field '" + name + "' is " + TypeName(type) +
+                  (in_array ? std::string(" inside an array") : std::string()) +
+                  ", expected a float, double, int, long, boolean or an array of them";
+        return false;
+    }
+    if (rc != 0) {
+      *reason = "field '" + name + "': " + AvroError();
+      return false;
+    }
+    return true;
+  }
+
+  bool Extract(uint64_t index, TableRecord* record, std::string* reason) {
+    if (!ExtractId(index, &record->id, reason)) return false;
+    record->features.clear();
+    for (const Column& column : columns_) {
+      if (column.index < 0) {
+        if (!column.partition.found) {
+          *reason = "no field '" + column.name + "' in the file's schema";
+          return false;
+        }
+        if (!column.partition.numeric) {
+          *reason = column.partition.reason;
+          return false;
+        }
+        record->features.push_back(column.partition.value);
+        continue;
+      }
+      avro_value_t field;
+      if (!Field(column, &field, reason)) return false;
+      if (!AppendValues(column.name, &field, false, &record->features, reason)) return false;
+    }
+    if (feature_count_ != 0 && record->features.size() != feature_count_) {
+      *reason = std::to_string(record->features.size()) + " feature values, expected " +
+                std::to_string(feature_count_);
+      return false;
+    }
+    return true;
+  }
+
+  const std::string name_;
+  avro_file_reader_t reader_;
+  avro_schema_t schema_;
+  avro_value_iface_t* iface_;
+  avro_value_t value_;  // reused for every record
+  const uint32_t feature_count_;
+  bool has_id_column_ = false;
+  Column id_;
+  std::vector<Column> columns_;
+  uint64_t next_index_ = 0;
+  bool done_ = false;
+  Status failed_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RecordReader>> OpenAvroReader(const InputFile& file, const Split& split,
+                                                     const TableOptions& options) {
+  const std::string& name = binary::ReportedName(file);
+  AIMASS_RETURN_IF_ERROR(binary::CheckWholeFileSplit(file, split, "Avro"));
+  if (file.codec != io::Codec::kNone) {
+    return Status::Error(name + ": Avro files compressed as a whole (" +
+                         io::CodecName(file.codec) +
+                         ") are not supported; Avro compresses its blocks inside the container "
+                         "(avro.codec deflate or snappy)");
+  }
+  errno = 0;
+  FILE* fp = std::fopen(file.path.c_str(), "rb");
+  if (fp == nullptr) {
+    return Status::Error(name + ": cannot open: " +
+                         (errno != 0 ? std::strerror(errno) : "unknown error"));
+  }
+  avro_file_reader_t reader = nullptr;
+  // Closes fp on failure as well (should_close = 1).
+  if (avro_file_reader_fp(fp, file.path.c_str(), 1, &reader) != 0) {
+    return Status::Error(name + ": not a readable Avro container file: " + AvroError());
+  }
+  // libavro 1.11 returns a new reference to the schema here (older versions a borrowed one;
+  // Debian's 1.11.1 is the one this builds against).
+  avro_schema_t schema = avro_file_reader_get_writer_schema(reader);
+  if (!is_avro_record(schema)) {
+    const std::string type = schema != nullptr ? TypeName(avro_typeof(schema)) : "missing";
+    if (schema != nullptr) avro_schema_decref(schema);
+    avro_file_reader_close(reader);
+    return Status::Error(name + ": the Avro file's schema is " + type +
+                         ", expected a record");
+  }
+  avro_value_iface_t* iface = avro_generic_class_from_schema(schema);
+  if (iface == nullptr) {
+    avro_schema_decref(schema);
+    avro_file_reader_close(reader);
+    return Status::Error(name + ": unsupported Avro schema: " + AvroError());
+  }
+  avro_value_t value;
+  if (avro_generic_value_new(iface, &value) != 0) {
+    avro_value_iface_decref(iface);
+    avro_schema_decref(schema);
+    avro_file_reader_close(reader);
+    return Status::Error(name + ": " + AvroError());
+  }
+  return std::unique_ptr<RecordReader>(
+      std::make_unique<AvroReader>(file, options, reader, schema, iface, value));
+}
+
+}  // namespace aimass::tables
