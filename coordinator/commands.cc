@@ -157,6 +157,30 @@ Result<std::unique_ptr<WorkerLauncher>> CreateLauncher(const Arguments& argument
   return std::unique_ptr<WorkerLauncher>(std::make_unique<LocalMpirunLauncher>(options));
 }
 
+// Workers that exist are told to leave; `error` (if any) is printed. The exit code.
+int CancelLaunch(WorkerLauncher& launcher, bool under_mpirun, const std::string& error) {
+  launcher.Cancel();
+  if (under_mpirun) MPI_Finalize();
+  return error.empty() ? 0 : Fail(error);
+}
+
+// Runs a prepared job (TrainJob or InferJob) on a fresh hub; `print` shows its result.
+template <class Job, class Print>
+int RunPreparedJob(Job& job, WorkerLauncher& launcher, bool under_mpirun, Print print) {
+  auto hub = WorkerHub::Start("0.0.0.0", 0);
+  if (!hub.ok()) return CancelLaunch(launcher, under_mpirun, hub.status().message());
+  auto result = job.Run(**hub, launcher);
+  if (!result.ok()) {
+    Fail(result.status().message());
+    launcher.Abort();
+    return 1;
+  }
+  print(*result);
+  hub->reset();
+  if (under_mpirun) MPI_Finalize();
+  return 0;
+}
+
 int Train(int argc, char** argv) {
   auto arguments = ParseArguments(argc, argv, 2,
                                   {"--config", "--workers", "--run-dir", "--epochs", "--mpirun-arg"},
@@ -182,10 +206,6 @@ int Train(int argc, char** argv) {
   bool under_mpirun = LaunchedByMpirun();
   auto launcher = CreateLauncher(*arguments, argc, argv, under_mpirun, /*tolerate_worker_loss=*/false);
   if (!launcher.ok()) return Fail(launcher.status().message());
-  auto finish_mpi = [&] {
-    if (under_mpirun) MPI_Finalize();
-  };
-
   ProgressReporter reporter(stdout, arguments->switches.count("--quiet") > 0,
                             /*interactive=*/!under_mpirun);
   TrainJobOptions options;
@@ -198,27 +218,10 @@ int Train(int argc, char** argv) {
   TrainJob job(std::move(options), env, reporter);
 
   Status prepared = job.Prepare((*launcher)->worker_count());
-  if (!prepared.ok()) {
-    (*launcher)->Cancel();
-    finish_mpi();
-    return Fail(prepared.message());
-  }
-  auto hub = WorkerHub::Start("0.0.0.0", 0);
-  if (!hub.ok()) {
-    (*launcher)->Cancel();
-    finish_mpi();
-    return Fail(hub.status().message());
-  }
-  auto summary = job.Run(**hub, **launcher);
-  if (!summary.ok()) {
-    Fail(summary.status().message());
-    (*launcher)->Abort();
-    return 1;
-  }
-  PrintSummary(*summary, config->run_dir);
-  hub->reset();
-  finish_mpi();
-  return 0;
+  if (!prepared.ok()) return CancelLaunch(**launcher, under_mpirun, prepared.message());
+  return RunPreparedJob(job, **launcher, under_mpirun, [&](const boost::json::object& summary) {
+    PrintSummary(summary, config->run_dir);
+  });
 }
 
 void PrintInferSummary(const boost::json::object& manifest) {
@@ -266,9 +269,6 @@ int Infer(int argc, char** argv) {
   bool under_mpirun = LaunchedByMpirun();
   auto launcher = CreateLauncher(*arguments, argc, argv, under_mpirun, /*tolerate_worker_loss=*/true);
   if (!launcher.ok()) return Fail(launcher.status().message());
-  auto finish_mpi = [&] {
-    if (under_mpirun) MPI_Finalize();
-  };
   ProgressReporter reporter(stdout, arguments->switches.count("--quiet") > 0,
                             /*interactive=*/!under_mpirun);
   if (under_mpirun && std::getenv("OMPI_MCA_orte_enable_recovery") == nullptr) {
@@ -282,31 +282,15 @@ int Infer(int argc, char** argv) {
   InferJob job(std::move(options), env, reporter);
 
   Status prepared = job.Prepare((*launcher)->worker_count());
-  if (!prepared.ok() || job.already_complete()) {
-    (*launcher)->Cancel();
-    finish_mpi();
-    if (!prepared.ok()) return Fail(prepared.message());
+  if (!prepared.ok()) return CancelLaunch(**launcher, under_mpirun, prepared.message());
+  if (job.already_complete()) {
+    CancelLaunch(**launcher, under_mpirun, "");
     reporter.Line("aimass: " + config->output.path +
                   " already holds this job's complete output; nothing to do");
     PrintInferSummary(job.existing_manifest());
     return 0;
   }
-  auto hub = WorkerHub::Start("0.0.0.0", 0);
-  if (!hub.ok()) {
-    (*launcher)->Cancel();
-    finish_mpi();
-    return Fail(hub.status().message());
-  }
-  auto manifest = job.Run(**hub, **launcher);
-  if (!manifest.ok()) {
-    Fail(manifest.status().message());
-    (*launcher)->Abort();
-    return 1;
-  }
-  PrintInferSummary(*manifest);
-  hub->reset();
-  finish_mpi();
-  return 0;
+  return RunPreparedJob(job, **launcher, under_mpirun, PrintInferSummary);
 }
 
 int DataCommand(int argc, char** argv) {

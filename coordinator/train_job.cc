@@ -207,12 +207,7 @@ class TrainJob::Impl {
   Status WaitForWorkers() {
     auto deadline = Clock::now() + options_.worker_start_timeout;
     while (roster_->connected() < workers_count_) {
-      if (Clock::now() > deadline) {
-        return Status::Error("only " + std::to_string(roster_->connected()) + " of " +
-                             std::to_string(workers_count_) + " workers connected within " +
-                             std::to_string(options_.worker_start_timeout.count()) +
-                             " s (missing ranks " + roster_->MissingRanks() + ")");
-      }
+      if (Clock::now() > deadline) return roster_->NotAllConnected(options_.worker_start_timeout);
       AIMASS_RETURN_IF_ERROR(CheckLiveness());
       if (auto event = hub_->NextEvent(kPollInterval)) AIMASS_RETURN_IF_ERROR(Handle(*event));
     }

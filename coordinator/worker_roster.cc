@@ -48,12 +48,14 @@ std::string WorkerRoster::Describe(uint32_t rank) const {
   return text + " (host " + worker.host + ", pid " + std::to_string(worker.pid) + ")";
 }
 
-std::string WorkerRoster::MissingRanks() const {
+Status WorkerRoster::NotAllConnected(std::chrono::seconds waited) const {
   std::string missing;
   for (uint32_t rank = 0; rank < size(); ++rank) {
     if (!workers_[rank].connected) missing += (missing.empty() ? "" : ", ") + std::to_string(rank);
   }
-  return missing;
+  return Status::Error("only " + std::to_string(connected_) + " of " + std::to_string(size()) +
+                       " workers connected within " + std::to_string(waited.count()) +
+                       " s (missing ranks " + missing + ")");
 }
 
 std::optional<uint32_t> WorkerRoster::FindSilent(std::chrono::seconds limit) const {

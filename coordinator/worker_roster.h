@@ -50,7 +50,8 @@ class WorkerRoster {
 
   // "worker rank 1 (host h, pid 42)" once it said hello, "worker rank 1" before.
   std::string Describe(uint32_t rank) const;
-  std::string MissingRanks() const;  // "0, 3": ranks not connected yet
+  // "only 1 of 2 workers connected within 120 s (missing ranks 1)"
+  Status NotAllConnected(std::chrono::seconds waited) const;
   // The first connected, unfinished worker silent for longer than `limit`.
   std::optional<uint32_t> FindSilent(std::chrono::seconds limit) const;
   boost::json::array Listing() const;  // workers.json

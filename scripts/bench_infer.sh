@@ -3,12 +3,12 @@
 # (scripts/pytorch_infer_baseline.py) on the same TorchScript model and the same export of gzip
 # CSV part files, in one run. Both are timed from start to the last prediction written.
 # Usage: scripts/bench_infer.sh
-# Environment: RECORDS (1500000), FEATURES (32), PARTS (16), WORKERS (2), BATCH (1024).
+# Environment: RECORDS (3000000), FEATURES (32), PARTS (16), WORKERS (2), BATCH (1024).
 # The export is generated once into data/bench-infer-RECORDSxFEATURES and reused.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bench_common.sh"
 bench_build
-records="${RECORDS:-1500000}"
+records="${RECORDS:-3000000}"
 features="${FEATURES:-32}"
 parts="${PARTS:-16}"
 workers="${WORKERS:-2}"

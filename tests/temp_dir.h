@@ -1,10 +1,13 @@
-// Scratch files for tests: a fresh directory, removed with its contents when the TempDir goes.
+// Scratch files for tests: a fresh directory, removed with its contents when the TempDir goes,
+// and whole-file helpers (raw bytes in and out, gzip). Failures throw, which fails the test.
 #pragma once
 
 #include <stdlib.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -35,6 +38,21 @@ class TempDir {
 inline void WriteRaw(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << bytes;
+}
+
+inline std::string ReadRaw(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// `bytes` as one gzip member.
+inline void WriteGzip(const std::string& path, const std::string& bytes) {
+  gzFile file = gzopen(path.c_str(), "wb");
+  if (file == nullptr) throw std::runtime_error("gzopen failed: " + path);
+  const bool written = gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size())) ==
+                       static_cast<int>(bytes.size());
+  const bool closed = gzclose(file) == Z_OK;
+  if (!written || !closed) throw std::runtime_error("writing gzip failed: " + path);
 }
 
 }  // namespace aimass::testing

@@ -265,12 +265,7 @@ class InferJob::Impl {
   Status WaitForWorkers() {
     auto deadline = Clock::now() + options_.worker_start_timeout;
     while (roster_->connected() < workers_count_) {
-      if (Clock::now() > deadline) {
-        return Status::Error("only " + std::to_string(roster_->connected()) + " of " +
-                             std::to_string(workers_count_) + " workers connected within " +
-                             std::to_string(options_.worker_start_timeout.count()) +
-                             " s (missing ranks " + roster_->MissingRanks() + ")");
-      }
+      if (Clock::now() > deadline) return roster_->NotAllConnected(options_.worker_start_timeout);
       if (options_.interrupted && options_.interrupted()) return Status::Error("interrupted by a signal");
       if (auto ended = launcher_->CheckExited()) return Status::Error("workers ended early: " + *ended);
       if (auto event = hub_->NextEvent(kPollInterval)) AIMASS_RETURN_IF_ERROR(Handle(*event));
@@ -470,6 +465,7 @@ class InferJob::Impl {
     double elapsed = SecondsSince(dispatch_started_);
     uint64_t records = std::accumulate(worker_records_.begin(), worker_records_.end(), uint64_t{0});
     records = std::max(records, records_this_run_);
+    if (records == 0) return;  // nothing to say yet
     double rate = elapsed > 0 ? static_cast<double>(records) / elapsed : 0;
     uint32_t remaining = scheduler_->total() - scheduler_->committed();
     double eta = committed_this_run_ > 0 ? elapsed / committed_this_run_ * remaining : -1;

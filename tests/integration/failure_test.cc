@@ -10,6 +10,7 @@
 #include "common/data/csv_shard.h"
 #include "common/env.h"
 #include "tests/temp_dir.h"
+#include "tests/integration/error_line.h"
 #include "tests/integration/job_fixture.h"
 
 namespace aimass::testing {
@@ -19,17 +20,6 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 using std::chrono::seconds;
-
-// The coordinator's error: exactly one line starting "aimass-coordinator: error: ".
-std::string ErrorLine(const ProcessResult& result) {
-  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
-  REQUIRE(result.exit_code > 0);
-  const std::string marker = "aimass-coordinator: error: ";
-  size_t at = result.err.find(marker);
-  REQUIRE(at != std::string::npos);
-  size_t end = result.err.find('\n', at);
-  return result.err.substr(at + marker.size(), end - at - marker.size());
-}
 
 TEST_CASE("an unknown config key fails before any worker starts", "[integration][errors]") {
   TempDir scratch;

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/integration/error_line.h"
 #include "tests/integration/process_runner.h"
 #include "tests/temp_dir.h"
 
@@ -124,16 +125,6 @@ void RequireExactlyPythonsPredictions(const Fixture& fixture, const std::string&
 
 json::object Manifest(const std::string& out) {
   return json::parse(ReadText(out + "/_SUCCESS")).as_object();
-}
-
-std::string ErrorLine(const ProcessResult& result) {
-  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
-  REQUIRE(result.exit_code > 0);
-  const std::string marker = "aimass-coordinator: error: ";
-  size_t at = result.err.find(marker);
-  REQUIRE(at != std::string::npos);
-  size_t end = result.err.find('\n', at);
-  return result.err.substr(at + marker.size(), end - at - marker.size());
 }
 
 size_t CommittedParts(const std::string& out) {

@@ -2,35 +2,22 @@
 #include "common/data/csv_shard.h"
 
 #include <unistd.h>
-#include <zlib.h>
 
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <string>
 
 namespace aimass::data {
 namespace {
 
+using testing::ReadRaw;
 using testing::TempDir;
+using testing::WriteGzip;
 using testing::WriteRaw;
 
 namespace fs = std::filesystem;
-
-std::string ReadRaw(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteGzip(const std::string& path, const std::string& text) {
-  gzFile file = gzopen(path.c_str(), "wb");
-  REQUIRE(file != nullptr);
-  REQUIRE(gzwrite(file, text.data(), static_cast<unsigned>(text.size())) ==
-          static_cast<int>(text.size()));
-  REQUIRE(gzclose(file) == Z_OK);
-}
 
 RecordBlock SampleBlock() {
   RecordBlock block;

@@ -1,12 +1,9 @@
 #include <avro.h>
-#include <zlib.h>
 
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,7 +17,9 @@
 namespace aimass::tables {
 namespace {
 
+using testing::ReadRaw;
 using testing::TempDir;
+using testing::WriteGzip;
 using testing::WriteRaw;
 
 namespace fs = std::filesystem;
@@ -95,14 +94,6 @@ ReadOutcome OpenAndReadAll(Opener open, const InputFile& file, const TableOption
   Result<std::unique_ptr<RecordReader>> reader = open(file, WholeFile(file), options);
   if (!reader.ok()) FAIL("open failed: " << reader.status().message());
   return ReadAll(**reader);
-}
-
-void WriteGzip(const std::string& path, const std::string& bytes) {
-  gzFile file = gzopen(path.c_str(), "wb");
-  REQUIRE(file != nullptr);
-  REQUIRE(gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size())) ==
-          static_cast<int>(bytes.size()));
-  REQUIRE(gzclose(file) == Z_OK);
 }
 
 std::vector<float> Floats(std::initializer_list<float> values) { return values; }
@@ -327,11 +318,7 @@ TEST_CASE("TFRecord: empty files, corrupt gzip and partial splits", "[tfrecord]"
   std::string bytes;
   for (int i = 0; i < 200; ++i) bytes += Frame(SampleExample(std::to_string(i), {1, 2}, {i}));
   WriteGzip(dir.Path("cut.tfrecord.gz"), bytes);
-  std::string gz;
-  {
-    std::ifstream in(dir.Path("cut.tfrecord.gz"), std::ios::binary);
-    gz.assign(std::istreambuf_iterator<char>(in), {});
-  }
+  const std::string gz = ReadRaw(dir.Path("cut.tfrecord.gz"));
   WriteRaw(dir.Path("cut.tfrecord.gz"), gz.substr(0, gz.size() / 2));
   const InputFile cut = MakeFile(dir.Path("cut.tfrecord.gz"), "cut.tfrecord.gz",
                                  io::Codec::kGzip);
@@ -608,11 +595,7 @@ TEST_CASE("Avro: empty, corrupt, truncated and compressed-around files", "[avro]
   REQUIRE_THAT(reader.status().message(), Catch::StartsWith("junk.avro: "));
 
   REQUIRE(WriteAvro(dir.Path("whole.avro"), SampleRows(400)));
-  std::string bytes;
-  {
-    std::ifstream in(dir.Path("whole.avro"), std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), {});
-  }
+  const std::string bytes = ReadRaw(dir.Path("whole.avro"));
   SECTION("truncated") {
     WriteRaw(dir.Path("cut.avro"), bytes.substr(0, bytes.size() - 100));
     const InputFile cut = MakeFile(dir.Path("cut.avro"), "cut.avro");

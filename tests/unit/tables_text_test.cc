@@ -7,8 +7,6 @@
 #include "common/tables/text/json_lines_reader.h"
 #include "common/tables/text/line_reader.h"
 
-#include <zlib.h>
-
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -22,17 +20,10 @@ namespace aimass::tables {
 namespace {
 
 using testing::TempDir;
+using testing::WriteGzip;
 using testing::WriteRaw;
 
 namespace fs = std::filesystem;
-
-void WriteGzip(const std::string& path, const std::string& text) {
-  gzFile file = gzopen(path.c_str(), "wb");
-  REQUIRE(file != nullptr);
-  REQUIRE(gzwrite(file, text.data(), static_cast<unsigned>(text.size())) ==
-          static_cast<int>(text.size()));
-  REQUIRE(gzclose(file) == Z_OK);
-}
 
 // An InputFile for `relative` below `dir`, as ListTable would describe it.
 InputFile Describe(const TempDir& dir, const std::string& relative,

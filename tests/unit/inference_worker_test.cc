@@ -1,0 +1,177 @@
+// The worker's inference pieces without a coordinator: the split reader's batches and bad-record
+// handling, and the prediction writer's formats.
+#include <catch2/catch.hpp>
+#include <zlib.h>
+
+#include <algorithm>
+#include <deque>
+#include <fstream>
+#include <mutex>
+
+#include "tests/temp_dir.h"
+#include "worker/infer/prediction_writer.h"
+#include "worker/infer/split_reader.h"
+
+namespace aimass::worker {
+namespace {
+
+using testing::TempDir;
+using testing::WriteRaw;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Hands out a fixed list of tasks, then reports that no more will come.
+std::function<std::optional<SplitTask>()> Tasks(std::deque<SplitTask> tasks) {
+  auto queue = std::make_shared<std::deque<SplitTask>>(std::move(tasks));
+  auto mutex = std::make_shared<std::mutex>();
+  return [queue, mutex]() -> std::optional<SplitTask> {
+    std::lock_guard<std::mutex> lock(*mutex);
+    if (queue->empty()) return std::nullopt;
+    SplitTask task = queue->front();
+    queue->pop_front();
+    return task;
+  };
+}
+
+SplitReaderOptions CsvOptions(const std::string& path, uint64_t size) {
+  SplitReaderOptions options;
+  tables::InputFile file;
+  file.path = path;
+  file.relative_path = "part-00000";
+  file.size = size;
+  options.files = {file};
+  options.table.header = true;
+  options.table.id_column = "id";
+  options.table.feature_columns = {"a", "b"};
+  options.table.feature_count = 2;
+  options.batch_size = 2;
+  options.normalize = {0.5f, 1.0f, 2.0f};
+  return options;
+}
+
+SplitTask WholeFile(uint64_t attempt, uint64_t size) {
+  SplitTask task;
+  task.attempt_id = attempt;
+  task.split.index = 0;
+  task.split.end = size;
+  return task;
+}
+
+std::vector<WorkItem> Drain(SplitReader& reader) {
+  std::vector<WorkItem> items;
+  while (true) {
+    items.push_back(reader.Pop());
+    if (items.back().kind == WorkItem::Kind::kNoMoreWork) return items;
+  }
+}
+
+TEST_CASE("the split reader batches records, normalizes them and brackets each split",
+          "[infer_worker]") {
+  TempDir dir;
+  const std::string text = "id,a,b\nx,2,4\ny,6,8\nz,10,12\n";
+  WriteRaw(dir.Path("t.csv"), text);
+  SplitReader reader(CsvOptions(dir.Path("t.csv"), text.size()), Tasks({WholeFile(7, text.size())}));
+  auto items = Drain(reader);
+  REQUIRE(items.size() == 5);  // start, batch of 2, batch of 1, end, no more work
+  REQUIRE(items[0].kind == WorkItem::Kind::kSplitStart);
+  REQUIRE(items[0].attempt_id == 7);
+  REQUIRE(items[1].ids == std::vector<std::string>{"x", "y"});
+  REQUIRE(items[1].features == std::vector<float>{0.0f, 0.5f, 1.0f, 1.5f});  // (v * 0.5 - 1) / 2
+  REQUIRE(items[2].ids == std::vector<std::string>{"z"});
+  REQUIRE(items[3].kind == WorkItem::Kind::kSplitEnd);
+  REQUIRE(items[3].records_in == 3);
+  REQUIRE(reader.records_read() == 3);
+}
+
+TEST_CASE("a bad record ends its split under fail and rides along otherwise", "[infer_worker]") {
+  TempDir dir;
+  const std::string text = "id,a,b\nx,2,4\ny,oops,8\nz,10,12\n";
+  WriteRaw(dir.Path("t.csv"), text);
+  SECTION("fail: not retryable, names the line") {
+    SplitReader reader(CsvOptions(dir.Path("t.csv"), text.size()), Tasks({WholeFile(1, text.size())}));
+    auto items = Drain(reader);
+    auto failed = std::find_if(items.begin(), items.end(), [](const WorkItem& item) {
+      return item.kind == WorkItem::Kind::kSplitFailed;
+    });
+    REQUIRE(failed != items.end());
+    REQUIRE_FALSE(failed->retryable);
+    REQUIRE_THAT(failed->error, Catch::Contains("part-00000:line 3"));
+  }
+  SECTION("skip or quarantine: counted in records_in, kept with the batch") {
+    auto options = CsvOptions(dir.Path("t.csv"), text.size());
+    options.fail_on_bad_record = false;
+    SplitReader reader(options, Tasks({WholeFile(1, text.size())}));
+    auto items = Drain(reader);
+    size_t good = 0, bad = 0;
+    uint64_t records_in = 0;
+    for (const auto& item : items) {
+      good += item.ids.size();
+      bad += item.bad.size();
+      if (item.kind == WorkItem::Kind::kSplitEnd) records_in = item.records_in;
+    }
+    REQUIRE(good == 2);
+    REQUIRE(bad == 1);
+    REQUIRE(records_in == 3);
+  }
+}
+
+TEST_CASE("a file that cannot be read fails its attempt as retryable", "[infer_worker]") {
+  TempDir dir;
+  auto options = CsvOptions(dir.Path("gone.csv"), 10);
+  SplitReader reader(options, Tasks({WholeFile(3, 10)}));
+  auto items = Drain(reader);
+  REQUIRE(items[1].kind == WorkItem::Kind::kSplitFailed);
+  REQUIRE(items[1].retryable);
+  REQUIRE_THAT(items[1].error, Catch::Contains("gone.csv"));
+}
+
+TEST_CASE("predictions are written as CSV or JSON lines with exact scores", "[infer_worker]") {
+  TempDir dir;
+  const float scores[] = {0.1f, 2.5f, -1.0f, 3.0f, 3.0f, 1e-8f};
+  auto csv = PredictionWriter::Create(dir.Path("p.csv"), "csv", 0, 3);
+  REQUIRE(csv.ok());
+  REQUIRE((*csv)->Write({"a", "with,comma \"q\""}, scores).ok());
+  REQUIRE((*csv)->Close().ok());
+  REQUIRE(ReadAll(dir.Path("p.csv")) ==
+          "id,prediction,score_0,score_1,score_2\n"
+          "a,1,0.1,2.5,-1\n"
+          "\"with,comma \"\"q\"\"\",0,3,3,1e-08\n");  // a tie goes to the first class
+  REQUIRE((*csv)->rows() == 2);
+  REQUIRE((*csv)->bytes() == ReadAll(dir.Path("p.csv")).size());
+
+  auto json = PredictionWriter::Create(dir.Path("p.jsonl"), "jsonl", 0, 1);
+  REQUIRE(json.ok());
+  REQUIRE((*json)->Write({"r\"1", "r2"}, scores).ok());
+  REQUIRE((*json)->Close().ok());
+  REQUIRE(ReadAll(dir.Path("p.jsonl")) ==
+          "{\"id\":\"r\\\"1\",\"prediction\":0.1,\"scores\":[0.1]}\n"
+          "{\"id\":\"r2\",\"prediction\":2.5,\"scores\":[2.5]}\n");  // one score: regression
+
+  auto gzip = PredictionWriter::Create(dir.Path("p.csv.gz"), "csv", 6, 3);
+  REQUIRE(gzip.ok());
+  REQUIRE((*gzip)->Write({"a"}, scores).ok());
+  REQUIRE((*gzip)->Close().ok());
+  gzFile file = gzopen(dir.Path("p.csv.gz").c_str(), "rb");
+  char buffer[256] = {};
+  int got = gzread(file, buffer, sizeof(buffer) - 1);
+  gzclose(file);
+  REQUIRE(std::string(buffer, static_cast<size_t>(got)) ==
+          "id,prediction,score_0,score_1,score_2\na,1,0.1,2.5,-1\n");
+}
+
+TEST_CASE("quarantined records keep location, reason and raw text", "[infer_worker]") {
+  TempDir dir;
+  auto writer = BadRecordWriter::Create(dir.Path("bad.jsonl"));
+  REQUIRE(writer.ok());
+  REQUIRE((*writer)->Write({"part-1:line 3", "field 'a': 'oops' is not a number", "y,oops,8"}).ok());
+  REQUIRE((*writer)->Close().ok());
+  REQUIRE(ReadAll(dir.Path("bad.jsonl")) ==
+          "{\"location\":\"part-1:line 3\",\"reason\":\"field 'a': 'oops' is not a number\","
+          "\"raw\":\"y,oops,8\"}\n");
+}
+
+}  // namespace
+}  // namespace aimass::worker
