@@ -3,6 +3,7 @@
 // when the whole job is killed and run again.
 #include <catch2/catch.hpp>
 #include <signal.h>
+#include <zlib.h>
 
 #include <boost/json.hpp>
 
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "tests/integration/error_line.h"
+#include "tests/integration/job_fixture.h"
 #include "tests/integration/process_runner.h"
 #include "tests/temp_dir.h"
 
@@ -274,6 +276,60 @@ TEST_CASE("bad records: fail names the record, skip counts, quarantine keeps the
   CHECK(kept.find("x2,abc") != std::string::npos);
   CHECK(kept.find("x4,1,2") != std::string::npos);
   CHECK(Manifest(fixture.dir + "/out").at("bad_records").to_number<int>() == 2);
+}
+
+// id -> label of every record of a training-format dataset directory (gzip CSV shards).
+std::map<std::string, std::string> Labels(const std::string& dir) {
+  std::map<std::string, std::string> labels;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("part-", 0) != 0) continue;
+    gzFile file = gzopen(entry.path().c_str(), "rb");
+    REQUIRE(file != nullptr);
+    std::string text;
+    char buffer[1 << 16];
+    int got = 0;
+    while ((got = gzread(file, buffer, sizeof(buffer))) > 0) text.append(buffer, static_cast<size_t>(got));
+    gzclose(file);
+    std::stringstream lines(text);
+    std::string line;
+    std::getline(lines, line);  // header
+    while (std::getline(lines, line)) {
+      auto fields = SplitFields(line);
+      labels[fields[0]] = fields[1];
+    }
+  }
+  return labels;
+}
+
+TEST_CASE("a model trained by aimass scores its test split as its own evaluation did",
+          "[integration][infer]") {
+  TempDir scratch;
+  const std::string dir = scratch.path();
+  JobSettings settings;
+  settings.limit = 512;
+  std::string train_job = WriteJob(dir, settings, dir + "/run");
+  ProcessResult trained = Run(LocalTrain(train_job, 2), dir, seconds(300));
+  INFO(trained.err);
+  REQUIRE(trained.exit_code == 0);
+  double test_accuracy =
+      json::parse(ReadText(dir + "/run/summary.json")).as_object().at("test_accuracy").to_number<double>();
+
+  // The run directory brings the model, its input shape and its normalization.
+  WriteText(dir + "/infer.yaml", "model: " + dir + "/run\n" +
+                                     "input: {path: " + FashionMnistSlice() + "/test, header: true}\n" +
+                                     "schema: {id: id, features: pixel0..pixel783}\n" +
+                                     "output: {path: " + dir + "/scores}\n");
+  ProcessResult scored = Run(LocalInfer(dir + "/infer.yaml"), dir, seconds(300));
+  INFO(scored.err);
+  REQUIRE(scored.exit_code == 0);
+  Rows rows = ReadOutputParts(dir + "/scores");
+  auto labels = Labels(FashionMnistSlice() + "/test");
+  REQUIRE(rows.size() == labels.size());
+  size_t correct = 0;
+  for (const auto& [id, row] : rows) correct += row[0] == labels.at(id) ? 1 : 0;
+  CHECK(static_cast<double>(correct) / static_cast<double>(rows.size()) ==
+        Approx(test_accuracy).margin(1.5 / static_cast<double>(rows.size())));
 }
 
 }  // namespace
