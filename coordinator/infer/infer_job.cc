@@ -154,9 +154,17 @@ class InferJob::Impl {
       roster_->Abort(status.message());
       return status;
     }
-    Status released = roster_->Release(kFinishTimeout);
-    if (released.ok()) released = launcher.WaitForExit(kFinishTimeout);
-    if (!released.ok()) reporter_.Line("warning: output committed, but " + released.message());
+    // A worker that does not leave after the Shutdown (hung, stopped) would keep mpirun and
+    // its peers' MPI_Finalize waiting: it is ended, as a hung worker is during the job.
+    Status released = roster_->Release(std::min(kFinishTimeout, std::chrono::seconds(config_.heartbeat_timeout_s)));
+    if (!released.ok()) {
+      reporter_.Line("warning: output committed, but " + released.message() + "; ending them");
+      for (uint32_t rank = 0; rank < workers_count_; ++rank) {
+        if (roster_->at(rank).connected) KillIfLocal(rank);
+      }
+    }
+    Status exited = launcher.WaitForExit(kFinishTimeout);
+    if (!exited.ok()) reporter_.Line("warning: output committed, but " + exited.message());
     return manifest;
   }
 
@@ -451,14 +459,20 @@ class InferJob::Impl {
     reporter_.Line("aimass: " + roster_->Describe(rank) + " lost (" + reason + "); " +
                    std::to_string(attempts.size()) + " running split(s) go to other workers");
     for (uint64_t attempt : attempts) committer_.Discard(attempt);
-    const WorkerInfo& worker = roster_->at(rank);
-    if (kill && worker.pid > 0 && worker.host == HostName()) ::kill(static_cast<pid_t>(worker.pid), SIGKILL);
+    if (kill) KillIfLocal(rank);
     AIMASS_RETURN_IF_ERROR(scheduler_->OnWorkerLost(rank, roster_->Describe(rank) + " lost: " + reason));
     if (live_workers_ == 0 && !scheduler_->finished()) {
       return Status::Error("no worker left: the last, " + roster_->Describe(rank) + ", was lost (" +
                            reason + ")");
     }
     return Status::Ok();
+  }
+
+  // Only a process on this host can be ended from here; elsewhere mpirun or the job's
+  // launcher has to.
+  void KillIfLocal(uint32_t rank) {
+    const WorkerInfo& worker = roster_->at(rank);
+    if (worker.pid > 0 && worker.host == HostName()) ::kill(static_cast<pid_t>(worker.pid), SIGKILL);
   }
 
   void ReportProgress() {

@@ -595,7 +595,7 @@ TEST_CASE("Avro: empty, corrupt, truncated and compressed-around files", "[avro]
   REQUIRE_THAT(reader.status().message(), Catch::StartsWith("junk.avro: "));
 
   REQUIRE(WriteAvro(dir.Path("whole.avro"), SampleRows(400)));
-  const std::string bytes = ReadRaw(dir.Path("whole.avro"));
+  std::string bytes = ReadRaw(dir.Path("whole.avro"));
   SECTION("truncated") {
     WriteRaw(dir.Path("cut.avro"), bytes.substr(0, bytes.size() - 100));
     const InputFile cut = MakeFile(dir.Path("cut.avro"), "cut.avro");

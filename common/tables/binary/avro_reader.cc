@@ -88,7 +88,8 @@ class AvroReader : public RecordReader {
       Column column;
       column.name = name;
       column.index = avro_schema_record_field_get_index(schema, name.c_str());
-      column.partition = binary::BindPartitionFeature(file, name);
+      column.partition = binary::BindPartitionFeature(
+          file, name, "no field '" + name + "' in the file's schema");
       columns_.push_back(std::move(column));
     }
   }
@@ -279,27 +280,16 @@ class AvroReader : public RecordReader {
     record->features.clear();
     for (const Column& column : columns_) {
       if (column.index < 0) {
-        if (!column.partition.found) {
-          *reason = "no field '" + column.name + "' in the file's schema";
+        if (!binary::AppendPartitionFeature(column.partition, &record->features, reason)) {
           return false;
         }
-        if (!column.partition.numeric) {
-          *reason = column.partition.reason;
-          return false;
-        }
-        record->features.push_back(column.partition.value);
         continue;
       }
       avro_value_t field;
       if (!Field(column, &field, reason)) return false;
       if (!AppendValues(column.name, &field, false, &record->features, reason)) return false;
     }
-    if (feature_count_ != 0 && record->features.size() != feature_count_) {
-      *reason = std::to_string(record->features.size()) + " feature values, expected " +
-                std::to_string(feature_count_);
-      return false;
-    }
-    return true;
+    return binary::CheckFeatureCount(record->features.size(), feature_count_, reason);
   }
 
   const std::string name_;

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 namespace aimass::tables::binary {
 
@@ -36,16 +37,36 @@ bool ParseFloat(std::string_view text, float* value) {
   return true;
 }
 
-PartitionFeature BindPartitionFeature(const InputFile& file, const std::string& name) {
+PartitionFeature BindPartitionFeature(const InputFile& file, const std::string& name,
+                                      std::string missing_reason) {
   PartitionFeature bound;
   const std::string* value = FindPartition(file, name);
-  if (value == nullptr) return bound;
+  if (value == nullptr) {
+    bound.reason = std::move(missing_reason);
+    return bound;
+  }
   bound.found = true;
   bound.numeric = ParseFloat(*value, &bound.value);
   if (!bound.numeric) {
     bound.reason = "partition '" + name + "': '" + *value + "' is not a number";
   }
   return bound;
+}
+
+bool AppendPartitionFeature(const PartitionFeature& partition, std::vector<float>* out,
+                            std::string* reason) {
+  if (!partition.found || !partition.numeric) {
+    *reason = partition.reason;
+    return false;
+  }
+  out->push_back(partition.value);
+  return true;
+}
+
+bool CheckFeatureCount(size_t actual, uint32_t expected, std::string* reason) {
+  if (expected == 0 || actual == expected) return true;
+  *reason = std::to_string(actual) + " feature values, expected " + std::to_string(expected);
+  return false;
 }
 
 }  // namespace aimass::tables::binary

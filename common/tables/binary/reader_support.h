@@ -2,8 +2,11 @@
 // Internal to aimass_tables_binary.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "common/tables/table.h"
@@ -28,8 +31,20 @@ struct PartitionFeature {
   bool found = false;   // the name is a partition key of the file
   bool numeric = false;
   float value = 0;
-  std::string reason;   // when found but not numeric
+  std::string reason;   // unless found and numeric: `missing_reason`, or why not a number
 };
-PartitionFeature BindPartitionFeature(const InputFile& file, const std::string& name);
+// `missing_reason` is the bad-record reason for a record that lacks the field when the name is
+// no partition key either.
+PartitionFeature BindPartitionFeature(const InputFile& file, const std::string& name,
+                                      std::string missing_reason);
+
+// For a feature column the record lacks: appends the partition's value to `out`, or false with
+// `reason` set when there is no such partition or its value is not a number.
+bool AppendPartitionFeature(const PartitionFeature& partition, std::vector<float>* out,
+                            std::string* reason);
+
+// False with `reason` set ("783 feature values, expected 784") when `expected` is set (not 0)
+// and differs from `actual`.
+bool CheckFeatureCount(size_t actual, uint32_t expected, std::string* reason);
 
 }  // namespace aimass::tables::binary

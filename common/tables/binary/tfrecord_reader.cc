@@ -64,7 +64,8 @@ class TfRecordReader : public RecordReader {
       has_id_partition_ = value != nullptr;
     }
     for (const std::string& column : options.feature_columns) {
-      columns_.push_back({column, binary::BindPartitionFeature(file, column)});
+      columns_.push_back(
+          {column, binary::BindPartitionFeature(file, column, "no feature '" + column + "'")});
     }
   }
 
@@ -161,15 +162,9 @@ class TfRecordReader : public RecordReader {
     for (const FeatureColumn& column : columns_) {
       auto it = features.find(column.name);
       if (it == features.end()) {
-        if (!column.partition.found) {
-          *reason = "no feature '" + column.name + "'";
+        if (!binary::AppendPartitionFeature(column.partition, &record->features, reason)) {
           return false;
         }
-        if (!column.partition.numeric) {
-          *reason = column.partition.reason;
-          return false;
-        }
-        record->features.push_back(column.partition.value);
         continue;
       }
       const tf::Feature& feature = it->second;
@@ -191,12 +186,7 @@ class TfRecordReader : public RecordReader {
           break;  // an empty feature: no values
       }
     }
-    if (feature_count_ != 0 && record->features.size() != feature_count_) {
-      *reason = std::to_string(record->features.size()) + " feature values, expected " +
-                std::to_string(feature_count_);
-      return false;
-    }
-    return true;
+    return binary::CheckFeatureCount(record->features.size(), feature_count_, reason);
   }
 
   const std::string name_;

@@ -258,11 +258,7 @@ class DelimitedReader final : public RecordReader {
                    bad);
       }
     }
-    if (!projection_.has_id) {
-      text::DefaultLineId(relative_path_, line.offset, &record->id);
-    } else if (projection_.id.kind == FieldRef::Kind::kPartition) {
-      record->id = projection_.id.partition_value;
-    } else {
+    if (!text::IdWithoutField(relative_path_, projection_, line.offset, &record->id)) {
       const std::string_view id = fields_[projection_.id.column];
       record->id.assign(id.data(), id.size());
     }
@@ -270,11 +266,8 @@ class DelimitedReader final : public RecordReader {
   }
 
  private:
-  Outcome Bad(const Line& line, std::string reason, BadRecord* bad) {
-    bad->location = text::LineLocation(relative_path_, line.number, line.offset);
-    bad->reason = std::move(reason);
-    bad->raw.assign(line.text.data(), line.text.size());
-    return Outcome::kBad;
+  Outcome Bad(const Line& line, std::string reason, BadRecord* bad) const {
+    return text::BadLine(relative_path_, line, std::move(reason), bad);
   }
 
   std::string relative_path_;

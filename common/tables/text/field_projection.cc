@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <utility>
 
 namespace aimass::tables::text {
 namespace {
@@ -133,6 +134,14 @@ void DefaultLineId(const std::string& relative_path, uint64_t offset, std::strin
   id->assign(relative_path);
   id->push_back(':');
   id->append(digits, end);
+}
+
+RecordReader::Outcome BadLine(const std::string& relative_path, const Line& line,
+                              std::string reason, BadRecord* bad) {
+  bad->location = LineLocation(relative_path, line.number, line.offset);
+  bad->reason = std::move(reason);
+  bad->raw.assign(line.text.data(), line.text.size());
+  return RecordReader::Outcome::kBad;
 }
 
 std::string FeatureCountReason(size_t actual, uint32_t expected) {

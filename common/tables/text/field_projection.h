@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/tables/record_reader.h"
 #include "common/tables/table.h"
+#include "common/tables/text/line_reader.h"
 
 namespace aimass::tables::text {
 
@@ -90,6 +92,27 @@ std::string LineLocation(const std::string& relative_path, uint64_t number, uint
 
 // The id of a record without an id column: "<relative_path>:<byte offset>".
 void DefaultLineId(const std::string& relative_path, uint64_t offset, std::string* id);
+
+// Sets `id` when it does not come from a field of the record: DefaultLineId without an id
+// column, the partition value when the id column is a partition key. False when the id is a
+// field of the record, left for the caller to read. Inline: it runs once a record.
+inline bool IdWithoutField(const std::string& relative_path, const Projection& projection,
+                           uint64_t offset, std::string* id) {
+  if (!projection.has_id) {
+    DefaultLineId(relative_path, offset, id);
+    return true;
+  }
+  if (projection.id.kind == FieldRef::Kind::kPartition) {
+    *id = projection.id.partition_value;
+    return true;
+  }
+  return false;
+}
+
+// Fills `bad` for `line` of the file at `relative_path` (location as LineLocation, the line's
+// text as the raw record) and returns kBad.
+RecordReader::Outcome BadLine(const std::string& relative_path, const Line& line,
+                              std::string reason, BadRecord* bad);
 
 // "has 783 feature values, expected 784".
 std::string FeatureCountReason(size_t actual, uint32_t expected);

@@ -175,11 +175,7 @@ class JsonLinesReader final : public RecordReader {
     if (feature_count_ != 0 && features_.size() != feature_count_) {
       return Bad(line, text::FeatureCountReason(features_.size(), feature_count_), bad);
     }
-    if (!projection_.has_id) {
-      text::DefaultLineId(relative_path_, line.offset, &record->id);
-    } else if (projection_.id.kind == FieldRef::Kind::kPartition) {
-      record->id = projection_.id.partition_value;
-    } else {
+    if (!text::IdWithoutField(relative_path_, projection_, line.offset, &record->id)) {
       const json::value* field = object.if_contains(projection_.id.name);
       if (field == nullptr) {
         return Bad(line, "id field '" + projection_.id.name + "' is missing", bad);
@@ -193,11 +189,8 @@ class JsonLinesReader final : public RecordReader {
   }
 
  private:
-  Outcome Bad(const Line& line, std::string reason, BadRecord* bad) {
-    bad->location = text::LineLocation(relative_path_, line.number, line.offset);
-    bad->reason = std::move(reason);
-    bad->raw.assign(line.text.data(), line.text.size());
-    return Outcome::kBad;
+  Outcome Bad(const Line& line, std::string reason, BadRecord* bad) const {
+    return text::BadLine(relative_path_, line, std::move(reason), bad);
   }
 
   std::string relative_path_;
