@@ -157,6 +157,18 @@ Result<std::unique_ptr<WorkerLauncher>> CreateLauncher(const Arguments& argument
   return std::unique_ptr<WorkerLauncher>(std::make_unique<LocalMpirunLauncher>(options));
 }
 
+struct ConfigFile {
+  std::string path;
+  std::string text;
+};
+
+Result<ConfigFile> ReadConfigFile(const Arguments& arguments) {
+  if (!arguments.Has("--config")) return Status::Error(std::string("--config is required\n") + kUsage);
+  ConfigFile file{arguments.Get("--config"), ""};
+  AIMASS_ASSIGN_OR_RETURN(file.text, Env::Default().ReadFile(file.path));
+  return file;
+}
+
 // Workers that exist are told to leave; `error` (if any) is printed. The exit code.
 int CancelLaunch(WorkerLauncher& launcher, bool under_mpirun, const std::string& error) {
   launcher.Cancel();
@@ -186,13 +198,10 @@ int Train(int argc, char** argv) {
                                   {"--config", "--workers", "--run-dir", "--epochs", "--mpirun-arg"},
                                   {"--resume", "--overwrite", "--quiet"});
   if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
-  if (!arguments->Has("--config")) return Fail(std::string("--config is required\n") + kUsage);
-
-  std::string config_path = arguments->Get("--config");
+  auto file = ReadConfigFile(*arguments);
+  if (!file.ok()) return Fail(file.status().message());
   Env& env = Env::Default();
-  auto config_text = env.ReadFile(config_path);
-  if (!config_text.ok()) return Fail(config_text.status().message());
-  auto config = ParseTrainConfig(*config_text, config_path);
+  auto config = ParseTrainConfig(file->text, file->path);
   if (!config.ok()) return Fail(config.status().message());
   if (arguments->Has("--run-dir")) config->run_dir = arguments->Get("--run-dir");
   if (arguments->Has("--epochs")) {
@@ -210,7 +219,7 @@ int Train(int argc, char** argv) {
                             /*interactive=*/!under_mpirun);
   TrainJobOptions options;
   options.config = *config;
-  options.config_text = *config_text;
+  options.config_text = file->text;
   options.resume = arguments->switches.count("--resume") > 0;
   options.overwrite = arguments->switches.count("--overwrite") > 0;
   if (options.resume && options.overwrite) return Fail("--resume and --overwrite exclude each other");
@@ -251,12 +260,10 @@ int Infer(int argc, char** argv) {
       argc, argv, 2, {"--config", "--workers", "--model", "--input", "--output", "--mpirun-arg"},
       {"--overwrite", "--quiet"});
   if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
-  if (!arguments->Has("--config")) return Fail(std::string("--config is required\n") + kUsage);
-  std::string config_path = arguments->Get("--config");
+  auto file = ReadConfigFile(*arguments);
+  if (!file.ok()) return Fail(file.status().message());
   Env& env = Env::Default();
-  auto config_text = env.ReadFile(config_path);
-  if (!config_text.ok()) return Fail(config_text.status().message());
-  auto config = ParseInferConfig(*config_text, config_path);
+  auto config = ParseInferConfig(file->text, file->path);
   if (!config.ok()) return Fail(config.status().message());
   if (arguments->Has("--model")) config->model = arguments->Get("--model");
   if (arguments->Has("--input")) config->input.path = arguments->Get("--input");
