@@ -4,6 +4,9 @@ predictions Python itself computes with that model (the integration tests and
 scripts/bench_infer.sh use it).
 
   OUT/table/part-00000-<uuid>-c000.csv.gz ...   header `id,f0,...`, then one record per line
+                                                 (--format tsv: Hive-style 000000_0 files, no
+                                                 header; --format jsonl: {"id", "f": [...]};
+                                                 --partitions N: in dt=... directories)
   OUT/table/_SUCCESS
   OUT/model.pt                                   torch.jit.script of a small MLP
   OUT/expected.csv                               id,prediction,score_0,... from torch.jit.load
@@ -13,7 +16,9 @@ Feature values are multiples of 1/256, exact in float32 and printed exactly, so 
 and Python feed the model the same numbers.
 """
 import argparse
+import bz2
 import gzip
+import json
 import os
 import uuid
 
@@ -34,6 +39,32 @@ class Net(torch.nn.Module):
         return self.out(x)
 
 
+def write_part(args, table, part, ids, rows):
+    directory = table
+    if args.partitions:
+        directory = os.path.join(table, "dt=2026-11-%02d" % (part % args.partitions + 1))
+        os.makedirs(directory, exist_ok=True)
+    if args.format == "csv":
+        name = "part-%05d-%s-c000.csv" % (part, uuid.uuid4())
+        lines = ["id," + ",".join("f%d" % j for j in range(args.features)) + "\n"]
+        lines += [i + "," + ",".join(map(repr, row)) + "\n" for i, row in zip(ids, rows)]
+    elif args.format == "tsv":
+        name = "%06d_0" % part
+        lines = [i + "\t" + "\t".join(map(repr, row)) + "\n" for i, row in zip(ids, rows)]
+    else:
+        name = "part-%05d.json" % part
+        lines = [json.dumps({"id": i, "f": row}) + "\n" for i, row in zip(ids, rows)]
+    path = os.path.join(directory, name)
+    if args.compression == "gz":
+        out = gzip.open(path + ".gz", "wt", compresslevel=1)
+    elif args.compression == "bz2":
+        out = bz2.open(path + ".bz2", "wt")
+    else:
+        out = open(path, "w")
+    with out:
+        out.writelines(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", required=True)
@@ -45,6 +76,9 @@ def main():
     parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-expected", action="store_true", help="skip expected.csv")
+    parser.add_argument("--format", choices=["csv", "tsv", "jsonl"], default="csv")
+    parser.add_argument("--compression", choices=["gz", "bz2", "none"], default="gz")
+    parser.add_argument("--partitions", type=int, default=0, help="dt=... directories")
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
@@ -54,16 +88,10 @@ def main():
     values = torch.randint(-1024, 1024, (args.records, args.features)).to(torch.float32) / 256
     ids = ["r%07d" % i for i in range(args.records)]
 
-    header = "id," + ",".join("f%d" % j for j in range(args.features)) + "\n"
     per_part = (args.records + args.parts - 1) // args.parts
     for part in range(args.parts):
-        name = "part-%05d-%s-c000.csv.gz" % (part, uuid.uuid4())
         begin, end = part * per_part, min(args.records, (part + 1) * per_part)
-        rows = values[begin:end].tolist()
-        with gzip.open(os.path.join(table, name), "wt", compresslevel=1) as out:
-            out.write(header)
-            out.writelines(ids[begin + i] + "," + ",".join(map(repr, row)) + "\n"
-                           for i, row in enumerate(rows))
+        write_part(args, table, part, ids[begin:end], values[begin:end].tolist())
     open(os.path.join(table, "_SUCCESS"), "w").close()
 
     model = torch.jit.script(Net(args.features, args.hidden, args.layers, args.classes).eval())

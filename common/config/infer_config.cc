@@ -52,6 +52,9 @@ Status ReadInput(YamlSection& root, InferInputConfig& input) {
   }
   AIMASS_RETURN_IF_ERROR(section.Read("header", &input.header));
   AIMASS_RETURN_IF_ERROR(section.Read("columns", &input.columns));
+  auto columns = ExpandColumnRanges(input.columns);
+  if (!columns.ok()) return section.Error("key 'input.columns'", columns.status().message());
+  input.columns = std::move(columns).value();
   if (input.header && !input.columns.empty()) {
     return section.Error("key 'input.columns'", "not with input.header: true (the header names them)");
   }

@@ -18,7 +18,7 @@ struct InferInputConfig {
   std::string format = "csv";     // csv | tsv | hive | delimited | jsonl | tfrecord | avro | idx
   std::string delimiter;          // delimited: one character; csv ',' tsv '\t' hive '\x01'
   bool header = false;            // delimited: every part file starts with a header line
-  std::vector<std::string> columns;  // delimited without header: column names in order
+  std::vector<std::string> columns;  // delimited without header: names in order ("f0..f9" expands)
   bool require_success = true;    // refuse an export without its _SUCCESS marker
   uint64_t split_bytes = 64ull << 20;  // target size of a split of an uncompressed text file
 };

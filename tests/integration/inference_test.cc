@@ -39,25 +39,29 @@ struct FixtureSize {
   int parts = 8;
   int hidden = 32;
   int layers = 1;
+  std::vector<std::string> layout = {};  // e.g. {"--format", "jsonl", "--partitions", "2"}
 };
 
 Fixture MakeFixture(const std::string& dir, const FixtureSize& size) {
-  ProcessResult made = Run({PythonWithTorch(), std::string(AIMASS_SOURCE_DIR) +
-                                                   "/scripts/make_inference_export.py",
-                            "--out", dir, "--records", std::to_string(size.records), "--parts",
-                            std::to_string(size.parts), "--hidden", std::to_string(size.hidden),
-                            "--layers", std::to_string(size.layers)},
-                           dir, seconds(300));
+  std::vector<std::string> argv = {
+      PythonWithTorch(), std::string(AIMASS_SOURCE_DIR) + "/scripts/make_inference_export.py",
+      "--out", dir, "--records", std::to_string(size.records), "--parts",
+      std::to_string(size.parts), "--hidden", std::to_string(size.hidden),
+      "--layers", std::to_string(size.layers)};
+  argv.insert(argv.end(), size.layout.begin(), size.layout.end());
+  ProcessResult made = Run(argv, dir, seconds(300));
   INFO(made.err);
   REQUIRE(made.exit_code == 0);
   return Fixture{dir, dir + "/table", dir + "/model.pt", dir + "/expected.csv"};
 }
 
-std::string WriteInferJob(const Fixture& fixture, const std::string& extra = "") {
+std::string WriteInferJob(const Fixture& fixture, const std::string& extra = "",
+                          const std::string& input = "format: csv, header: true",
+                          const std::string& schema = "id: id, features: f0..f15") {
   std::string path = fixture.dir + "/infer.yaml";
   WriteText(path, "model: " + fixture.model + "\n" +
-                      "input: {path: " + fixture.table + ", format: csv, header: true}\n" +
-                      "schema: {id: id, features: f0..f15}\n" +
+                      "input: {path: " + fixture.table + ", " + input + "}\n" +
+                      "schema: {" + schema + "}\n" +
                       "output: {path: " + fixture.dir + "/out}\n" + extra);
   return path;
 }
@@ -276,6 +280,29 @@ TEST_CASE("bad records: fail names the record, skip counts, quarantine keeps the
   CHECK(kept.find("x2,abc") != std::string::npos);
   CHECK(kept.find("x4,1,2") != std::string::npos);
   CHECK(Manifest(fixture.dir + "/out").at("bad_records").to_number<int>() == 2);
+}
+
+TEST_CASE("partitioned bzip2 JSON lines and Hive TSV cut into byte ranges score exactly once",
+          "[integration][infer]") {
+  TempDir json_scratch;
+  Fixture json_table = MakeFixture(json_scratch.path(), FixtureSize{3000, 6, 32, 1,
+      {"--format", "jsonl", "--compression", "bz2", "--partitions", "2"}});
+  std::string job = WriteInferJob(json_table, "", "format: jsonl", "id: id, features: [f], shape: [16]");
+  ProcessResult scored = Run(LocalInfer(job), json_scratch.path(), seconds(300));
+  INFO("stdout:\n" << scored.out << "\nstderr:\n" << scored.err);
+  REQUIRE(scored.exit_code == 0);
+  RequireExactlyPythonsPredictions(json_table, json_table.dir + "/out");
+
+  // 1 KiB splits of 2 uncompressed files: most records straddle nothing, some straddle an edge.
+  TempDir tsv_scratch;
+  Fixture tsv_table = MakeFixture(tsv_scratch.path(), FixtureSize{3000, 2, 32, 1,
+      {"--format", "tsv", "--compression", "none"}});
+  job = WriteInferJob(tsv_table, "", "format: tsv, columns: [id, f0..f15], split_mb: 0.001");
+  scored = Run(LocalInfer(job), tsv_scratch.path(), seconds(300));
+  INFO("stdout:\n" << scored.out << "\nstderr:\n" << scored.err);
+  REQUIRE(scored.exit_code == 0);
+  RequireExactlyPythonsPredictions(tsv_table, tsv_table.dir + "/out");
+  CHECK(Manifest(tsv_table.dir + "/out").at("splits").to_number<int>() > 100);
 }
 
 // id -> label of every record of a training-format dataset directory (gzip CSV shards).
