@@ -7,6 +7,7 @@
 #include <deque>
 #include <fstream>
 #include <mutex>
+#include <thread>
 
 #include "tests/temp_dir.h"
 #include "worker/infer/prediction_writer.h"
@@ -24,10 +25,10 @@ std::string ReadAll(const std::string& path) {
 }
 
 // Hands out a fixed list of tasks, then reports that no more will come.
-std::function<std::optional<SplitTask>()> Tasks(std::deque<SplitTask> tasks) {
+SplitReader::NextTask Tasks(std::deque<SplitTask> tasks) {
   auto queue = std::make_shared<std::deque<SplitTask>>(std::move(tasks));
   auto mutex = std::make_shared<std::mutex>();
-  return [queue, mutex]() -> std::optional<SplitTask> {
+  return [queue, mutex](const std::atomic<bool>&) -> std::optional<SplitTask> {
     std::lock_guard<std::mutex> lock(*mutex);
     if (queue->empty()) return std::nullopt;
     SplitTask task = queue->front();
@@ -126,6 +127,19 @@ TEST_CASE("a file that cannot be read fails its attempt as retryable", "[infer_w
   REQUIRE(items[1].kind == WorkItem::Kind::kSplitFailed);
   REQUIRE(items[1].retryable);
   REQUIRE_THAT(items[1].error, Catch::Contains("gone.csv"));
+}
+
+TEST_CASE("a reader whose consumer leaves early stops waiting for work", "[infer_worker]") {
+  std::atomic<bool> asked{false};
+  {
+    SplitReader reader(SplitReaderOptions(), [&](const std::atomic<bool>& stopping) {
+      asked = true;
+      while (!stopping) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      return std::optional<SplitTask>();
+    });
+    while (!asked) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }  // joins: would hang if the reader ignored `stopping`
+  REQUIRE(asked);
 }
 
 TEST_CASE("predictions are written as CSV or JSON lines with exact scores", "[infer_worker]") {

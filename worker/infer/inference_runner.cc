@@ -147,7 +147,8 @@ class InferenceLoop {
       : spec_(spec), scorer_(std::move(scorer)), control_(control) {}
 
   Status Run() {
-    SplitReader reader(ReaderOptions(spec_), [this] { return NextTask(); });
+    SplitReader reader(ReaderOptions(spec_),
+                       [this](const std::atomic<bool>& stopping) { return NextTask(stopping); });
     AIMASS_RETURN_IF_ERROR(RequestWork(std::max<uint32_t>(1, spec_.prefetch_splits())));
     while (true) {
       WorkItem item = reader.Pop();
@@ -176,8 +177,8 @@ class InferenceLoop {
 
  private:
   // Runs on the reader thread: the next assignment, or nullopt once the coordinator is done.
-  std::optional<SplitTask> NextTask() {
-    while (true) {
+  std::optional<SplitTask> NextTask(const std::atomic<bool>& stopping) {
+    while (!stopping) {
       auto message = control_.Receive(kReceivePoll);
       if (!message.ok()) {
         if (control_.lost()) return std::nullopt;
@@ -195,6 +196,7 @@ class InferenceLoop {
       task.split.whole_file = assignment.whole_file();
       return task;
     }
+    return std::nullopt;  // this loop is leaving on an error of its own
   }
 
   Status RequestWork(uint32_t splits) {

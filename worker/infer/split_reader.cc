@@ -6,14 +6,17 @@
 
 namespace aimass::worker {
 
-SplitReader::SplitReader(SplitReaderOptions options,
-                         std::function<std::optional<SplitTask>()> next_task)
+SplitReader::SplitReader(SplitReaderOptions options, NextTask next_task)
     : options_(std::move(options)), next_task_(std::move(next_task)) {
   thread_ = std::thread([this] { Run(); });
 }
 
 SplitReader::~SplitReader() {
-  stopping_ = true;
+  {
+    // Under the lock: a Push about to wait must not miss the change.
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
   changed_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
@@ -41,7 +44,7 @@ bool SplitReader::Push(WorkItem item) {
 
 void SplitReader::Run() {
   while (!stopping_) {
-    std::optional<SplitTask> task = next_task_();
+    std::optional<SplitTask> task = next_task_(stopping_);
     if (!task) break;
     ReadSplit(*task);
   }

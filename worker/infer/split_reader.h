@@ -54,8 +54,10 @@ struct SplitReaderOptions {
 
 class SplitReader {
  public:
-  // `next_task` blocks until the next assignment, or returns nullopt when there will be none.
-  SplitReader(SplitReaderOptions options, std::function<std::optional<SplitTask>()> next_task);
+  // `next_task` blocks until the next assignment, or returns nullopt when there will be none or
+  // once its argument (the reader stopping) turns true, which it must poll while it waits.
+  using NextTask = std::function<std::optional<SplitTask>(const std::atomic<bool>& stopping)>;
+  SplitReader(SplitReaderOptions options, NextTask next_task);
   ~SplitReader();  // stops reading and joins
   SplitReader(const SplitReader&) = delete;
   SplitReader& operator=(const SplitReader&) = delete;
@@ -70,7 +72,7 @@ class SplitReader {
   void Normalize(float* values, size_t count) const;
 
   SplitReaderOptions options_;
-  std::function<std::optional<SplitTask>()> next_task_;
+  NextTask next_task_;
   std::atomic<uint64_t> records_read_{0};
   std::atomic<bool> stopping_{false};
 
