@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +49,15 @@ Status SyncDirectoryOf(const std::string& path) {
   return status;
 }
 
+class PosixFileLock final : public FileLock {
+ public:
+  explicit PosixFileLock(int fd) : fd_(fd) {}
+  ~PosixFileLock() override { ::close(fd_); }  // closing drops the flock
+
+ private:
+  int fd_;
+};
+
 class PosixEnv final : public Env {
  public:
   Result<std::string> ReadFile(const std::string& path) override {
@@ -92,6 +102,19 @@ class PosixEnv final : public Env {
       return Status::Error(from + ": rename to " + to + " failed: " + std::strerror(errno));
     }
     return SyncDirectoryOf(to);
+  }
+
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return PosixError(path, "open");
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      Status error = errno == EWOULDBLOCK
+                         ? Status::Error(path + ": locked by another process")
+                         : PosixError(path, "flock");
+      ::close(fd);
+      return error;
+    }
+    return std::unique_ptr<FileLock>(new PosixFileLock(fd));
   }
 
   Status RemoveTree(const std::string& path) override {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,12 @@ struct FileInfo {
   bool is_directory = false;
   uint64_t size = 0;
   int64_t mtime_ns = 0;
+};
+
+// An advisory lock held until destroyed (Env::LockFile).
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
 };
 
 class Env {
@@ -46,6 +53,9 @@ class Env {
   virtual Status RemoveTree(const std::string& path) = 0;
   // Atomically replaces `to` with `from` (same filesystem), durably: the directory is synced.
   virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
+  // An exclusive lock on `path` (created if missing) against other processes, or at once an
+  // error when one holds it. Released when the FileLock is destroyed or the process ends.
+  virtual Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
 
   virtual std::chrono::steady_clock::time_point Now() = 0;
 };
@@ -74,6 +84,9 @@ class EnvWrapper : public Env {
   Status RemoveTree(const std::string& path) override { return target_.RemoveTree(path); }
   Status RenameFile(const std::string& from, const std::string& to) override {
     return target_.RenameFile(from, to);
+  }
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
+    return target_.LockFile(path);
   }
   std::chrono::steady_clock::time_point Now() override { return target_.Now(); }
 

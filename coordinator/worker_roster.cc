@@ -104,12 +104,16 @@ Status WorkerRoster::Release(std::chrono::seconds timeout) {
 }
 
 void WorkerRoster::Abort(const std::string& reason) {
+  for (uint32_t rank = 0; rank < size(); ++rank) Abort(rank, reason);
+}
+
+void WorkerRoster::Abort(uint32_t rank, const std::string& reason) {
+  const WorkerInfo& worker = workers_.at(rank);
+  if (!worker.connected) return;
   proto::CoordinatorMessage shutdown;
   shutdown.mutable_shutdown()->set_abort(true);
   shutdown.mutable_shutdown()->set_reason(reason);
-  for (const WorkerInfo& worker : workers_) {
-    if (worker.connected) (void)hub_.Send(worker.connection, shutdown);
-  }
+  (void)hub_.Send(worker.connection, shutdown);
 }
 
 }  // namespace aimass::coordinator

@@ -61,8 +61,9 @@ class WorkerRoster {
   // about to exit could close sockets with the Shutdown still unsent, and the workers would take
   // that for its death.
   Status Release(std::chrono::seconds timeout);
-  // Tells every connected worker to stop now, with `reason`. Best effort.
+  // Tells every connected worker (or one) to stop now, with `reason`. Best effort.
   void Abort(const std::string& reason);
+  void Abort(uint32_t rank, const std::string& reason);
 
  private:
   WorkerHub& hub_;

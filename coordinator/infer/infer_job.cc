@@ -54,13 +54,16 @@ std::string HostName() {
   return name;
 }
 
-// FNV-1a over the listing: enough to notice that the input changed between runs.
+// FNV-1a over the listing (paths, sizes, modification times): enough to notice that the input
+// was changed or exported again between runs.
 std::string Fingerprint(const std::vector<tables::InputFile>& files) {
   uint64_t hash = 1469598103934665603ull;
   auto mix = [&](const std::string& text) {
     for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
   };
-  for (const auto& file : files) mix(file.relative_path + "\t" + std::to_string(file.size) + "\n");
+  for (const auto& file : files) {
+    mix(file.relative_path + "\t" + std::to_string(file.size) + "\t" + std::to_string(file.mtime_ns) + "\n");
+  }
   char text[20];
   std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(hash));
   return text;
@@ -140,6 +143,7 @@ class InferJob::Impl {
     roster_.emplace(hub, workers_count_);
     lost_.assign(workers_count_, false);
     worker_records_.assign(workers_count_, 0);
+    last_progress_.assign(workers_count_, Clock::now());
     live_workers_ = workers_count_;
     AIMASS_RETURN_IF_ERROR(launcher.Launch(hub.AdvertisedAddress()));
     Status status = WaitForWorkers();
@@ -149,6 +153,10 @@ class InferJob::Impl {
     if (status.ok()) {
       manifest = Manifest();
       status = committer_.CommitJob(manifest);
+      if (status.ok()) {
+        Status removed = committer_.RemoveTemporary();
+        if (!removed.ok()) reporter_.Line("warning: output committed, but " + removed.message());
+      }
     }
     if (!status.ok()) {
       roster_->Abort(status.message());
@@ -267,6 +275,16 @@ class InferJob::Impl {
       return LoseWorker(*silent, "sent nothing for " + std::to_string(silence_limit.count()) +
                                      " s (hung or unreachable)", /*kill=*/true);
     }
+    // Heartbeats come from a thread of their own: a worker stuck in a read or a forward pass
+    // still sends them, but its count of records read stops moving.
+    auto now = Clock::now();
+    for (uint32_t rank = 0; rank < workers_count_; ++rank) {
+      if (lost_[rank] || scheduler_->AttemptsOf(rank).empty()) continue;
+      if (now - last_progress_[rank] > silence_limit) {
+        return LoseWorker(rank, "made no progress for " + std::to_string(silence_limit.count()) +
+                                    " s with splits to run (stuck)", /*kill=*/true);
+      }
+    }
     return Status::Ok();
   }
 
@@ -350,6 +368,8 @@ class InferJob::Impl {
 
   Status Dispatch() {
     while (auto assignment = scheduler_->Next()) {
+      // An idle worker's clock of progress starts with its first split.
+      if (scheduler_->AttemptsOf(assignment->rank).size() == 1) last_progress_[assignment->rank] = Clock::now();
       const tables::Split& split = splits_[assignment->split];
       proto::CoordinatorMessage message;
       proto::SplitAssignment* out = message.mutable_split_assignment();
@@ -382,14 +402,17 @@ class InferJob::Impl {
     roster_->Touch(*rank);
     switch (message.body_case()) {
       case proto::WorkerMessage::kHeartbeat:
+        if (message.heartbeat().step() != worker_records_[*rank]) last_progress_[*rank] = Clock::now();
         worker_records_[*rank] = message.heartbeat().step();
         return Status::Ok();
       case proto::WorkerMessage::kWorkRequest:
         scheduler_->AddRoom(*rank, message.work_request().splits());
         return Status::Ok();
       case proto::WorkerMessage::kSplitDone:
+        last_progress_[*rank] = Clock::now();
         return OnSplitDone(message.split_done());
       case proto::WorkerMessage::kSplitFailed:
+        last_progress_[*rank] = Clock::now();
         return OnSplitFailed(*rank, message.split_failed());
       case proto::WorkerMessage::kFailure:
         return LoseWorker(*rank, "failed: " + message.failure().message(), /*kill=*/false);
@@ -407,13 +430,15 @@ class InferJob::Impl {
       committer_.Discard(attempt);
       return Status::Ok();
     }
+    // The scheduler, not the report, says which split this attempt was for.
+    const uint32_t split = *scheduler_->SplitOf(attempt);
     CommittedPart part;
-    part.split = done.split();
+    part.split = split;
     part.attempt_id = attempt;
-    part.file = committer_.PartName(done.split());
+    part.file = committer_.PartName(split);
     if (!done.bad_records_file().empty()) {
       char name[40];
-      std::snprintf(name, sizeof(name), "_bad_records/part-%05u.jsonl", done.split());
+      std::snprintf(name, sizeof(name), "_bad_records/part-%05u.jsonl", split);
       part.bad_records_file = name;
     }
     part.records_in = done.records_in();
@@ -421,12 +446,22 @@ class InferJob::Impl {
     part.bad_records = done.bad_records();
     part.bytes = done.output_bytes();
     part.sha256 = done.output_sha256();
-    // Only files of this attempt may be moved into the output.
+    // Only files directly in this attempt's directory may be moved into the output.
     const std::string attempt_dir = committer_.AttemptDirectory(attempt) + "/";
-    bool inside = done.output_file().rfind(attempt_dir, 0) == 0 &&
-                  (done.bad_records_file().empty() || done.bad_records_file().rfind(attempt_dir, 0) == 0);
-    Status committed = inside ? committer_.Commit(part, done.output_file(), done.bad_records_file())
-                              : Status::Error("reported files outside " + attempt_dir);
+    auto in_attempt = [&](const std::string& path) {
+      return path.rfind(attempt_dir, 0) == 0 && path.find('/', attempt_dir.size()) == std::string::npos &&
+             path.size() > attempt_dir.size();
+    };
+    Status committed = Status::Ok();
+    if (done.split() != split) {
+      committed = Status::Error("attempt " + std::to_string(attempt) + " reported split " +
+                                std::to_string(done.split()) + ", it was given split " + std::to_string(split));
+    } else if (!in_attempt(done.output_file()) ||
+               (!done.bad_records_file().empty() && !in_attempt(done.bad_records_file()))) {
+      committed = Status::Error("reported files outside " + attempt_dir);
+    } else {
+      committed = committer_.Commit(part, done.output_file(), done.bad_records_file());
+    }
     if (!committed.ok()) {
       committer_.Discard(attempt);
       return scheduler_->OnFailed(attempt, "commit failed: " + committed.message());
@@ -440,9 +475,7 @@ class InferJob::Impl {
 
   Status OnSplitFailed(uint32_t rank, const proto::SplitFailed& failed) {
     committer_.Discard(failed.attempt_id());
-    if (!failed.retryable()) {
-      return Status::Error(failed.message() + " (on_bad_record: " + config_.on_bad_record + ")");
-    }
+    if (!failed.retryable()) return Status::Error(failed.message());
     reporter_.Line("aimass: split " + std::to_string(failed.split()) + " attempt " +
                    std::to_string(failed.attempt_id()) + " failed on " + roster_->Describe(rank) +
                    ": " + failed.message() + "; retrying");
@@ -459,6 +492,7 @@ class InferJob::Impl {
     reporter_.Line("aimass: " + roster_->Describe(rank) + " lost (" + reason + "); " +
                    std::to_string(attempts.size()) + " running split(s) go to other workers");
     for (uint64_t attempt : attempts) committer_.Discard(attempt);
+    roster_->Abort(rank, "the coordinator gave this worker's splits to others: " + reason);
     if (kill) KillIfLocal(rank);
     AIMASS_RETURN_IF_ERROR(scheduler_->OnWorkerLost(rank, roster_->Describe(rank) + " lost: " + reason));
     if (live_workers_ == 0 && !scheduler_->finished()) {
@@ -557,6 +591,7 @@ class InferJob::Impl {
   std::optional<WorkerRoster> roster_;
   std::vector<bool> lost_;
   std::vector<uint64_t> worker_records_;  // records each worker has read, from its heartbeats
+  std::vector<Clock::time_point> last_progress_;  // when each worker's records last moved
   uint32_t live_workers_ = 0;
   uint32_t committed_this_run_ = 0;
   uint64_t records_this_run_ = 0;

@@ -15,6 +15,7 @@ constexpr char kTemporary[] = "_temporary";
 constexpr char kJobFile[] = "job.json";
 constexpr char kCommitLog[] = "commits.jsonl";
 constexpr char kBadRecordsDir[] = "_bad_records";
+constexpr char kLockFile[] = "job.lock";
 
 // Names the first key whose value differs, so a refusal says what changed.
 std::string FirstDifference(const json::object& expected, const json::object& found) {
@@ -81,23 +82,23 @@ std::string OutputCommitter::PartName(uint32_t split) const {
 
 Result<OutputState> OutputCommitter::Open(const json::object& identity, bool overwrite) {
   OutputState state;
-  if (!env_.Exists(output_dir_)) {
-    AIMASS_RETURN_IF_ERROR(StartFresh(identity));
-    return state;
-  }
-  AIMASS_ASSIGN_OR_RETURN(auto entries, env_.ListDirectory(output_dir_));
-  if (entries.empty()) {
-    AIMASS_RETURN_IF_ERROR(StartFresh(identity));
-    return state;
-  }
   const std::string success_path = JoinPath(output_dir_, kSuccess);
   const std::string job_path = JoinPath(attempts_dir(), kJobFile);
+  bool empty = true;
+  if (env_.Exists(output_dir_)) {
+    AIMASS_ASSIGN_OR_RETURN(auto entries, env_.ListDirectory(output_dir_));
+    empty = entries.empty();
+  }
   std::string refusal;
-  if (env_.Exists(success_path)) {
+  bool resume = false;
+  if (empty) {
+    // a fresh output
+  } else if (env_.Exists(success_path)) {
     AIMASS_ASSIGN_OR_RETURN(std::string text, env_.ReadFile(success_path));
     AIMASS_ASSIGN_OR_RETURN(json::object manifest, ParseObject(text, success_path));
     const json::value* found = manifest.if_contains("identity");
     if (found && found->is_object() && found->as_object() == identity && !overwrite) {
+      (void)env_.RemoveTree(attempts_dir());  // left if the coordinator died after _SUCCESS
       state.finished_manifest = std::move(manifest);
       return state;
     }
@@ -107,31 +108,60 @@ Result<OutputState> OutputCommitter::Open(const json::object& identity, bool ove
   } else if (env_.Exists(job_path)) {
     AIMASS_ASSIGN_OR_RETURN(std::string text, env_.ReadFile(job_path));
     AIMASS_ASSIGN_OR_RETURN(json::object previous, ParseObject(text, job_path));
-    if (previous == identity && !overwrite) {
-      AIMASS_ASSIGN_OR_RETURN(state.committed, LoadCommits());
-      // Attempts of the interrupted run are abandoned: their splits run again.
-      AIMASS_ASSIGN_OR_RETURN(auto temporary, env_.ListDirectory(attempts_dir()));
-      for (const FileInfo& entry : temporary) {
-        if (entry.is_directory && entry.name.rfind("attempt-", 0) == 0) {
-          AIMASS_RETURN_IF_ERROR(env_.RemoveTree(JoinPath(attempts_dir(), entry.name)));
-        }
-      }
-      return state;
+    resume = previous == identity && !overwrite;
+    if (!resume) {
+      refusal = output_dir_ + ": holds an unfinished job whose " + FirstDifference(identity, previous);
     }
-    refusal = output_dir_ + ": holds an unfinished job whose " + FirstDifference(identity, previous);
   } else {
-    refusal = output_dir_ + ": exists, is not empty and is not an aimass inference output";
+    // Not ours: --overwrite does not apply, so that a mistyped path cannot delete a directory.
+    return Status::Error(output_dir_ + ": exists, is not empty and is not an aimass inference "
+                                       "output; choose another output directory");
   }
-  if (!overwrite) return Status::Error(refusal + " (pass --overwrite to replace it)");
-  AIMASS_RETURN_IF_ERROR(env_.RemoveTree(output_dir_));
-  AIMASS_RETURN_IF_ERROR(StartFresh(identity));
+  if (!refusal.empty() && !overwrite) {
+    return Status::Error(refusal + " (pass --overwrite to replace it)");
+  }
+
+  // From here on this job owns the directory: a second coordinator on it is refused.
+  AIMASS_RETURN_IF_ERROR(env_.CreateDirectories(attempts_dir()));
+  auto lock = env_.LockFile(JoinPath(attempts_dir(), kLockFile));
+  if (!lock.ok()) {
+    return Status::Error(output_dir_ + ": another aimass job is writing this output (" +
+                         lock.status().message() + ")");
+  }
+  lock_ = std::move(lock).value();
+  if (resume) {
+    AIMASS_ASSIGN_OR_RETURN(state.committed, LoadCommits());
+    // Attempts of the interrupted run are abandoned: their splits run again.
+    AIMASS_ASSIGN_OR_RETURN(auto temporary, env_.ListDirectory(attempts_dir()));
+    for (const FileInfo& entry : temporary) {
+      if (entry.is_directory && entry.name.rfind("attempt-", 0) == 0) {
+        AIMASS_RETURN_IF_ERROR(env_.RemoveTree(JoinPath(attempts_dir(), entry.name)));
+      }
+    }
+    return state;
+  }
+  if (!empty) AIMASS_RETURN_IF_ERROR(RemoveEarlierOutput());
+  AIMASS_RETURN_IF_ERROR(env_.RemoveFile(JoinPath(attempts_dir(), kCommitLog)));
+  AIMASS_RETURN_IF_ERROR(env_.WriteFileAtomically(job_path, json::serialize(identity)));
   return state;
 }
 
-Status OutputCommitter::StartFresh(const json::object& identity) {
-  AIMASS_RETURN_IF_ERROR(env_.CreateDirectories(attempts_dir()));
-  AIMASS_RETURN_IF_ERROR(env_.RemoveFile(JoinPath(attempts_dir(), kCommitLog)));
-  return env_.WriteFileAtomically(JoinPath(attempts_dir(), kJobFile), json::serialize(identity));
+// What an earlier aimass job wrote, and nothing else: its parts, quarantine, manifest, attempts.
+Status OutputCommitter::RemoveEarlierOutput() {
+  AIMASS_RETURN_IF_ERROR(env_.RemoveFile(JoinPath(output_dir_, kSuccess)));
+  AIMASS_RETURN_IF_ERROR(env_.RemoveTree(JoinPath(output_dir_, kBadRecordsDir)));
+  AIMASS_ASSIGN_OR_RETURN(auto entries, env_.ListDirectory(output_dir_));
+  for (const FileInfo& entry : entries) {
+    if (!entry.is_directory && entry.name.rfind("part-", 0) == 0) {
+      AIMASS_RETURN_IF_ERROR(env_.RemoveFile(JoinPath(output_dir_, entry.name)));
+    }
+  }
+  AIMASS_ASSIGN_OR_RETURN(auto temporary, env_.ListDirectory(attempts_dir()));
+  for (const FileInfo& entry : temporary) {
+    if (entry.name == kLockFile) continue;
+    AIMASS_RETURN_IF_ERROR(env_.RemoveTree(JoinPath(attempts_dir(), entry.name)));
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<CommittedPart>> OutputCommitter::LoadCommits() {
@@ -177,9 +207,13 @@ void OutputCommitter::Discard(uint64_t attempt_id) {
 }
 
 Status OutputCommitter::CommitJob(const json::object& manifest) {
-  AIMASS_RETURN_IF_ERROR(
-      env_.WriteFileAtomically(JoinPath(output_dir_, kSuccess), json::serialize(manifest) + "\n"));
-  return env_.RemoveTree(attempts_dir());
+  return env_.WriteFileAtomically(JoinPath(output_dir_, kSuccess), json::serialize(manifest) + "\n");
+}
+
+Status OutputCommitter::RemoveTemporary() {
+  Status removed = env_.RemoveTree(attempts_dir());
+  lock_.reset();
+  return removed;
 }
 
 }  // namespace aimass::coordinator

@@ -7,6 +7,7 @@
 //   OUT/_SUCCESS                   the job manifest (JSON), written last
 //   OUT/_temporary/job.json        while running: what job this output belongs to
 //   OUT/_temporary/commits.jsonl   while running: one line per committed split (for resume)
+//   OUT/_temporary/job.lock        while running: flock held by the one coordinator writing OUT
 //   OUT/_temporary/attempt-N/      while running: a worker's files for attempt N
 //
 // Only this class moves files into OUT, and it does so on the coordinator's one job thread: a
@@ -18,6 +19,7 @@
 #include <boost/json/object.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,8 +55,10 @@ class OutputCommitter {
   OutputCommitter(Env& env, std::string output_dir, std::string part_suffix);
 
   // Claims the output directory for the job described by `identity` (model digest, input,
-  // output options). The same job's earlier output is resumed (or found complete); anything
-  // else there is refused, naming what differs, unless `overwrite`, which deletes it first.
+  // output options) and locks it against other coordinators. The same job's earlier output is
+  // resumed (or found complete); another aimass job's output is refused, naming what differs,
+  // unless `overwrite`, which deletes that output's files (and only those). A directory that
+  // is not an aimass output is always refused.
   Result<OutputState> Open(const boost::json::object& identity, bool overwrite);
 
   const std::string& output_dir() const { return output_dir_; }
@@ -67,16 +71,19 @@ class OutputCommitter {
                 const std::string& attempt_bad_records);
   // Deletes what an uncommitted attempt left behind.
   void Discard(uint64_t attempt_id);
-  // Writes `manifest` as _SUCCESS and removes _temporary: nothing temporary remains.
+  // Writes `manifest` as _SUCCESS: the output is complete.
   Status CommitJob(const boost::json::object& manifest);
+  // Then: removes _temporary (attempts, commit log, lock), so nothing temporary remains.
+  Status RemoveTemporary();
 
  private:
   Result<std::vector<CommittedPart>> LoadCommits();
-  Status StartFresh(const boost::json::object& identity);
+  Status RemoveEarlierOutput();
 
   Env& env_;
   std::string output_dir_;
   std::string part_suffix_;
+  std::unique_ptr<FileLock> lock_;  // held from Open to RemoveTemporary
 };
 
 }  // namespace aimass::coordinator

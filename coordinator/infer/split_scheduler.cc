@@ -1,6 +1,7 @@
 #include "coordinator/infer/split_scheduler.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace aimass::coordinator {
 
@@ -78,8 +79,17 @@ Status SplitScheduler::OnFailed(uint64_t attempt_id, const std::string& reason) 
 Status SplitScheduler::OnWorkerLost(uint32_t rank, const std::string& reason) {
   lost_.at(rank) = true;
   room_.at(rank) = 0;
-  for (uint64_t attempt_id : AttemptsOf(rank)) AIMASS_RETURN_IF_ERROR(OnFailed(attempt_id, reason));
-  return Status::Ok();
+  std::set<uint64_t> attempts = AttemptsOf(rank);
+  if (attempts.empty()) return Status::Ok();
+  // A worker runs its splits in the order given: the oldest was running and may be why the
+  // worker died, so it is charged; the ones queued behind it never started and are not.
+  for (auto it = std::next(attempts.begin()); it != attempts.end(); ++it) {
+    auto found = running_.find(*it);
+    uint32_t split = found->second.split;
+    running_.erase(found);
+    if (!splits_[split].committed) queue_.push_front(split);
+  }
+  return OnFailed(*attempts.begin(), reason);
 }
 
 std::optional<uint32_t> SplitScheduler::SplitOf(uint64_t attempt_id) const {

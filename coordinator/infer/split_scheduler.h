@@ -2,8 +2,9 @@
 // Dispatch is pull-based: a worker announces room for more splits (WorkRequest) and is given at
 // most that many, so fast workers take more of the job. Every assignment is a new attempt with
 // its own id; a split is done once one attempt of it is committed, and later reports of other
-// attempts of it are discarded. A failed attempt (error, or its worker lost) puts the split back
-// in the queue until it has failed `max_attempts` times, which fails the job.
+// attempts of it are discarded. A failed attempt (an error, or the attempt its worker was running
+// when lost) puts the split back in the queue until it has failed `max_attempts` times, which
+// fails the job.
 // Pure bookkeeping, no I/O. Not thread-safe: the job's thread owns it.
 #pragma once
 
@@ -44,7 +45,8 @@ class SplitScheduler {
   void OnDiscarded(uint64_t attempt_id);
   // Re-queues the split, or fails once it has failed max_attempts times.
   Status OnFailed(uint64_t attempt_id, const std::string& reason);
-  // Fails every attempt the worker holds; it gets no more work.
+  // The worker gets no more work. The attempt it was running (its oldest) fails; the ones
+  // queued behind it go back to the queue without counting as failures.
   Status OnWorkerLost(uint32_t rank, const std::string& reason);
 
   std::optional<uint32_t> SplitOf(uint64_t attempt_id) const;

@@ -1,5 +1,6 @@
 // The worker's inference pieces without a coordinator: the split reader's batches and bad-record
 // handling, and the prediction writer's formats.
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <zlib.h>
 
@@ -100,6 +101,7 @@ TEST_CASE("a bad record ends its split under fail and rides along otherwise", "[
     REQUIRE(failed != items.end());
     REQUIRE_FALSE(failed->retryable);
     REQUIRE_THAT(failed->error, Catch::Contains("part-00000:line 3"));
+    REQUIRE_THAT(failed->error, Catch::EndsWith("(on_bad_record: fail)"));
   }
   SECTION("skip or quarantine: counted in records_in, kept with the batch") {
     auto options = CsvOptions(dir.Path("t.csv"), text.size());
@@ -117,6 +119,45 @@ TEST_CASE("a bad record ends its split under fail and rides along otherwise", "[
     REQUIRE(bad == 1);
     REQUIRE(records_in == 3);
   }
+}
+
+TEST_CASE("a split of only bad records moves in batch-sized pieces, raw kept only to quarantine",
+          "[infer_worker]") {
+  TempDir dir;
+  std::string text = "id,a,b\n";
+  for (int i = 0; i < 5; ++i) text += "r" + std::to_string(i) + ",oops,1\n";
+  WriteRaw(dir.Path("t.csv"), text);
+  auto options = CsvOptions(dir.Path("t.csv"), text.size());  // batch_size 2
+  options.fail_on_bad_record = false;
+  const bool quarantine = GENERATE(false, true);
+  options.keep_raw_bad_records = quarantine;
+  SplitReader reader(options, Tasks({WholeFile(1, text.size())}));
+  auto items = Drain(reader);
+  size_t batches = 0;
+  std::vector<std::string> locations, raws;
+  for (const auto& item : items) {
+    if (item.kind != WorkItem::Kind::kBatch) continue;
+    ++batches;
+    REQUIRE(item.ids.empty());
+    REQUIRE(item.bad.size() <= 2);
+    for (const auto& bad : item.bad) {
+      locations.push_back(bad.location);
+      raws.push_back(bad.raw);
+      REQUIRE_FALSE(bad.reason.empty());
+    }
+  }
+  REQUIRE(batches == 3);  // 2 + 2 + 1
+  REQUIRE(locations == std::vector<std::string>{"part-00000:line 2", "part-00000:line 3",
+                                                "part-00000:line 4", "part-00000:line 5",
+                                                "part-00000:line 6"});
+  if (quarantine) {
+    REQUIRE(raws == std::vector<std::string>{"r0,oops,1", "r1,oops,1", "r2,oops,1", "r3,oops,1",
+                                             "r4,oops,1"});
+  } else {
+    REQUIRE(raws == std::vector<std::string>(5));
+  }
+  REQUIRE(items[items.size() - 2].kind == WorkItem::Kind::kSplitEnd);
+  REQUIRE(items[items.size() - 2].records_in == 5);
 }
 
 TEST_CASE("a file that cannot be read fails its attempt as retryable", "[infer_worker]") {
@@ -185,6 +226,66 @@ TEST_CASE("quarantined records keep location, reason and raw text", "[infer_work
   REQUIRE(ReadAll(dir.Path("bad.jsonl")) ==
           "{\"location\":\"part-1:line 3\",\"reason\":\"field 'a': 'oops' is not a number\","
           "\"raw\":\"y,oops,8\"}\n");
+}
+
+TEST_CASE("quarantined raw records that are not UTF-8 are written in base64", "[infer_worker]") {
+  TempDir dir;
+  auto writer = BadRecordWriter::Create(dir.Path("bad.jsonl"));
+  REQUIRE(writer.ok());
+  REQUIRE((*writer)->Write({"part-1:record 7", "truncated", std::string("\xff\x00\x01", 3)}).ok());
+  REQUIRE((*writer)->Write({"part-1:line 2", "short row", "caf\xc3\xa9"}).ok());  // "café"
+  REQUIRE((*writer)->Close().ok());
+  const std::string text = ReadAll(dir.Path("bad.jsonl"));
+  const size_t newline = text.find('\n');
+  REQUIRE(newline != std::string::npos);
+  boost::json::object binary = boost::json::parse(text.substr(0, newline)).as_object();
+  REQUIRE(binary.at("location").as_string() == "part-1:record 7");
+  REQUIRE(binary.at("raw_base64").as_string() == "/wAB");
+  REQUIRE_FALSE(binary.contains("raw"));
+  boost::json::object utf8 = boost::json::parse(text.substr(newline + 1)).as_object();
+  REQUIRE(utf8.at("raw").as_string() == "caf\xc3\xa9");
+  REQUIRE_FALSE(utf8.contains("raw_base64"));
+}
+
+TEST_CASE("UTF-8 validation rejects overlongs, surrogates and code points past U+10FFFF",
+          "[infer_worker]") {
+  REQUIRE(IsValidUtf8(""));
+  REQUIRE(IsValidUtf8("plain ascii"));
+  REQUIRE(IsValidUtf8("\xc3\xa9"));              // U+00E9
+  REQUIRE(IsValidUtf8("\xe2\x82\xac"));          // U+20AC
+  REQUIRE(IsValidUtf8("\xed\x9f\xbf"));          // U+D7FF, just below the surrogates
+  REQUIRE(IsValidUtf8("\xf4\x8f\xbf\xbf"));      // U+10FFFF
+  REQUIRE(IsValidUtf8(std::string("a\0b", 3)));
+  REQUIRE_FALSE(IsValidUtf8("\xc0\xaf"));         // overlong '/'
+  REQUIRE_FALSE(IsValidUtf8("\xe0\x80\xaf"));     // overlong '/'
+  REQUIRE_FALSE(IsValidUtf8("\xf0\x82\x82\xac")); // overlong U+20AC
+  REQUIRE_FALSE(IsValidUtf8("\xed\xa0\x80"));     // U+D800
+  REQUIRE_FALSE(IsValidUtf8("\xf4\x90\x80\x80")); // U+110000
+  REQUIRE_FALSE(IsValidUtf8("\xf5\x80\x80\x80"));
+  REQUIRE_FALSE(IsValidUtf8("\xe2\x82"));         // truncated
+  REQUIRE_FALSE(IsValidUtf8("\x80"));             // lone continuation byte
+  REQUIRE_FALSE(IsValidUtf8("\xe9t\xe9"));         // Latin-1 "été"
+}
+
+TEST_CASE("JSON-lines ids that are not UTF-8 are written as Latin-1", "[infer_worker]") {
+  TempDir dir;
+  const float scores[] = {1.0f, 2.0f};
+  auto json = PredictionWriter::Create(dir.Path("p.jsonl"), "jsonl", 0, 1);
+  REQUIRE(json.ok());
+  REQUIRE((*json)->Write({"caf\xe9\"", "caf\xc3\xa9"}, scores).ok());
+  REQUIRE((*json)->Close().ok());
+  const std::string text = ReadAll(dir.Path("p.jsonl"));
+  REQUIRE(text ==
+          "{\"id\":\"caf\\u00e9\\\"\",\"prediction\":1,\"scores\":[1]}\n"
+          "{\"id\":\"caf\xc3\xa9\",\"prediction\":2,\"scores\":[2]}\n");
+  boost::json::object first = boost::json::parse(text.substr(0, text.find('\n'))).as_object();
+  REQUIRE(first.at("id").as_string() == "caf\xc3\xa9\"");  // U+00E9 read back as UTF-8
+
+  auto csv = PredictionWriter::Create(dir.Path("p.csv"), "csv", 0, 1);
+  REQUIRE(csv.ok());
+  REQUIRE((*csv)->Write({"caf\xe9"}, scores).ok());
+  REQUIRE((*csv)->Close().ok());
+  REQUIRE(ReadAll(dir.Path("p.csv")) == "id,prediction,score_0\ncaf\xe9,1,1\n");  // bytes as read
 }
 
 }  // namespace

@@ -54,6 +54,7 @@ TEST_CASE("commits rename one attempt into place and job commit leaves no tempor
   REQUIRE_FALSE(fs::exists(committer.AttemptDirectory(5)));
   REQUIRE(committer.CommitJob(json::object{{"identity", Identity("m1")}}).ok());
   REQUIRE(fs::exists(dir.Path("out/_SUCCESS")));
+  REQUIRE(committer.RemoveTemporary().ok());
   REQUIRE_FALSE(fs::exists(dir.Path("out/_temporary")));
 }
 
@@ -82,19 +83,37 @@ TEST_CASE("another job's output is refused, naming what differs, unless overwrit
     OutputCommitter committer(Env::Default(), dir.Path("out"), ".csv");
     REQUIRE(committer.Open(Identity("m1"), false).ok());
   }
+  std::ofstream(dir.Path("out/part-00003.csv")) << "an earlier part";
+  std::ofstream(dir.Path("out/README")) << "the user's own file";
   OutputCommitter committer(Env::Default(), dir.Path("out"), ".csv");
   auto refused = committer.Open(Identity("m2"), false);
   REQUIRE_FALSE(refused.ok());
   REQUIRE_THAT(refused.status().message(), Catch::Contains("model_sha256"));
   REQUIRE(committer.Open(Identity("m2"), true).ok());
+  REQUIRE_FALSE(fs::exists(dir.Path("out/part-00003.csv")));  // the earlier job's files go ...
+  REQUIRE(fs::exists(dir.Path("out/README")));               // ... and only those
 
   fs::create_directories(dir.Path("other"));
   std::ofstream(dir.Path("other/notes.txt")) << "mine";
   OutputCommitter stranger(Env::Default(), dir.Path("other"), ".csv");
-  auto not_ours = stranger.Open(Identity("m1"), false);
-  REQUIRE_FALSE(not_ours.ok());
-  REQUIRE_THAT(not_ours.status().message(), Catch::Contains("not an aimass inference output"));
-  REQUIRE(fs::exists(dir.Path("other/notes.txt")));  // nothing lost
+  for (bool overwrite : {false, true}) {
+    auto not_ours = stranger.Open(Identity("m1"), overwrite);
+    REQUIRE_FALSE(not_ours.ok());
+    REQUIRE_THAT(not_ours.status().message(), Catch::Contains("not an aimass inference output"));
+  }
+  REQUIRE(fs::exists(dir.Path("other/notes.txt")));  // nothing lost, even with --overwrite
+}
+
+TEST_CASE("one coordinator at a time writes an output directory", "[committer]") {
+  TempDir dir;
+  OutputCommitter first(Env::Default(), dir.Path("out"), ".csv");
+  REQUIRE(first.Open(Identity("m1"), false).ok());
+  OutputCommitter second(Env::Default(), dir.Path("out"), ".csv");
+  auto refused = second.Open(Identity("m1"), false);
+  REQUIRE_FALSE(refused.ok());
+  REQUIRE_THAT(refused.status().message(), Catch::Contains("another aimass job is writing this output"));
+  REQUIRE(first.RemoveTemporary().ok());  // the first one is done: the lock is free again
+  REQUIRE(second.Open(Identity("m1"), false).ok());
 }
 
 }  // namespace

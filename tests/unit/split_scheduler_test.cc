@@ -79,8 +79,21 @@ TEST_CASE("a lost worker's attempts are re-queued and it gets no more work", "[s
   }
   REQUIRE(splits == std::set<uint32_t>{0, 1, 2});
   REQUIRE(scheduler.finished());
+  REQUIRE(scheduler.failed_attempts() == 1);  // only the attempt it was running counts
   REQUIRE_FALSE(scheduler.ShouldCommit(a->attempt_id));
   REQUIRE_FALSE(scheduler.ShouldCommit(b->attempt_id));
+}
+
+TEST_CASE("with max_attempts 1, losing a worker fails only the split it was running",
+          "[scheduler]") {
+  SplitScheduler scheduler(3, 2, 1);
+  scheduler.AddRoom(0, 2);
+  auto running = scheduler.Next();
+  auto queued = scheduler.Next();
+  Status lost = scheduler.OnWorkerLost(0, "killed");
+  REQUIRE_FALSE(lost.ok());
+  REQUIRE_THAT(lost.message(), Catch::Contains("split " + std::to_string(running->split)));
+  REQUIRE_FALSE(scheduler.ShouldCommit(queued->attempt_id));
 }
 
 TEST_CASE("splits committed by an earlier run are never scheduled", "[scheduler]") {

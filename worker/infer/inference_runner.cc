@@ -60,6 +60,7 @@ SplitReaderOptions ReaderOptions(const proto::InferSpec& spec) {
   options.normalize.mean = spec.normalize().mean();
   options.normalize.std = spec.normalize().std();
   options.fail_on_bad_record = spec.on_bad_record() == "fail";
+  options.keep_raw_bad_records = spec.on_bad_record() == "quarantine";
   return options;
 }
 

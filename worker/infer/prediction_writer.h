@@ -1,16 +1,23 @@
 // PredictionWriter: one output part of an inference job, in the format the job asked for.
 //   csv    header `id,prediction,score_0,...,score_{k-1}`; ids quoted as RFC 4180 needs
 //   jsonl  {"id": "...", "prediction": 3, "scores": [...]}
+// Ids are written as read. CSV keeps their bytes exactly. In JSON lines an id that is not valid
+// UTF-8 (Latin-1 Hive text, say) is read as Latin-1: every byte 0x80-0xFF is written "\u00XX",
+// so the line stays valid JSON and each byte maps back to a code point <= U+00FF. A JSON reader
+// then cannot tell such an id from the UTF-8 id with the same code points; the CSV format can.
 // `prediction` is the arg-max class when the model gives several scores, the score itself when
 // it gives one (regression). Scores are written in the shortest form that reads back to the
 // same float, so predictions compare exactly with what the model computed.
-// BadRecordWriter: quarantined records, JSON lines {"location", "reason", "raw"}.
+// BadRecordWriter: quarantined records, JSON lines {"location", "reason", "raw"}, where "raw"
+// is the record as read when that is valid UTF-8; otherwise (TFRecord or IDX bytes, Latin-1
+// text) the line carries "raw_base64", the bytes in standard base64 (RFC 4648, padded), instead.
 // Not thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/io/output_file.h"
@@ -44,6 +51,9 @@ class PredictionWriter {
   uint64_t rows_ = 0;
   std::string buffer_;
 };
+
+// Whether `text` is well-formed UTF-8: no overlong forms, surrogates or code points past U+10FFFF.
+bool IsValidUtf8(std::string_view text);
 
 class BadRecordWriter {
  public:

@@ -1,5 +1,6 @@
 #include "worker/infer/split_reader.h"
 
+#include <algorithm>
 #include <exception>
 
 #include "common/tables/record_reader.h"
@@ -80,6 +81,23 @@ void SplitReader::ReadSplit(const SplitTask& task) {
     return;
   }
   const size_t width = options_.table.feature_count;
+  const size_t batch_size = std::max<size_t>(1, options_.batch_size);
+  WorkItem batch;
+  auto start_batch = [&] {
+    batch = WorkItem();
+    batch.ids.reserve(batch_size);
+    batch.features.reserve(batch_size * width);
+  };
+  // Sends the batch (normalized) and starts the next; false once stopping.
+  auto send_batch = [&] {
+    Normalize(batch.features.data(), batch.features.size());
+    batch.kind = WorkItem::Kind::kBatch;
+    batch.attempt_id = task.attempt_id;
+    batch.split = task.split.index;
+    if (!Push(std::move(batch))) return false;
+    start_batch();
+    return true;
+  };
   try {
     auto reader = tables::OpenRecordReader(options_.files[task.split.file], task.split, options_.table);
     if (!reader.ok()) {
@@ -87,7 +105,7 @@ void SplitReader::ReadSplit(const SplitTask& task) {
       return;
     }
     uint64_t records_in = 0;
-    WorkItem batch;
+    start_batch();
     tables::TableRecord record;
     tables::BadRecord bad;
     while (!stopping_) {
@@ -101,33 +119,28 @@ void SplitReader::ReadSplit(const SplitTask& task) {
       ++records_read_;
       if (*outcome == tables::RecordReader::Outcome::kBad) {
         if (options_.fail_on_bad_record) {
-          fail("bad record at " + bad.location + ": " + bad.reason, false);
+          fail("bad record at " + bad.location + ": " + bad.reason + " (on_bad_record: fail)", false);
           return;
         }
-        batch.bad.push_back(std::move(bad));
-        bad = tables::BadRecord();
+        if (options_.keep_raw_bad_records) {
+          batch.bad.push_back(std::move(bad));
+          bad = tables::BadRecord();
+        } else {
+          // Only location and reason travel; `bad` keeps its raw buffer for the next record.
+          batch.bad.push_back(tables::BadRecord{std::move(bad.location), std::move(bad.reason), {}});
+          bad.location.clear();
+          bad.reason.clear();
+          bad.raw.clear();
+        }
+        // Bad records count toward the batch too, so they never pile up past batch_size.
+        if (batch.bad.size() >= batch_size && !send_batch()) return;
         continue;
       }
       batch.ids.push_back(std::move(record.id));
       batch.features.insert(batch.features.end(), record.features.begin(), record.features.end());
-      if (batch.ids.size() == options_.batch_size) {
-        Normalize(batch.features.data(), batch.features.size());
-        batch.kind = WorkItem::Kind::kBatch;
-        batch.attempt_id = task.attempt_id;
-        batch.split = task.split.index;
-        if (!Push(std::move(batch))) return;
-        batch = WorkItem();
-        batch.ids.reserve(options_.batch_size);
-        batch.features.reserve(options_.batch_size * width);
-      }
+      if (batch.ids.size() >= batch_size && !send_batch()) return;
     }
-    if (!batch.ids.empty() || !batch.bad.empty()) {
-      Normalize(batch.features.data(), batch.features.size());
-      batch.kind = WorkItem::Kind::kBatch;
-      batch.attempt_id = task.attempt_id;
-      batch.split = task.split.index;
-      if (!Push(std::move(batch))) return;
-    }
+    if ((!batch.ids.empty() || !batch.bad.empty()) && !send_batch()) return;
     WorkItem end;
     end.kind = WorkItem::Kind::kSplitEnd;
     end.attempt_id = task.attempt_id;

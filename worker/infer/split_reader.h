@@ -5,7 +5,9 @@
 //
 // The items of one split arrive in order: kSplitStart, any kBatch, then kSplitEnd or
 // kSplitFailed. Under on_bad_record: fail the first bad record ends its split with a
-// kSplitFailed that is not retryable; otherwise bad records ride along with their batch.
+// kSplitFailed that is not retryable; otherwise bad records ride along with their batch. A
+// batch is sent once it holds batch_size good records or batch_size bad ones, so a split of
+// nothing but bad records still moves through the bounded queue in batch-sized pieces.
 // Thread safety: Pop is for one consumer thread; the rest is internal.
 #pragma once
 
@@ -38,6 +40,7 @@ struct WorkItem {
   std::vector<std::string> ids;           // kBatch
   std::vector<float> features;            // kBatch: ids.size() x feature_count, normalized
   std::vector<tables::BadRecord> bad;     // kBatch: bad records met since the previous batch
+                                          // (at most batch_size; raw empty unless kept)
   uint64_t records_in = 0;                // kSplitEnd: records read, good and bad
   std::string error;                      // kSplitFailed
   bool retryable = true;                  // kSplitFailed
@@ -49,6 +52,7 @@ struct SplitReaderOptions {
   uint32_t batch_size = 256;
   NormalizeConfig normalize{1.0f, 0.0f, 1.0f};
   bool fail_on_bad_record = true;
+  bool keep_raw_bad_records = false;  // on_bad_record: quarantine; otherwise BadRecord::raw is empty
   size_t queue_depth = 4;  // batches decoded ahead of the model
 };
 
