@@ -158,7 +158,7 @@ std::vector<pid_t> WorkerPids() {
     std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     std::string cmdline = ReadText(entry.path().string() + "/cmdline");
-    if (cmdline.find(WorkerBinary()) == 0 && cmdline.find("--coordinator") != std::string::npos) {
+    if (cmdline.rfind(WorkerBinary() + '\0', 0) == 0 || cmdline == WorkerBinary()) {
       pids.push_back(static_cast<pid_t>(std::stol(name)));
     }
   }
@@ -191,7 +191,15 @@ TEST_CASE("a worker killed with SIGKILL mid-job: the job still ends exactly once
   TempDir scratch;
   Fixture fixture = MakeFixture(scratch.path(), FixtureSize{20000, 40, 256, 3});
   std::string job = WriteInferJob(fixture, "inference: {batch_size: 32}\n");
-  Process running(LocalInfer(job), scratch.path());
+  // Both launch forms: the coordinator's own mpirun, and MPMD through scripts/mpirun.sh.
+  const bool mpmd = GENERATE(false, true);
+  std::vector<std::string> argv = LocalInfer(job);
+  if (mpmd) {
+    argv = {std::string(AIMASS_SOURCE_DIR) + "/scripts/mpirun.sh", "-np", "1", CoordinatorBinary(),
+            "infer", "--config", job, ":", "-np", "2", WorkerBinary()};
+  }
+  INFO((mpmd ? "MPMD" : "--workers 2"));
+  Process running(argv, scratch.path());
   WaitForCommits(fixture.dir + "/out", 1, running);
   std::vector<pid_t> workers = WorkerPids();
   REQUIRE(workers.size() == 2);
@@ -201,7 +209,12 @@ TEST_CASE("a worker killed with SIGKILL mid-job: the job still ends exactly once
   REQUIRE(result.exit_code == 0);
   CHECK(result.out.find("lost (disconnected") != std::string::npos);
   RequireExactlyPythonsPredictions(fixture, fixture.dir + "/out");
-  CHECK(Manifest(fixture.dir + "/out").at("records_in").to_number<int>() == 20000);
+  json::object manifest = Manifest(fixture.dir + "/out");
+  CHECK(manifest.at("records_in").to_number<int>() == 20000);
+  CHECK(manifest.at("failed_attempts").to_number<int>() == 1);  // only the split it was running
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(WorkerPids().empty());
+  fs::remove_all(fixture.dir + "/out");
 }
 
 TEST_CASE("a job killed as a whole resumes with the same command, exactly once",
