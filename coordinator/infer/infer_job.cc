@@ -17,6 +17,7 @@
 #include "common/aimass.pb.h"
 #include "common/config/job_config.h"
 #include "common/io/output_file.h"
+#include "common/tables/record_reader.h"
 #include "common/tables/split_planner.h"
 #include "common/tables/table.h"
 #include "common/tables/table_listing.h"
@@ -233,6 +234,20 @@ class InferJob::Impl {
     AIMASS_ASSIGN_OR_RETURN(files_, tables::ListTable(config_.input.path, list_options, env_));
     splits_ = tables::PlanSplits(files_, table_.format, config_.input.split_bytes);
     for (const auto& file : files_) input_bytes_ += file.size;
+    return CheckFirstRecord();
+  }
+
+  // Reads the first record of the first split here, so that a schema that does not fit the
+  // table (a column the header lacks, a feature count the model does not take) is one error
+  // before any worker starts, not the same failure on every attempt of every split.
+  Status CheckFirstRecord() {
+    if (splits_.empty()) return Status::Ok();
+    const tables::Split& first = splits_.front();
+    AIMASS_ASSIGN_OR_RETURN(auto reader, tables::OpenRecordReader(files_[first.file], first, table_));
+    tables::TableRecord record;
+    tables::BadRecord bad;
+    AIMASS_ASSIGN_OR_RETURN(auto outcome, reader->Next(&record, &bad));
+    (void)outcome;  // a bad first record is data, for on_bad_record to judge
     return Status::Ok();
   }
 

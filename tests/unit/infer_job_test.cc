@@ -49,6 +49,7 @@ coordinator::InferJobOptions Options(const TempDir& dir) {
   options.config.model = dir.Path("model.pt");
   std::ofstream(options.config.model) << "model bytes";
   options.config.input.path = MakeTable(dir);
+  options.config.input.header = true;
   options.config.schema.id = "id";
   options.config.schema.features = {"f0", "f1"};
   options.config.output.path = dir.Path("out");
@@ -231,6 +232,19 @@ TEST_CASE("an interrupted job resumes with only its uncommitted splits", "[infer
   auto third = RunJob(Options(dir), 2, AlwaysSucceed, &complete);
   REQUIRE(third.ok());
   REQUIRE(complete);
+}
+
+TEST_CASE("a schema that does not fit the table fails before any worker starts", "[infer_job]") {
+  TempDir dir;
+  auto options = Options(dir);
+  options.config.schema.features = {"f0", "f9"};
+  auto manifest = RunJob(options, 2, [](uint32_t, const proto::SplitAssignment&) {
+    FAIL("no split may be assigned");
+    return Action::kSucceed;
+  });
+  REQUIRE_FALSE(manifest.ok());
+  REQUIRE_THAT(manifest.status().message(), Catch::Contains("part-00000.csv"));
+  REQUIRE_THAT(manifest.status().message(), Catch::Contains("'f9'"));
 }
 
 TEST_CASE("another model's output is refused unless --overwrite", "[infer_job]") {
