@@ -172,8 +172,9 @@ Result<ConfigFile> ReadConfigFile(const Arguments& arguments) {
 // Workers that exist are told to leave; `error` (if any) is printed. The exit code.
 int CancelLaunch(WorkerLauncher& launcher, bool under_mpirun, const std::string& error) {
   launcher.Cancel();
-  if (under_mpirun) MPI_Finalize();
-  return error.empty() ? 0 : Fail(error);
+  int code = error.empty() ? 0 : Fail(error);
+  if (under_mpirun) FinishMpi(code);
+  return code;
 }
 
 // Runs a prepared job (TrainJob or InferJob) on a fresh hub; `print` shows its result.
@@ -189,7 +190,7 @@ int RunPreparedJob(Job& job, WorkerLauncher& launcher, bool under_mpirun, Print 
   }
   print(*result);
   hub->reset();
-  if (under_mpirun) MPI_Finalize();
+  if (under_mpirun) FinishMpi(0);
   return 0;
 }
 

@@ -170,7 +170,7 @@ int WorkerMain(int argc, char** argv) {
   (*control)->ExpectClose();
   control->reset();
   MPI_Comm_free(&world->worker_comm);
-  MPI_Finalize();
+  FinishMpi(0);
   return 0;
 }
 

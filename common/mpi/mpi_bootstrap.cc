@@ -1,5 +1,6 @@
 #include "common/mpi/mpi_bootstrap.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <vector>
 
@@ -59,6 +60,15 @@ Status BroadcastCoordinatorAddress(const MpiWorld& world, std::string* address) 
               MPI_COMM_WORLD);
   }
   return Status::Ok();
+}
+
+void FinishMpi(int exit_code) {
+  if (std::getenv("OMPI_MCA_orte_enable_recovery") != nullptr) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(exit_code);
+  }
+  MPI_Finalize();
 }
 
 }  // namespace aimass

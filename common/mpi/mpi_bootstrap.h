@@ -35,4 +35,10 @@ Result<MpiWorld> JoinMpiWorld(ProcessRole role);
 // Collective over MPI_COMM_WORLD; only valid when the world has a coordinator.
 Status BroadcastCoordinatorAddress(const MpiWorld& world, std::string* address);
 
+// Leaves MPI at the end of a process that is done: MPI_Finalize, except when mpirun runs with
+// --enable-recovery (an inference job that outlives dead workers). There a dead peer can keep
+// MPI_Finalize waiting forever, and mpirun does not require it: the process flushes its output
+// and ends with `exit_code` at once. Returns only when MPI_Finalize was called.
+void FinishMpi(int exit_code);
+
 }  // namespace aimass
