@@ -94,6 +94,9 @@ class EnvWrapper : public Env {
   Env& target_;
 };
 
+// This machine's host name, as workers report it in their Hello.
+std::string LocalHostName();
+
 // "dir/name" without doubling the separator.
 std::string JoinPath(const std::string& dir, const std::string& name);
 

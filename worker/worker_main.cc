@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/aimass.pb.h"
+#include "common/env.h"
 #include "common/log.h"
 #include "common/mpi/mpi_bootstrap.h"
 #include "worker/bench/allreduce_bench.h"
@@ -33,12 +34,6 @@ const char kUsage[] =
     "coordinator's address comes through MPI; otherwise pass --coordinator (or set\n"
     "AIMASS_COORDINATOR).\n";
 
-std::string HostName() {
-  char name[256] = {};
-  ::gethostname(name, sizeof(name) - 1);
-  return name;
-}
-
 // A worker that cannot go on must not linger: its peers may wait for it inside a collective,
 // and mpirun tears the job down only once a process has exited.
 [[noreturn]] void ExitNow(int code) {
@@ -51,7 +46,7 @@ Status RunJob(const MpiWorld& world, ControlClient& control) {
   auto* body = hello.mutable_hello();
   body->set_rank(static_cast<uint32_t>(world.worker_rank));
   body->set_world_size(static_cast<uint32_t>(world.worker_count));
-  body->set_host(HostName());
+  body->set_host(LocalHostName());
   body->set_pid(static_cast<uint32_t>(::getpid()));
   body->set_device(DefaultDeviceName(world.local_rank));
   body->set_local_rank(static_cast<uint32_t>(world.local_rank));

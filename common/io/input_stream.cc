@@ -78,6 +78,13 @@ Codec CodecFromPath(const std::string& path) {
   return Codec::kNone;
 }
 
+Codec CodecFromName(const std::string& name) {
+  for (Codec codec : {Codec::kGzip, Codec::kDeflate, Codec::kZstd, Codec::kBzip2, Codec::kSnappy}) {
+    if (name == CodecName(codec)) return codec;
+  }
+  return Codec::kNone;
+}
+
 const char* CodecName(Codec codec) {
   switch (codec) {
     case Codec::kNone: return "none";

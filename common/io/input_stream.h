@@ -27,6 +27,7 @@ enum class Codec {
 // The codec for a file name by its extension; kNone when it has no known one.
 Codec CodecFromPath(const std::string& path);
 const char* CodecName(Codec codec);
+Codec CodecFromName(const std::string& name);  // CodecName's inverse; kNone for anything else
 
 class InputStream {
  public:

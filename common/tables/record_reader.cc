@@ -8,6 +8,30 @@
 
 namespace aimass::tables {
 
+const char* TableFormatName(TableFormat format) {
+  switch (format) {
+    case TableFormat::kJsonLines:
+      return "jsonl";
+    case TableFormat::kTfRecord:
+      return "tfrecord";
+    case TableFormat::kAvro:
+      return "avro";
+    case TableFormat::kIdx:
+      return "idx";
+    case TableFormat::kDelimited:
+      break;
+  }
+  return "delimited";
+}
+
+TableFormat TableFormatFromName(const std::string& name) {
+  for (TableFormat format : {TableFormat::kJsonLines, TableFormat::kTfRecord, TableFormat::kAvro,
+                             TableFormat::kIdx}) {
+    if (name == TableFormatName(format)) return format;
+  }
+  return TableFormat::kDelimited;
+}
+
 Result<std::unique_ptr<RecordReader>> OpenRecordReader(const InputFile& file, const Split& split,
                                                        const TableOptions& options) {
   switch (options.format) {

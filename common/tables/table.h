@@ -20,6 +20,10 @@ enum class TableFormat {
   kIdx,        // IDX (MNIST-style) files: every record is one item of the first dimension
 };
 
+// The format's name on the wire (jsonl, tfrecord, avro, idx, delimited), and back.
+const char* TableFormatName(TableFormat format);
+TableFormat TableFormatFromName(const std::string& name);  // kDelimited for anything else
+
 // "name=value" path components between the table root and a part file, outermost first.
 using PartitionValues = std::vector<std::pair<std::string, std::string>>;
 

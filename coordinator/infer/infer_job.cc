@@ -49,12 +49,6 @@ std::string UtcNow() {
   return text;
 }
 
-std::string HostName() {
-  char name[256] = {};
-  ::gethostname(name, sizeof(name) - 1);
-  return name;
-}
-
 // FNV-1a over the listing (paths, sizes, modification times): enough to notice that the input
 // was changed or exported again between runs.
 std::string Fingerprint(const std::vector<tables::InputFile>& files) {
@@ -325,10 +319,7 @@ class InferJob::Impl {
     proto::CoordinatorMessage message;
     proto::InferSpec* spec = message.mutable_start_inference()->mutable_spec();
     proto::TableSpec* table = spec->mutable_table();
-    table->set_format(config_.input.format == "jsonl" || config_.input.format == "tfrecord" ||
-                              config_.input.format == "avro" || config_.input.format == "idx"
-                          ? config_.input.format
-                          : "delimited");
+    table->set_format(tables::TableFormatName(table_.format));
     table->set_delimiter(std::string(1, table_.delimiter));
     table->set_header(table_.header);
     for (const auto& column : table_.columns) table->add_columns(column);
@@ -521,7 +512,7 @@ class InferJob::Impl {
   // launcher has to.
   void KillIfLocal(uint32_t rank) {
     const WorkerInfo& worker = roster_->at(rank);
-    if (worker.pid > 0 && worker.host == HostName()) ::kill(static_cast<pid_t>(worker.pid), SIGKILL);
+    if (worker.pid > 0 && worker.host == LocalHostName()) ::kill(static_cast<pid_t>(worker.pid), SIGKILL);
   }
 
   void ReportProgress() {

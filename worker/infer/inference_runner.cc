@@ -18,22 +18,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kReceivePoll = std::chrono::milliseconds(500);
 
-io::Codec CodecFromName(const std::string& name) {
-  for (io::Codec codec : {io::Codec::kGzip, io::Codec::kDeflate, io::Codec::kZstd,
-                          io::Codec::kBzip2, io::Codec::kSnappy}) {
-    if (name == io::CodecName(codec)) return codec;
-  }
-  return io::Codec::kNone;
-}
-
-tables::TableFormat FormatFromName(const std::string& name) {
-  if (name == "jsonl") return tables::TableFormat::kJsonLines;
-  if (name == "tfrecord") return tables::TableFormat::kTfRecord;
-  if (name == "avro") return tables::TableFormat::kAvro;
-  if (name == "idx") return tables::TableFormat::kIdx;
-  return tables::TableFormat::kDelimited;
-}
-
 SplitReaderOptions ReaderOptions(const proto::InferSpec& spec) {
   SplitReaderOptions options;
   const proto::TableSpec& table = spec.table();
@@ -42,13 +26,13 @@ SplitReaderOptions ReaderOptions(const proto::InferSpec& spec) {
     input.path = file.path();
     input.relative_path = file.relative_path();
     input.size = file.size();
-    input.codec = CodecFromName(file.codec());
+    input.codec = io::CodecFromName(file.codec());
     for (const auto& partition : file.partitions()) {
       input.partitions.emplace_back(partition.key(), partition.value());
     }
     options.files.push_back(std::move(input));
   }
-  options.table.format = FormatFromName(table.format());
+  options.table.format = tables::TableFormatFromName(table.format());
   options.table.delimiter = table.delimiter().empty() ? ',' : table.delimiter()[0];
   options.table.header = table.header();
   options.table.columns.assign(table.columns().begin(), table.columns().end());
