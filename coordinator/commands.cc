@@ -98,8 +98,8 @@ std::string Absolute(const std::string& path) {
 // Workers may start in another directory (or on another host sharing the filesystem).
 void MakePathsAbsolute(TrainConfig& config) {
   config.run_dir = Absolute(config.run_dir);
-  config.data.train_dir = Absolute(config.data.train_dir);
-  config.data.test_dir = Absolute(config.data.test_dir);
+  config.data.train.input.path = Absolute(config.data.train.input.path);
+  config.data.test.input.path = Absolute(config.data.test.input.path);
   if (models::IsTorchScriptName(config.model.name)) {
     config.model.name = "torchscript:" + Absolute(models::TorchScriptPath(config.model.name));
   }

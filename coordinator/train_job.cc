@@ -12,6 +12,7 @@
 #include "common/config/train_spec_codec.h"
 #include "common/data/dataset_index.h"
 #include "common/data/epoch_planner.h"
+#include "common/data/plan_wire.h"
 #include "models/model_catalog.h"
 #include "coordinator/run_directory.h"
 #include "coordinator/worker_roster.h"
@@ -30,24 +31,22 @@ double SecondsBetween(Clock::time_point start, Clock::time_point end) {
   return std::chrono::duration<double>(end - start).count();
 }
 
-void FillDataset(const data::DatasetIndex& index, proto::DatasetSpec* spec) {
-  spec->set_feature_count(index.feature_count);
-  for (const auto& shard : index.shards) {
-    auto* out = spec->add_shards();
-    out->set_path(shard.path);
-    out->set_records(shard.records);
-  }
-}
-
 void FillRanges(const std::vector<data::SampleRange>& ranges,
                 google::protobuf::RepeatedPtrField<proto::SampleRange>* out) {
   out->Reserve(static_cast<int>(ranges.size()));
   for (const auto& range : ranges) {
     auto* item = out->Add();
-    item->set_shard(range.shard);
+    item->set_split(range.split);
     item->set_begin(range.begin);
     item->set_count(range.count);
   }
+}
+
+// Records shuffled together when the config leaves it to us: as many as half the loader's cache
+// holds once decoded, so that a window's splits stay decoded while it is trained on.
+uint64_t DefaultShuffleWindow(const DataConfig& data, uint32_t feature_count) {
+  const uint64_t record_bytes = uint64_t{feature_count} * sizeof(float) + 2 * sizeof(int64_t);
+  return std::max<uint64_t>(1024, data.cache_bytes / 2 / record_bytes);
 }
 
 std::string ShapeText(const std::vector<int64_t>& shape) {
@@ -58,8 +57,8 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
 
 // Test-split results of one epoch, summed as the workers report them.
 struct PendingPlan {
-  data::EpochPartition partition;
-  uint32_t sent = 0;  // workers that have their part
+  data::EpochPlan plan;
+  uint32_t sent = 0;  // workers that have it
 };
 
 struct EpochEval {
@@ -84,13 +83,18 @@ class TrainJob::Impl {
   Status Prepare(uint32_t workers) {
     workers_count_ = workers;
     if (workers == 0) return Status::Error("a training job needs at least one worker");
+    if (config_.model.input_shape.empty()) config_.model.input_shape = config_.data.train.shape;
     AIMASS_RETURN_IF_ERROR(models::ResolveModelConfig(config_.model));
 
-    AIMASS_ASSIGN_OR_RETURN(train_index_, data::IndexDataset(config_.data.train_dir, env_));
-    AIMASS_RETURN_IF_ERROR(CheckShape(train_index_, config_.data.train_dir));
-    if (!config_.data.test_dir.empty()) {
-      AIMASS_ASSIGN_OR_RETURN(data::DatasetIndex test, data::IndexDataset(config_.data.test_dir, env_));
-      AIMASS_RETURN_IF_ERROR(CheckShape(test, config_.data.test_dir));
+    AIMASS_RETURN_IF_ERROR(ResolveInputShape(config_.data.train));
+    data::IndexOptions index_options;
+    index_options.feature_count = static_cast<uint32_t>(FeatureCount());
+    index_options.num_classes = config_.model.num_classes;
+    AIMASS_ASSIGN_OR_RETURN(train_index_, data::IndexDataset(config_.data.train, index_options, env_));
+    data::LimitRecords(config_.data.limit, &train_index_);
+    if (!config_.data.test.empty()) {
+      AIMASS_RETURN_IF_ERROR(ResolveInputShape(config_.data.test));
+      AIMASS_ASSIGN_OR_RETURN(data::DatasetIndex test, data::IndexDataset(config_.data.test, index_options, env_));
       test_index_ = std::move(test);
     }
 
@@ -100,12 +104,13 @@ class TrainJob::Impl {
         static_cast<uint64_t>(config_.batch_size) * config_.grad_accumulation;
     plan_options_.shuffle = config_.data.shuffle;
     plan_options_.remainder = config_.data.remainder;
-    plan_options_.limit = config_.data.limit;
-    uint64_t records = train_index_.total_records();
-    if (config_.data.limit > 0) records = std::min(records, config_.data.limit);
+    plan_options_.shuffle_window = config_.data.shuffle_window > 0
+                                       ? config_.data.shuffle_window
+                                       : DefaultShuffleWindow(config_.data, train_index_.feature_count);
+    const uint64_t records = train_index_.total_records();
     steps_per_epoch_ = data::StepsPerEpoch(records, plan_options_);
     if (steps_per_epoch_ == 0) {
-      return Status::Error(config_.data.train_dir + ": " + std::to_string(records) +
+      return Status::Error(config_.data.train.input.path + ": " + std::to_string(records) +
                            " records are too few for " + std::to_string(workers) + " workers");
     }
     AIMASS_RETURN_IF_ERROR(FindResumePoint());
@@ -134,15 +139,22 @@ class TrainJob::Impl {
   }
 
  private:
-  Status CheckShape(const data::DatasetIndex& index, const std::string& dir) {
-    int64_t expected = std::accumulate(config_.model.input_shape.begin(),
-                                       config_.model.input_shape.end(), int64_t{1},
-                                       std::multiplies<int64_t>());
-    if (static_cast<int64_t>(index.feature_count) != expected) {
-      return Status::Error(index.shards.front().path + ": records have " +
-                           std::to_string(index.feature_count) + " features, but model '" +
-                           config_.model.name + "' takes " + std::to_string(expected) +
-                           " (input shape " + ShapeText(config_.model.input_shape) + ")");
+  int64_t FeatureCount() const {
+    return std::accumulate(config_.model.input_shape.begin(), config_.model.input_shape.end(),
+                           int64_t{1}, std::multiplies<int64_t>());
+  }
+
+  // A dataset's `shape` must hold as many values as the model's input (a TorchScript model
+  // without an input shape took the training set's).
+  Status ResolveInputShape(const DatasetSourceConfig& dataset) {
+    if (dataset.shape.empty()) return Status::Ok();
+    const int64_t values = std::accumulate(dataset.shape.begin(), dataset.shape.end(), int64_t{1},
+                                           std::multiplies<int64_t>());
+    if (values != FeatureCount()) {
+      return Status::Error(dataset.input.path + ": shape " + ShapeText(dataset.shape) + " holds " +
+                           std::to_string(values) + " values, but model '" + config_.model.name +
+                           "' takes " + std::to_string(FeatureCount()) + " (input shape " +
+                           ShapeText(config_.model.input_shape) + ")");
     }
     return Status::Ok();
   }
@@ -227,15 +239,15 @@ class TrainJob::Impl {
     proto::StartTraining start;
     auto* spec = start.mutable_spec();
     EncodeTrainConfig(config_, spec);
-    FillDataset(train_index_, spec->mutable_train_data());
-    if (test_index_) FillDataset(*test_index_, spec->mutable_test_data());
+    data::EncodeDataset(train_index_, spec->mutable_train_data());
+    if (test_index_) data::EncodeDataset(*test_index_, spec->mutable_test_data());
     spec->set_steps_per_epoch(steps_per_epoch_);
     if (resume_) {
       spec->set_resume_checkpoint(resume_->path);
       spec->set_resume_step(resume_->header.step);
     }
     std::vector<std::vector<data::SampleRange>> eval_parts;
-    if (test_index_) eval_parts = data::PlanEvaluation(*test_index_, workers_count_);
+    if (test_index_) eval_parts = data::PlanEvaluation(test_index_->split_records(), workers_count_);
     for (uint32_t rank = 0; rank < workers_count_; ++rank) {
       start.clear_eval_ranges();
       if (test_index_) FillRanges(eval_parts[rank], start.mutable_eval_ranges());
@@ -260,19 +272,14 @@ class TrainJob::Impl {
     if (planned == plans_.end()) {
       data::EpochPlanOptions options = plan_options_;
       options.epoch = epoch;
-      planned = plans_.emplace(epoch, PendingPlan{data::PlanEpoch(train_index_, options), 0}).first;
+      planned = plans_.emplace(epoch, PendingPlan{data::PlanEpoch(train_index_.split_records(), options), 0}).first;
     }
     PendingPlan& pending = planned->second;
     for (uint32_t rank = 0; rank < workers_count_; ++rank) {
       if (only_rank && *only_rank != rank) continue;
       proto::CoordinatorMessage message;
-      auto* plan = message.mutable_epoch_plan();
-      plan->set_epoch(epoch);
-      plan->set_start_step(epoch == first_epoch_ ? first_step_ : 0);
-      plan->set_steps(pending.partition.steps);
-      plan->set_samples(pending.partition.samples_per_worker);
-      plan->set_samples_per_step(plan_options_.samples_per_step);
-      FillRanges(pending.partition.workers[rank].ranges, plan->mutable_ranges());
+      data::EncodeEpochPlan(pending.plan, epoch == first_epoch_ ? first_step_ : 0,
+                            message.mutable_epoch_plan());
       AIMASS_RETURN_IF_ERROR(hub_->Send(roster_->at(rank).connection, message));
       ++pending.sent;
     }

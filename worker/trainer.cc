@@ -8,6 +8,7 @@
 #include "common/aimass.pb.h"
 #include "common/checkpoint/checkpoint_file.h"
 #include "common/config/train_spec_codec.h"
+#include "common/data/plan_wire.h"
 #include "common/env.h"
 #include "common/log.h"
 #include "models/model.h"
@@ -32,14 +33,8 @@ std::vector<data::SampleRange> RangesOf(
     const google::protobuf::RepeatedPtrField<proto::SampleRange>& ranges) {
   std::vector<data::SampleRange> out;
   out.reserve(static_cast<size_t>(ranges.size()));
-  for (const auto& range : ranges) out.push_back({range.shard(), range.begin(), range.count()});
+  for (const auto& range : ranges) out.push_back({range.split(), range.begin(), range.count()});
   return out;
-}
-
-std::vector<std::string> ShardPaths(const proto::DatasetSpec& dataset) {
-  std::vector<std::string> paths;
-  for (const auto& shard : dataset.shards()) paths.push_back(shard.path());
-  return paths;
 }
 
 // Per-step time split, summed over the current logging interval.
@@ -109,16 +104,19 @@ class TrainingRun {
     }
 
     BatchLoaderOptions loader_options;
-    loader_options.feature_count = spec_.train_data().feature_count();
+    data::DatasetIndex train_data = data::DecodeDataset(spec_.train_data());
+    train_split_records_ = train_data.split_records();
+    loader_options.feature_count = train_data.feature_count;
     loader_options.loader_threads = config_.data.loader_threads;
     loader_options.prefetch_batches = config_.data.prefetch_batches;
     loader_options.cache_bytes = config_.data.cache_bytes;
     loader_options.normalize = config_.data.normalize;
-    train_loader_ = std::make_unique<BatchLoader>(ShardPaths(spec_.train_data()), loader_options);
-    if (!eval_ranges_.empty() || spec_.test_data().shards_size() > 0) {
-      loader_options.feature_count = spec_.test_data().feature_count();
+    train_loader_ = std::make_unique<BatchLoader>(std::move(train_data), loader_options);
+    if (!eval_ranges_.empty() || spec_.test_data().splits_size() > 0) {
+      data::DatasetIndex test_data = data::DecodeDataset(spec_.test_data());
+      loader_options.feature_count = test_data.feature_count;
       loader_options.loader_threads = 1;
-      test_loader_ = std::make_unique<BatchLoader>(ShardPaths(spec_.test_data()), loader_options);
+      test_loader_ = std::make_unique<BatchLoader>(std::move(test_data), loader_options);
     }
     total_steps_ = spec_.steps_per_epoch() * config_.epochs;
     input_shape_ = {0};
@@ -147,7 +145,10 @@ class TrainingRun {
   Status TrainEpoch(const proto::EpochPlan& plan) {
     const uint64_t per_step = plan.samples_per_step();
     times_ = IntervalTimes();  // throughput measures training only, not evaluation or start-up
-    train_loader_->Start(RangesOf(plan.ranges()), plan.start_step() * per_step, config_.batch_size);
+    train_loader_->Start(std::make_unique<data::EpochStream>(data::DecodeEpochPlan(plan),
+                                                             train_split_records_,
+                                                             static_cast<uint32_t>(communicator_.rank())),
+                         plan.start_step() * per_step, config_.batch_size);
     for (uint64_t step = plan.start_step(); step < plan.steps(); ++step) {
       uint64_t step_samples = std::min<uint64_t>(per_step, plan.samples() - step * per_step);
       AIMASS_RETURN_IF_ERROR(TrainStep(step_samples));
@@ -281,7 +282,7 @@ class TrainingRun {
     if (test_loader_ && !eval_ranges_.empty()) {
       torch::NoGradGuard no_grad;
       model_->SetTraining(false);
-      test_loader_->Start(eval_ranges_, 0, kEvalBatchSize);
+      test_loader_->Start(std::make_unique<data::RangeSequence>(eval_ranges_), 0, kEvalBatchSize);
       torch::Tensor sums = torch::zeros({2}, interval_stats_.options().dtype(torch::kFloat64));
       while (true) {
         AIMASS_ASSIGN_OR_RETURN(std::optional<Batch> batch, test_loader_->Next());
@@ -342,6 +343,7 @@ class TrainingRun {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<BatchLoader> train_loader_;
   std::unique_ptr<BatchLoader> test_loader_;
+  std::vector<uint64_t> train_split_records_;  // what every worker's EpochStream derives from
 
   std::unique_ptr<GradientSynchronizer> sync_;
   torch::Tensor interval_stats_;  // the synchronizer's statistics summed since the last report

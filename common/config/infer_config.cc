@@ -1,28 +1,9 @@
 #include "common/config/infer_config.h"
 
-#include <charconv>
-
 #include "common/config/yaml_section.h"
 
 namespace aimass {
 namespace {
-
-// "f0..f783": a shared prefix, then an inclusive numeric range.
-bool SplitRange(const std::string& entry, std::string* prefix, uint64_t* first, uint64_t* last) {
-  size_t dots = entry.find("..");
-  if (dots == std::string::npos) return false;
-  std::string left = entry.substr(0, dots);
-  std::string right = entry.substr(dots + 2);
-  size_t digits = left.find_last_not_of("0123456789") + 1;  // npos + 1 == 0: all digits
-  *prefix = left.substr(0, digits);
-  if (right.compare(0, prefix->size(), *prefix) == 0) right = right.substr(prefix->size());
-  std::string number = left.substr(digits);
-  auto parse = [](const std::string& text, uint64_t* out) {
-    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), *out);
-    return !text.empty() && error == std::errc() && end == text.data() + text.size();
-  };
-  return parse(number, first) && parse(right, last);
-}
 
 Status ReadModel(YamlSection& root, InferConfig& config) {
   if (!root.Has("model")) return root.Error("key 'model'", "missing (a TorchScript file or a training run directory)");
@@ -36,33 +17,7 @@ Status ReadModel(YamlSection& root, InferConfig& config) {
 Status ReadInput(YamlSection& root, InferInputConfig& input) {
   if (!root.Has("input")) return Status::Ok();  // --input may give the path
   AIMASS_ASSIGN_OR_RETURN(YamlSection section, root.Child("input"));
-  AIMASS_RETURN_IF_ERROR(section.Read("path", &input.path));
-  AIMASS_RETURN_IF_ERROR(section.ReadChoice(
-      "format", {"csv", "tsv", "hive", "delimited", "jsonl", "tfrecord", "avro", "idx"}, &input.format));
-  AIMASS_RETURN_IF_ERROR(section.Read("delimiter", &input.delimiter));
-  if (section.Has("delimiter")) {
-    if (input.format != "delimited") {
-      return section.Error("key 'input.delimiter'", "only with input.format: delimited");
-    }
-    if (input.delimiter.size() != 1) {
-      return section.Error("key 'input.delimiter'", "must be one character");
-    }
-  } else if (input.format == "delimited") {
-    return section.Error("key 'input.delimiter'", "missing (input.format: delimited needs it)");
-  }
-  AIMASS_RETURN_IF_ERROR(section.Read("header", &input.header));
-  AIMASS_RETURN_IF_ERROR(section.Read("columns", &input.columns));
-  auto columns = ExpandColumnRanges(input.columns);
-  if (!columns.ok()) return section.Error("key 'input.columns'", columns.status().message());
-  input.columns = std::move(columns).value();
-  if (input.header && !input.columns.empty()) {
-    return section.Error("key 'input.columns'", "not with input.header: true (the header names them)");
-  }
-  AIMASS_RETURN_IF_ERROR(section.Read("require_success", &input.require_success));
-  double split_mb = static_cast<double>(input.split_bytes) / (1 << 20);
-  AIMASS_RETURN_IF_ERROR(section.ReadPositive("split_mb", &split_mb));
-  input.split_bytes = static_cast<uint64_t>(split_mb * (1 << 20));
-  if (input.split_bytes == 0) input.split_bytes = 1;
+  AIMASS_RETURN_IF_ERROR(ReadTableInputKeys(section, input));
   return section.Finish();
 }
 
@@ -122,24 +77,6 @@ Status ReadInference(YamlSection& root, InferConfig& config) {
 }
 
 }  // namespace
-
-Result<std::vector<std::string>> ExpandColumnRanges(const std::vector<std::string>& entries) {
-  std::vector<std::string> names;
-  for (const std::string& entry : entries) {
-    std::string prefix;
-    uint64_t first = 0;
-    uint64_t last = 0;
-    if (entry.find("..") == std::string::npos) {
-      names.push_back(entry);
-      continue;
-    }
-    if (!SplitRange(entry, &prefix, &first, &last) || last < first || last - first > 10'000'000) {
-      return Status::Error("'" + entry + "' is not a range like f0..f783");
-    }
-    for (uint64_t i = first; i <= last; ++i) names.push_back(prefix + std::to_string(i));
-  }
-  return names;
-}
 
 Result<InferConfig> ParseInferConfig(const std::string& yaml_text, const std::string& source) {
   AIMASS_ASSIGN_OR_RETURN(YAML::Node document, LoadYamlDocument(yaml_text, source));

@@ -7,21 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "common/config/table_input_config.h"
 #include "common/config/train_config.h"
 #include "common/env.h"
 #include "common/status.h"
 
 namespace aimass {
 
-struct InferInputConfig {
-  std::string path;               // the exported table's root directory
-  std::string format = "csv";     // csv | tsv | hive | delimited | jsonl | tfrecord | avro | idx
-  std::string delimiter;          // delimited: one character; csv ',' tsv '\t' hive '\x01'
-  bool header = false;            // delimited: every part file starts with a header line
-  std::vector<std::string> columns;  // delimited without header: names in order ("f0..f9" expands)
-  bool require_success = true;    // refuse an export without its _SUCCESS marker
-  uint64_t split_bytes = 64ull << 20;  // target size of a split of an uncompressed text file
-};
+using InferInputConfig = TableInputConfig;  // the `input` block
 
 struct InferSchemaConfig {
   std::string id;                      // column carried to the output; empty: file and position
@@ -53,9 +46,6 @@ struct InferConfig {
   std::string on_bad_record = "fail";  // fail | skip | quarantine
   uint32_t heartbeat_timeout_s = 60;
 };
-
-// Expands "f0..f783"-style entries of a feature list; other entries are kept as they are.
-Result<std::vector<std::string>> ExpandColumnRanges(const std::vector<std::string>& entries);
 
 // `source` names the text in error messages (normally the file path).
 Result<InferConfig> ParseInferConfig(const std::string& yaml_text, const std::string& source);

@@ -20,13 +20,58 @@ Status ReadModel(YamlSection& root, ModelConfig& model) {
   return section.Finish();
 }
 
+// `data.train: DIR` names a directory of `data convert` shards; a mapping describes any
+// exported table with the keys of inference's `input` block plus label, features, shape and id.
+Status ReadDataset(YamlSection& data, const std::string& key, DatasetSourceConfig& dataset) {
+  if (!data.Has(key)) return Status::Ok();
+  std::string directory;
+  if (data.Read(key, &directory).ok()) {
+    dataset.input.path = directory;
+    dataset.input.format = "csv";
+    dataset.input.header = true;
+    dataset.id = "id";
+    dataset.input.require_success = false;  // as before tables: a directory of shards is enough
+    return Status::Ok();
+  }
+  AIMASS_ASSIGN_OR_RETURN(YamlSection section, data.Child(key));
+  AIMASS_RETURN_IF_ERROR(ReadTableInputKeys(section, dataset.input));
+  if (dataset.input.path.empty()) return section.Error("key '" + section.Qualified("path") + "'", "missing");
+  AIMASS_RETURN_IF_ERROR(section.Read("label", &dataset.label));
+  if (dataset.label.empty()) return section.Error("key '" + section.Qualified("label") + "'", "must not be empty");
+  if (section.Has("features")) {
+    std::string single;
+    if (section.Read("features", &single).ok()) {
+      dataset.features = {single};
+    } else {
+      AIMASS_RETURN_IF_ERROR(section.Read("features", &dataset.features));
+    }
+    auto expanded = ExpandColumnRanges(dataset.features);
+    if (!expanded.ok()) {
+      return section.Error("key '" + section.Qualified("features") + "'", expanded.status().message());
+    }
+    dataset.features = std::move(expanded).value();
+  }
+  AIMASS_RETURN_IF_ERROR(section.Read("shape", &dataset.shape));
+  for (int64_t dim : dataset.shape) {
+    if (dim <= 0) return section.Error("key '" + section.Qualified("shape") + "'", "dimensions must be positive");
+  }
+  AIMASS_RETURN_IF_ERROR(section.Read("id", &dataset.id));
+  if (dataset.input.format == "idx") {
+    return section.Error("key '" + section.Qualified("format") + "'",
+                         "idx files carry no label column; convert them with `aimass-coordinator "
+                         "data convert` first");
+  }
+  return section.Finish();
+}
+
 Status ReadData(YamlSection& root, DataConfig& data) {
   if (!root.Has("data")) return root.Error("key 'data'", "missing (needs at least data.train)");
   AIMASS_ASSIGN_OR_RETURN(YamlSection section, root.Child("data"));
-  AIMASS_RETURN_IF_ERROR(section.Read("train", &data.train_dir));
-  if (data.train_dir.empty()) return section.Error("key 'data.train'", "missing");
-  AIMASS_RETURN_IF_ERROR(section.Read("test", &data.test_dir));
+  AIMASS_RETURN_IF_ERROR(ReadDataset(section, "train", data.train));
+  if (data.train.empty()) return section.Error("key 'data.train'", "missing");
+  AIMASS_RETURN_IF_ERROR(ReadDataset(section, "test", data.test));
   AIMASS_RETURN_IF_ERROR(section.Read("shuffle", &data.shuffle));
+  AIMASS_RETURN_IF_ERROR(section.Read("shuffle_window", &data.shuffle_window));
   std::string remainder = "pad";
   AIMASS_RETURN_IF_ERROR(section.ReadChoice("remainder", {"pad", "drop"}, &remainder));
   data.remainder = remainder == "pad" ? RemainderPolicy::kPad : RemainderPolicy::kDrop;

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "common/config/table_input_config.h"
+
 namespace aimass {
 
 struct ModelConfig {
@@ -41,10 +43,27 @@ struct NormalizeConfig {
 
 enum class RemainderPolicy { kPad, kDrop };
 
+// One dataset of a training job: an exported table (read by the same stack as batch inference,
+// common/tables/) and which of its fields are the label and the features.
+// `data.train: DIR` (a plain string) is shorthand for the shards `data convert` writes:
+// {path: DIR, format: csv, header: true, label: label, id: id}.
+struct DatasetSourceConfig {
+  TableInputConfig input;
+  std::string label = "label";         // column holding the class, an integer in [0, num_classes)
+  std::vector<std::string> features;   // in order ("p0..p783" expands); empty: every named
+                                       // column but the label and the id (delimited formats)
+  std::vector<int64_t> shape;          // per record; empty: the model's
+  std::string id;                      // a column that is neither label nor feature
+  bool empty() const { return input.path.empty(); }
+};
+
 struct DataConfig {
-  std::string train_dir;
-  std::string test_dir;             // empty: no evaluation
+  DatasetSourceConfig train;
+  DatasetSourceConfig test;         // empty path: no evaluation
   bool shuffle = true;
+  // Records shuffled together (see common/data/epoch_planner.h); 0: as many as fit in half of
+  // cache_bytes once decoded, which for most datasets is all of them.
+  uint64_t shuffle_window = 0;
   RemainderPolicy remainder = RemainderPolicy::kPad;
   NormalizeConfig normalize;
   uint32_t prefetch_batches = 4;

@@ -7,9 +7,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/data/csv_shard.h"
-#include "common/data/dataset_index.h"
-#include "common/data/idx_file.h"
+#include "common/data/csv_writer.h"
+#include "common/tables/record_reader.h"
 
 namespace aimass::data {
 namespace {
@@ -45,6 +44,57 @@ int64_t ShardNumber(const std::string& name) {
   return std::stoll(digits);
 }
 
+bool IsDataFileName(const std::string& name) {
+  return !name.empty() && name[0] != '_' && name[0] != '.';
+}
+
+// An IDX file as a table of one whole-file split, read with the table readers.
+Result<std::unique_ptr<tables::RecordReader>> OpenIdx(const std::string& path, Env& env) {
+  AIMASS_ASSIGN_OR_RETURN(FileInfo info, env.Stat(path));
+  tables::InputFile file;
+  file.path = path;
+  file.relative_path = path;
+  file.size = info.size;
+  file.codec = io::CodecFromPath(path);
+  tables::TableOptions options;
+  options.format = tables::TableFormat::kIdx;
+  return tables::OpenRecordReader(file, tables::Split{0, 0, 0, info.size, true}, options);
+}
+
+// Pairs the items of an images file with those of its labels file: record i gets id
+// `first_id + i`, the label, and the pixel values 0..255 as floats. Stops after `limit` (0: all).
+Result<RecordBlock> ReadIdxPair(const std::string& images_path, const std::string& labels_path,
+                                int64_t first_id, uint64_t limit, Env& env) {
+  AIMASS_ASSIGN_OR_RETURN(auto images, OpenIdx(images_path, env));
+  AIMASS_ASSIGN_OR_RETURN(auto labels, OpenIdx(labels_path, env));
+  RecordBlock block;
+  tables::TableRecord image, label;
+  tables::BadRecord bad;
+  using Outcome = tables::RecordReader::Outcome;
+  while (limit == 0 || block.size() < limit) {
+    AIMASS_ASSIGN_OR_RETURN(Outcome image_outcome, images->Next(&image, &bad));
+    AIMASS_ASSIGN_OR_RETURN(Outcome label_outcome, labels->Next(&label, &bad));
+    if (image_outcome == Outcome::kBad || label_outcome == Outcome::kBad) {
+      return Status::Error(bad.location + ": " + bad.reason);
+    }
+    if (image_outcome == Outcome::kEnd && label_outcome == Outcome::kEnd) break;
+    if (image_outcome == Outcome::kEnd || label_outcome == Outcome::kEnd) {
+      return Status::Error(images_path + " and " + labels_path + " hold different numbers of items (" +
+                           (image_outcome == Outcome::kEnd ? labels_path : images_path) +
+                           " has more than " + std::to_string(block.size()) + ")");
+    }
+    if (label.features.size() != 1) {
+      return Status::Error(labels_path + ": not a labels file (" + std::to_string(label.features.size()) +
+                           " values per item)");
+    }
+    if (block.size() == 0) block.feature_count = static_cast<uint32_t>(image.features.size());
+    block.ids.push_back(first_id + static_cast<int64_t>(block.size()));
+    block.labels.push_back(static_cast<int64_t>(label.features[0]));
+    block.features.insert(block.features.end(), image.features.begin(), image.features.end());
+  }
+  return block;
+}
+
 // One split being written: its records and where they go.
 struct SplitOutput {
   std::string dir;
@@ -76,7 +126,7 @@ Status PrepareDirectory(const std::string& dir, uint64_t shards, Env& env) {
 
 // Compresses and writes every shard of every split, on as many threads as there are cores: deflate
 // dominates the conversion. Returns the first error.
-Status WriteShards(const std::vector<SplitOutput*>& splits, uint64_t records_per_shard, Env& env) {
+Status WriteShards(const std::vector<SplitOutput*>& splits, uint64_t records_per_shard) {
   struct Task {
     const SplitOutput* split;
     uint64_t number;
@@ -96,9 +146,7 @@ Status WriteShards(const std::vector<SplitOutput*>& splits, uint64_t records_per
       const uint64_t begin = tasks[t].number * records_per_shard;
       const uint64_t end = std::min<uint64_t>(begin + records_per_shard, split.block.size());
       const std::string path = JoinPath(split.dir, ShardName(tasks[t].number));
-      Result<std::string> bytes = EncodeCsvShard(split.block, begin, end, /*gzip=*/true, csv);
-      Status status = bytes.ok() ? env.WriteFileAtomically(path, bytes.value())
-                                 : bytes.status().WithContext(path);
+      Status status = WriteCsvShard(path, split.block, begin, end, csv);
       if (!status.ok()) {
         std::lock_guard<std::mutex> lock(error_mu);
         if (first_error.ok()) first_error = status;
@@ -115,18 +163,8 @@ Status WriteShards(const std::vector<SplitOutput*>& splits, uint64_t records_per
   return first_error;
 }
 
-// Indexes the freshly written shards without reading them back, and marks the split complete.
-Status FinishDirectory(const SplitOutput& split, uint64_t records_per_shard, Env& env) {
-  DatasetIndex index;
-  index.feature_count = split.block.feature_count;
-  for (uint64_t number = 0; number < split.shards; ++number) {
-    const std::string path = JoinPath(split.dir, ShardName(number));
-    AIMASS_ASSIGN_OR_RETURN(FileInfo info, env.Stat(path));
-    const uint64_t begin = number * records_per_shard;
-    const uint64_t records = std::min<uint64_t>(records_per_shard, split.block.size() - begin);
-    index.shards.push_back(ShardInfo{path, records, info.size, info.mtime_ns});
-  }
-  AIMASS_RETURN_IF_ERROR(WriteDatasetIndexCache(split.dir, index, env));
+// Marks the split complete, once every part file is in place.
+Status FinishDirectory(const SplitOutput& split, Env& env) {
   return env.WriteFileAtomically(JoinPath(split.dir, "_SUCCESS"), "");
 }
 
@@ -141,20 +179,20 @@ Result<ConvertSummary> ConvertIdxDataset(const ConvertOptions& options, Env& env
   test.dir = JoinPath(options.output_dir, kTest.name);
   AIMASS_ASSIGN_OR_RETURN(train.block, ReadIdxPair(JoinPath(options.idx_dir, kTrain.images),
                                                    JoinPath(options.idx_dir, kTrain.labels),
-                                                   /*first_id=*/0, options.limit));
+                                                   /*first_id=*/0, options.limit, env));
   // Test ids continue after the training ids, so an id names one record of the whole dataset.
   const int64_t first_test_id = static_cast<int64_t>(train.block.size());
   AIMASS_ASSIGN_OR_RETURN(test.block, ReadIdxPair(JoinPath(options.idx_dir, kTest.images),
                                                   JoinPath(options.idx_dir, kTest.labels),
-                                                  first_test_id, options.limit));
+                                                  first_test_id, options.limit, env));
   for (SplitOutput* split : {&train, &test}) {
     split->shards = (split->block.size() + options.records_per_shard - 1) /
                     options.records_per_shard;
     AIMASS_RETURN_IF_ERROR(PrepareDirectory(split->dir, split->shards, env));
   }
-  AIMASS_RETURN_IF_ERROR(WriteShards({&train, &test}, options.records_per_shard, env));
+  AIMASS_RETURN_IF_ERROR(WriteShards({&train, &test}, options.records_per_shard));
   for (SplitOutput* split : {&train, &test}) {
-    AIMASS_RETURN_IF_ERROR(FinishDirectory(*split, options.records_per_shard, env));
+    AIMASS_RETURN_IF_ERROR(FinishDirectory(*split, env));
   }
 
   ConvertSummary summary;

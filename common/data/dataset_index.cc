@@ -7,145 +7,209 @@
 #include <optional>
 #include <thread>
 
-#include "common/data/csv_shard.h"
+#include "common/data/split_decoder.h"
+#include "common/tables/split_planner.h"
+#include "common/tables/table_config.h"
+#include "common/tables/table_listing.h"
+#include "common/tables/text/delimited_reader.h"
 
 namespace aimass::data {
 namespace {
 
-constexpr char kCacheName[] = "_index.json";
-constexpr int64_t kCacheVersion = 1;
+namespace json = boost::json;
 
-std::string BaseName(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
+constexpr char kCacheName[] = "_index.json";
+constexpr int64_t kCacheVersion = 2;
+
+// The feature columns when the config names none: every column of a delimited table but the
+// label and the id, in file order.
+Result<std::vector<std::string>> DefaultFeatures(const DatasetSourceConfig& source,
+                                                 const tables::TableOptions& table,
+                                                 const std::vector<tables::InputFile>& files) {
+  const std::string key = source.input.path + ": features";
+  if (table.format != tables::TableFormat::kDelimited) {
+    return Status::Error(key + ": missing (only delimited tables with named columns have a default)");
+  }
+  std::vector<std::string> columns = table.columns;
+  if (table.header) {
+    for (const tables::InputFile& file : files) {
+      if (file.size == 0) continue;
+      AIMASS_ASSIGN_OR_RETURN(columns, tables::ReadDelimitedHeader(file, table.delimiter));
+      if (!columns.empty()) break;
+    }
+  }
+  if (columns.empty()) {
+    return Status::Error(key + ": missing (the table has neither a header nor configured columns)");
+  }
+  std::vector<std::string> features;
+  bool has_label = false;
+  for (const std::string& column : columns) {
+    if (column == source.label) {
+      has_label = true;
+    } else if (column != source.id || source.id.empty()) {
+      features.push_back(column);
+    }
+  }
+  if (!has_label) {
+    return Status::Error(source.input.path + ": label column '" + source.label +
+                         "' is not one of the table's columns");
+  }
+  return features;
 }
 
-// The cached index, when it describes exactly the shards listed now (same names, sizes, mtimes);
-// nullopt when there is none or it is stale or unreadable: the caller then scans.
-std::optional<DatasetIndex> LoadCache(const std::string& dir, const std::vector<FileInfo>& shards,
-                                      Env& env) {
-  const std::string path = JoinPath(dir, kCacheName);
+// Everything that decides which records a split holds and whether they are valid: a cached
+// count is used only when all of it is unchanged.
+json::object CacheKey(const DatasetIndex& index, uint64_t split_bytes) {
+  json::array files;
+  for (const tables::InputFile& file : index.files) {
+    files.push_back(json::array{json::value(file.relative_path), file.size, file.mtime_ns});
+  }
+  const tables::TableOptions& table = index.table;
+  return json::object{
+      {"version", kCacheVersion},
+      {"format", tables::TableFormatName(table.format)},
+      {"delimiter", std::string(1, table.delimiter)},
+      {"header", table.header},
+      {"columns", json::array(table.columns.begin(), table.columns.end())},
+      {"fields", json::array(table.feature_columns.begin(), table.feature_columns.end())},
+      {"values", table.feature_count},
+      {"num_classes", index.num_classes},
+      {"split_bytes", split_bytes},
+      {"files", std::move(files)}};
+}
+
+std::optional<std::vector<uint64_t>> LoadCache(const std::string& path, const json::object& key,
+                                               size_t splits, Env& env) {
   if (!env.Exists(path)) return std::nullopt;
   auto text = env.ReadFile(path);
   if (!text.ok()) return std::nullopt;
   try {
-    const boost::json::value parsed = boost::json::parse(text.value());
-    const boost::json::object& root = parsed.as_object();
-    if (root.at("version").to_number<int64_t>() != kCacheVersion) return std::nullopt;
-    const boost::json::array& entries = root.at("shards").as_array();
-    if (entries.size() != shards.size()) return std::nullopt;
-    DatasetIndex index;
-    index.feature_count = root.at("feature_count").to_number<uint32_t>();
-    for (size_t i = 0; i < shards.size(); ++i) {
-      const boost::json::object& entry = entries[i].as_object();
-      ShardInfo shard;
-      shard.path = JoinPath(dir, shards[i].name);
-      shard.records = entry.at("records").to_number<uint64_t>();
-      shard.size_bytes = entry.at("size_bytes").to_number<uint64_t>();
-      shard.mtime_ns = entry.at("mtime_ns").to_number<int64_t>();
-      if (entry.at("name").as_string() != shards[i].name || shard.size_bytes != shards[i].size ||
-          shard.mtime_ns != shards[i].mtime_ns) {
-        return std::nullopt;
-      }
-      index.shards.push_back(std::move(shard));
-    }
-    return index;
-  } catch (const std::exception&) {  // malformed JSON or a missing key: not our cache
+    const json::value parsed = json::parse(text.value());
+    const json::object& root = parsed.as_object();
+    if (root.at("key") != json::value(key)) return std::nullopt;
+    const json::array& counts = root.at("split_records").as_array();
+    if (counts.size() != splits) return std::nullopt;
+    std::vector<uint64_t> records;
+    for (const json::value& count : counts) records.push_back(count.to_number<uint64_t>());
+    return records;
+  } catch (const std::exception&) {  // malformed, another version, or not ours
     return std::nullopt;
   }
 }
 
-// Scans every shard, several at once. Returns the first error in shard order.
-Result<std::vector<CsvShardShape>> ScanShards(const std::vector<std::string>& paths) {
-  std::vector<std::optional<Result<CsvShardShape>>> results(paths.size());
+// Counts (and checks) every split, several at once. Returns the first error in split order.
+Result<std::vector<uint64_t>> CountSplits(const DatasetIndex& index, uint32_t threads_wanted) {
+  SplitDecodeOptions options;
+  options.table = index.table;
+  options.num_classes = index.num_classes;
+  const size_t splits = index.splits.size();
+  std::vector<std::optional<Result<uint64_t>>> results(splits);
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
-  auto scan_some = [&] {
-    for (size_t i = next++; i < paths.size() && !failed; i = next++) {
-      results[i] = ScanCsvShard(paths[i]);
+  auto count_some = [&] {
+    for (size_t i = next++; i < splits && !failed; i = next++) {
+      const tables::Split& split = index.splits[i].split;
+      try {
+        results[i] = DecodeSplit(index.files[split.file], split, options, nullptr);
+      } catch (const std::exception& e) {  // std::bad_alloc on an absurd record
+        results[i] = Status::Error(index.files[split.file].relative_path + ": " + e.what());
+      }
       if (!results[i]->ok()) failed = true;
     }
   };
-  const size_t threads =
-      std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), paths.size());
+  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const size_t threads = std::min<size_t>(threads_wanted > 0 ? threads_wanted : cores, splits);
   std::vector<std::thread> helpers;
-  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(scan_some);
-  scan_some();
+  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(count_some);
+  count_some();
   for (std::thread& helper : helpers) helper.join();
-
-  // Shards are taken in order, so those left unscanned after a failure all come after it.
-  std::vector<CsvShardShape> shapes;
-  for (std::optional<Result<CsvShardShape>>& result : results) {
+  // Splits are taken in order, so those left uncounted after a failure all come after it.
+  std::vector<uint64_t> counts;
+  for (auto& result : results) {
+    if (!result) break;
     if (!result->ok()) return result->status();
-    shapes.push_back(result->value());
+    counts.push_back(result->value());
   }
-  return shapes;
+  return counts;
 }
 
 }  // namespace
 
 uint64_t DatasetIndex::total_records() const {
   uint64_t total = 0;
-  for (const ShardInfo& shard : shards) total += shard.records;
+  for (const DatasetSplit& split : splits) total += split.records;
   return total;
 }
 
-bool IsDataFileName(const std::string& name) {
-  return !name.empty() && name[0] != '_' && name[0] != '.';
+std::vector<uint64_t> DatasetIndex::split_records() const {
+  std::vector<uint64_t> records;
+  records.reserve(splits.size());
+  for (const DatasetSplit& split : splits) records.push_back(split.records);
+  return records;
 }
 
-Status WriteDatasetIndexCache(const std::string& dir, const DatasetIndex& index, Env& env) {
-  boost::json::array shards;
-  for (const ShardInfo& shard : index.shards) {
-    shards.push_back(boost::json::object{{"name", BaseName(shard.path)},
-                                         {"records", shard.records},
-                                         {"size_bytes", shard.size_bytes},
-                                         {"mtime_ns", shard.mtime_ns}});
-  }
-  boost::json::object root{{"version", kCacheVersion},
-                           {"feature_count", index.feature_count},
-                           {"shards", std::move(shards)}};
-  return env.WriteFileAtomically(JoinPath(dir, kCacheName), boost::json::serialize(root) + "\n");
-}
-
-Result<DatasetIndex> IndexDataset(const std::string& dir, Env& env) {
-  AIMASS_ASSIGN_OR_RETURN(std::vector<FileInfo> entries, env.ListDirectory(dir));
-  std::vector<FileInfo> files;
-  for (FileInfo& entry : entries) {
-    if (!entry.is_directory && IsDataFileName(entry.name)) files.push_back(std::move(entry));
-  }
-  if (files.empty()) return Status::Error(dir + ": no data files");
-  std::sort(files.begin(), files.end(),
-            [](const FileInfo& a, const FileInfo& b) { return a.name < b.name; });
-
-  if (std::optional<DatasetIndex> cached = LoadCache(dir, files, env)) return std::move(*cached);
-
-  std::vector<std::string> paths;
-  for (const FileInfo& file : files) paths.push_back(JoinPath(dir, file.name));
-  AIMASS_ASSIGN_OR_RETURN(std::vector<CsvShardShape> shapes, ScanShards(paths));
-
+Result<DatasetIndex> IndexDataset(const DatasetSourceConfig& source, const IndexOptions& options,
+                                  Env& env) {
+  const std::string& root = source.input.path;
+  if (options.feature_count == 0) return Status::Error(root + ": the model takes no input values");
+  if (options.num_classes == 0) return Status::Error(root + ": the model has no classes");
   DatasetIndex index;
-  size_t reference = files.size();  // the first shard with records fixes the feature count
-  for (size_t i = 0; i < files.size(); ++i) {
-    index.shards.push_back(ShardInfo{paths[i], shapes[i].records, files[i].size,
-                                     files[i].mtime_ns});
-    if (shapes[i].records == 0) continue;  // an empty part file, as Spark writes for idle tasks
-    if (reference == files.size()) {
-      reference = i;
-      index.feature_count = shapes[i].feature_count;
-    } else if (shapes[i].feature_count != index.feature_count) {
-      return Status::Error(paths[i] + ": " + std::to_string(shapes[i].feature_count) +
-                           " features per record, but " + paths[reference] + " has " +
-                           std::to_string(index.feature_count));
+  index.root = root;
+  index.feature_count = options.feature_count;
+  index.num_classes = options.num_classes;
+  AIMASS_ASSIGN_OR_RETURN(index.table, tables::TableOptionsFromInput(source.input).WithContext(root));
+  tables::ListOptions list_options;
+  list_options.require_success = source.input.require_success;
+  AIMASS_ASSIGN_OR_RETURN(index.files, tables::ListTable(root, list_options, env));
+
+  std::vector<std::string> features = source.features;
+  if (features.empty()) {
+    AIMASS_ASSIGN_OR_RETURN(features, DefaultFeatures(source, index.table, index.files));
+    if (features.size() != options.feature_count) {
+      return Status::Error(root + ": records have " + std::to_string(features.size()) +
+                           " feature columns, but the model takes " +
+                           std::to_string(options.feature_count) + " values per record");
     }
   }
-  if (index.total_records() == 0) {
-    return Status::Error(dir + ": no records in its " + std::to_string(files.size()) +
-                         " data files");
+  if (std::find(features.begin(), features.end(), source.label) != features.end()) {
+    return Status::Error(root + ": label column '" + source.label + "' is also a feature");
   }
-  // The cache only saves time: a read-only dataset directory is fine.
-  (void)WriteDatasetIndexCache(dir, index, env);
+  index.table.feature_columns = {source.label};
+  index.table.feature_columns.insert(index.table.feature_columns.end(), features.begin(), features.end());
+  index.table.feature_count = options.feature_count + 1;  // the label travels as the first value
+
+  for (const tables::Split& split :
+       tables::PlanSplits(index.files, index.table.format, source.input.split_bytes)) {
+    index.splits.push_back(DatasetSplit{split, 0});
+  }
+  if (index.splits.empty()) return Status::Error(root + ": every part file is empty");
+
+  const std::string cache_path = JoinPath(root, kCacheName);
+  const json::object key = CacheKey(index, source.input.split_bytes);
+  std::optional<std::vector<uint64_t>> counts = LoadCache(cache_path, key, index.splits.size(), env);
+  if (!counts) {
+    AIMASS_ASSIGN_OR_RETURN(std::vector<uint64_t> counted, CountSplits(index, options.threads));
+    counts = std::move(counted);
+    // The cache only saves time: a read-only table is fine.
+    json::array records(counts->begin(), counts->end());
+    (void)env.WriteFileAtomically(
+        cache_path, json::serialize(json::object{{"key", key}, {"split_records", records}}) + "\n");
+  }
+  for (size_t i = 0; i < index.splits.size(); ++i) index.splits[i].records = (*counts)[i];
+  if (index.total_records() == 0) {
+    return Status::Error(root + ": no records in its " + std::to_string(index.files.size()) +
+                         " part files");
+  }
   return index;
+}
+
+void LimitRecords(uint64_t limit, DatasetIndex* index) {
+  if (limit == 0) return;
+  uint64_t left = limit;
+  for (DatasetSplit& split : index->splits) {
+    split.records = std::min(split.records, left);
+    left -= split.records;
+  }
 }
 
 }  // namespace aimass::data

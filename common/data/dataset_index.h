@@ -1,43 +1,57 @@
-// A dataset is a directory of shard files. Its index lists the shards in name order with their
-// record counts, so the coordinator can plan epochs without reading data again.
+// A training dataset is an exported table (common/tables/): a directory tree of part files in any
+// format batch inference reads. Its index is the table's listing, its splits (planned exactly as
+// inference plans them) and the number of records in each, so the coordinator plans epochs in
+// terms of splits and workers read each split with the same record readers inference uses.
+//
+// Counting reads every record once, through the same decoder the workers use, so a record that
+// cannot be trained on (a feature that is not a number, a label outside [0, num_classes), a wrong
+// number of features) is one error naming the file and line before any worker starts. The counts
+// are cached in `<table>/_index.json`, keyed by the listing (paths, sizes, modification times)
+// and the options that decide what a record is; a read-only table is indexed anew each time.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "common/config/train_config.h"
 #include "common/env.h"
 #include "common/status.h"
+#include "common/tables/table.h"
 
 namespace aimass::data {
 
-struct ShardInfo {
-  std::string path;
-  uint64_t records = 0;
-  uint64_t size_bytes = 0;
-  int64_t mtime_ns = 0;
+struct DatasetSplit {
+  tables::Split split;
+  uint64_t records = 0;  // records of the split the job uses: all of them, unless data.limit
 };
 
 struct DatasetIndex {
-  std::vector<ShardInfo> shards;
-  uint32_t feature_count = 0;
+  std::string root;                      // the table's directory
+  tables::TableOptions table;            // feature_columns: the label column, then the features
+  std::vector<tables::InputFile> files;
+  std::vector<DatasetSplit> splits;
+  uint32_t feature_count = 0;            // model input values per record, the label not counted
+  uint32_t num_classes = 0;              // every label is an integer in [0, num_classes)
+
   uint64_t total_records() const;
+  std::vector<uint64_t> split_records() const;
 };
 
-// True for names that are data: not starting with '_' or '.' (Hadoop's _SUCCESS, _index.json,
-// .crc files, temp files).
-bool IsDataFileName(const std::string& name);
+struct IndexOptions {
+  uint32_t feature_count = 0;  // values per record the model takes (product of its input shape)
+  uint32_t num_classes = 0;
+  uint32_t threads = 0;        // splits counted at once; 0: one per core
+};
 
-// Lists the data files of `dir` (sorted by name), and counts the records of each. Uses the cached
-// `dir/_index.json` when every shard's size and mtime still match it; otherwise scans the shards
-// (in parallel) and rewrites the cache atomically when the directory is writable.
-// Errors: missing or empty directory, unreadable or corrupt shard, shards that disagree on the
-// feature count (naming both files).
-Result<DatasetIndex> IndexDataset(const std::string& dir, Env& env);
+// Lists, splits and counts the table `source` describes. Errors name the file, the key or the
+// record: no such directory, no _SUCCESS when required, no part file or no record at all, a
+// label or feature column the files lack, a record that cannot be trained on.
+Result<DatasetIndex> IndexDataset(const DatasetSourceConfig& source, const IndexOptions& options,
+                                  Env& env);
 
-// Records `index` (whose shards lie in `dir`) as `dir/_index.json`, for a writer that already
-// knows the record counts, so that the next IndexDataset need not scan. Its shards' sizes and
-// mtimes must be current.
-Status WriteDatasetIndexCache(const std::string& dir, const DatasetIndex& index, Env& env);
+// Keeps only the first `limit` records (in split order): later splits get no record, the split
+// holding the limit is cut. 0 keeps everything.
+void LimitRecords(uint64_t limit, DatasetIndex* index);
 
 }  // namespace aimass::data

@@ -1,6 +1,8 @@
-// RecordBlock: the decoded records of one shard, column by column. Torch-free.
+// RecordBlock: the decoded records of one split of a training table, column by column.
+// Torch-free.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -8,24 +10,24 @@ namespace aimass::data {
 
 struct RecordBlock {
   uint32_t feature_count = 0;
-  std::vector<int64_t> ids;
+  std::vector<int64_t> ids;     // only where the writer needs them (data convert); else empty
   std::vector<int64_t> labels;
   std::vector<float> features;  // size() * feature_count values, one record after another
 
-  size_t size() const { return ids.size(); }
+  size_t size() const { return labels.size(); }
   const float* record_features(size_t i) const { return features.data() + i * feature_count; }
   uint64_t memory_bytes() const {
-    return ids.size() * sizeof(int64_t) * 2 + features.size() * sizeof(float);
+    return (ids.size() + labels.size()) * sizeof(int64_t) + features.size() * sizeof(float);
   }
 };
 
-// A run of consecutive records of one shard of a dataset index.
+// A run of consecutive records of one split of a dataset index.
 struct SampleRange {
-  uint32_t shard = 0;
-  uint64_t begin = 0;
+  uint32_t split = 0;
+  uint64_t begin = 0;  // first record, 0-based, within the split
   uint32_t count = 0;
   bool operator==(const SampleRange& other) const {
-    return shard == other.shard && begin == other.begin && count == other.count;
+    return split == other.split && begin == other.begin && count == other.count;
   }
 };
 

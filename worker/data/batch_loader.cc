@@ -7,12 +7,13 @@
 #include <mutex>
 #include <thread>
 
-#include "common/data/csv_shard.h"
+#include "common/data/split_decoder.h"
 
 namespace aimass::worker {
 
 using data::RecordBlock;
-using data::SampleRange;
+using data::SampleRef;
+using data::SampleSequence;
 
 namespace {
 
@@ -22,20 +23,22 @@ constexpr uint32_t kNoShard = UINT32_MAX;
 
 }  // namespace
 
-// Threads: the consumer (Start, Next), `loader_threads` decoders (ReadCsvShard into the cache),
+// "Shard" below is one split of the dataset (data::DatasetIndex::splits): the unit of decoding
+// and caching.
+// Threads: the consumer (Start, Next), `loader_threads` decoders (DecodeSplit into the cache),
 // and one assembler per stream (cache rows into batch tensors). One mutex guards all shared
 // state: every critical section is short, the decoding and copying happen outside it.
 class BatchLoader::Impl {
  public:
-  Impl(std::vector<std::string> shard_paths, BatchLoaderOptions options)
-      : shard_paths_(std::move(shard_paths)),
+  Impl(data::DatasetIndex dataset, BatchLoaderOptions options)
+      : dataset_(std::move(dataset)),
         options_(options),
-        cache_(shard_paths_.size()),
-        known_bytes_(shard_paths_.size(), 0),
-        horizon_mark_(shard_paths_.size(), 0),
+        cache_(dataset_.splits.size()),
+        known_bytes_(dataset_.splits.size(), 0),
+        horizon_mark_(dataset_.splits.size(), 0),
         ready_(std::max(1u, options_.prefetch_batches)),
-        held_blocks_(shard_paths_.size()) {
-    held_shards_.reserve(shard_paths_.size());
+        held_blocks_(dataset_.splits.size()) {
+    held_shards_.reserve(dataset_.splits.size());
     for (uint32_t i = 0; i < std::max(1u, options_.loader_threads); ++i) {
       decoders_.emplace_back(&Impl::DecodeLoop, this);
     }
@@ -51,10 +54,10 @@ class BatchLoader::Impl {
     for (std::thread& decoder : decoders_) decoder.join();  // each finishes its current shard
   }
 
-  void Start(std::vector<SampleRange> ranges, uint64_t skip_samples, uint32_t batch_size) {
+  void Start(std::unique_ptr<SampleSequence> sequence, uint64_t skip_samples, uint32_t batch_size) {
     StopAssembler();
     Stream stream;
-    Status invalid = BuildStream(std::move(ranges), skip_samples, batch_size, &stream);
+    Status invalid = BuildStream(std::move(sequence), skip_samples, batch_size, &stream);
     std::lock_guard<std::mutex> lock(mu_);
     stream_ = std::move(stream);
     for (; ready_count_ > 0; --ready_count_) PopReady();  // frees the old stream's tensors
@@ -98,45 +101,51 @@ class BatchLoader::Impl {
     std::list<uint32_t>::iterator lru;         // kReady: its place in lru_
   };
 
-  // A stream as the assembler walks it. Immutable while an assembler runs: Start replaces it only
-  // after joining the previous one, so the assembler reads it without the lock.
+  // A stream as the assembler walks it. Immutable while an assembler runs (but for the sequence's
+  // own cursor, which only the assembler moves): Start replaces it only after joining the
+  // previous one, so the assembler reads it without the lock.
   struct Stream {
-    std::vector<SampleRange> ranges;    // after skip_samples, no empty ones
-    uint64_t samples = 0;
+    std::unique_ptr<SampleSequence> sequence;
+    uint64_t first = 0;                 // the first sample to deliver (resume skips the others)
+    uint64_t samples = 0;               // samples to deliver
     uint32_t batch_size = 1;
-    std::vector<uint32_t> uses;         // the shards in order of use, repeats in a row merged
-    std::vector<size_t> use_of_range;   // ranges[i] is read during uses[use_of_range[i]]
+    std::vector<uint32_t> uses;         // the shards in order of use, segment by segment
+    std::vector<uint64_t> segment_first_sample;
+    std::vector<size_t> segment_first_use;  // segment i needs uses[segment_first_use[i]...]
     std::vector<uint64_t> extent;       // per shard: records the stream needs it to have
     size_t distinct_shards = 0;
   };
 
-  Status BuildStream(std::vector<SampleRange> ranges, uint64_t skip, uint32_t batch_size,
+  Status BuildStream(std::unique_ptr<SampleSequence> sequence, uint64_t skip, uint32_t batch_size,
                      Stream* stream) const {
     if (batch_size == 0) return Status::Error("batch loader: batch_size is 0");
     stream->batch_size = batch_size;
-    stream->extent.assign(shard_paths_.size(), 0);
-    for (SampleRange range : ranges) {
-      if (range.shard >= shard_paths_.size()) {
-        return Status::Error("batch loader: a sample range names shard " +
-                             std::to_string(range.shard) + " of " +
-                             std::to_string(shard_paths_.size()));
+    stream->extent.assign(dataset_.splits.size(), 0);
+    const uint64_t size = sequence->size();
+    stream->first = std::min(skip, size);
+    stream->samples = size - stream->first;
+    for (SampleSequence::Segment& segment : sequence->Segments()) {
+      stream->segment_first_sample.push_back(segment.first_sample);
+      stream->segment_first_use.push_back(stream->uses.size());
+      for (uint32_t split : segment.splits) {
+        if (split >= dataset_.splits.size()) {
+          return Status::Error("batch loader: a sample names split " + std::to_string(split) + " of " +
+                               std::to_string(dataset_.splits.size()));
+        }
+        if (stream->extent[split] == 0) ++stream->distinct_shards;
+        stream->extent[split] = std::max<uint64_t>(1, dataset_.splits[split].records);
+        stream->uses.push_back(split);
       }
-      const uint64_t skipped = std::min<uint64_t>(skip, range.count);  // resume: whole ranges
-      skip -= skipped;                                                 // go unread
-      range.begin += skipped;
-      range.count -= static_cast<uint32_t>(skipped);
-      if (range.count == 0) continue;
-      if (stream->uses.empty() || stream->uses.back() != range.shard) {
-        if (stream->extent[range.shard] == 0) ++stream->distinct_shards;
-        stream->uses.push_back(range.shard);
-      }
-      stream->extent[range.shard] =
-          std::max(stream->extent[range.shard], range.begin + range.count);
-      stream->use_of_range.push_back(stream->uses.size() - 1);
-      stream->ranges.push_back(range);
-      stream->samples += range.count;
     }
+    stream->sequence = std::move(sequence);
     return Status::Ok();
+  }
+
+  // The index of the segment holding sample `k`.
+  size_t SegmentOf(const Stream& stream, uint64_t k) const {
+    const auto& firsts = stream.segment_first_sample;
+    const auto found = std::upper_bound(firsts.begin(), firsts.end(), k);
+    return found == firsts.begin() ? 0 : static_cast<size_t>(found - firsts.begin() - 1);
   }
 
   void StopAssembler() {
@@ -185,17 +194,24 @@ class BatchLoader::Impl {
   }
 
   Result<RecordBlock> Decode(uint32_t shard) const {
-    const std::string& path = shard_paths_[shard];
+    const data::DatasetSplit& split = dataset_.splits[shard];
+    const tables::InputFile& file = dataset_.files.at(split.split.file);
     try {
-      AIMASS_ASSIGN_OR_RETURN(RecordBlock block, data::ReadCsvShard(path));
+      data::SplitDecodeOptions options;
+      options.table = dataset_.table;
+      options.num_classes = dataset_.num_classes;
+      options.max_records = split.records;
+      RecordBlock block;
+      block.labels.reserve(split.records);
+      block.features.reserve(split.records * options_.feature_count);
+      AIMASS_RETURN_IF_ERROR(data::DecodeSplit(file, split.split, options, &block).status());
       if (block.size() > 0 && block.feature_count != options_.feature_count) {
-        return Status::Error(path + ": " + std::to_string(block.feature_count) +
-                             " features per record, expected " +
-                             std::to_string(options_.feature_count));
+        return Status::Error(file.relative_path + ": " + std::to_string(block.feature_count) +
+                             " features per record, expected " + std::to_string(options_.feature_count));
       }
       return block;
-    } catch (const std::exception& e) {  // std::bad_alloc on a shard too large for memory
-      return Status::Error(path + ": cannot decode: " + e.what());
+    } catch (const std::exception& e) {  // std::bad_alloc on a split too large for memory
+      return Status::Error(file.relative_path + ": cannot decode: " + e.what());
     }
   }
 
@@ -280,17 +296,19 @@ class BatchLoader::Impl {
   // Builds the stream's batches into ready_; returns early (any status) once stopped.
   Status AssembleStream() {
     const Stream& stream = stream_;
+    SampleSequence& sequence = *stream.sequence;
     const int64_t features = options_.feature_count;
     const NormalizeConfig norm = options_.normalize;
-    size_t range_index = 0;
-    uint64_t offset = 0;  // within ranges[range_index]
+    uint64_t k = stream.first;
     for (uint64_t remaining = stream.samples; remaining > 0;) {
       const int64_t rows = static_cast<int64_t>(std::min<uint64_t>(stream.batch_size, remaining));
       {
         std::unique_lock<std::mutex> lock(mu_);
         room_cv_.wait(lock, [&] { return stop_assembler_ || ready_count_ < ready_.size(); });
         if (stop_assembler_) return Status::Ok();
-        use_cursor_ = stream.use_of_range[range_index];
+        if (!stream.segment_first_use.empty()) {
+          use_cursor_ = stream.segment_first_use[SegmentOf(stream, k)];
+        }
       }
       decode_cv_.notify_all();  // the prefetch horizon moved
 
@@ -298,32 +316,22 @@ class BatchLoader::Impl {
                   torch::empty({rows}, torch::kInt64)};
       float* out_features = batch.features.data_ptr<float>();
       int64_t* out_labels = batch.labels.data_ptr<int64_t>();
-      for (int64_t filled = 0; filled < rows;) {
-        const SampleRange& range = stream.ranges[range_index];
-        const uint64_t take = std::min<uint64_t>(range.count - offset, rows - filled);
-        AIMASS_ASSIGN_OR_RETURN(const RecordBlock* block, Hold(range.shard));
-        if (range.begin + range.count > block->size()) {
-          return Status::Error(shard_paths_[range.shard] + ": records " +
-                               std::to_string(range.begin) + ".." +
-                               std::to_string(range.begin + range.count - 1) +
-                               " planned, but the shard has " + std::to_string(block->size()));
+      for (int64_t row = 0; row < rows; ++row, ++k) {
+        const SampleRef sample = sequence.At(k);
+        AIMASS_ASSIGN_OR_RETURN(const RecordBlock* block, Hold(sample.split));
+        if (sample.record >= block->size()) {
+          const data::DatasetSplit& split = dataset_.splits[sample.split];
+          return Status::Error(dataset_.files.at(split.split.file).relative_path + ": record " +
+                               std::to_string(sample.record) + " of split " +
+                               std::to_string(sample.split) + " planned, but it has " +
+                               std::to_string(block->size()) + " (changed since it was indexed?)");
         }
-        // A range's records are contiguous in the block: one flat loop normalizes them all.
-        const uint64_t first = range.begin + offset;
-        const float* in = block->record_features(first);
-        float* out = out_features + filled * features;
-        for (uint64_t i = 0, n = take * features; i < n; ++i) {
-          out[i] = (in[i] * norm.scale - norm.mean) / norm.std;
-        }
-        std::copy_n(block->labels.begin() + first, take, out_labels + filled);
-        filled += take;
-        offset += take;
-        if (offset == range.count) {
-          ++range_index;
-          offset = 0;
-        }
+        const float* in = block->record_features(sample.record);
+        float* out = out_features + row * features;
+        for (int64_t i = 0; i < features; ++i) out[i] = (in[i] * norm.scale - norm.mean) / norm.std;
+        out_labels[row] = block->labels[sample.record];
       }
-      remaining -= rows;
+      remaining -= static_cast<uint64_t>(rows);
       {
         std::lock_guard<std::mutex> lock(mu_);
         ReleaseHeld();
@@ -375,7 +383,7 @@ class BatchLoader::Impl {
     EvictOverBudget(kNoShard);
   }
 
-  const std::vector<std::string> shard_paths_;
+  const data::DatasetIndex dataset_;
   const BatchLoaderOptions options_;
 
   std::mutex mu_;
@@ -411,14 +419,14 @@ class BatchLoader::Impl {
   std::thread assembler_;  // the consumer thread starts and joins it
 };
 
-BatchLoader::BatchLoader(std::vector<std::string> shard_paths, BatchLoaderOptions options)
-    : impl_(std::make_unique<Impl>(std::move(shard_paths), options)) {}
+BatchLoader::BatchLoader(data::DatasetIndex dataset, BatchLoaderOptions options)
+    : impl_(std::make_unique<Impl>(std::move(dataset), options)) {}
 
 BatchLoader::~BatchLoader() = default;
 
-void BatchLoader::Start(std::vector<data::SampleRange> ranges, uint64_t skip_samples,
+void BatchLoader::Start(std::unique_ptr<data::SampleSequence> sequence, uint64_t skip_samples,
                         uint32_t batch_size) {
-  impl_->Start(std::move(ranges), skip_samples, batch_size);
+  impl_->Start(std::move(sequence), skip_samples, batch_size);
 }
 
 Result<std::optional<Batch>> BatchLoader::Next() { return impl_->Next(); }

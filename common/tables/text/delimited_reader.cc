@@ -300,4 +300,22 @@ Result<std::unique_ptr<RecordReader>> OpenDelimitedReader(const InputFile& file,
   return std::unique_ptr<RecordReader>(std::move(reader));
 }
 
+Result<std::vector<std::string>> ReadDelimitedHeader(const InputFile& file, char delimiter) {
+  Split whole{0, 0, 0, file.size, /*whole_file=*/true};
+  AIMASS_ASSIGN_OR_RETURN(auto lines, text::LineReader::Open(file, whole, kHeaderBufferSize));
+  text::Line header;
+  AIMASS_ASSIGN_OR_RETURN(bool found, lines->Next(&header));
+  std::vector<std::string> columns;
+  if (!found) return columns;
+  std::string_view text = header.text;
+  if (text.substr(0, kUtf8Bom.size()) == kUtf8Bom) text.remove_prefix(kUtf8Bom.size());
+  Fields fields;
+  std::string error;
+  if (!SplitFields(text, delimiter, delimiter == ',', &fields, &error)) {
+    return Status::Error(file.path + ": header line: " + error);
+  }
+  for (size_t i = 0; i < fields.count; ++i) columns.emplace_back(fields[i]);
+  return columns;
+}
+
 }  // namespace aimass::tables

@@ -22,6 +22,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "common/tables/record_reader.h"
@@ -32,5 +34,9 @@ namespace aimass::tables {
 Result<std::unique_ptr<RecordReader>> OpenDelimitedReader(const InputFile& file,
                                                           const Split& split,
                                                           const TableOptions& options);
+
+// The column names in the first non-empty line of `file` (a header line), split as records are;
+// empty when the file has no non-empty line. Lets a caller learn a table's columns up front.
+Result<std::vector<std::string>> ReadDelimitedHeader(const InputFile& file, char delimiter);
 
 }  // namespace aimass::tables

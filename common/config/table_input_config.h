@@ -1,0 +1,38 @@
+// Where a table's records come from: the keys shared by inference's `input` block and training's
+// `data.train` / `data.test` mappings, so that both jobs read the same exports the same way.
+// Torch-free.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace aimass {
+
+class YamlSection;
+
+struct TableInputConfig {
+  std::string path;               // the exported table's root directory
+  std::string format = "csv";     // csv | tsv | hive | delimited | jsonl | tfrecord | avro | idx
+  std::string delimiter;          // delimited: one character; csv ',' tsv '\t' hive '\x01'
+  bool header = false;            // delimited: every part file starts with a header line
+  std::vector<std::string> columns;  // delimited without header: names in order ("f0..f9" expands)
+  bool require_success = true;    // refuse an export without its _SUCCESS marker
+  uint64_t split_bytes = 64ull << 20;  // target size of a split of an uncompressed text file
+};
+
+// Reads the TableInputConfig keys of `section` (path, format, delimiter, header, columns,
+// require_success, split_mb) and checks them against each other; leaves other keys to the caller,
+// who calls section.Finish(). Errors name the dotted key.
+Status ReadTableInputKeys(YamlSection& section, TableInputConfig& input);
+
+// Expands "f0..f783"-style entries of a column list; other entries are kept as they are.
+Result<std::vector<std::string>> ExpandColumnRanges(const std::vector<std::string>& entries);
+
+// The delimiter byte of a delimited format (csv ',', tsv '\t', hive '\x01', delimited: the
+// configured one); 0 for formats that are not delimited.
+char DelimiterOf(const TableInputConfig& input);
+
+}  // namespace aimass

@@ -1,0 +1,28 @@
+#include "common/tables/table_config.h"
+
+namespace aimass::tables {
+
+Result<TableOptions> TableOptionsFromInput(const TableInputConfig& input) {
+  TableOptions options;
+  const std::string& name = input.format;
+  if (name == "csv" || name == "tsv" || name == "hive" || name == "delimited") {
+    options.format = TableFormat::kDelimited;
+    options.delimiter = DelimiterOf(input);
+    if (options.delimiter == 0) return Status::Error("input.delimiter: missing for format delimited");
+  } else if (name == "jsonl") {
+    options.format = TableFormat::kJsonLines;
+  } else if (name == "tfrecord") {
+    options.format = TableFormat::kTfRecord;
+  } else if (name == "avro") {
+    options.format = TableFormat::kAvro;
+  } else if (name == "idx") {
+    options.format = TableFormat::kIdx;
+  } else {
+    return Status::Error("input.format: unknown format '" + name + "'");
+  }
+  options.header = input.header;
+  options.columns = input.columns;
+  return options;
+}
+
+}  // namespace aimass::tables

@@ -1,0 +1,14 @@
+// From a table's configuration (TableInputConfig: format name, delimiter, header, columns) to the
+// options its record readers take. Shared by every job that reads a table.
+#pragma once
+
+#include "common/config/table_input_config.h"
+#include "common/status.h"
+#include "common/tables/table.h"
+
+namespace aimass::tables {
+
+// Format, delimiter, header and columns; the caller fills the id and feature columns.
+Result<TableOptions> TableOptionsFromInput(const TableInputConfig& input);
+
+}  // namespace aimass::tables
