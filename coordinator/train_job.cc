@@ -90,6 +90,8 @@ class TrainJob::Impl {
     data::IndexOptions index_options;
     index_options.feature_count = static_cast<uint32_t>(FeatureCount());
     index_options.num_classes = config_.model.num_classes;
+    index_options.model = "model '" + config_.model.name + "' (input shape " +
+                          ShapeText(config_.model.input_shape) + ")";
     AIMASS_ASSIGN_OR_RETURN(train_index_, data::IndexDataset(config_.data.train, index_options, env_));
     data::LimitRecords(config_.data.limit, &train_index_);
     if (!config_.data.test.empty()) {

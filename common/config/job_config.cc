@@ -26,11 +26,7 @@ Status ReadDataset(YamlSection& data, const std::string& key, DatasetSourceConfi
   if (!data.Has(key)) return Status::Ok();
   std::string directory;
   if (data.Read(key, &directory).ok()) {
-    dataset.input.path = directory;
-    dataset.input.format = "csv";
-    dataset.input.header = true;
-    dataset.id = "id";
-    dataset.input.require_success = false;  // as before tables: a directory of shards is enough
+    dataset = ShardDirectorySource(directory);
     return Status::Ok();
   }
   AIMASS_ASSIGN_OR_RETURN(YamlSection section, data.Child(key));

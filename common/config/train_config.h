@@ -57,6 +57,18 @@ struct DatasetSourceConfig {
   bool empty() const { return input.path.empty(); }
 };
 
+// The shorthand `data.train: DIR`: the CSV shards `data convert` writes (a header line naming
+// id, label and the features), with or without their _SUCCESS marker.
+inline DatasetSourceConfig ShardDirectorySource(const std::string& dir) {
+  DatasetSourceConfig source;
+  source.input.path = dir;
+  source.input.format = "csv";
+  source.input.header = true;
+  source.input.require_success = false;
+  source.id = "id";
+  return source;
+}
+
 struct DataConfig {
   DatasetSourceConfig train;
   DatasetSourceConfig test;         // empty path: no evaluation

@@ -87,6 +87,10 @@ Result<RecordBlock> ReadIdxPair(const std::string& images_path, const std::strin
       return Status::Error(labels_path + ": not a labels file (" + std::to_string(label.features.size()) +
                            " values per item)");
     }
+    if (image.features.size() < 2) {
+      return Status::Error(images_path + ": not an images file (" + std::to_string(image.features.size()) +
+                           " value per item)");
+    }
     if (block.size() == 0) block.feature_count = static_cast<uint32_t>(image.features.size());
     block.ids.push_back(first_id + static_cast<int64_t>(block.size()));
     block.labels.push_back(static_cast<int64_t>(label.features[0]));

@@ -167,7 +167,7 @@ Result<DatasetIndex> IndexDataset(const DatasetSourceConfig& source, const Index
     AIMASS_ASSIGN_OR_RETURN(features, DefaultFeatures(source, index.table, index.files));
     if (features.size() != options.feature_count) {
       return Status::Error(root + ": records have " + std::to_string(features.size()) +
-                           " feature columns, but the model takes " +
+                           " feature columns, but " + options.model + " takes " +
                            std::to_string(options.feature_count) + " values per record");
     }
   }

@@ -42,6 +42,7 @@ struct IndexOptions {
   uint32_t feature_count = 0;  // values per record the model takes (product of its input shape)
   uint32_t num_classes = 0;
   uint32_t threads = 0;        // splits counted at once; 0: one per core
+  std::string model = "the model";  // how errors name it: "model 'mlp' (input shape 1x28x28)"
 };
 
 // Lists, splits and counts the table `source` describes. Errors name the file, the key or the

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "common/checkpoint/checkpoint_file.h"
-#include "common/data/csv_shard.h"
+#include "common/data/csv_writer.h"
 #include "common/env.h"
 #include "tests/temp_dir.h"
 #include "tests/integration/error_line.h"
@@ -89,8 +89,8 @@ TEST_CASE("a shard whose shape does not fit the model is named", "[integration][
   settings.train_dir = dir + "/train";
   settings.with_test = false;
   ProcessResult result = Run(LocalTrain(WriteJob(dir, settings, dir + "/run"), 2), dir, seconds(60));
-  CHECK(ErrorLine(result) == dir + "/train/part-00000.csv.gz: records have 10 features, but model "
-                                   "'mlp' takes 784 (input shape 1x28x28)");
+  CHECK(ErrorLine(result) == dir + "/train: records have 10 feature columns, but model 'mlp' "
+                                   "(input shape 1x28x28) takes 784 values per record");
 }
 
 // Gone, or a zombie nobody has reaped yet: either way it runs no more.

@@ -7,10 +7,11 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
-#include "common/data/csv_shard.h"
+#include "common/data/csv_writer.h"
 
 namespace aimass::worker {
 namespace {
@@ -21,11 +22,13 @@ using testing::WriteRaw;
 namespace fs = std::filesystem;
 using data::RecordBlock;
 using data::SampleRange;
+using data::SampleRef;
 
 constexpr uint32_t kFeatures = 5;
 
-// Shards 0..2 hold 10, 7 and 13 good records (ids 0..29); shard 3 is malformed at its line 3,
-// shard 4 has 4 features instead of 5, shard 5 does not exist.
+// A table of CSV part files with headers, one whole-file split each. Splits 0..2 hold 10, 7 and
+// 13 good records (ids 0..29); split 3 is malformed at its line 4 (its third record), split 4's
+// record has 4 features instead of 5, split 5's file does not exist.
 class ShardFixture {
  public:
   ShardFixture() {
@@ -45,11 +48,28 @@ class ShardFixture {
       REQUIRE(data::WriteCsvShard(paths.back(), block).ok());
       blocks.push_back(std::move(block));
     }
+    const std::string header = "id,label,f0,f1,f2,f3,f4\n";
     paths.push_back(dir.Path("bad.csv"));
-    std::ofstream(paths.back()) << "1,1,1,2,3,4,5\n2,1,1,2,3,4,5\n3,1,1,2,x,4,5\n";
+    std::ofstream(paths.back()) << header << "1,1,1,2,3,4,5\n2,1,1,2,3,4,5\n3,1,1,2,x,4,5\n";
     paths.push_back(dir.Path("narrow.csv"));
-    std::ofstream(paths.back()) << "1,1,1,2,3,4\n";
+    std::ofstream(paths.back()) << header << "1,1,1,2,3,4\n";
     paths.push_back(dir.Path("missing.csv"));
+
+    index.table.header = true;
+    index.table.feature_columns = {"label", "f0", "f1", "f2", "f3", "f4"};
+    index.table.feature_count = kFeatures + 1;
+    index.feature_count = kFeatures;
+    index.num_classes = 10;
+    const uint64_t records[] = {10, 7, 13, 3, 1, 1};
+    for (uint32_t i = 0; i < paths.size(); ++i) {
+      tables::InputFile file;
+      file.path = paths[i];
+      file.relative_path = fs::path(paths[i]).filename();
+      file.size = fs::exists(paths[i]) ? fs::file_size(paths[i]) : 100;
+      file.codec = io::CodecFromPath(paths[i]);
+      index.files.push_back(file);
+      index.splits.push_back(data::DatasetSplit{tables::Split{i, i, 0, file.size, true}, records[i]});
+    }
   }
 
   // What the loader must produce: the stream's records gathered directly, normalized.
@@ -62,7 +82,7 @@ class ShardFixture {
           --skip;
           continue;
         }
-        const RecordBlock& block = blocks[range.shard];
+        const RecordBlock& block = blocks[range.split];
         for (uint32_t f = 0; f < kFeatures; ++f) {
           features->push_back((block.record_features(r)[f] * norm.scale - norm.mean) / norm.std);
         }
@@ -74,7 +94,12 @@ class ShardFixture {
   TempDir dir;
   std::vector<std::string> paths;
   std::vector<RecordBlock> blocks;
+  data::DatasetIndex index;
 };
+
+std::unique_ptr<data::SampleSequence> Sequence(std::vector<SampleRange> ranges) {
+  return std::make_unique<data::RangeSequence>(std::move(ranges));
+}
 
 BatchLoaderOptions Options() {
   BatchLoaderOptions options;
@@ -91,7 +116,7 @@ std::vector<SampleRange> AllInOrder() { return {{0, 0, 10}, {1, 0, 7}, {2, 0, 13
 std::vector<SampleRange> Shuffled(uint32_t seed) {
   std::vector<SampleRange> ranges;
   for (const SampleRange& whole : AllInOrder()) {
-    for (uint32_t i = 0; i < whole.count; ++i) ranges.push_back({whole.shard, i, 1});
+    for (uint32_t i = 0; i < whole.count; ++i) ranges.push_back({whole.split, i, 1});
   }
   std::shuffle(ranges.begin(), ranges.end(), std::mt19937(seed));
   return ranges;
@@ -145,16 +170,16 @@ TEST_CASE("BatchLoader batches equal a direct gather of the stream", "[loader]")
   for (uint32_t threads : {1u, 3u}) {
     BatchLoaderOptions options = Options();
     options.loader_threads = threads;
-    BatchLoader loader(shards.paths, options);
+    BatchLoader loader(shards.index, options);
     INFO("loader_threads " << threads);
-    loader.Start(AllInOrder(), 0, 4);
+    loader.Start(Sequence(AllInOrder()), 0, 4);
     RequireStreamMatches(loader, shards, AllInOrder(), 0, 4);
-    loader.Start(Shuffled(1), 0, 6);
+    loader.Start(Sequence(Shuffled(1)), 0, 6);
     RequireStreamMatches(loader, shards, Shuffled(1), 0, 6);
-    loader.Start({{2, 3, 2}, {0, 9, 1}, {2, 5, 8}}, 0, 64);  // one batch, smaller than asked
+    loader.Start(Sequence({{2, 3, 2}, {0, 9, 1}, {2, 5, 8}}), 0, 64);  // one batch, smaller than asked
     RequireStreamMatches(loader, shards, {{2, 3, 2}, {0, 9, 1}, {2, 5, 8}}, 0, 64);
   }
-  BatchLoader never_started(shards.paths, Options());
+  BatchLoader never_started(shards.index, Options());
   auto nothing = never_started.Next();
   REQUIRE(nothing.ok());
   CHECK_FALSE(nothing.value().has_value());
@@ -162,16 +187,16 @@ TEST_CASE("BatchLoader batches equal a direct gather of the stream", "[loader]")
 
 TEST_CASE("BatchLoader skip_samples resumes without reading skipped shards", "[loader]") {
   ShardFixture shards;
-  BatchLoader loader(shards.paths, Options());
+  BatchLoader loader(shards.index, Options());
   // The malformed shard 3 is entirely skipped, so it is never decoded and never fails.
   const std::vector<SampleRange> ranges = {{3, 0, 5}, {0, 2, 4}, {2, 0, 13}};
-  loader.Start(ranges, 6, 4);
+  loader.Start(Sequence(ranges), 6, 4);
   RequireStreamMatches(loader, shards, ranges, 6, 4);
-  loader.Start(Shuffled(2), 17, 5);
+  loader.Start(Sequence(Shuffled(2)), 17, 5);
   RequireStreamMatches(loader, shards, Shuffled(2), 17, 5);
-  loader.Start(AllInOrder(), 30, 5);  // skips everything
+  loader.Start(Sequence(AllInOrder()), 30, 5);  // skips everything
   RequireStreamMatches(loader, shards, AllInOrder(), 30, 5);
-  loader.Start(AllInOrder(), 1000, 5);
+  loader.Start(Sequence(AllInOrder()), 1000, 5);
   RequireStreamMatches(loader, shards, AllInOrder(), 1000, 5);
 }
 
@@ -179,61 +204,63 @@ TEST_CASE("BatchLoader Start drops the rest of the previous stream", "[loader]")
   ShardFixture shards;
   BatchLoaderOptions options = Options();
   options.prefetch_batches = 2;
-  BatchLoader loader(shards.paths, options);
+  BatchLoader loader(shards.index, options);
   for (uint32_t round = 0; round < 25; ++round) {
-    loader.Start(Shuffled(round), 0, 3);
+    loader.Start(Sequence(Shuffled(round)), 0, 3);
     for (uint32_t taken = 0; taken < round % 4; ++taken) {
       auto batch = loader.Next();
       REQUIRE(batch.ok());
       REQUIRE(batch.value().has_value());
     }
   }
-  loader.Start(AllInOrder(), 4, 7);
+  loader.Start(Sequence(AllInOrder()), 4, 7);
   RequireStreamMatches(loader, shards, AllInOrder(), 4, 7);
 
   // Destroyed with a full queue and an assembler waiting for room: joins cleanly.
   {
-    BatchLoader abandoned(shards.paths, options);
-    abandoned.Start(Shuffled(9), 0, 1);
+    BatchLoader abandoned(shards.index, options);
+    abandoned.Start(Sequence(Shuffled(9)), 0, 1);
     REQUIRE(abandoned.Next().ok());
   }
 }
 
 TEST_CASE("BatchLoader errors name the file and end the stream", "[loader]") {
   ShardFixture shards;
-  BatchLoader loader(shards.paths, Options());
+  BatchLoader loader(shards.index, Options());
 
   SECTION("malformed shard: earlier batches arrive first, then the error, which stays") {
-    loader.Start({{0, 0, 10}, {3, 0, 3}}, 0, 5);
+    loader.Start(Sequence({{0, 0, 10}, {3, 0, 3}}), 0, 5);
     for (int i = 0; i < 2; ++i) {
       auto batch = loader.Next();
       REQUIRE(batch.ok());
       REQUIRE(batch.value().has_value());
     }
     const std::string error = StreamError(loader);
-    CHECK(error == shards.paths[3] + ": line 3: field 5 'x' is not a number");
+    CHECK_THAT(error, Catch::StartsWith("bad.csv:line 4: "));
+    CHECK_THAT(error, Catch::Contains("'x'"));
     auto again = loader.Next();
     REQUIRE_FALSE(again.ok());
     CHECK(again.status().message() == error);
-    loader.Start(AllInOrder(), 0, 8);  // a new stream is unaffected
+    loader.Start(Sequence(AllInOrder()), 0, 8);  // a new stream is unaffected
     RequireStreamMatches(loader, shards, AllInOrder(), 0, 8);
   }
   SECTION("wrong feature count") {
-    loader.Start({{4, 0, 1}}, 0, 5);
-    CHECK(StreamError(loader) == shards.paths[4] + ": 4 features per record, expected 5");
+    loader.Start(Sequence({{4, 0, 1}}), 0, 5);
+    CHECK_THAT(StreamError(loader), Catch::StartsWith("narrow.csv:line 2: "));
   }
   SECTION("missing file") {
-    loader.Start({{1, 0, 7}, {5, 0, 1}}, 0, 5);
-    CHECK_THAT(StreamError(loader), Catch::StartsWith(shards.paths[5] + ": "));
+    loader.Start(Sequence({{1, 0, 7}, {5, 0, 1}}), 0, 5);
+    CHECK_THAT(StreamError(loader), Catch::Contains("missing.csv"));
   }
-  SECTION("records beyond the end of the shard") {
-    loader.Start({{1, 5, 3}}, 0, 5);
-    CHECK(StreamError(loader) == shards.paths[1] + ": records 5..7 planned, but the shard has 7");
+  SECTION("records beyond the end of the split") {
+    loader.Start(Sequence({{1, 5, 3}}), 0, 5);
+    CHECK(StreamError(loader) ==
+          "b.csv.gz: record 7 of split 1 planned, but it has 7 (changed since it was indexed?)");
   }
   SECTION("bad stream arguments") {
-    loader.Start({{6, 0, 1}}, 0, 5);
-    CHECK(StreamError(loader) == "batch loader: a sample range names shard 6 of 6");
-    loader.Start(AllInOrder(), 0, 0);
+    loader.Start(Sequence({{6, 0, 1}}), 0, 5);
+    CHECK(StreamError(loader) == "batch loader: a sample names split 6 of 6");
+    loader.Start(Sequence(AllInOrder()), 0, 0);
     CHECK(StreamError(loader) == "batch loader: batch_size is 0");
   }
 }
@@ -245,13 +272,46 @@ TEST_CASE("BatchLoader works with a cache smaller than one shard", "[loader]") {
     options.cache_bytes = cache_bytes;
     options.loader_threads = 3;
     options.prefetch_batches = 1;
-    BatchLoader loader(shards.paths, options);
+    BatchLoader loader(shards.index, options);
     INFO("cache_bytes " << cache_bytes);
-    loader.Start(Shuffled(5), 0, 4);
+    loader.Start(Sequence(Shuffled(5)), 0, 4);
     RequireStreamMatches(loader, shards, Shuffled(5), 0, 4);
-    loader.Start(AllInOrder(), 3, 5);
+    loader.Start(Sequence(AllInOrder()), 3, 5);
     RequireStreamMatches(loader, shards, AllInOrder(), 3, 5);
   }
+}
+
+TEST_CASE("BatchLoader walks an epoch stream: windowed shuffle, every record once", "[loader]") {
+  ShardFixture shards;
+  data::DatasetIndex good = shards.index;  // only the three good splits
+  good.splits.resize(3);
+  const std::vector<uint64_t> split_records = good.split_records();
+  data::EpochPlanOptions options;
+  options.seed = 4;
+  options.workers = 2;
+  options.samples_per_step = 3;
+  options.shuffle_window = 8;
+  const data::EpochPlan plan = data::PlanEpoch(split_records, options);
+  std::multiset<int64_t> seen;
+  for (uint32_t rank = 0; rank < 2; ++rank) {
+    // The direct gather: the stream's samples, one range each.
+    data::EpochStream direct(plan, split_records, rank);
+    std::vector<SampleRange> ranges;
+    for (uint64_t k = 0; k < direct.size(); ++k) {
+      const SampleRef sample = direct.At(k);
+      ranges.push_back({sample.split, sample.record, 1});
+      seen.insert(shards.blocks[sample.split].ids[sample.record]);
+    }
+    BatchLoaderOptions loader_options = Options();
+    loader_options.cache_bytes = shards.blocks[2].memory_bytes();  // not all at once
+    BatchLoader loader(good, loader_options);
+    loader.Start(std::make_unique<data::EpochStream>(plan, split_records, rank), 0, 4);
+    RequireStreamMatches(loader, shards, ranges, 0, 4);
+    loader.Start(std::make_unique<data::EpochStream>(plan, split_records, rank), 5, 4);  // resume
+    RequireStreamMatches(loader, shards, ranges, 5, 4);
+  }
+  CHECK(seen.size() == 30);
+  CHECK(std::set<int64_t>(seen.begin(), seen.end()).size() == 30);
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 #include <random>
 #include <string>
 
-#include "common/data/csv_shard.h"
+#include "common/data/csv_writer.h"
 
 namespace aimass::data {
 namespace {
@@ -18,6 +18,26 @@ using testing::TempDir;
 using testing::WriteRaw;
 
 namespace fs = std::filesystem;
+
+// `data.train: DIR`: the shards `data convert` and WriteCsvShard write.
+DatasetSourceConfig Shards(const std::string& dir) { return ShardDirectorySource(dir); }
+
+IndexOptions Features(uint32_t count) {
+  IndexOptions options;
+  options.feature_count = count;
+  options.num_classes = 3;
+  return options;
+}
+
+Result<DatasetIndex> Index(const std::string& dir, uint32_t features, Env& env = Env::Default()) {
+  return IndexDataset(Shards(dir), Features(features), env);
+}
+
+// Records per split, and the file each split reads.
+std::vector<uint64_t> Records(const DatasetIndex& index) { return index.split_records(); }
+std::string FileOf(const DatasetIndex& index, size_t split) {
+  return index.files[index.splits[split].split.file].relative_path;
+}
 
 void WriteShard(const std::string& path, int records, uint32_t features) {
   RecordBlock block;
@@ -65,7 +85,7 @@ class ReadOnlyEnv : public EnvWrapper {
   int failed_writes = 0;
 };
 
-TEST_CASE("IndexDataset lists data files in name order and counts their records", "[index]") {
+TEST_CASE("IndexDataset lists part files in name order and counts their records", "[index]") {
   TempDir dir;
   WriteShard(dir.Path("part-00001.csv.gz"), 7, 3);
   WriteShard(dir.Path("part-00000.csv"), 5, 3);
@@ -74,79 +94,90 @@ TEST_CASE("IndexDataset lists data files in name order and counts their records"
   WriteRaw(dir.Path("_SUCCESS"), "");
   WriteRaw(dir.Path(".part-00000.csv.crc"), "not,a,shard\n");
   WriteRaw(dir.Path("_temporary"), "1,2\n");
-  fs::create_directories(dir.Path("nested"));
 
-  auto index = IndexDataset(dir.path(), Env::Default());
+  auto index = Index(dir.path(), 3);
   REQUIRE(index.ok());
-  REQUIRE(index->shards.size() == 4);
-  CHECK(index->shards[0].path == dir.Path("part-00000.csv"));
-  CHECK(index->shards[1].path == dir.Path("part-00001.csv.gz"));
-  CHECK(index->shards[2].path == dir.Path("part-00002.csv"));
-  CHECK(index->shards[3].path == dir.Path("part-00003.csv"));
-  CHECK(index->shards[0].records == 5);
-  CHECK(index->shards[1].records == 7);
-  CHECK(index->shards[2].records == 0);
-  CHECK(index->shards[1].size_bytes == fs::file_size(dir.Path("part-00001.csv.gz")));
+  REQUIRE(index->splits.size() == 3);  // the empty file has no split
+  CHECK(FileOf(*index, 0) == "part-00000.csv");
+  CHECK(FileOf(*index, 1) == "part-00001.csv.gz");
+  CHECK(FileOf(*index, 2) == "part-00003.csv");
+  CHECK(Records(*index) == std::vector<uint64_t>{5, 7, 2});
+  CHECK(index->splits[1].split.whole_file);  // compressed: read whole
   CHECK(index->feature_count == 3);
+  // The label travels first; the id is neither label nor feature.
+  CHECK(index->table.feature_columns == std::vector<std::string>{"label", "f0", "f1", "f2"});
+  CHECK(index->table.feature_count == 4);
   CHECK(index->total_records() == 14);
   CHECK(fs::exists(dir.Path("_index.json")));
-
-  CHECK(IsDataFileName("part-00000.csv"));
-  CHECK_FALSE(IsDataFileName("_SUCCESS"));
-  CHECK_FALSE(IsDataFileName("_index.json"));
-  CHECK_FALSE(IsDataFileName(".part-00000.csv.crc"));
-  CHECK_FALSE(IsDataFileName(""));
 }
 
-TEST_CASE("IndexDataset reuses its cache only while the shards are unchanged", "[index]") {
+TEST_CASE("IndexDataset cuts uncompressed files into byte-range splits", "[index]") {
+  TempDir dir;
+  WriteShard(dir.Path("a.csv"), 200, 3);
+  DatasetSourceConfig source = Shards(dir.path());
+  source.input.split_bytes = 512;
+  auto index = IndexDataset(source, Features(3), Env::Default());
+  REQUIRE(index.ok());
+  CHECK(index->splits.size() > 3);
+  CHECK(index->total_records() == 200);  // every line counted once, whatever the cuts
+}
+
+TEST_CASE("IndexDataset reuses its cache only while the files are unchanged", "[index]") {
   TempDir dir;
   WriteShard(dir.Path("a.csv"), 4, 2);
   WriteShard(dir.Path("b.csv.gz"), 6, 2);
-  REQUIRE(IndexDataset(dir.path(), Env::Default()).ok());
+  REQUIRE(Index(dir.path(), 2).ok());
   REQUIRE(fs::exists(dir.Path("_index.json")));
 
-  SECTION("same size and mtime: the cache answers, the shard is not read") {
+  SECTION("same size and mtime: the cache answers, the file is not read") {
     CorruptKeepingStat(dir.Path("b.csv.gz"));
-    auto index = IndexDataset(dir.path(), Env::Default());
+    auto index = Index(dir.path(), 2);
     REQUIRE(index.ok());
-    CHECK(index->shards[1].records == 6);
-    CHECK(index->total_records() == 10);
+    CHECK(Records(*index) == std::vector<uint64_t>{4, 6});
   }
-  SECTION("a rewritten shard is scanned again") {
+  SECTION("a rewritten file is counted again") {
     WriteShard(dir.Path("b.csv.gz"), 9, 2);
-    auto index = IndexDataset(dir.path(), Env::Default());
+    auto index = Index(dir.path(), 2);
     REQUIRE(index.ok());
-    CHECK(index->shards[1].records == 9);
+    CHECK(Records(*index) == std::vector<uint64_t>{4, 9});
   }
   SECTION("a changed mtime alone invalidates the cache") {
     CorruptKeepingStat(dir.Path("b.csv.gz"));
     fs::last_write_time(dir.Path("b.csv.gz"),
                         fs::last_write_time(dir.Path("b.csv.gz")) + std::chrono::seconds(1));
-    auto index = IndexDataset(dir.path(), Env::Default());
+    auto index = Index(dir.path(), 2);
     REQUIRE_FALSE(index.ok());
-    CHECK_THAT(index.status().message(), Catch::StartsWith(dir.Path("b.csv.gz") + ": "));
+    CHECK_THAT(index.status().message(), Catch::Contains("b.csv.gz"));
   }
-  SECTION("an added shard is picked up") {
+  SECTION("other options that decide what a record is invalidate the cache") {
+    CorruptKeepingStat(dir.Path("b.csv.gz"));
+    IndexOptions options = Features(2);
+    options.num_classes = 5;
+    CHECK_FALSE(IndexDataset(Shards(dir.path()), options, Env::Default()).ok());
+  }
+  SECTION("an added file is picked up") {
     WriteShard(dir.Path("c.csv"), 1, 2);
-    auto index = IndexDataset(dir.path(), Env::Default());
+    auto index = Index(dir.path(), 2);
     REQUIRE(index.ok());
-    CHECK(index->shards.size() == 3);
+    CHECK(index->splits.size() == 3);
     CHECK(index->total_records() == 11);
   }
-  SECTION("a removed shard is dropped") {
+  SECTION("a removed file is dropped") {
     fs::remove(dir.Path("a.csv"));
-    auto index = IndexDataset(dir.path(), Env::Default());
+    auto index = Index(dir.path(), 2);
     REQUIRE(index.ok());
-    CHECK(index->shards.size() == 1);
+    CHECK(index->splits.size() == 1);
     CHECK(index->total_records() == 6);
   }
   SECTION("a corrupt cache is ignored and rewritten") {
-    WriteRaw(dir.Path("_index.json"), "{\"version\": 1, \"shards\": [tru");
-    auto index = IndexDataset(dir.path(), Env::Default());
+    WriteRaw(dir.Path("_index.json"), "{\"key\": 1, \"split_records\": [tru");
+    auto index = Index(dir.path(), 2);
     REQUIRE(index.ok());
     CHECK(index->total_records() == 10);
-    CorruptKeepingStat(dir.Path("a.csv"));  // the rewritten cache is good again
-    CHECK(IndexDataset(dir.path(), Env::Default()).ok());
+    // The rewritten cache is good again. (The first file's header is always read: it names the
+    // columns.)
+    CorruptKeepingStat(dir.Path("b.csv.gz"));
+    CHECK(Index(dir.path(), 2).ok());
   }
 }
 
@@ -154,48 +185,77 @@ TEST_CASE("IndexDataset works in a directory it cannot write", "[index]") {
   TempDir dir;
   WriteShard(dir.Path("a.csv"), 3, 2);
   ReadOnlyEnv env;
-  auto index = IndexDataset(dir.path(), env);
+  auto index = Index(dir.path(), 2, env);
   REQUIRE(index.ok());
   CHECK(index->total_records() == 3);
   CHECK(env.failed_writes == 1);
   CHECK_FALSE(fs::exists(dir.Path("_index.json")));
 }
 
-TEST_CASE("IndexDataset errors", "[index]") {
+TEST_CASE("LimitRecords keeps the first records in split order", "[index]") {
+  TempDir dir;
+  WriteShard(dir.Path("a.csv"), 4, 2);
+  WriteShard(dir.Path("b.csv"), 6, 2);
+  WriteShard(dir.Path("c.csv"), 3, 2);
+  auto index = Index(dir.path(), 2);
+  REQUIRE(index.ok());
+  LimitRecords(7, &*index);
+  CHECK(Records(*index) == std::vector<uint64_t>{4, 3, 0});
+  LimitRecords(0, &*index);  // 0: no limit
+  CHECK(index->total_records() == 7);
+}
+
+TEST_CASE("IndexDataset errors name the file, the column or the record", "[index]") {
   TempDir dir;
   SECTION("missing directory") {
-    auto index = IndexDataset(dir.Path("missing"), Env::Default());
+    auto index = Index(dir.Path("missing"), 2);
     REQUIRE_FALSE(index.ok());
-    CHECK_THAT(index.status().message(), Catch::StartsWith(dir.Path("missing") + ": "));
+    CHECK_THAT(index.status().message(), Catch::Contains(dir.Path("missing")));
   }
-  SECTION("no data files") {
+  SECTION("no part files") {
     WriteRaw(dir.Path("_SUCCESS"), "");
-    auto index = IndexDataset(dir.path(), Env::Default());
-    REQUIRE_FALSE(index.ok());
-    CHECK(index.status().message() == dir.path() + ": no data files");
+    REQUIRE_FALSE(Index(dir.path(), 2).ok());
   }
-  SECTION("only empty data files") {
+  SECTION("only a header") {
     WriteRaw(dir.Path("part-0.csv"), "id,label,f0\n");
-    auto index = IndexDataset(dir.path(), Env::Default());
+    auto index = Index(dir.path(), 1);
     REQUIRE_FALSE(index.ok());
-    CHECK(index.status().message() == dir.path() + ": no records in its 1 data files");
+    CHECK(index.status().message() == dir.path() + ": no records in its 1 part files");
   }
-  SECTION("feature counts that disagree name both files") {
+  SECTION("a model that takes another number of features") {
     WriteShard(dir.Path("a.csv"), 3, 4);
-    WriteShard(dir.Path("b.csv"), 3, 4);
-    WriteShard(dir.Path("c.csv"), 3, 5);
-    auto index = IndexDataset(dir.path(), Env::Default());
+    auto index = Index(dir.path(), 5);
     REQUIRE_FALSE(index.ok());
     CHECK(index.status().message() ==
-          dir.Path("c.csv") + ": 5 features per record, but " + dir.Path("a.csv") + " has 4");
+          dir.path() + ": records have 4 feature columns, but the model takes 5 values per record");
   }
-  SECTION("a malformed shard") {
+  SECTION("a file whose records have another shape names the file and line") {
     WriteShard(dir.Path("a.csv"), 3, 4);
-    WriteRaw(dir.Path("b.csv"), "1,2,3\n4,5\n");
-    auto index = IndexDataset(dir.path(), Env::Default());
+    WriteRaw(dir.Path("b.csv"), "id,label,f0,f1,f2,f3\n1,2,3,4,5,6\n4,1,5\n");
+    auto index = Index(dir.path(), 4);
     REQUIRE_FALSE(index.ok());
-    CHECK(index.status().message() == dir.Path("b.csv") + ": line 2: expected 3 fields, found 2");
+    CHECK_THAT(index.status().message(), Catch::StartsWith("b.csv:line 3: "));
     CHECK_FALSE(fs::exists(dir.Path("_index.json")));
+  }
+  SECTION("a label outside the model's classes") {
+    WriteRaw(dir.Path("a.csv"), "id,label,f0\n1,2,0.5\n2,3,0.5\n");
+    auto index = Index(dir.path(), 1);
+    REQUIRE_FALSE(index.ok());
+    CHECK_THAT(index.status().message(), Catch::Contains("label 'label' is 3, not a class in 0..2"));
+    CHECK_THAT(index.status().message(), Catch::StartsWith("a.csv:"));
+  }
+  SECTION("a label column the table lacks") {
+    WriteRaw(dir.Path("a.csv"), "id,class,f0\n1,2,0.5\n");
+    auto index = Index(dir.path(), 1);
+    REQUIRE_FALSE(index.ok());
+    CHECK_THAT(index.status().message(), Catch::Contains("label column 'label'"));
+  }
+  SECTION("a feature that is not a number") {
+    WriteRaw(dir.Path("a.csv"), "id,label,f0\n1,2,0.5\n2,1,abc\n");
+    auto index = Index(dir.path(), 1);
+    REQUIRE_FALSE(index.ok());
+    CHECK_THAT(index.status().message(), Catch::StartsWith("a.csv:line 3: "));
+    CHECK_THAT(index.status().message(), Catch::Contains("abc"));
   }
 }
 

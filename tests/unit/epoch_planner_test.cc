@@ -6,40 +6,53 @@
 #include <set>
 #include <vector>
 
+#include "common/aimass.pb.h"
+#include "common/data/plan_wire.h"
+
 namespace aimass::data {
 namespace {
 
-// Shards of 7, 0, 10 and 5 records: 22 in all, one empty part file in between.
-DatasetIndex SampleIndex() {
-  DatasetIndex index;
-  index.feature_count = 4;
-  for (uint64_t records : {7, 0, 10, 5}) {
-    index.shards.push_back(ShardInfo{"part-" + std::to_string(index.shards.size()), records});
-  }
-  return index;
-}
+// Splits of 7, 0, 10 and 5 records: 22 in all, one empty part file in between.
+const std::vector<uint64_t> kSplits = {7, 0, 10, 5};
 
-// A stream's records as global record numbers, in order.
-std::vector<uint64_t> GlobalRecords(const DatasetIndex& index, const std::vector<SampleRange>& ranges) {
+std::vector<uint64_t> Starts(const std::vector<uint64_t>& splits) {
   std::vector<uint64_t> starts;
   uint64_t start = 0;
-  for (const ShardInfo& shard : index.shards) {
+  for (uint64_t records : splits) {
     starts.push_back(start);
-    start += shard.records;
+    start += records;
   }
+  return starts;
+}
+
+// Worker `rank`'s samples as global record numbers (the dataset's records in split order), in
+// training order. Checks on the way that every sample lies in its split and that the stream's
+// segments name the split of each of their samples (what the loader prefetches).
+std::vector<uint64_t> StreamRecords(const EpochPlan& plan, const std::vector<uint64_t>& splits,
+                                    uint32_t rank) {
+  const std::vector<uint64_t> starts = Starts(splits);
+  EpochStream stream(plan, splits, rank);
+  const auto segments = stream.Segments();
   std::vector<uint64_t> records;
-  for (const SampleRange& range : ranges) {
-    REQUIRE(range.count > 0);
-    REQUIRE(range.begin + range.count <= index.shards[range.shard].records);
-    for (uint64_t i = 0; i < range.count; ++i) records.push_back(starts[range.shard] + range.begin + i);
+  size_t segment = 0;
+  for (uint64_t k = 0; k < stream.size(); ++k) {
+    const SampleRef sample = stream.At(k);
+    REQUIRE(sample.split < splits.size());
+    REQUIRE(sample.record < splits[sample.split]);
+    while (segment + 1 < segments.size() && segments[segment + 1].first_sample <= k) ++segment;
+    REQUIRE(!segments.empty());
+    REQUIRE(segments[segment].first_sample <= k);
+    const auto& needed = segments[segment].splits;
+    REQUIRE(std::find(needed.begin(), needed.end(), sample.split) != needed.end());
+    records.push_back(starts[sample.split] + sample.record);
   }
   return records;
 }
 
-std::map<uint64_t, int> CountRecords(const DatasetIndex& index, const EpochPartition& plan) {
+std::map<uint64_t, int> CountRecords(const EpochPlan& plan, const std::vector<uint64_t>& splits) {
   std::map<uint64_t, int> counts;
-  for (const WorkerStream& stream : plan.workers) {
-    for (uint64_t g : GlobalRecords(index, stream.ranges)) ++counts[g];
+  for (uint32_t rank = 0; rank < plan.workers; ++rank) {
+    for (uint64_t g : StreamRecords(plan, splits, rank)) ++counts[g];
   }
   return counts;
 }
@@ -47,51 +60,57 @@ std::map<uint64_t, int> CountRecords(const DatasetIndex& index, const EpochParti
 // A plan's records grouped by optimizer step, across workers. Every step but the last gives each
 // worker `samples_per_step` records and the last gives each the same smaller share, so the i-th
 // record of a worker's stream belongs to step i / samples_per_step.
-std::vector<std::multiset<uint64_t>> StepUnions(const DatasetIndex& index, const EpochPartition& plan,
-                                                uint64_t samples_per_step) {
+std::vector<std::multiset<uint64_t>> StepUnions(const EpochPlan& plan, const std::vector<uint64_t>& splits) {
   std::vector<std::multiset<uint64_t>> steps(plan.steps);
-  for (const WorkerStream& stream : plan.workers) {
-    const std::vector<uint64_t> records = GlobalRecords(index, stream.ranges);
-    for (size_t i = 0; i < records.size(); ++i) steps[i / samples_per_step].insert(records[i]);
+  for (uint32_t rank = 0; rank < plan.workers; ++rank) {
+    const std::vector<uint64_t> records = StreamRecords(plan, splits, rank);
+    for (size_t i = 0; i < records.size(); ++i) steps[i / plan.samples_per_step].insert(records[i]);
   }
   return steps;
 }
 
+std::vector<uint64_t> GlobalRecords(const std::vector<uint64_t>& splits, const std::vector<SampleRange>& ranges) {
+  const std::vector<uint64_t> starts = Starts(splits);
+  std::vector<uint64_t> records;
+  for (const SampleRange& range : ranges) {
+    REQUIRE(range.count > 0);
+    REQUIRE(range.begin + range.count <= splits[range.split]);
+    for (uint64_t i = 0; i < range.count; ++i) records.push_back(starts[range.split] + range.begin + i);
+  }
+  return records;
+}
+
 TEST_CASE("PlanEpoch: every record exactly once when the workers divide it", "[planner]") {
-  const DatasetIndex index = SampleIndex();
   for (uint32_t workers : {1u, 2u, 11u}) {
     for (bool shuffle : {true, false}) {
-      EpochPlanOptions options;
-      options.seed = 7;
-      options.workers = workers;
-      options.samples_per_step = 3;
-      options.shuffle = shuffle;
-      const EpochPartition plan = PlanEpoch(index, options);
-      INFO("workers " << workers << " shuffle " << shuffle);
-      REQUIRE(plan.workers.size() == workers);
-      CHECK(plan.samples_per_worker == 22 / workers);
-      const auto counts = CountRecords(index, plan);
-      REQUIRE(counts.size() == 22);
-      for (const auto& [record, count] : counts) CHECK(count == 1);
-      for (const WorkerStream& stream : plan.workers) {
-        CHECK(stream.samples == plan.samples_per_worker);
-        CHECK(GlobalRecords(index, stream.ranges).size() == plan.samples_per_worker);
+      for (uint64_t window : {0u, 1u, 4u, 9u}) {
+        EpochPlanOptions options;
+        options.seed = 7;
+        options.workers = workers;
+        options.samples_per_step = 3;
+        options.shuffle = shuffle;
+        options.shuffle_window = window;
+        const EpochPlan plan = PlanEpoch(kSplits, options);
+        INFO("workers " << workers << " shuffle " << shuffle << " window " << window);
+        CHECK(plan.samples_per_worker == 22 / workers);
+        const auto counts = CountRecords(plan, kSplits);
+        REQUIRE(counts.size() == 22);
+        for (const auto& [record, count] : counts) CHECK(count == 1);
       }
     }
   }
 }
 
 TEST_CASE("PlanEpoch: kPad repeats the first records, kDrop drops the tail", "[planner]") {
-  const DatasetIndex index = SampleIndex();
   EpochPlanOptions options;
   options.seed = 3;
   options.workers = 4;  // 22 records: 2 padded, or 2 dropped
   options.samples_per_step = 2;
 
   SECTION("pad") {
-    const EpochPartition plan = PlanEpoch(index, options);
+    const EpochPlan plan = PlanEpoch(kSplits, options);
     CHECK(plan.samples_per_worker == 6);
-    const auto counts = CountRecords(index, plan);
+    const auto counts = CountRecords(plan, kSplits);
     REQUIRE(counts.size() == 22);  // every record at least once
     int twice = 0;
     for (const auto& [record, count] : counts) {
@@ -99,51 +118,48 @@ TEST_CASE("PlanEpoch: kPad repeats the first records, kDrop drops the tail", "[p
       twice += count == 2;
     }
     CHECK(twice == 2);
-    // The repeated records are the permutation's first two, which a single worker (no padding)
-    // sees first.
+    // The repeated records are the epoch sequence's first two, which a single worker (no
+    // padding) sees first.
     EpochPlanOptions one_worker = options;
     one_worker.workers = 1;
-    const auto order = GlobalRecords(index, PlanEpoch(index, one_worker).workers[0].ranges);
+    const auto order = StreamRecords(PlanEpoch(kSplits, one_worker), kSplits, 0);
     CHECK(counts.at(order[0]) == 2);
     CHECK(counts.at(order[1]) == 2);
   }
   SECTION("drop") {
     options.remainder = RemainderPolicy::kDrop;
-    const EpochPartition plan = PlanEpoch(index, options);
+    const EpochPlan plan = PlanEpoch(kSplits, options);
     CHECK(plan.samples_per_worker == 5);
-    const auto counts = CountRecords(index, plan);
+    const auto counts = CountRecords(plan, kSplits);
     CHECK(counts.size() == 20);
     for (const auto& [record, count] : counts) CHECK(count == 1);
   }
   SECTION("fewer records than workers: pad repeats cyclically, drop leaves nothing") {
-    DatasetIndex tiny;
-    tiny.shards.push_back(ShardInfo{"only", 2});
+    const std::vector<uint64_t> tiny = {2};
     options.workers = 5;
-    const EpochPartition padded = PlanEpoch(tiny, options);
+    const EpochPlan padded = PlanEpoch(tiny, options);
     CHECK(padded.samples_per_worker == 1);
     CHECK(padded.steps == 1);
-    const auto counts = CountRecords(tiny, padded);
+    const auto counts = CountRecords(padded, tiny);
     CHECK(counts.size() == 2);
     CHECK(counts.at(0) + counts.at(1) == 5);
     options.remainder = RemainderPolicy::kDrop;
-    const EpochPartition dropped = PlanEpoch(tiny, options);
+    const EpochPlan dropped = PlanEpoch(tiny, options);
     CHECK(dropped.samples_per_worker == 0);
     CHECK(dropped.steps == 0);
-    for (const WorkerStream& stream : dropped.workers) CHECK(stream.ranges.empty());
+    for (uint32_t rank = 0; rank < 5; ++rank) CHECK(StreamRecords(dropped, tiny, rank).empty());
   }
 }
 
 TEST_CASE("PlanEpoch is deterministic in (seed, epoch) and differs across them", "[planner]") {
-  const DatasetIndex index = SampleIndex();
   EpochPlanOptions options;
   options.seed = 42;
   options.epoch = 1;
   options.workers = 2;
   options.samples_per_step = 4;
   auto records = [&](const EpochPlanOptions& o) {
-    const EpochPartition plan = PlanEpoch(index, o);
-    return std::make_pair(GlobalRecords(index, plan.workers[0].ranges),
-                          GlobalRecords(index, plan.workers[1].ranges));
+    const EpochPlan plan = PlanEpoch(kSplits, o);
+    return std::make_pair(StreamRecords(plan, kSplits, 0), StreamRecords(plan, kSplits, 1));
   };
   const auto reference = records(options);
   CHECK(records(options) == reference);
@@ -156,100 +172,139 @@ TEST_CASE("PlanEpoch is deterministic in (seed, epoch) and differs across them",
 
   // Pinned, so that a change of generator or of the shuffle (which would silently give workers
   // on different builds different plans) fails here.
-  DatasetIndex ten;
-  ten.shards.push_back(ShardInfo{"ten", 10});
   EpochPlanOptions pinned;
   pinned.seed = 42;
-  CHECK(GlobalRecords(ten, PlanEpoch(ten, pinned).workers[0].ranges) ==
-        std::vector<uint64_t>{2, 0, 4, 7, 8, 3, 5, 1, 9, 6});
+  const EpochPlan plan = PlanEpoch({4, 6}, pinned);
+  CHECK(plan.split_order == std::vector<uint32_t>{1, 0});
+  CHECK(StreamRecords(plan, {4, 6}, 0) == std::vector<uint64_t>{7, 5, 3, 4, 9, 0, 6, 1, 8, 2});
 }
 
 TEST_CASE("PlanEpoch: 2 workers x B see the batches 1 worker x 2B sees", "[planner]") {
-  const DatasetIndex index = SampleIndex();  // 22 records: no padding for 1 or 2 workers
-  for (uint64_t batch : {1, 3, 4, 11, 30}) {
-    EpochPlanOptions one;
-    one.seed = 5;
-    one.epoch = 2;
-    one.workers = 1;
-    one.samples_per_step = 2 * batch;
-    EpochPlanOptions two = one;
-    two.workers = 2;
-    two.samples_per_step = batch;
-    const EpochPartition plan_one = PlanEpoch(index, one), plan_two = PlanEpoch(index, two);
-    INFO("batch " << batch);
-    REQUIRE(plan_one.steps == plan_two.steps);
-    const auto steps_one = StepUnions(index, plan_one, 2 * batch);
-    const auto steps_two = StepUnions(index, plan_two, batch);
-    CHECK(steps_one == steps_two);
+  for (uint64_t window : {0u, 5u}) {
+    for (uint64_t batch : {1, 3, 4, 11, 30}) {
+      EpochPlanOptions one;  // 22 records: no padding for 1 or 2 workers
+      one.seed = 5;
+      one.epoch = 2;
+      one.workers = 1;
+      one.samples_per_step = 2 * batch;
+      one.shuffle_window = window;
+      EpochPlanOptions two = one;
+      two.workers = 2;
+      two.samples_per_step = batch;
+      const EpochPlan plan_one = PlanEpoch(kSplits, one), plan_two = PlanEpoch(kSplits, two);
+      INFO("batch " << batch << " window " << window);
+      REQUIRE(plan_one.steps == plan_two.steps);
+      CHECK(StepUnions(plan_one, kSplits) == StepUnions(plan_two, kSplits));
+    }
   }
 }
 
-TEST_CASE("PlanEpoch: shuffle off merges each worker's records into few ranges", "[planner]") {
-  const DatasetIndex index = SampleIndex();
+TEST_CASE("PlanEpoch: a shuffle window mixes only its own records", "[planner]") {
+  EpochPlanOptions options;
+  options.seed = 11;
+  options.shuffle_window = 6;
+  const EpochPlan plan = PlanEpoch(kSplits, options);
+  // The epoch's unshuffled sequence: the splits in plan order, each in file order.
+  const std::vector<uint64_t> starts = Starts(kSplits);
+  std::vector<uint64_t> sequence;
+  for (uint32_t split : plan.split_order) {
+    for (uint64_t r = 0; r < kSplits[split]; ++r) sequence.push_back(starts[split] + r);
+  }
+  const auto shuffled = StreamRecords(plan, kSplits, 0);
+  REQUIRE(shuffled.size() == 22);
+  for (size_t window = 0; window * 6 < 22; ++window) {
+    const size_t end = std::min<size_t>(22, window * 6 + 6);
+    std::multiset<uint64_t> expected(sequence.begin() + window * 6, sequence.begin() + end);
+    std::multiset<uint64_t> got(shuffled.begin() + window * 6, shuffled.begin() + end);
+    CHECK(got == expected);
+  }
+  CHECK(shuffled != sequence);
+}
+
+TEST_CASE("PlanEpoch: shuffle off keeps split order and file order", "[planner]") {
   EpochPlanOptions options;
   options.shuffle = false;
   options.samples_per_step = 5;
-  const EpochPartition whole = PlanEpoch(index, options);
-  CHECK(whole.workers[0].ranges ==
-        std::vector<SampleRange>{{0, 0, 7}, {2, 0, 10}, {3, 0, 5}});  // the empty shard 1 skipped
+  const EpochPlan whole = PlanEpoch(kSplits, options);
+  CHECK(whole.split_order == std::vector<uint32_t>{0, 1, 2, 3});
+  std::vector<uint64_t> in_order(22);
+  for (uint64_t i = 0; i < 22; ++i) in_order[i] = i;
+  CHECK(StreamRecords(whole, kSplits, 0) == in_order);
+  EpochStream stream(whole, kSplits, 0);
+  CHECK(stream.Segments().size() == 3);  // one segment a non-empty split: the loader reads ahead
 
   options.workers = 2;  // steps of 10: worker 0 gets [0,5) [10,15) [20,21), worker 1 the rest
-  const EpochPartition split = PlanEpoch(index, options);
-  CHECK(split.workers[0].ranges ==
-        std::vector<SampleRange>{{0, 0, 5}, {2, 3, 5}, {3, 3, 1}});
-  CHECK(split.workers[1].ranges ==
-        std::vector<SampleRange>{{0, 5, 2}, {2, 0, 3}, {2, 8, 2}, {3, 0, 3}, {3, 4, 1}});
-}
-
-TEST_CASE("PlanEpoch: limit uses only the first records", "[planner]") {
-  const DatasetIndex index = SampleIndex();
-  EpochPlanOptions options;
-  options.seed = 9;
-  options.workers = 3;
-  options.samples_per_step = 2;
-  options.limit = 12;
-  const EpochPartition plan = PlanEpoch(index, options);
-  CHECK(plan.samples_per_worker == 4);
-  CHECK(plan.steps == 2);
-  const auto counts = CountRecords(index, plan);
-  REQUIRE(counts.size() == 12);
-  CHECK(counts.rbegin()->first == 11);
-  options.limit = 1000;  // more than there are: all of them
-  CHECK(CountRecords(index, PlanEpoch(index, options)).size() == 22);
+  const EpochPlan split = PlanEpoch(kSplits, options);
+  CHECK(StreamRecords(split, kSplits, 0) == std::vector<uint64_t>{0, 1, 2, 3, 4, 10, 11, 12, 13, 14, 20});
+  CHECK(StreamRecords(split, kSplits, 1) == std::vector<uint64_t>{5, 6, 7, 8, 9, 15, 16, 17, 18, 19, 21});
 }
 
 TEST_CASE("StepsPerEpoch agrees with PlanEpoch", "[planner]") {
-  const DatasetIndex index = SampleIndex();
   for (uint32_t workers : {1u, 2u, 3u, 5u, 22u, 23u, 40u}) {
     for (uint64_t per_step : {1u, 2u, 3u, 7u, 64u}) {
       for (auto remainder : {RemainderPolicy::kPad, RemainderPolicy::kDrop}) {
-        for (uint64_t limit : {0u, 1u, 13u}) {
-          EpochPlanOptions options;
-          options.workers = workers;
-          options.samples_per_step = per_step;
-          options.remainder = remainder;
-          options.limit = limit;
-          const EpochPartition plan = PlanEpoch(index, options);
-          INFO("workers " << workers << " per_step " << per_step << " limit " << limit);
-          REQUIRE(StepsPerEpoch(index.total_records(), options) == plan.steps);
-          // The steps cover each worker's samples exactly: all full but the last.
-          CHECK(plan.steps * per_step >= plan.samples_per_worker);
-          if (plan.steps > 0) CHECK((plan.steps - 1) * per_step < plan.samples_per_worker);
-        }
+        EpochPlanOptions options;
+        options.workers = workers;
+        options.samples_per_step = per_step;
+        options.remainder = remainder;
+        const EpochPlan plan = PlanEpoch(kSplits, options);
+        INFO("workers " << workers << " per_step " << per_step);
+        REQUIRE(StepsPerEpoch(22, options) == plan.steps);
+        // The steps cover each worker's samples exactly: all full but the last.
+        CHECK(plan.steps * per_step >= plan.samples_per_worker);
+        if (plan.steps > 0) CHECK((plan.steps - 1) * per_step < plan.samples_per_worker);
       }
     }
   }
 }
 
+TEST_CASE("An epoch of 100,000,000 records in 1,000 splits plans in under 1 MiB", "[planner]") {
+  std::vector<uint64_t> splits(1000, 100'000);
+  EpochPlanOptions options;
+  options.seed = 1;
+  options.epoch = 3;
+  options.workers = 8;
+  options.samples_per_step = 256;
+  options.shuffle_window = 1 << 18;
+  const EpochPlan plan = PlanEpoch(splits, options);
+  CHECK(plan.samples_per_worker == 12'500'000);
+  proto::EpochPlan encoded;
+  EncodeEpochPlan(plan, 0, &encoded);
+  const size_t bytes = encoded.ByteSizeLong();
+  INFO("encoded plan: " << bytes << " bytes");
+  CHECK(bytes < (1u << 20));
+  CHECK(bytes < 8 * 1024);  // in fact a few bytes a split
+
+  // What a worker derives from it, without listing its 12.5M samples: the first and last ones
+  // are valid records, and its segments (shuffle windows) stay few.
+  const EpochPlan decoded = DecodeEpochPlan(encoded);
+  CHECK(decoded.split_order == plan.split_order);
+  EpochStream stream(decoded, splits, 7);
+  for (uint64_t k : {uint64_t{0}, uint64_t{1}, uint64_t{12'499'999}}) {
+    const SampleRef sample = stream.At(k);
+    CHECK(sample.split < 1000);
+    CHECK(sample.record < 100'000);
+  }
+  CHECK(stream.Segments().size() <= 100'000'000 / (1 << 18) + 2);
+}
+
+TEST_CASE("RangeSequence walks explicit ranges in order", "[planner]") {
+  RangeSequence sequence({{2, 3, 2}, {0, 0, 1}, {3, 1, 3}});
+  REQUIRE(sequence.size() == 6);
+  const std::vector<SampleRef> expected = {{2, 3}, {2, 4}, {0, 0}, {3, 1}, {3, 2}, {3, 3}};
+  for (uint64_t k = 0; k < 6; ++k) CHECK(sequence.At(k) == expected[k]);
+  CHECK(sequence.At(1) == expected[1]);  // backwards too
+  CHECK(sequence.Segments().size() == 3);
+}
+
 TEST_CASE("PlanEvaluation: contiguous parts, every record once, sizes within one", "[planner]") {
-  const DatasetIndex index = SampleIndex();
   for (uint32_t workers : {1u, 3u, 4u, 22u, 30u}) {
-    const auto plan = PlanEvaluation(index, workers);
+    const auto plan = PlanEvaluation(kSplits, workers);
     REQUIRE(plan.size() == workers);
     std::vector<uint64_t> all;
     size_t smallest = SIZE_MAX, largest = 0;
     for (const auto& part : plan) {
-      const auto records = GlobalRecords(index, part);
+      const auto records = GlobalRecords(kSplits, part);
       smallest = std::min(smallest, records.size());
       largest = std::max(largest, records.size());
       all.insert(all.end(), records.begin(), records.end());
@@ -259,12 +314,12 @@ TEST_CASE("PlanEvaluation: contiguous parts, every record once, sizes within one
     REQUIRE(all.size() == 22);
     for (uint64_t i = 0; i < 22; ++i) CHECK(all[i] == i);  // contiguous and in order
   }
-  const auto four = PlanEvaluation(index, 4);  // 6, 6, 5, 5 records, split at shard ends
+  const auto four = PlanEvaluation(kSplits, 4);  // 6, 6, 5, 5 records, split at split ends
   CHECK(four[0] == std::vector<SampleRange>{{0, 0, 6}});
   CHECK(four[1] == std::vector<SampleRange>{{0, 6, 1}, {2, 0, 5}});
   CHECK(four[2] == std::vector<SampleRange>{{2, 5, 5}});
   CHECK(four[3] == std::vector<SampleRange>{{3, 0, 5}});
-  CHECK(PlanEvaluation(index, 30)[29].empty());
+  CHECK(PlanEvaluation(kSplits, 30)[29].empty());
 }
 
 }  // namespace

@@ -41,8 +41,12 @@ TEST_CASE("every documented key is read", "[config]") {
   auto config = ParseTrainConfig(kFullConfig, "job.yaml");
   REQUIRE(config.ok());
   CHECK(config->model.name == "cnn");
-  CHECK(config->data.train_dir == "/data/train");
-  CHECK(config->data.test_dir == "/data/test");
+  CHECK(config->data.train.input.path == "/data/train");
+  CHECK(config->data.train.input.format == "csv");
+  CHECK(config->data.train.input.header);
+  CHECK(config->data.train.label == "label");
+  CHECK(config->data.train.id == "id");
+  CHECK(config->data.test.input.path == "/data/test");
   CHECK_FALSE(config->data.shuffle);
   CHECK(config->data.remainder == RemainderPolicy::kDrop);
   CHECK(config->data.limit == 1000);
@@ -86,6 +90,41 @@ TEST_CASE("a model may be given as a mapping", "[config]") {
   CHECK(config->model.name == "torchscript:m.pt");
   CHECK(config->model.input_shape == std::vector<int64_t>{1, 10, 10});
   CHECK(config->model.num_classes == 3);
+}
+
+TEST_CASE("a dataset may be any exported table, described as inference's input", "[config]") {
+  auto config = ParseTrainConfig(R"(
+data:
+  train: {path: /exports/train, format: tsv, header: true, label: y, features: [p0..p3, extra],
+          shape: [5], id: key, require_success: false, split_mb: 2}
+  test: {path: /exports/test, format: jsonl, features: [pixels]}
+  shuffle_window: 4096
+)",
+                                 "job.yaml");
+  REQUIRE(config.ok());
+  const DatasetSourceConfig& train = config->data.train;
+  CHECK(train.input.path == "/exports/train");
+  CHECK(train.input.format == "tsv");
+  CHECK(train.input.header);
+  CHECK_FALSE(train.input.require_success);
+  CHECK(train.input.split_bytes == 2u << 20);
+  CHECK(train.label == "y");
+  CHECK(train.features == std::vector<std::string>{"p0", "p1", "p2", "p3", "extra"});
+  CHECK(train.shape == std::vector<int64_t>{5});
+  CHECK(train.id == "key");
+  CHECK(config->data.test.input.format == "jsonl");
+  CHECK(config->data.test.label == "label");  // the default
+  CHECK(config->data.test.input.require_success);
+  CHECK(config->data.shuffle_window == 4096);
+
+  CHECK(ErrorOf("data: {train: {format: csv}}\n") == "job.yaml: key 'data.train.path': missing");
+  CHECK(ErrorOf("data: {train: {path: d, labels: y}}\n") == "job.yaml: unknown key 'data.train.labels'");
+  CHECK(ErrorOf("data: {train: {path: d, format: delimited}}\n") ==
+        "job.yaml: key 'data.train.delimiter': missing (data.train.format: delimited needs it)");
+  CHECK(ErrorOf("data: {train: {path: d, features: [f3..f1]}}\n") ==
+        "job.yaml: key 'data.train.features': 'f3..f1' is not a range like f0..f783");
+  CHECK(ErrorOf("data: {train: d, test: {path: t, format: idx}}\n").find(
+            "key 'data.test.format': idx files carry no label column") != std::string::npos);
 }
 
 TEST_CASE("unknown keys are named with their full path", "[config]") {

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "common/aimass.pb.h"
-#include "common/data/csv_shard.h"
+#include "common/data/csv_writer.h"
 #include "coordinator/launch/worker_launcher.h"
 #include "coordinator/train_job.h"
 #include "coordinator/worker_hub.h"
@@ -42,8 +42,8 @@ std::string MakeDataset(const TempDir& dir, const std::string& name, int records
 coordinator::TrainJobOptions Options(const TempDir& dir) {
   coordinator::TrainJobOptions options;
   options.config.model.name = "mlp";
-  options.config.data.train_dir = MakeDataset(dir, "train", 64);
-  options.config.data.test_dir = MakeDataset(dir, "test", 30);
+  options.config.data.train = ShardDirectorySource(MakeDataset(dir, "train", 64));
+  options.config.data.test = ShardDirectorySource(MakeDataset(dir, "test", 30));
   options.config.epochs = 2;
   options.config.batch_size = 8;
   options.config.run_dir = dir.Path("run");
