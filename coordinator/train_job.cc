@@ -56,11 +56,6 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
 }
 
 // Test-split results of one epoch, summed as the workers report them.
-struct PendingPlan {
-  data::EpochPlan plan;
-  uint32_t sent = 0;  // workers that have it
-};
-
 struct EpochEval {
   uint32_t reports = 0;
   double loss_sum = 0;
@@ -266,26 +261,19 @@ class TrainJob::Impl {
     return Status::Ok();
   }
 
-  // Sends `epoch`'s plan to every worker (only to `only_rank` when given). An epoch is planned
-  // once: workers ask for it at different times, and a permutation of a large dataset is costly.
+  // Sends `epoch`'s plan to every worker (only to `only_rank` when given). The plan is the same
+  // for every worker and costs O(splits) to make, so it is made anew for each request.
   Status SendPlans(uint32_t epoch, std::optional<uint32_t> only_rank) {
     if (epoch >= config_.epochs) return Status::Ok();
-    auto planned = plans_.find(epoch);
-    if (planned == plans_.end()) {
-      data::EpochPlanOptions options = plan_options_;
-      options.epoch = epoch;
-      planned = plans_.emplace(epoch, PendingPlan{data::PlanEpoch(train_index_.split_records(), options), 0}).first;
-    }
-    PendingPlan& pending = planned->second;
+    data::EpochPlanOptions options = plan_options_;
+    options.epoch = epoch;
+    proto::CoordinatorMessage message;
+    data::EncodeEpochPlan(data::PlanEpoch(train_index_.split_records(), options),
+                          epoch == first_epoch_ ? first_step_ : 0, message.mutable_epoch_plan());
     for (uint32_t rank = 0; rank < workers_count_; ++rank) {
       if (only_rank && *only_rank != rank) continue;
-      proto::CoordinatorMessage message;
-      data::EncodeEpochPlan(pending.plan, epoch == first_epoch_ ? first_step_ : 0,
-                            message.mutable_epoch_plan());
       AIMASS_RETURN_IF_ERROR(hub_->Send(roster_->at(rank).connection, message));
-      ++pending.sent;
     }
-    if (pending.sent == workers_count_) plans_.erase(planned);
     return Status::Ok();
   }
 
@@ -463,7 +451,6 @@ class TrainJob::Impl {
   uint64_t first_step_ = 0;
   uint64_t global_step_ = 0;
   uint32_t completed_epochs_ = 0;
-  std::map<uint32_t, PendingPlan> plans_;
   std::map<uint32_t, EpochEval> evals_;
   std::optional<double> test_loss_;
   std::optional<double> test_accuracy_;

@@ -144,6 +144,10 @@ class TrainingRun {
 
   Status TrainEpoch(const proto::EpochPlan& plan) {
     const uint64_t per_step = plan.samples_per_step();
+    if (plan.workers() != static_cast<uint32_t>(communicator_.size())) {
+      return Status::Error("epoch plan for " + std::to_string(plan.workers()) + " workers, but " +
+                           std::to_string(communicator_.size()) + " take part");
+    }
     times_ = IntervalTimes();  // throughput measures training only, not evaluation or start-up
     train_loader_->Start(std::make_unique<data::EpochStream>(data::DecodeEpochPlan(plan),
                                                              train_split_records_,

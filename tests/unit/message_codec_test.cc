@@ -19,12 +19,11 @@ proto::CoordinatorMessage SamplePlan() {
   plan->set_steps(469);
   plan->set_samples(30000);
   plan->set_samples_per_step(64);
-  for (uint32_t i = 0; i < 1000; ++i) {
-    auto* range = plan->add_ranges();
-    range->set_shard(i % 6);
-    range->set_begin(i * 17);
-    range->set_count(1 + i % 3);
-  }
+  plan->set_seed(42);
+  plan->set_shuffle(true);
+  plan->set_shuffle_window(1 << 18);
+  plan->set_workers(2);
+  for (uint32_t i = 0; i < 1000; ++i) plan->add_split_order((i * 17) % 1000);
   return message;
 }
 
@@ -38,7 +37,7 @@ TEST_CASE("a frame round-trips a message exactly", "[proto]") {
   proto::CoordinatorMessage received;
   REQUIRE(net::DecodeFrameBody(frame->substr(net::kFrameHeaderBytes), &received).ok());
   CHECK(received.SerializeAsString() == sent.SerializeAsString());
-  CHECK(received.epoch_plan().ranges(999).begin() == 999u * 17);
+  CHECK(received.epoch_plan().split_order(999) == (999u * 17) % 1000);
 }
 
 TEST_CASE("oversized and malformed frames are refused", "[proto]") {
