@@ -17,12 +17,12 @@
 #include "common/config/job_config.h"
 #include "common/data/convert.h"
 #include "common/mpi/mpi_bootstrap.h"
+#include "coordinator/console_observer.h"
+#include "coordinator/infer/infer_job.h"
+#include "coordinator/job_driver.h"
 #include "coordinator/launch/local_mpirun_launcher.h"
 #include "coordinator/launch/mpi_world_launcher.h"
-#include "coordinator/progress_reporter.h"
-#include "coordinator/infer/infer_job.h"
 #include "coordinator/train_job.h"
-#include "coordinator/worker_hub.h"
 #include "models/model_catalog.h"
 
 namespace aimass::coordinator {
@@ -105,22 +105,6 @@ void MakePathsAbsolute(TrainConfig& config) {
   }
 }
 
-void PrintSummary(const boost::json::object& summary, const std::string& run_dir) {
-  auto number = [&](const char* key) {
-    const auto* value = summary.if_contains(key);
-    return value && value->is_number() ? value->to_number<double>() : 0.0;
-  };
-  char line[512];
-  std::snprintf(line, sizeof(line),
-                "test_accuracy %.4f  test_loss %.4f  epochs %.0f  workers %.0f  global_batch %.0f  "
-                "%.0f samples/s  wall %s",
-                number("test_accuracy"), number("test_loss"), number("epochs"), number("workers"),
-                number("global_batch"), number("samples_per_second"),
-                FormatDuration(number("wall_seconds")).c_str());
-  std::printf("%s\nrun directory: %s\n", line, run_dir.c_str());
-  std::fflush(stdout);
-}
-
 void InstallSignalHandlers() {
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
@@ -177,19 +161,23 @@ int CancelLaunch(WorkerLauncher& launcher, bool under_mpirun, const std::string&
   return code;
 }
 
-// Runs a prepared job (TrainJob or InferJob) on a fresh hub; `print` shows its result.
-template <class Job, class Print>
-int RunPreparedJob(Job& job, WorkerLauncher& launcher, bool under_mpirun, Print print) {
-  auto hub = WorkerHub::Start("0.0.0.0", 0);
-  if (!hub.ok()) return CancelLaunch(launcher, under_mpirun, hub.status().message());
-  auto result = job.Run(**hub, launcher);
-  if (!result.ok()) {
-    Fail(result.status().message());
-    launcher.Abort();
+// Runs a prepared job (TrainJob or InferJob) through a JobDriver; the observer prints its result.
+// A failure is one line here; under MPMD the whole world is then ended with MPI_Abort, which a
+// stopped or blocked worker cannot ignore (the driver, a library, never ends the process).
+int RunPreparedJob(DrivenJob& job, WorkerLauncher& launcher, bool under_mpirun, JobObserver& observer) {
+  JobDriverOptions options;
+  options.interrupted = [] { return g_interrupted.load(); };
+  JobDriver driver(std::move(options), launcher, observer);
+  Status status = driver.Run(job);
+  if (!status.ok()) {
+    Fail(status.message());
+    if (under_mpirun) {
+      std::fflush(stdout);
+      std::fflush(stderr);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
     return 1;
   }
-  print(*result);
-  hub->reset();
   if (under_mpirun) FinishMpi(0);
   return 0;
 }
@@ -216,44 +204,19 @@ int Train(int argc, char** argv) {
   bool under_mpirun = LaunchedByMpirun();
   auto launcher = CreateLauncher(*arguments, argc, argv, under_mpirun, /*tolerate_worker_loss=*/false);
   if (!launcher.ok()) return Fail(launcher.status().message());
-  ProgressReporter reporter(stdout, arguments->switches.count("--quiet") > 0,
-                            /*interactive=*/!under_mpirun);
+  ConsoleObserver console(stdout, arguments->switches.count("--quiet") > 0,
+                          /*interactive=*/!under_mpirun);
   TrainJobOptions options;
   options.config = *config;
   options.config_text = file->text;
   options.resume = arguments->switches.count("--resume") > 0;
   options.overwrite = arguments->switches.count("--overwrite") > 0;
   if (options.resume && options.overwrite) return Fail("--resume and --overwrite exclude each other");
-  options.interrupted = [] { return g_interrupted.load(); };
-  TrainJob job(std::move(options), env, reporter);
+  TrainJob job(std::move(options), env, console);
 
   Status prepared = job.Prepare((*launcher)->worker_count());
   if (!prepared.ok()) return CancelLaunch(**launcher, under_mpirun, prepared.message());
-  return RunPreparedJob(job, **launcher, under_mpirun, [&](const boost::json::object& summary) {
-    PrintSummary(summary, config->run_dir);
-  });
-}
-
-void PrintInferSummary(const boost::json::object& manifest) {
-  auto number = [&](const char* key) {
-    const auto* value = manifest.if_contains(key);
-    return value && value->is_number() ? value->to_number<double>() : 0.0;
-  };
-  std::string output;
-  if (const auto* out = manifest.if_contains("output"); out && out->is_object()) {
-    if (const auto* path = out->as_object().if_contains("path"); path && path->is_string()) {
-      output = std::string(path->as_string());
-    }
-  }
-  char line[512];
-  std::snprintf(line, sizeof(line),
-                "records_in %.0f  records_out %.0f  bad_records %.0f  splits %.0f  "
-                "failed_attempts %.0f  %.0f records/s  wall %s",
-                number("records_in"), number("records_out"), number("bad_records"),
-                number("splits"), number("failed_attempts"), number("records_per_second"),
-                FormatDuration(number("wall_seconds")).c_str());
-  std::printf("%s\noutput: %s (manifest in _SUCCESS)\n", line, output.c_str());
-  std::fflush(stdout);
+  return RunPreparedJob(job, **launcher, under_mpirun, console);
 }
 
 int Infer(int argc, char** argv) {
@@ -277,28 +240,27 @@ int Infer(int argc, char** argv) {
   bool under_mpirun = LaunchedByMpirun();
   auto launcher = CreateLauncher(*arguments, argc, argv, under_mpirun, /*tolerate_worker_loss=*/true);
   if (!launcher.ok()) return Fail(launcher.status().message());
-  ProgressReporter reporter(stdout, arguments->switches.count("--quiet") > 0,
-                            /*interactive=*/!under_mpirun);
+  ConsoleObserver console(stdout, arguments->switches.count("--quiet") > 0,
+                          /*interactive=*/!under_mpirun);
   if (under_mpirun && std::getenv("OMPI_MCA_orte_enable_recovery") == nullptr) {
-    reporter.Line("note: mpirun runs without --enable-recovery, so losing one worker ends the "
+    console.OnInfo("note: mpirun runs without --enable-recovery, so losing one worker ends the "
                   "whole job (run the same command again to resume it)");
   }
   InferJobOptions options;
   options.config = *config;
   options.overwrite = arguments->switches.count("--overwrite") > 0;
-  options.interrupted = [] { return g_interrupted.load(); };
-  InferJob job(std::move(options), env, reporter);
+  InferJob job(std::move(options), env, console);
 
   Status prepared = job.Prepare((*launcher)->worker_count());
   if (!prepared.ok()) return CancelLaunch(**launcher, under_mpirun, prepared.message());
   if (job.already_complete()) {
     CancelLaunch(**launcher, under_mpirun, "");
-    reporter.Line("aimass: " + config->output.path +
-                  " already holds this job's complete output; nothing to do");
-    PrintInferSummary(job.existing_manifest());
+    console.OnInfo("aimass: " + config->output.path +
+                   " already holds this job's complete output; nothing to do");
+    console.OnFinished(job.summary());
     return 0;
   }
-  return RunPreparedJob(job, **launcher, under_mpirun, PrintInferSummary);
+  return RunPreparedJob(job, **launcher, under_mpirun, console);
 }
 
 int DataCommand(int argc, char** argv) {

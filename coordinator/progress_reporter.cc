@@ -27,16 +27,6 @@ std::string FormatDuration(double seconds) {
   return text;
 }
 
-void ProgressReporter::Progress(const ProgressState& state) {
-  char line[256];
-  std::snprintf(line, sizeof(line),
-                "epoch %u/%u  step %llu/%llu  loss %.4f  acc %.4f  %.0f samples/s  ETA %s",
-                state.epoch + 1, state.epochs, static_cast<unsigned long long>(state.step_in_epoch),
-                static_cast<unsigned long long>(state.steps_per_epoch), state.loss, state.accuracy,
-                state.samples_per_second, FormatDuration(state.eta_seconds).c_str());
-  ProgressLine(line);
-}
-
 void ProgressReporter::ProgressLine(const std::string& text) {
   if (quiet_) return;
   auto now = std::chrono::steady_clock::now();

@@ -1,4 +1,4 @@
-// What the user sees while a job runs: the coordinator alone prints. On a terminal the progress
+// How the CLI prints while a job runs (console_observer.h decides what): the coordinator alone prints. On a terminal the progress
 // line rewrites itself in place; otherwise (logs, CI, and under mpirun, which hands its ranks a
 // terminal even when its own output goes to a file) a line is printed at most every few seconds,
 // so the output stays readable either way.
@@ -12,25 +12,13 @@
 
 namespace aimass::coordinator {
 
-struct ProgressState {
-  uint32_t epoch = 0;  // 0-based
-  uint32_t epochs = 0;
-  uint64_t step_in_epoch = 0;
-  uint64_t steps_per_epoch = 0;
-  double loss = 0;
-  double accuracy = 0;
-  double samples_per_second = 0;
-  double eta_seconds = 0;
-};
-
 class ProgressReporter {
  public:
   // `out` is normally stdout; `quiet` prints no progress line (epoch results and the summary
   // still appear); `interactive` allows rewriting the line in place when `out` is a terminal.
   explicit ProgressReporter(std::FILE* out = stdout, bool quiet = false, bool interactive = true);
 
-  void Progress(const ProgressState& state);
-  // Any job's progress line, printed as Progress prints its own.
+  // A progress line: rewritten in place on a terminal, else printed every few seconds.
   void ProgressLine(const std::string& text);
   // A line that stays (epoch results, events): ends any progress line first.
   void Line(const std::string& text);

@@ -15,7 +15,6 @@
 #include "common/data/plan_wire.h"
 #include "models/model_catalog.h"
 #include "coordinator/run_directory.h"
-#include "coordinator/worker_roster.h"
 
 namespace aimass::coordinator {
 
@@ -25,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr auto kPollInterval = std::chrono::milliseconds(250);
-constexpr auto kFinishTimeout = std::chrono::seconds(60);
+constexpr auto kReleaseTimeout = std::chrono::seconds(60);
 
 double SecondsBetween(Clock::time_point start, Clock::time_point end) {
   return std::chrono::duration<double>(end - start).count();
@@ -68,16 +67,17 @@ struct EpochEval {
 
 class TrainJob::Impl {
  public:
-  Impl(TrainJobOptions options, Env& env, ProgressReporter& reporter)
+  Impl(TrainJobOptions options, Env& env, JobObserver& observer)
       : options_(std::move(options)),
         config_(options_.config),
         env_(env),
-        reporter_(reporter),
+        observer_(observer),
         run_(env, options_.config.run_dir) {}
 
   Status Prepare(uint32_t workers) {
     workers_count_ = workers;
     if (workers == 0) return Status::Error("a training job needs at least one worker");
+    worker_steps_.assign(workers, 0);
     if (config_.model.input_shape.empty()) config_.model.input_shape = config_.data.train.shape;
     AIMASS_RETURN_IF_ERROR(models::ResolveModelConfig(config_.model));
 
@@ -114,25 +114,90 @@ class TrainJob::Impl {
     return run_.Prepare(options_.config_text, resume_.has_value(), options_.overwrite);
   }
 
-  Result<json::object> Run(WorkerHub& hub, WorkerLauncher& launcher) {
-    hub_ = &hub;
-    launcher_ = &launcher;
-    started_ = Clock::now();
-    roster_.emplace(hub, workers_count_);
-    worker_steps_.assign(workers_count_, 0);
-    AIMASS_RETURN_IF_ERROR(launcher.Launch(hub.AdvertisedAddress()));
-    Status status = WaitForWorkers();
-    if (status.ok()) status = StartWorkers();
-    if (status.ok()) status = DriveEpochs();
-    if (!status.ok()) {
-      roster_->Abort(status.message());
-      return status;
+  JobTraits traits() const {
+    JobTraits traits;
+    traits.poll_interval = kPollInterval;
+    traits.heartbeat_timeout = std::chrono::seconds(config_.worker.heartbeat_timeout_s);
+    traits.survives_worker_loss = false;  // the others wait for it in every allreduce
+    traits.final_before_release = false;  // the model and summary come after the release
+    traits.release_timeout = kReleaseTimeout;
+    return traits;
+  }
+
+  // Every worker said hello: workers.json, the ready line, the start messages and the first plans.
+  Status Start(JobContext& context) {
+    context_ = &context;
+    started_ = context.run_started();
+    AIMASS_RETURN_IF_ERROR(run_.WriteWorkers(context.roster().Listing()));
+    observer_.OnInfo("aimass: " + std::to_string(workers_count_) + " workers ready (" +
+                     context.roster().at(0).device + "), model " + config_.model.name +
+                     ", global batch " + std::to_string(GlobalBatch()) + ", " +
+                     std::to_string(steps_per_epoch_) + " steps/epoch");
+    AIMASS_RETURN_IF_ERROR(StartWorkers());
+    train_started_ = Clock::now();
+    started_training_ = true;
+    return Status::Ok();
+  }
+
+  bool finished() const { return done_ >= workers_count_; }
+
+  Status Finish() {
+    summary_ = Summary();
+    AIMASS_RETURN_IF_ERROR(run_.WriteSummary(ToJson(summary_)));
+    observer_.OnFinished(summary_);
+    return Status::Ok();
+  }
+
+  const TrainSummary& summary() const { return summary_; }
+
+  // Training cannot go on without a worker: every loss is the job's end, told with its rank.
+  Status OnWorkerLost(const JobContext& context, uint32_t rank, const WorkerLoss& loss) {
+    const std::string worker = context.roster().Describe(rank);
+    switch (loss.cause) {
+      case WorkerLoss::Cause::kDisconnected: {
+        if (!started_training_) {
+          return Status::Error(worker + " disconnected before training began: " + loss.detail);
+        }
+        // Workers step in lockstep: rank 0's last report dates the loss for every rank.
+        uint64_t step = std::max(global_step_, worker_steps_[rank]);
+        return Status::Error(worker + " disconnected during epoch " +
+                             std::to_string(step / steps_per_epoch_ + 1) + " (step " +
+                             std::to_string(step) + "): " + loss.detail);
+      }
+      case WorkerLoss::Cause::kFailed:
+        return Status::Error(worker + " failed: " + loss.detail);
+      case WorkerLoss::Cause::kSilent:
+      case WorkerLoss::Cause::kStuck:
+        break;
     }
-    AIMASS_RETURN_IF_ERROR(roster_->Release(kFinishTimeout));
-    AIMASS_RETURN_IF_ERROR(launcher.WaitForExit(kFinishTimeout));
-    json::object summary = Summary();
-    AIMASS_RETURN_IF_ERROR(run_.WriteSummary(summary));
-    return summary;
+    return Status::Error(worker + " " + loss.detail);
+  }
+
+  Status OnMessage(JobContext& context, uint32_t rank, const proto::WorkerMessage& message) {
+    context_ = &context;  // a message may come before Start
+    switch (message.body_case()) {
+      case proto::WorkerMessage::kHeartbeat:
+        worker_steps_[rank] = message.heartbeat().step();
+        return Status::Ok();
+      case proto::WorkerMessage::kStepMetrics:
+        worker_steps_[rank] = message.step_metrics().step();
+        return OnStepMetrics(message.step_metrics());
+      case proto::WorkerMessage::kEvalResult:
+        return OnEvalResult(rank, message.eval_result());
+      case proto::WorkerMessage::kCheckpointSaved:
+        last_checkpoint_ = message.checkpoint_saved().path();
+        return Status::Ok();
+      case proto::WorkerMessage::kTrainingDone:
+        context_->MarkFinished(rank);
+        ++done_;
+        if (!message.training_done().model_path().empty()) {
+          model_path_ = message.training_done().model_path();
+        }
+        return Status::Ok();
+      default:
+        break;
+    }
+    return context_->OutOfPlace(rank, message);
   }
 
  private:
@@ -161,9 +226,9 @@ class TrainJob::Impl {
     std::vector<std::string> skipped;
     AIMASS_ASSIGN_OR_RETURN(auto newest,
                             FindNewestValidCheckpoint(env_, run_.CheckpointDirectory(), &skipped));
-    for (const auto& line : skipped) reporter_.Line("warning: skipping checkpoint " + line);
+    for (const auto& problem : skipped) observer_.OnInfo("warning: skipping checkpoint " + problem);
     if (!newest) {
-      reporter_.Line("no valid checkpoint in " + run_.CheckpointDirectory() +
+      observer_.OnInfo("no valid checkpoint in " + run_.CheckpointDirectory() +
                      ": starting from the beginning");
       return Status::Ok();
     }
@@ -181,50 +246,9 @@ class TrainJob::Impl {
       return Status::Error(newest->path + ": the run already finished all " +
                            std::to_string(config_.epochs) + " epochs; nothing to resume");
     }
-    reporter_.Line("resuming from " + newest->path + " (epoch " + std::to_string(header.epoch + 1) +
+    observer_.OnInfo("resuming from " + newest->path + " (epoch " + std::to_string(header.epoch + 1) +
                    ", step " + std::to_string(header.step) + ")");
     resume_ = newest;
-    return Status::Ok();
-  }
-
-  // Checks every reason to stop that does not come as an event.
-  Status CheckLiveness() {
-    if (options_.interrupted && options_.interrupted()) {
-      // mpirun signals us when a worker dies; its dropped connection says which one.
-      auto deadline = Clock::now() + std::chrono::milliseconds(500);
-      while (Clock::now() < deadline) {
-        auto event = hub_->NextEvent(std::chrono::milliseconds(50));
-        if (event && event->kind == HubEvent::Kind::kDisconnected) return Handle(*event);
-      }
-      return Status::Error("interrupted by a signal");
-    }
-    if (auto ended = launcher_->CheckExited()) {
-      // Let the connections report first: they name the rank that died.
-      while (auto event = hub_->NextEvent(std::chrono::milliseconds(200))) {
-        AIMASS_RETURN_IF_ERROR(Handle(*event));
-      }
-      return Status::Error("workers ended early: " + *ended);
-    }
-    const std::chrono::seconds silence_limit(config_.worker.heartbeat_timeout_s);
-    if (auto silent = roster_->FindSilent(silence_limit)) {
-      return Status::Error(roster_->Describe(*silent) + " sent nothing for " +
-                           std::to_string(silence_limit.count()) + " s (hung or unreachable)");
-    }
-    return Status::Ok();
-  }
-
-  Status WaitForWorkers() {
-    auto deadline = Clock::now() + options_.worker_start_timeout;
-    while (roster_->connected() < workers_count_) {
-      if (Clock::now() > deadline) return roster_->NotAllConnected(options_.worker_start_timeout);
-      AIMASS_RETURN_IF_ERROR(CheckLiveness());
-      if (auto event = hub_->NextEvent(kPollInterval)) AIMASS_RETURN_IF_ERROR(Handle(*event));
-    }
-    AIMASS_RETURN_IF_ERROR(run_.WriteWorkers(roster_->Listing()));
-    reporter_.Line("aimass: " + std::to_string(workers_count_) + " workers ready (" +
-                   roster_->at(0).device + "), model " + config_.model.name + ", global batch " +
-                   std::to_string(GlobalBatch()) + ", " + std::to_string(steps_per_epoch_) +
-                   " steps/epoch");
     return Status::Ok();
   }
 
@@ -234,6 +258,7 @@ class TrainJob::Impl {
 
   Status StartWorkers() {
     proto::StartTraining start;
+    start.set_job_id(context_->job_id());
     auto* spec = start.mutable_spec();
     EncodeTrainConfig(config_, spec);
     data::EncodeDataset(train_index_, spec->mutable_train_data());
@@ -250,7 +275,7 @@ class TrainJob::Impl {
       if (test_index_) FillRanges(eval_parts[rank], start.mutable_eval_ranges());
       proto::CoordinatorMessage message;
       *message.mutable_start_training() = start;
-      AIMASS_RETURN_IF_ERROR(hub_->Send(roster_->at(rank).connection, message));
+      AIMASS_RETURN_IF_ERROR(context_->Send(rank, message));
     }
     first_epoch_ = resume_ ? resume_->header.epoch : 0;
     first_step_ = resume_ ? resume_->header.step_in_epoch : 0;
@@ -272,107 +297,65 @@ class TrainJob::Impl {
                           epoch == first_epoch_ ? first_step_ : 0, message.mutable_epoch_plan());
     for (uint32_t rank = 0; rank < workers_count_; ++rank) {
       if (only_rank && *only_rank != rank) continue;
-      AIMASS_RETURN_IF_ERROR(hub_->Send(roster_->at(rank).connection, message));
+      AIMASS_RETURN_IF_ERROR(context_->Send(rank, message));
     }
     return Status::Ok();
-  }
-
-  Status DriveEpochs() {
-    train_started_ = Clock::now();
-    started_training_ = true;
-    while (done_ < workers_count_) {
-      AIMASS_RETURN_IF_ERROR(CheckLiveness());
-      if (auto event = hub_->NextEvent(kPollInterval)) AIMASS_RETURN_IF_ERROR(Handle(*event));
-    }
-    return Status::Ok();
-  }
-
-  Status Handle(const HubEvent& event) {
-    std::optional<uint32_t> rank = roster_->RankOf(event.connection);
-    if (event.kind == HubEvent::Kind::kDisconnected) {
-      if (!rank) return Status::Error("a worker disconnected before saying hello: " + event.reason);
-      bool done = roster_->at(*rank).finished;
-      roster_->OnDisconnected(*rank);
-      if (done) return Status::Ok();
-      if (!started_training_) {
-        return Status::Error(roster_->Describe(*rank) + " disconnected before training began: " +
-                             event.reason);
-      }
-      // Workers step in lockstep: rank 0's last report dates the loss for every rank.
-      uint64_t step = std::max(global_step_, worker_steps_[*rank]);
-      return Status::Error(roster_->Describe(*rank) + " disconnected during epoch " +
-                           std::to_string(step / steps_per_epoch_ + 1) + " (step " +
-                           std::to_string(step) + "): " + event.reason);
-    }
-    const proto::WorkerMessage& message = *event.message;
-    if (!rank) {
-      if (message.has_hello()) return roster_->OnHello(event.connection, message.hello());
-      return Status::Error("a worker sent a message before saying hello");
-    }
-    roster_->Touch(*rank);
-    switch (message.body_case()) {
-      case proto::WorkerMessage::kHeartbeat:
-        worker_steps_[*rank] = message.heartbeat().step();
-        return Status::Ok();
-      case proto::WorkerMessage::kStepMetrics:
-        worker_steps_[*rank] = message.step_metrics().step();
-        return OnStepMetrics(message.step_metrics());
-      case proto::WorkerMessage::kEvalResult:
-        return OnEvalResult(*rank, message.eval_result());
-      case proto::WorkerMessage::kCheckpointSaved:
-        last_checkpoint_ = message.checkpoint_saved().path();
-        return Status::Ok();
-      case proto::WorkerMessage::kTrainingDone:
-        roster_->at(*rank).finished = true;
-        ++done_;
-        if (!message.training_done().model_path().empty()) {
-          model_path_ = message.training_done().model_path();
-        }
-        return Status::Ok();
-      case proto::WorkerMessage::kFailure:
-        return Status::Error(roster_->Describe(*rank) + " failed: " + message.failure().message());
-      default:
-        break;
-    }
-    return Status::Error(roster_->Describe(*rank) + " sent a message out of place (" +
-                         std::to_string(message.body_case()) + ")");
   }
 
   Status OnStepMetrics(const proto::StepMetrics& metrics) {
     global_step_ = metrics.step();
-    double elapsed = SecondsBetween(started_, Clock::now());
-    json::object line{{"step", metrics.step()},
-                      {"epoch", metrics.epoch() + 1},
-                      {"loss", metrics.loss()},
-                      {"accuracy", metrics.accuracy()},
-                      {"lr", metrics.lr()},
-                      {"samples_per_second", metrics.samples_per_second()},
-                      {"data_wait_s", metrics.data_wait_seconds()},
-                      {"forward_s", metrics.forward_seconds()},
-                      {"backward_s", metrics.backward_seconds()},
-                      {"communication_s", metrics.communication_seconds()},
-                      {"optimizer_s", metrics.optimizer_seconds()},
-                      {"compute_s", metrics.compute_seconds()},
-                      {"time_s", elapsed}};
-    AIMASS_RETURN_IF_ERROR(run_.AppendMetrics(line));
+    StepReport report;
+    report.step = metrics.step();
+    report.epoch = metrics.epoch();
+    report.step_in_epoch = metrics.step_in_epoch();
+    report.loss = metrics.loss();
+    report.accuracy = metrics.accuracy();
+    report.lr = metrics.lr();
+    report.samples_per_second = metrics.samples_per_second();
+    report.data_wait_seconds = metrics.data_wait_seconds();
+    report.forward_seconds = metrics.forward_seconds();
+    report.backward_seconds = metrics.backward_seconds();
+    report.communication_seconds = metrics.communication_seconds();
+    report.optimizer_seconds = metrics.optimizer_seconds();
+    report.compute_seconds = metrics.compute_seconds();
+    report.elapsed_seconds = SecondsBetween(started_, Clock::now());
+    AIMASS_RETURN_IF_ERROR(run_.AppendMetrics(MetricsLine(report)));
     throughput_weighted_ += metrics.samples_per_second() * metrics.interval_steps();
     throughput_steps_ += metrics.interval_steps();
+    observer_.OnStepMetrics(report);
 
-    ProgressState state;
-    state.epoch = metrics.epoch();
-    state.epochs = config_.epochs;
-    state.step_in_epoch = metrics.step_in_epoch();
-    state.steps_per_epoch = steps_per_epoch_;
-    state.loss = metrics.loss();
-    state.accuracy = metrics.accuracy();
-    state.samples_per_second = metrics.samples_per_second();
+    TrainProgress progress;
+    progress.epoch = metrics.epoch();
+    progress.epochs = config_.epochs;
+    progress.step_in_epoch = metrics.step_in_epoch();
+    progress.steps_per_epoch = steps_per_epoch_;
+    progress.loss = metrics.loss();
+    progress.accuracy = metrics.accuracy();
+    progress.samples_per_second = metrics.samples_per_second();
     uint64_t remaining = steps_per_epoch_ * config_.epochs - std::min(metrics.step(),
                                                                       steps_per_epoch_ * config_.epochs);
-    state.eta_seconds = metrics.samples_per_second() > 0
-                            ? static_cast<double>(remaining * GlobalBatch()) / metrics.samples_per_second()
-                            : -1;
-    reporter_.Progress(state);
+    progress.eta_seconds = metrics.samples_per_second() > 0
+                               ? static_cast<double>(remaining * GlobalBatch()) / metrics.samples_per_second()
+                               : -1;
+    observer_.OnProgress(progress);
     return Status::Ok();
+  }
+
+  // A line of metrics.jsonl.
+  static json::object MetricsLine(const StepReport& report) {
+    return json::object{{"step", report.step},
+                        {"epoch", report.epoch + 1},
+                        {"loss", report.loss},
+                        {"accuracy", report.accuracy},
+                        {"lr", report.lr},
+                        {"samples_per_second", report.samples_per_second},
+                        {"data_wait_s", report.data_wait_seconds},
+                        {"forward_s", report.forward_seconds},
+                        {"backward_s", report.backward_seconds},
+                        {"communication_s", report.communication_seconds},
+                        {"optimizer_s", report.optimizer_seconds},
+                        {"compute_s", report.compute_seconds},
+                        {"time_s", report.elapsed_seconds}};
   }
 
   Status OnEvalResult(uint32_t rank, const proto::EvalResult& result) {
@@ -387,51 +370,56 @@ class TrainJob::Impl {
     if (eval.reports < workers_count_) return Status::Ok();
 
     completed_epochs_ = result.epoch() + 1;
-    std::string text = "epoch " + std::to_string(result.epoch() + 1) + "/" +
-                       std::to_string(config_.epochs) + " done";
-    json::object line{{"epoch", result.epoch() + 1},
-                      {"step", global_step_},
-                      {"time_s", SecondsBetween(started_, Clock::now())}};
+    EpochEvaluation evaluation;
+    evaluation.epoch = result.epoch() + 1;
+    evaluation.epochs = config_.epochs;
+    evaluation.step = global_step_;
+    evaluation.elapsed_seconds = SecondsBetween(started_, Clock::now());
+    json::object line{{"epoch", evaluation.epoch},
+                      {"step", evaluation.step},
+                      {"time_s", evaluation.elapsed_seconds}};
     if (eval.count > 0) {
       test_loss_ = eval.loss_sum / static_cast<double>(eval.count);
       test_accuracy_ = static_cast<double>(eval.correct) / static_cast<double>(eval.count);
-      char figures[128];
-      std::snprintf(figures, sizeof(figures), ": test_loss %.4f  test_accuracy %.4f  (%llu records)",
-                    *test_loss_, *test_accuracy_, static_cast<unsigned long long>(eval.count));
-      text += figures;
+      evaluation.test_loss = test_loss_;
+      evaluation.test_accuracy = test_accuracy_;
+      evaluation.test_records = eval.count;
+      evaluation.eval_seconds = eval.seconds;
       line["test_loss"] = *test_loss_;
       line["test_accuracy"] = *test_accuracy_;
       line["test_records"] = eval.count;
       line["eval_seconds"] = eval.seconds;
     }
-    reporter_.Line(text);
+    observer_.OnEvaluation(evaluation);
     return run_.AppendEval(line);
   }
 
-  json::object Summary() const {
-    double wall = SecondsBetween(started_, Clock::now());
-    json::object summary{
-        {"model", config_.model.name},
-        {"epochs", completed_epochs_},
-        {"workers", workers_count_},
-        {"global_batch", GlobalBatch()},
-        {"steps", global_step_},
-        {"samples_per_second",
-         throughput_steps_ > 0 ? throughput_weighted_ / static_cast<double>(throughput_steps_) : 0.0},
-        {"train_seconds", SecondsBetween(train_started_, Clock::now())},
-        {"wall_seconds", wall},
-        {"model_path", model_path_},
-        {"last_checkpoint", last_checkpoint_},
-        {"resumed_from_step", resume_ ? json::value(resume_->header.step) : json::value(nullptr)}};
-    summary["test_accuracy"] = test_accuracy_ ? json::value(*test_accuracy_) : json::value(nullptr);
-    summary["test_loss"] = test_loss_ ? json::value(*test_loss_) : json::value(nullptr);
+  TrainSummary Summary() const {
+    TrainSummary summary;
+    summary.run_dir = config_.run_dir;
+    summary.model = config_.model.name;
+    summary.epochs = completed_epochs_;
+    summary.workers = workers_count_;
+    summary.global_batch = GlobalBatch();
+    summary.steps = global_step_;
+    summary.train_records = train_index_.total_records();
+    summary.test_records = test_index_ ? test_index_->total_records() : 0;
+    summary.samples_per_second =
+        throughput_steps_ > 0 ? throughput_weighted_ / static_cast<double>(throughput_steps_) : 0.0;
+    summary.train_seconds = SecondsBetween(train_started_, Clock::now());
+    summary.wall_seconds = SecondsBetween(started_, Clock::now());
+    summary.model_path = model_path_;
+    summary.last_checkpoint = last_checkpoint_;
+    if (resume_) summary.resumed_from_step = resume_->header.step;
+    summary.test_accuracy = test_accuracy_;
+    summary.test_loss = test_loss_;
     return summary;
   }
 
   TrainJobOptions options_;
   TrainConfig config_;
   Env& env_;
-  ProgressReporter& reporter_;
+  JobObserver& observer_;
   RunDirectory run_;
 
   uint32_t workers_count_ = 0;
@@ -441,9 +429,7 @@ class TrainJob::Impl {
   uint64_t steps_per_epoch_ = 0;
   std::optional<CheckpointRef> resume_;
 
-  WorkerHub* hub_ = nullptr;
-  WorkerLauncher* launcher_ = nullptr;
-  std::optional<WorkerRoster> roster_;
+  JobContext* context_ = nullptr;  // set by Start, valid while the driver runs the job
   std::vector<uint64_t> worker_steps_;  // last step each rank reported
   bool started_training_ = false;
   uint32_t done_ = 0;
@@ -460,16 +446,24 @@ class TrainJob::Impl {
   std::string last_checkpoint_;
   Clock::time_point started_;
   Clock::time_point train_started_;
+  TrainSummary summary_;
 };
 
-TrainJob::TrainJob(TrainJobOptions options, Env& env, ProgressReporter& reporter)
-    : impl_(std::make_unique<Impl>(std::move(options), env, reporter)) {}
+TrainJob::TrainJob(TrainJobOptions options, Env& env, JobObserver& observer)
+    : impl_(std::make_unique<Impl>(std::move(options), env, observer)) {}
 TrainJob::~TrainJob() = default;
 
 Status TrainJob::Prepare(uint32_t workers) { return impl_->Prepare(workers); }
-
-Result<json::object> TrainJob::Run(WorkerHub& hub, WorkerLauncher& launcher) {
-  return impl_->Run(hub, launcher);
+const TrainSummary& TrainJob::summary() const { return impl_->summary(); }
+JobTraits TrainJob::traits() const { return impl_->traits(); }
+Status TrainJob::Start(JobContext& context) { return impl_->Start(context); }
+Status TrainJob::OnMessage(JobContext& context, uint32_t rank, const proto::WorkerMessage& message) {
+  return impl_->OnMessage(context, rank, message);
 }
+Status TrainJob::OnWorkerLost(JobContext& context, uint32_t rank, const WorkerLoss& loss) {
+  return impl_->OnWorkerLost(context, rank, loss);
+}
+bool TrainJob::finished() const { return impl_->finished(); }
+Status TrainJob::Finish(JobContext&) { return impl_->Finish(); }
 
 }  // namespace aimass::coordinator

@@ -25,6 +25,7 @@ struct Connection {
   std::string body;
   std::deque<std::string> outbox;  // frames not yet written; front is being written
   bool closed = false;
+  bool close_when_sent = false;  // WorkerHub::Close: end quietly once the outbox is empty
 };
 
 class WorkerHub::Impl {
@@ -82,7 +83,23 @@ class WorkerHub::Impl {
     });
   }
 
+  void Close(ConnectionId id) {
+    asio::post(io_, [this, id] {
+      auto found = connections_.find(id);
+      if (found == connections_.end() || found->second->closed) return;
+      Connection& connection = *found->second;
+      connection.close_when_sent = true;
+      if (connection.outbox.empty()) CloseQuietly(connection);
+    });
+  }
+
  private:
+  static void CloseQuietly(Connection& connection) {
+    connection.closed = true;  // so that the failing reads report nothing
+    boost::system::error_code ignored;
+    connection.socket.close(ignored);
+  }
+
   void Accept() {
     acceptor_.async_accept([this](boost::system::error_code error, tcp::socket socket) {
       if (error) return;  // acceptor closed
@@ -127,7 +144,11 @@ class WorkerHub::Impl {
                         if (error) return Drop(id, "send failed: " + error.message());
                         Connection& c = *connections_.at(id);
                         c.outbox.pop_front();
-                        if (!c.outbox.empty()) WriteNext(id);
+                        if (!c.outbox.empty()) {
+                          WriteNext(id);
+                        } else if (c.close_when_sent) {
+                          CloseQuietly(c);
+                        }
                       });
   }
 
@@ -140,6 +161,7 @@ class WorkerHub::Impl {
   void Drop(ConnectionId id, std::string reason) {
     Connection& connection = *connections_.at(id);
     if (connection.closed) return;
+    if (connection.close_when_sent) return CloseQuietly(connection);
     connection.closed = true;
     boost::system::error_code ignored;
     connection.socket.close(ignored);
@@ -193,5 +215,7 @@ Status WorkerHub::Send(ConnectionId connection, const proto::CoordinatorMessage&
   impl_->Send(connection, std::move(frame));
   return Status::Ok();
 }
+
+void WorkerHub::Close(ConnectionId connection) { impl_->Close(connection); }
 
 }  // namespace aimass::coordinator

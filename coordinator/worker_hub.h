@@ -53,6 +53,10 @@ class WorkerHub {
   // write shows up later as a kDisconnected event.
   Status Send(ConnectionId connection, const proto::CoordinatorMessage& message);
 
+  // Closes `connection` once the messages queued for it are written (a refused worker reads
+  // why). No kDisconnected event follows; events it already queued still come.
+  void Close(ConnectionId connection);
+
  private:
   class Impl;
   explicit WorkerHub(std::unique_ptr<Impl> impl);

@@ -41,6 +41,14 @@ void WorkerRoster::OnDisconnected(uint32_t rank) {
   worker.finished = true;
 }
 
+void WorkerRoster::MarkLost(uint32_t rank) {
+  WorkerInfo& worker = workers_.at(rank);
+  if (worker.lost) return;
+  worker.lost = true;
+  worker.finished = true;
+  ++lost_;
+}
+
 std::string WorkerRoster::Describe(uint32_t rank) const {
   const WorkerInfo& worker = workers_.at(rank);
   std::string text = "worker rank " + std::to_string(rank);

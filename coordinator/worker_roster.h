@@ -1,5 +1,5 @@
 // WorkerRoster: who the workers of a job are and how they stand, kept the same way for every
-// kind of job (train_job.h, infer/infer_job.h): ranks learnt from Hello messages, the
+// kind of job (the JobDriver's, job_driver.h): ranks learnt from Hello messages, the
 // connection of each rank, when each was last heard from, and the end-of-job handshake.
 // Not thread-safe: the job's thread owns it.
 #pragma once
@@ -25,6 +25,7 @@ namespace aimass::coordinator {
 struct WorkerInfo {
   bool connected = false;
   bool finished = false;  // done with the job, or lost: silence and a closed connection are expected
+  bool lost = false;      // written off while the job went on: what it says now is ignored
   ConnectionId connection = 0;
   std::string host;
   uint32_t pid = 0;
@@ -47,6 +48,10 @@ class WorkerRoster {
   void Touch(uint32_t rank) { workers_.at(rank).last_seen = std::chrono::steady_clock::now(); }
   // The rank's connection closed: it is finished, whatever the job makes of that.
   void OnDisconnected(uint32_t rank);
+  // The job goes on without `rank`.
+  void MarkLost(uint32_t rank);
+  // Workers not lost (finished ones included).
+  uint32_t live() const { return size() - lost_; }
 
   // "worker rank 1 (host h, pid 42)" once it said hello, "worker rank 1" before.
   std::string Describe(uint32_t rank) const;
@@ -70,6 +75,7 @@ class WorkerRoster {
   std::vector<WorkerInfo> workers_;
   std::map<ConnectionId, uint32_t> rank_of_connection_;
   uint32_t connected_ = 0;
+  uint32_t lost_ = 0;
 };
 
 }  // namespace aimass::coordinator

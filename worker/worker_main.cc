@@ -27,12 +27,12 @@ constexpr auto kStartTimeout = std::chrono::minutes(10);
 constexpr auto kHeartbeatInterval = std::chrono::seconds(2);
 
 const char kUsage[] =
-    "usage: aimass-worker [--coordinator HOST:PORT]\n"
+    "usage: aimass-worker [--coordinator HOST:PORT --job-id ID]\n"
     "       aimass-worker bench allreduce [--min-bytes 8] [--max-bytes 256M] [--dtype float32|float64|bfloat16|float16]\n"
     "                                     [--backend auto|mpi|nccl] [--json]\n"
     "Started by mpirun. Under `mpirun -np 1 aimass-coordinator ... : -np N aimass-worker` the\n"
-    "coordinator's address comes through MPI; otherwise pass --coordinator (or set\n"
-    "AIMASS_COORDINATOR).\n";
+    "coordinator's address and job id come through MPI; otherwise pass --coordinator and\n"
+    "--job-id (or set AIMASS_COORDINATOR and AIMASS_JOB_ID).\n";
 
 // A worker that cannot go on must not linger: its peers may wait for it inside a collective,
 // and mpirun tears the job down only once a process has exited.
@@ -41,9 +41,17 @@ const char kUsage[] =
   std::_Exit(code);
 }
 
-Status RunJob(const MpiWorld& world, ControlClient& control) {
+// A start message for another job means this worker reached the wrong coordinator.
+Status CheckJobId(const std::string& started, const std::string& mine) {
+  if (started == mine) return Status::Ok();
+  return Status::Error("the coordinator started job '" + started + "', this worker belongs to job '" +
+                       mine + "'");
+}
+
+Status RunJob(const MpiWorld& world, const std::string& job_id, ControlClient& control) {
   proto::WorkerMessage hello;
   auto* body = hello.mutable_hello();
+  body->set_job_id(job_id);
   body->set_rank(static_cast<uint32_t>(world.worker_rank));
   body->set_world_size(static_cast<uint32_t>(world.worker_count));
   body->set_host(LocalHostName());
@@ -56,6 +64,7 @@ Status RunJob(const MpiWorld& world, ControlClient& control) {
   AIMASS_ASSIGN_OR_RETURN(auto message, control.Receive(kStartTimeout));
   if (message->has_shutdown()) return Status::Ok();
   if (message->has_start_inference()) {
+    AIMASS_RETURN_IF_ERROR(CheckJobId(message->start_inference().job_id(), job_id));
     const proto::InferSpec& spec = message->start_inference().spec();
     AIMASS_ASSIGN_OR_RETURN(Placement placement,
                             ChoosePlacement(spec.device(), "auto", spec.threads(), world.local_rank,
@@ -65,6 +74,7 @@ Status RunJob(const MpiWorld& world, ControlClient& control) {
   }
   if (!message->has_start_training()) return Status::Error("expected a job from the coordinator");
   const proto::StartTraining& start = message->start_training();
+  AIMASS_RETURN_IF_ERROR(CheckJobId(start.job_id(), job_id));
   const proto::TrainSpec& spec = start.spec();
 
   AIMASS_ASSIGN_OR_RETURN(Placement placement,
@@ -105,11 +115,15 @@ int BenchMain(int argc, char** argv) {
 int WorkerMain(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "bench") return BenchMain(argc, argv);
   std::string address;
+  std::string job_id;
   if (const char* from_env = std::getenv("AIMASS_COORDINATOR")) address = from_env;
+  if (const char* from_env = std::getenv("AIMASS_JOB_ID")) job_id = from_env;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--coordinator" && i + 1 < argc) {
       address = argv[++i];
+    } else if (arg == "--job-id" && i + 1 < argc) {
+      job_id = argv[++i];
     } else if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
       return 0;
@@ -130,7 +144,7 @@ int WorkerMain(int argc, char** argv) {
   SetLogPrefix("aimass-worker " + std::to_string(world->worker_rank));
 
   if (world->coordinator_world_rank >= 0) {
-    Status received = BroadcastCoordinatorAddress(*world, &address);
+    Status received = BroadcastCoordinatorAddress(*world, &address, &job_id);
     if (!received.ok()) {
       LogError(received.message());
       ExitNow(1);
@@ -154,7 +168,7 @@ int WorkerMain(int argc, char** argv) {
     ExitNow(1);
   }
 
-  Status status = RunJob(*world, **control);
+  Status status = RunJob(*world, job_id, **control);
   if (!status.ok()) {
     proto::WorkerMessage failure;
     failure.mutable_failure()->set_message(status.message());

@@ -236,7 +236,7 @@ Result<std::optional<CheckpointRef>> FindNewestValidCheckpoint(Env& env, const s
     } else {
       return std::optional<CheckpointRef>(CheckpointRef{candidate.path, checkpoint->header});
     }
-    if (skipped != nullptr) skipped->push_back("skipped " + problem);
+    if (skipped != nullptr) skipped->push_back(problem);
   }
   return std::optional<CheckpointRef>();
 }

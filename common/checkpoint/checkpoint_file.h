@@ -44,7 +44,7 @@ struct CheckpointRef {
 };
 
 // The valid checkpoint of `dir` with the highest step. Each newer one that fails validation is
-// skipped, with a line naming it and why appended to `skipped` (when not null). std::nullopt
+// skipped, and its problem ("<path>: <why>") appended to `skipped` (when not null). std::nullopt
 // when there is none.
 Result<std::optional<CheckpointRef>> FindNewestValidCheckpoint(Env& env, const std::string& dir,
                                                                std::vector<std::string>* skipped);

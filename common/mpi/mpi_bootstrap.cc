@@ -48,17 +48,27 @@ Result<MpiWorld> JoinMpiWorld(ProcessRole role) {
   return world;
 }
 
-Status BroadcastCoordinatorAddress(const MpiWorld& world, std::string* address) {
+namespace {
+
+// `text` from the coordinator's rank to every rank, length first.
+void BroadcastString(const MpiWorld& world, std::string* text) {
+  unsigned long length = text->size();
+  MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG, world.coordinator_world_rank, MPI_COMM_WORLD);
+  text->resize(length);
+  if (length > 0) {
+    MPI_Bcast(text->data(), static_cast<int>(length), MPI_CHAR, world.coordinator_world_rank,
+              MPI_COMM_WORLD);
+  }
+}
+
+}  // namespace
+
+Status BroadcastCoordinatorAddress(const MpiWorld& world, std::string* address, std::string* job_id) {
   if (world.coordinator_world_rank < 0) {
     return Status::Error("no coordinator in this mpirun to broadcast an address");
   }
-  unsigned long length = address->size();
-  MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG, world.coordinator_world_rank, MPI_COMM_WORLD);
-  address->resize(length);
-  if (length > 0) {
-    MPI_Bcast(address->data(), static_cast<int>(length), MPI_CHAR, world.coordinator_world_rank,
-              MPI_COMM_WORLD);
-  }
+  BroadcastString(world, address);
+  BroadcastString(world, job_id);
   return Status::Ok();
 }
 

@@ -30,10 +30,11 @@ struct MpiWorld {
 
 Result<MpiWorld> JoinMpiWorld(ProcessRole role);
 
-// The coordinator sends where it listens ("host1,host2:port"); every worker receives it. An empty
-// address tells the workers that the job failed before it started, so they exit quietly.
+// The coordinator sends where it listens ("host1,host2:port") and the id of its job; every
+// worker receives both. An empty address tells the workers that the job failed before it
+// started, so they exit quietly.
 // Collective over MPI_COMM_WORLD; only valid when the world has a coordinator.
-Status BroadcastCoordinatorAddress(const MpiWorld& world, std::string* address);
+Status BroadcastCoordinatorAddress(const MpiWorld& world, std::string* address, std::string* job_id);
 
 // Leaves MPI at the end of a process that is done: MPI_Finalize, except when mpirun runs with
 // --enable-recovery (an inference job that outlives dead workers). There a dead peer can keep

@@ -1,8 +1,5 @@
 #include "coordinator/infer/infer_job.h"
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -23,7 +20,6 @@
 #include "common/tables/table_listing.h"
 #include "coordinator/infer/output_committer.h"
 #include "coordinator/infer/split_scheduler.h"
-#include "coordinator/worker_roster.h"
 #include "models/model_catalog.h"
 
 namespace aimass::coordinator {
@@ -34,19 +30,26 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr auto kPollInterval = std::chrono::milliseconds(100);
-constexpr auto kFinishTimeout = std::chrono::seconds(60);
+constexpr auto kReleaseTimeout = std::chrono::seconds(60);
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::string UtcNow() {
-  std::time_t now = std::time(nullptr);
+std::string UtcText(std::time_t now) {
   std::tm parts{};
   gmtime_r(&now, &parts);
   char text[32];
   std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &parts);
   return text;
+}
+
+std::string UtcNow() { return UtcText(std::time(nullptr)); }
+
+// The wall-clock time of a steady-clock point in the past.
+std::string UtcAt(Clock::time_point then) {
+  auto ago = std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - then);
+  return UtcText(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() - ago));
 }
 
 // FNV-1a over the listing (paths, sizes, modification times): enough to notice that the input
@@ -93,16 +96,18 @@ bool IsInside(const std::string& path, const std::string& dir) {
 
 class InferJob::Impl {
  public:
-  Impl(InferJobOptions options, Env& env, ProgressReporter& reporter)
+  Impl(InferJobOptions options, Env& env, JobObserver& observer)
       : options_(std::move(options)),
         config_(options_.config),
         env_(env),
-        reporter_(reporter),
+        observer_(observer),
         committer_(env, config_.output.path, PartSuffix(config_.output)) {}
 
   Status Prepare(uint32_t workers) {
     workers_count_ = workers;
     if (workers == 0) return Status::Error("an inference job needs at least one worker");
+    worker_records_.assign(workers, 0);
+    last_progress_.assign(workers, Clock::now());
     if (config_.input.path.empty()) return Status::Error("no input: set input.path or pass --input");
     if (config_.output.path.empty()) return Status::Error("no output: set output.path or pass --output");
     if (config_.output.path == config_.input.path || IsInside(config_.input.path, config_.output.path) ||
@@ -128,47 +133,67 @@ class InferJob::Impl {
   }
 
   bool already_complete() const { return finished_manifest_.has_value(); }
-  json::object existing_manifest() const { return finished_manifest_.value_or(json::object{}); }
 
-  Result<json::object> Run(WorkerHub& hub, WorkerLauncher& launcher) {
-    hub_ = &hub;
-    launcher_ = &launcher;
-    started_ = Clock::now();
-    started_utc_ = UtcNow();
-    roster_.emplace(hub, workers_count_);
-    lost_.assign(workers_count_, false);
-    worker_records_.assign(workers_count_, 0);
+  json::object manifest() const {
+    if (finished_manifest_) return *finished_manifest_;
+    return manifest_;
+  }
+
+  InferSummary summary() const {
+    if (!finished_manifest_) return summary_;
+    InferSummary existing = InferSummaryFromManifest(*finished_manifest_);
+    existing.already_complete = true;
+    return existing;
+  }
+
+  JobTraits traits() const {
+    JobTraits traits;
+    traits.poll_interval = kPollInterval;
+    traits.heartbeat_timeout = std::chrono::seconds(config_.heartbeat_timeout_s);
+    traits.survives_worker_loss = true;  // its splits go to the others
+    traits.final_before_release = true;  // the output is committed before the workers go
+    traits.release_timeout = std::min(kReleaseTimeout, traits.heartbeat_timeout);
+    return traits;
+  }
+
+  // Every worker said hello: the ready line and the start messages; dispatch follows in Poll.
+  Status Start(JobContext& context) {
+    context_ = &context;
+    started_ = context.run_started();
+    started_utc_ = UtcAt(started_);
     last_progress_.assign(workers_count_, Clock::now());
-    live_workers_ = workers_count_;
-    AIMASS_RETURN_IF_ERROR(launcher.Launch(hub.AdvertisedAddress()));
-    Status status = WaitForWorkers();
-    if (status.ok()) status = StartWorkers();
-    if (status.ok()) status = DriveSplits();
-    json::object manifest;
-    if (status.ok()) {
-      manifest = Manifest();
-      status = committer_.CommitJob(manifest);
-      if (status.ok()) {
-        Status removed = committer_.RemoveTemporary();
-        if (!removed.ok()) reporter_.Line("warning: output committed, but " + removed.message());
-      }
-    }
-    if (!status.ok()) {
-      roster_->Abort(status.message());
-      return status;
-    }
-    // A worker that does not leave after the Shutdown (hung, stopped) would keep mpirun and
-    // its peers' MPI_Finalize waiting: it is ended, as a hung worker is during the job.
-    Status released = roster_->Release(std::min(kFinishTimeout, std::chrono::seconds(config_.heartbeat_timeout_s)));
-    if (!released.ok()) {
-      reporter_.Line("warning: output committed, but " + released.message() + "; ending them");
-      for (uint32_t rank = 0; rank < workers_count_; ++rank) {
-        if (roster_->at(rank).connected) KillIfLocal(rank);
-      }
-    }
-    Status exited = launcher.WaitForExit(kFinishTimeout);
-    if (!exited.ok()) reporter_.Line("warning: output committed, but " + exited.message());
-    return manifest;
+    observer_.OnInfo("aimass: " + std::to_string(workers_count_) + " workers ready (" +
+                     context.roster().at(0).device + "), model " + model_.name + " (sha256 " +
+                     model_sha256_.substr(0, 12) + "), " + std::to_string(files_.size()) +
+                     " files in " + std::to_string(splits_.size()) + " splits" +
+                     (resumed_splits_ > 0 ? ", " + std::to_string(resumed_splits_) +
+                                                " already committed by an earlier run"
+                                          : ""));
+    return StartWorkers();
+  }
+
+  bool finished() const { return scheduler_->finished(); }
+
+  Status Poll() {
+    AIMASS_RETURN_IF_ERROR(CheckProgress());
+    AIMASS_RETURN_IF_ERROR(Dispatch());
+    ReportProgress();
+    return Status::Ok();
+  }
+
+  // Every split is committed: the manifest makes the output final.
+  Status Complete() {
+    summary_ = Summarize();
+    manifest_ = Manifest(summary_);
+    AIMASS_RETURN_IF_ERROR(committer_.CommitJob(manifest_));
+    Status removed = committer_.RemoveTemporary();
+    if (!removed.ok()) observer_.OnInfo("warning: output committed, but " + removed.message());
+    return Status::Ok();
+  }
+
+  Status Finish() {
+    observer_.OnFinished(summary_);
+    return Status::Ok();
   }
 
  private:
@@ -271,52 +296,26 @@ class InferJob::Impl {
         {"on_bad_record", config_.on_bad_record}};
   }
 
-  Status CheckLiveness() {
-    if (options_.interrupted && options_.interrupted()) return Status::Error("interrupted by a signal");
-    if (auto ended = launcher_->CheckExited()) {
-      while (auto event = hub_->NextEvent(std::chrono::milliseconds(200))) {
-        AIMASS_RETURN_IF_ERROR(Handle(*event));
-      }
-      if (!scheduler_->finished()) return Status::Error("workers ended early: " + *ended);
-    }
+  // Heartbeats come from a thread of their own: a worker stuck in a read or a forward pass
+  // still sends them, but its count of records read stops moving.
+  Status CheckProgress() {
     const std::chrono::seconds silence_limit(config_.heartbeat_timeout_s);
-    if (auto silent = roster_->FindSilent(silence_limit)) {
-      return LoseWorker(*silent, "sent nothing for " + std::to_string(silence_limit.count()) +
-                                     " s (hung or unreachable)", /*kill=*/true);
-    }
-    // Heartbeats come from a thread of their own: a worker stuck in a read or a forward pass
-    // still sends them, but its count of records read stops moving.
     auto now = Clock::now();
     for (uint32_t rank = 0; rank < workers_count_; ++rank) {
-      if (lost_[rank] || scheduler_->AttemptsOf(rank).empty()) continue;
+      if (context_->roster().at(rank).lost || scheduler_->AttemptsOf(rank).empty()) continue;
       if (now - last_progress_[rank] > silence_limit) {
-        return LoseWorker(rank, "made no progress for " + std::to_string(silence_limit.count()) +
-                                    " s with splits to run (stuck)", /*kill=*/true);
+        return context_->LoseWorker(
+            rank, WorkerLoss{WorkerLoss::Cause::kStuck,
+                             "made no progress for " + std::to_string(silence_limit.count()) +
+                                 " s with splits to run (stuck)"});
       }
     }
-    return Status::Ok();
-  }
-
-  Status WaitForWorkers() {
-    auto deadline = Clock::now() + options_.worker_start_timeout;
-    while (roster_->connected() < workers_count_) {
-      if (Clock::now() > deadline) return roster_->NotAllConnected(options_.worker_start_timeout);
-      if (options_.interrupted && options_.interrupted()) return Status::Error("interrupted by a signal");
-      if (auto ended = launcher_->CheckExited()) return Status::Error("workers ended early: " + *ended);
-      if (auto event = hub_->NextEvent(kPollInterval)) AIMASS_RETURN_IF_ERROR(Handle(*event));
-    }
-    reporter_.Line("aimass: " + std::to_string(workers_count_) + " workers ready (" +
-                   roster_->at(0).device + "), model " + model_.name + " (sha256 " +
-                   model_sha256_.substr(0, 12) + "), " + std::to_string(files_.size()) +
-                   " files in " + std::to_string(splits_.size()) + " splits" +
-                   (resumed_splits_ > 0 ? ", " + std::to_string(resumed_splits_) +
-                                              " already committed by an earlier run"
-                                        : ""));
     return Status::Ok();
   }
 
   Status StartWorkers() {
     proto::CoordinatorMessage message;
+    message.mutable_start_inference()->set_job_id(context_->job_id());
     proto::InferSpec* spec = message.mutable_start_inference()->mutable_spec();
     proto::TableSpec* table = spec->mutable_table();
     table->set_format(tables::TableFormatName(table_.format));
@@ -356,19 +355,9 @@ class InferJob::Impl {
     spec->set_attempts_dir(committer_.attempts_dir());
     spec->set_prefetch_splits(config_.prefetch_splits);
     for (uint32_t rank = 0; rank < workers_count_; ++rank) {
-      AIMASS_RETURN_IF_ERROR(hub_->Send(roster_->at(rank).connection, message));
+      AIMASS_RETURN_IF_ERROR(context_->Send(rank, message));
     }
     dispatch_started_ = Clock::now();
-    return Status::Ok();
-  }
-
-  Status DriveSplits() {
-    while (!scheduler_->finished()) {
-      AIMASS_RETURN_IF_ERROR(CheckLiveness());
-      if (auto event = hub_->NextEvent(kPollInterval)) AIMASS_RETURN_IF_ERROR(Handle(*event));
-      AIMASS_RETURN_IF_ERROR(Dispatch());
-      ReportProgress();
-    }
     return Status::Ok();
   }
 
@@ -385,50 +374,35 @@ class InferJob::Impl {
       out->set_begin(split.begin);
       out->set_end(split.end);
       out->set_whole_file(split.whole_file);
-      AIMASS_RETURN_IF_ERROR(hub_->Send(roster_->at(assignment->rank).connection, message));
+      AIMASS_RETURN_IF_ERROR(context_->Send(assignment->rank, message));
     }
     return Status::Ok();
   }
 
-  Status Handle(const HubEvent& event) {
-    std::optional<uint32_t> rank = roster_->RankOf(event.connection);
-    if (event.kind == HubEvent::Kind::kDisconnected) {
-      if (!rank) return Status::Error("a worker disconnected before saying hello: " + event.reason);
-      bool expected = roster_->at(*rank).finished;
-      roster_->OnDisconnected(*rank);
-      if (expected || lost_[*rank]) return Status::Ok();
-      return LoseWorker(*rank, "disconnected: " + event.reason, /*kill=*/false);
-    }
-    const proto::WorkerMessage& message = *event.message;
-    if (!rank) {
-      if (message.has_hello()) return roster_->OnHello(event.connection, message.hello());
-      return Status::Error("a worker sent a message before saying hello");
-    }
-    if (lost_[*rank]) return Status::Ok();  // written off: whatever it says now is ignored
-    roster_->Touch(*rank);
+ public:
+  Status OnMessage(JobContext& context, uint32_t rank, const proto::WorkerMessage& message) {
+    context_ = &context;  // a message may come before Start
     switch (message.body_case()) {
       case proto::WorkerMessage::kHeartbeat:
-        if (message.heartbeat().step() != worker_records_[*rank]) last_progress_[*rank] = Clock::now();
-        worker_records_[*rank] = message.heartbeat().step();
+        if (message.heartbeat().step() != worker_records_[rank]) last_progress_[rank] = Clock::now();
+        worker_records_[rank] = message.heartbeat().step();
         return Status::Ok();
       case proto::WorkerMessage::kWorkRequest:
-        scheduler_->AddRoom(*rank, message.work_request().splits());
+        scheduler_->AddRoom(rank, message.work_request().splits());
         return Status::Ok();
       case proto::WorkerMessage::kSplitDone:
-        last_progress_[*rank] = Clock::now();
+        last_progress_[rank] = Clock::now();
         return OnSplitDone(message.split_done());
       case proto::WorkerMessage::kSplitFailed:
-        last_progress_[*rank] = Clock::now();
-        return OnSplitFailed(*rank, message.split_failed());
-      case proto::WorkerMessage::kFailure:
-        return LoseWorker(*rank, "failed: " + message.failure().message(), /*kill=*/false);
+        last_progress_[rank] = Clock::now();
+        return OnSplitFailed(rank, message.split_failed());
       default:
         break;
     }
-    return Status::Error(roster_->Describe(*rank) + " sent a message out of place (" +
-                         std::to_string(message.body_case()) + ")");
+    return context_->OutOfPlace(rank, message);
   }
 
+ private:
   Status OnSplitDone(const proto::SplitDone& done) {
     uint64_t attempt = done.attempt_id();
     if (!scheduler_->ShouldCommit(attempt)) {
@@ -475,6 +449,9 @@ class InferJob::Impl {
     scheduler_->OnCommitted(attempt);
     committed_this_run_ += 1;
     records_this_run_ += part.records_in;
+    observer_.OnSplitCommitted(SplitCommitted{split, attempt, part.records_in, part.records_out,
+                                              part.bad_records, scheduler_->committed(),
+                                              scheduler_->total()});
     parts_[part.split] = std::move(part);
     return Status::Ok();
   }
@@ -482,39 +459,26 @@ class InferJob::Impl {
   Status OnSplitFailed(uint32_t rank, const proto::SplitFailed& failed) {
     committer_.Discard(failed.attempt_id());
     if (!failed.retryable()) return Status::Error(failed.message());
-    reporter_.Line("aimass: split " + std::to_string(failed.split()) + " attempt " +
-                   std::to_string(failed.attempt_id()) + " failed on " + roster_->Describe(rank) +
-                   ": " + failed.message() + "; retrying");
-    return scheduler_->OnFailed(failed.attempt_id(), roster_->Describe(rank) + ": " + failed.message());
+    const std::string worker = context_->roster().Describe(rank);
+    observer_.OnInfo("aimass: split " + std::to_string(failed.split()) + " attempt " +
+                     std::to_string(failed.attempt_id()) + " failed on " + worker + ": " +
+                     failed.message() + "; retrying");
+    return scheduler_->OnFailed(failed.attempt_id(), worker + ": " + failed.message());
   }
 
+ public:
   // A worker that is gone or hung: its attempts go back to the queue; the job goes on with the
-  // others. `kill` ends a hung process on this host so that its launcher is not kept waiting.
-  Status LoseWorker(uint32_t rank, const std::string& reason, bool kill) {
-    lost_[rank] = true;
-    roster_->at(rank).finished = true;
-    --live_workers_;
+  // others (the driver tells it to stop and ends it if it may still run).
+  Status OnWorkerLost(const JobContext& context, uint32_t rank, const WorkerLoss& loss) {
+    const std::string worker = context.roster().Describe(rank);
     std::set<uint64_t> attempts = scheduler_->AttemptsOf(rank);
-    reporter_.Line("aimass: " + roster_->Describe(rank) + " lost (" + reason + "); " +
-                   std::to_string(attempts.size()) + " running split(s) go to other workers");
+    observer_.OnInfo("aimass: " + worker + " lost (" + loss.Reason() + "); " +
+                     std::to_string(attempts.size()) + " running split(s) go to other workers");
     for (uint64_t attempt : attempts) committer_.Discard(attempt);
-    roster_->Abort(rank, "the coordinator gave this worker's splits to others: " + reason);
-    if (kill) KillIfLocal(rank);
-    AIMASS_RETURN_IF_ERROR(scheduler_->OnWorkerLost(rank, roster_->Describe(rank) + " lost: " + reason));
-    if (live_workers_ == 0 && !scheduler_->finished()) {
-      return Status::Error("no worker left: the last, " + roster_->Describe(rank) + ", was lost (" +
-                           reason + ")");
-    }
-    return Status::Ok();
+    return scheduler_->OnWorkerLost(rank, worker + " lost: " + loss.Reason());
   }
 
-  // Only a process on this host can be ended from here; elsewhere mpirun or the job's
-  // launcher has to.
-  void KillIfLocal(uint32_t rank) {
-    const WorkerInfo& worker = roster_->at(rank);
-    if (worker.pid > 0 && worker.host == LocalHostName()) ::kill(static_cast<pid_t>(worker.pid), SIGKILL);
-  }
-
+ private:
   void ReportProgress() {
     double elapsed = SecondsSince(dispatch_started_);
     uint64_t records = std::accumulate(worker_records_.begin(), worker_records_.end(), uint64_t{0});
@@ -523,16 +487,29 @@ class InferJob::Impl {
     double rate = elapsed > 0 ? static_cast<double>(records) / elapsed : 0;
     uint32_t remaining = scheduler_->total() - scheduler_->committed();
     double eta = committed_this_run_ > 0 ? elapsed / committed_this_run_ * remaining : -1;
-    char line[256];
-    std::snprintf(line, sizeof(line), "splits %u/%u  %llu records  %.0f records/s  ETA %s",
-                  scheduler_->committed(), scheduler_->total(),
-                  static_cast<unsigned long long>(records), rate, FormatDuration(eta).c_str());
-    reporter_.ProgressLine(line);
+    observer_.OnProgress(InferProgress{scheduler_->committed(), scheduler_->total(), records, rate, eta});
   }
 
-  json::object Manifest() const {
+  // The job's figures, from the committed parts (earlier runs' included).
+  InferSummary Summarize() const {
+    InferSummary summary;
+    summary.output_path = config_.output.path;
+    for (const auto& [split, part] : parts_) {
+      summary.records_in += part.records_in;
+      summary.records_out += part.records_out;
+      summary.bad_records += part.bad_records;
+    }
+    summary.splits = splits_.size();
+    summary.failed_attempts = scheduler_->failed_attempts();
+    summary.resumed_splits = resumed_splits_;
+    summary.wall_seconds = SecondsSince(started_);
+    summary.records_per_second =
+        summary.wall_seconds > 0 ? static_cast<double>(records_this_run_) / summary.wall_seconds : 0.0;
+    return summary;
+  }
+
+  json::object Manifest(const InferSummary& summary) const {
     json::array parts;
-    uint64_t records_in = 0, records_out = 0, bad = 0;
     for (const auto& [split, part] : parts_) {
       json::object entry = part.ToJson();
       const tables::Split& source = splits_[split];
@@ -540,11 +517,7 @@ class InferJob::Impl {
       entry["input_begin"] = source.begin;
       entry["input_end"] = source.end;
       parts.push_back(std::move(entry));
-      records_in += part.records_in;
-      records_out += part.records_out;
-      bad += part.bad_records;
     }
-    double wall = SecondsSince(started_);
     return json::object{
         {"job", "aimass infer"},
         {"identity", Identity()},
@@ -557,24 +530,24 @@ class InferJob::Impl {
                                 {"format", config_.output.format},
                                 {"compression", config_.output.compression}}},
         {"splits", splits_.size()},
-        {"records_in", records_in},
-        {"records_out", records_out},
-        {"bad_records", bad},
+        {"records_in", summary.records_in},
+        {"records_out", summary.records_out},
+        {"bad_records", summary.bad_records},
         {"on_bad_record", config_.on_bad_record},
         {"workers", workers_count_},
-        {"failed_attempts", scheduler_->failed_attempts()},
+        {"failed_attempts", summary.failed_attempts},
         {"resumed_splits", resumed_splits_},
         {"started", started_utc_},
         {"finished", UtcNow()},
-        {"wall_seconds", wall},
-        {"records_per_second", wall > 0 ? static_cast<double>(records_this_run_) / wall : 0.0},
+        {"wall_seconds", summary.wall_seconds},
+        {"records_per_second", summary.records_per_second},
         {"parts", parts}};
   }
 
   InferJobOptions options_;
   InferConfig config_;
   Env& env_;
-  ProgressReporter& reporter_;
+  JobObserver& observer_;
   OutputCommitter committer_;
 
   uint32_t workers_count_ = 0;
@@ -592,29 +565,37 @@ class InferJob::Impl {
   std::map<uint32_t, CommittedPart> parts_;
   uint32_t resumed_splits_ = 0;
 
-  WorkerHub* hub_ = nullptr;
-  WorkerLauncher* launcher_ = nullptr;
-  std::optional<WorkerRoster> roster_;
-  std::vector<bool> lost_;
+  JobContext* context_ = nullptr;  // set by Start, valid while the driver runs the job
   std::vector<uint64_t> worker_records_;  // records each worker has read, from its heartbeats
   std::vector<Clock::time_point> last_progress_;  // when each worker's records last moved
-  uint32_t live_workers_ = 0;
   uint32_t committed_this_run_ = 0;
   uint64_t records_this_run_ = 0;
   Clock::time_point started_;
   Clock::time_point dispatch_started_;
   std::string started_utc_;
+  InferSummary summary_;
+  json::object manifest_;
 };
 
-InferJob::InferJob(InferJobOptions options, Env& env, ProgressReporter& reporter)
-    : impl_(std::make_unique<Impl>(std::move(options), env, reporter)) {}
+InferJob::InferJob(InferJobOptions options, Env& env, JobObserver& observer)
+    : impl_(std::make_unique<Impl>(std::move(options), env, observer)) {}
 InferJob::~InferJob() = default;
 
 Status InferJob::Prepare(uint32_t workers) { return impl_->Prepare(workers); }
 bool InferJob::already_complete() const { return impl_->already_complete(); }
-json::object InferJob::existing_manifest() const { return impl_->existing_manifest(); }
-Result<json::object> InferJob::Run(WorkerHub& hub, WorkerLauncher& launcher) {
-  return impl_->Run(hub, launcher);
+json::object InferJob::manifest() const { return impl_->manifest(); }
+InferSummary InferJob::summary() const { return impl_->summary(); }
+JobTraits InferJob::traits() const { return impl_->traits(); }
+Status InferJob::Start(JobContext& context) { return impl_->Start(context); }
+Status InferJob::OnMessage(JobContext& context, uint32_t rank, const proto::WorkerMessage& message) {
+  return impl_->OnMessage(context, rank, message);
 }
+Status InferJob::OnWorkerLost(JobContext& context, uint32_t rank, const WorkerLoss& loss) {
+  return impl_->OnWorkerLost(context, rank, loss);
+}
+Status InferJob::Poll(JobContext&) { return impl_->Poll(); }
+bool InferJob::finished() const { return impl_->finished(); }
+Status InferJob::Complete(JobContext&) { return impl_->Complete(); }
+Status InferJob::Finish(JobContext&) { return impl_->Finish(); }
 
 }  // namespace aimass::coordinator

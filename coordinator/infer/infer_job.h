@@ -1,6 +1,6 @@
 // InferJob: the coordinator's protocol for one batch-inference job, written once, like TrainJob:
-// the same code runs as rank 0 of an MPMD mpirun, as the `--workers N` shortcut, and later in
-// the long-running service, because it sees workers only through WorkerHub and WorkerLauncher.
+// the same code runs as rank 0 of an MPMD mpirun, as the `--workers N` shortcut, and in a
+// long-running service, because it sees workers only through the JobDriver.
 //
 // Message flow (common/aimass.proto):
 //   worker -> Hello                    coordinator waits for every rank
@@ -9,39 +9,37 @@
 //   coordinator -> SplitAssignment     one attempt at one split
 //   worker -> SplitDone | SplitFailed  the coordinator commits (output_committer.h) or retries
 //   coordinator -> Shutdown            once every split is committed and _SUCCESS is written
-// A lost worker (closed connection, silence, a Failure) costs only its running attempts, which
-// are retried elsewhere; the job fails when a split exhausts its attempts, a bad record meets
-// on_bad_record: fail, or no worker is left.
+// A lost worker (closed connection, silence, a Failure, no progress) costs only its running
+// attempts, which are retried elsewhere; the job fails when a split exhausts its attempts, a bad
+// record meets on_bad_record: fail, or no worker is left. Liveness, Hello, abort and release are
+// the JobDriver's (job_driver.h); this class is the inference logic it drives.
 // Not thread-safe: one thread drives a job.
 #pragma once
 
 #include <boost/json/object.hpp>
 
-#include <chrono>
-#include <functional>
 #include <memory>
 #include <string>
 
 #include "common/config/infer_config.h"
 #include "common/env.h"
 #include "common/status.h"
-#include "coordinator/launch/worker_launcher.h"
-#include "coordinator/progress_reporter.h"
-#include "coordinator/worker_hub.h"
+#include "coordinator/driven_job.h"
+#include "coordinator/job_observer.h"
+#include "coordinator/job_summary.h"
 
 namespace aimass::coordinator {
 
 struct InferJobOptions {
   InferConfig config;
   bool overwrite = false;  // replace an output directory that holds something else
-  std::chrono::seconds worker_start_timeout{120};
-  std::function<bool()> interrupted;  // polled; true once the user or mpirun asked us to stop
 };
 
-class InferJob {
+class InferJob final : public DrivenJob {
  public:
-  InferJob(InferJobOptions options, Env& env, ProgressReporter& reporter);
-  ~InferJob();
+  // `env` and `observer` must outlive the job.
+  InferJob(InferJobOptions options, Env& env, JobObserver& observer);
+  ~InferJob() override;
 
   // Everything that needs no worker: resolves the model and its digest, lists the input and
   // plans its splits, claims the output directory (resuming the same job's committed splits).
@@ -51,11 +49,21 @@ class InferJob {
   // True after Prepare when the output already holds this job's complete result.
   bool already_complete() const;
 
-  // Launches the workers and runs every split to commit. Returns the manifest (_SUCCESS).
-  Result<boost::json::object> Run(WorkerHub& hub, WorkerLauncher& launcher);
+  // The manifest (_SUCCESS): the one this run committed once JobDriver::Run succeeded, or the
+  // complete output's that Prepare found.
+  boost::json::object manifest() const;
+  // The same as a summary; already_complete tells which.
+  InferSummary summary() const;
 
-  // The manifest of a complete output found by Prepare.
-  boost::json::object existing_manifest() const;
+  // DrivenJob, for the JobDriver.
+  JobTraits traits() const override;
+  Status Start(JobContext& context) override;
+  Status OnMessage(JobContext& context, uint32_t rank, const proto::WorkerMessage& message) override;
+  Status OnWorkerLost(JobContext& context, uint32_t rank, const WorkerLoss& loss) override;
+  Status Poll(JobContext& context) override;
+  bool finished() const override;
+  Status Complete(JobContext& context) override;
+  Status Finish(JobContext& context) override;
 
  private:
   class Impl;

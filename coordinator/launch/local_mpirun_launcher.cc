@@ -34,7 +34,7 @@ LocalMpirunLauncher::~LocalMpirunLauncher() {
   if (mpirun_pid_ > 0 && !exit_description_) Abort();
 }
 
-Status LocalMpirunLauncher::Launch(const std::string& coordinator_address) {
+Status LocalMpirunLauncher::Launch(const CoordinatorContact& contact) {
   std::string worker = options_.worker_binary.empty() ? ExecutableDirectory() + "/aimass-worker"
                                                       : options_.worker_binary;
   if (::access(worker.c_str(), X_OK) != 0) {
@@ -44,21 +44,32 @@ Status LocalMpirunLauncher::Launch(const std::string& coordinator_address) {
                                    "-np", std::to_string(options_.workers)};
   if (::geteuid() == 0) args.insert(args.begin() + 1, "--allow-run-as-root");
   args.insert(args.end(), options_.mpirun_args.begin(), options_.mpirun_args.end());
-  args.insert(args.end(), {worker, "--coordinator", coordinator_address});
+  args.insert(args.end(), {worker, "--coordinator", contact.address, "--job-id", contact.job_id});
 
   std::vector<char*> argv;
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
 
   // Containers often forbid the cross-memory attach that OpenMPI's shared-memory transport
-  // tries first; copying through the shared segment works everywhere.
-  ::setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0);
+  // tries first; copying through the shared segment works everywhere. Set for the child only:
+  // setenv would race with other jobs' threads of a long-running process.
+  const std::string kSingleCopy = "OMPI_MCA_btl_vader_single_copy_mechanism=";
+  std::vector<std::string> environment;
+  bool single_copy_set = false;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    environment.emplace_back(*entry);
+    single_copy_set |= environment.back().rfind(kSingleCopy, 0) == 0;
+  }
+  if (!single_copy_set) environment.push_back(kSingleCopy + "none");
+  std::vector<char*> envp;
+  for (auto& entry : environment) envp.push_back(entry.data());
+  envp.push_back(nullptr);
 
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
   posix_spawnattr_setpgroup(&attributes, 0);
-  int error = ::posix_spawnp(&mpirun_pid_, "mpirun", nullptr, &attributes, argv.data(), environ);
+  int error = ::posix_spawnp(&mpirun_pid_, "mpirun", nullptr, &attributes, argv.data(), envp.data());
   posix_spawnattr_destroy(&attributes);
   if (error != 0) {
     mpirun_pid_ = -1;

@@ -1,4 +1,5 @@
-// Starts the workers on this machine with `mpirun -np N aimass-worker --coordinator ADDR`, in a
+// Starts the workers on this machine with
+// `mpirun -np N aimass-worker --coordinator ADDR --job-id ID`, in a
 // process group of their own so that Abort can end them all. Running as root and running more
 // processes than cores are allowed here, so users need not know mpirun's flags for either.
 #pragma once
@@ -24,7 +25,7 @@ class LocalMpirunLauncher final : public WorkerLauncher {
   ~LocalMpirunLauncher() override;
 
   uint32_t worker_count() const override { return options_.workers; }
-  Status Launch(const std::string& coordinator_address) override;
+  Status Launch(const CoordinatorContact& contact) override;
   void Cancel() override {}
   std::optional<std::string> CheckExited() override;
   Status WaitForExit(std::chrono::seconds timeout) override;

@@ -12,11 +12,14 @@ class MpiWorldLauncher final : public WorkerLauncher {
   explicit MpiWorldLauncher(MpiWorld world) : world_(world) {}
 
   uint32_t worker_count() const override { return static_cast<uint32_t>(world_.worker_count); }
-  Status Launch(const std::string& coordinator_address) override;
+  Status Launch(const CoordinatorContact& contact) override;
   void Cancel() override;
   std::optional<std::string> CheckExited() override { return std::nullopt; }  // mpirun's job
   Status WaitForExit(std::chrono::seconds timeout) override;
-  void Abort() override;
+  // Nothing to do here: the workers were told to abort over the control plane, and ending an
+  // MPMD world for good takes MPI_Abort, which ends this process too. The CLI calls it after
+  // reporting the failure (commands.cc).
+  void Abort() override {}
 
  private:
   MpiWorld world_;

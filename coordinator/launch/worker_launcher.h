@@ -14,14 +14,22 @@
 
 namespace aimass::coordinator {
 
+// What a worker needs to join its job: where the coordinator listens ("host[,host...]:port")
+// and the job's id, which the worker echoes in its Hello so that a coordinator running several
+// jobs refuses a worker of another one.
+struct CoordinatorContact {
+  std::string address;
+  std::string job_id;
+};
+
 class WorkerLauncher {
  public:
   virtual ~WorkerLauncher() = default;
 
   virtual uint32_t worker_count() const = 0;
 
-  // Starts or reaches the workers and tells them to connect to `coordinator_address`.
-  virtual Status Launch(const std::string& coordinator_address) = 0;
+  // Starts or reaches the workers and tells them whom to connect to, for which job.
+  virtual Status Launch(const CoordinatorContact& contact) = 0;
 
   // Instead of Launch, when the job failed before it started: workers that already exist are
   // told to leave quietly.
@@ -34,7 +42,8 @@ class WorkerLauncher {
   // After a clean finish: waits for the worker processes to end.
   virtual Status WaitForExit(std::chrono::seconds timeout) = 0;
 
-  // On failure: ends every worker now. May not return (MPI_Abort).
+  // On failure: ends every worker this launcher can end, now. Returns: a launcher never ends
+  // this process (an MPMD world, which only MPI_Abort ends as a whole, is the CLI's to end).
   virtual void Abort() = 0;
 };
 

@@ -27,34 +27,6 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 using std::chrono::seconds;
 
-struct Fixture {
-  std::string dir;
-  std::string table;
-  std::string model;
-  std::string expected;
-};
-
-struct FixtureSize {
-  int records = 10000;
-  int parts = 8;
-  int hidden = 32;
-  int layers = 1;
-  std::vector<std::string> layout = {};  // e.g. {"--format", "jsonl", "--partitions", "2"}
-};
-
-Fixture MakeFixture(const std::string& dir, const FixtureSize& size) {
-  std::vector<std::string> argv = {
-      PythonWithTorch(), std::string(AIMASS_SOURCE_DIR) + "/scripts/make_inference_export.py",
-      "--out", dir, "--records", std::to_string(size.records), "--parts",
-      std::to_string(size.parts), "--hidden", std::to_string(size.hidden),
-      "--layers", std::to_string(size.layers)};
-  argv.insert(argv.end(), size.layout.begin(), size.layout.end());
-  ProcessResult made = Run(argv, dir, seconds(300));
-  INFO(made.err);
-  REQUIRE(made.exit_code == 0);
-  return Fixture{dir, dir + "/table", dir + "/model.pt", dir + "/expected.csv"};
-}
-
 std::string WriteInferJob(const Fixture& fixture, const std::string& extra = "",
                           const std::string& input = "format: csv, header: true",
                           const std::string& schema = "id: id, features: f0..f15") {

@@ -1,5 +1,7 @@
 #include "tests/integration/job_fixture.h"
 
+#include <catch2/catch.hpp>
+
 #include <stdexcept>
 
 #include "models/model.h"
@@ -59,6 +61,19 @@ std::vector<std::string> MpmdTrain(const std::string& job, uint32_t workers) {
   argv.insert(argv.end(), {"-np", "1", CoordinatorBinary(), "train", "--config", job, ":", "-np",
                            std::to_string(workers), WorkerBinary()});
   return argv;
+}
+
+Fixture MakeFixture(const std::string& dir, const FixtureSize& size) {
+  std::vector<std::string> argv = {
+      PythonWithTorch(), std::string(AIMASS_SOURCE_DIR) + "/scripts/make_inference_export.py",
+      "--out", dir, "--records", std::to_string(size.records), "--parts",
+      std::to_string(size.parts), "--hidden", std::to_string(size.hidden),
+      "--layers", std::to_string(size.layers)};
+  argv.insert(argv.end(), size.layout.begin(), size.layout.end());
+  ProcessResult made = Run(argv, dir, std::chrono::seconds(300));
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  return Fixture{dir, dir + "/table", dir + "/model.pt", dir + "/expected.csv"};
 }
 
 double MaxParameterDifference(const std::string& model, const std::string& first_path,

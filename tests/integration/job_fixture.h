@@ -39,6 +39,26 @@ std::vector<std::string> LocalTrain(const std::string& job, uint32_t workers,
 // `mpirun -np 1 aimass-coordinator train --config job : -np N aimass-worker`.
 std::vector<std::string> MpmdTrain(const std::string& job, uint32_t workers);
 
+// A TorchScript model saved from Python, a Hive-style CSV export it scores (id, f0..f15) and
+// Python's own predictions for it (scripts/make_inference_export.py).
+struct Fixture {
+  std::string dir;
+  std::string table;
+  std::string model;
+  std::string expected;
+};
+
+struct FixtureSize {
+  int records = 10000;
+  int parts = 8;
+  int hidden = 32;
+  int layers = 1;
+  std::vector<std::string> layout = {};  // e.g. {"--format", "jsonl", "--partitions", "2"}
+};
+
+// Makes the fixture under `dir`; fails the test when Python cannot.
+Fixture MakeFixture(const std::string& dir, const FixtureSize& size);
+
 // Largest absolute difference between the parameters of two exported models.
 double MaxParameterDifference(const std::string& model, const std::string& first_path,
                               const std::string& second_path);

@@ -9,11 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "common/aimass.pb.h"
 #include "coordinator/infer/infer_job.h"
-#include "coordinator/worker_hub.h"
+#include "coordinator/job_driver.h"
 #include "tests/temp_dir.h"
 #include "tests/unit/thread_launcher.h"
 
@@ -22,8 +23,8 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
+using coordinator::CoordinatorContact;
 using coordinator::InferJob;
-using coordinator::WorkerHub;
 using testing::ConnectAndGreet;
 using testing::TempDir;
 using testing::ThreadLauncher;
@@ -54,7 +55,6 @@ coordinator::InferJobOptions Options(const TempDir& dir) {
   options.config.schema.features = {"f0", "f1"};
   options.config.output.path = dir.Path("out");
   options.config.max_attempts = 3;
-  options.worker_start_timeout = std::chrono::seconds(5);
   return options;
 }
 
@@ -64,11 +64,12 @@ using Policy = std::function<Action(uint32_t rank, const proto::SplitAssignment&
 
 // Plays a worker: asks for two splits, "scores" each by writing a part file into the attempt
 // directory, reports it and asks for one more.
-void FakeWorker(uint32_t rank, const std::string& address, uint32_t workers, const Policy& policy) {
-  auto client = ConnectAndGreet(address, rank, workers);
+void FakeWorker(uint32_t rank, const CoordinatorContact& contact, uint32_t workers, const Policy& policy) {
+  auto client = ConnectAndGreet(contact, rank, workers);
   if (!client) return;
   auto start = client->Receive(std::chrono::seconds(10));
   if (!start.ok() || !(*start)->has_start_inference()) return;
+  CHECK((*start)->start_inference().job_id() == contact.job_id);
   const std::string attempts_dir = (*start)->start_inference().spec().attempts_dir();
   proto::WorkerMessage request;
   request.mutable_work_request()->set_splits(2);
@@ -109,19 +110,33 @@ void FakeWorker(uint32_t rank, const std::string& address, uint32_t workers, con
   client->ExpectClose();
 }
 
+// What the job told its observer.
+struct RecordingObserver : coordinator::JobObserver {
+  std::vector<coordinator::WorkerLost> lost;
+  std::vector<coordinator::SplitCommitted> committed;
+  std::optional<coordinator::InferSummary> finished;
+  void OnWorkerLost(const coordinator::WorkerLost& worker) override { lost.push_back(worker); }
+  void OnSplitCommitted(const coordinator::SplitCommitted& split) override { committed.push_back(split); }
+  void OnFinished(const coordinator::InferSummary& summary) override { finished = summary; }
+};
+
 Result<json::object> RunJob(coordinator::InferJobOptions options, uint32_t workers, Policy policy,
-                            bool* already_complete = nullptr) {
-  coordinator::ProgressReporter quiet(stdout, /*quiet=*/true);
-  InferJob job(std::move(options), Env::Default(), quiet);
+                            bool* already_complete = nullptr, RecordingObserver* seen = nullptr) {
+  RecordingObserver fallback;
+  RecordingObserver& observer = seen ? *seen : fallback;
+  InferJob job(std::move(options), Env::Default(), observer);
   AIMASS_RETURN_IF_ERROR(job.Prepare(workers));
   if (already_complete) *already_complete = job.already_complete();
-  if (job.already_complete()) return job.existing_manifest();
-  auto hub = WorkerHub::Start("127.0.0.1", 0);
-  if (!hub.ok()) return hub.status();
-  ThreadLauncher launcher(workers, [&](uint32_t rank, const std::string& address) {
-    FakeWorker(rank, address, workers, policy);
+  if (job.already_complete()) return job.manifest();
+  ThreadLauncher launcher(workers, [&](uint32_t rank, const CoordinatorContact& contact) {
+    FakeWorker(rank, contact, workers, policy);
   });
-  return job.Run(**hub, launcher);
+  coordinator::JobDriverOptions driver_options;
+  driver_options.bind_address = "127.0.0.1";
+  driver_options.worker_start_timeout = std::chrono::seconds(5);
+  coordinator::JobDriver driver(std::move(driver_options), launcher, observer);
+  AIMASS_RETURN_IF_ERROR(driver.Run(job));
+  return job.manifest();
 }
 
 Action AlwaysSucceed(uint32_t, const proto::SplitAssignment&) { return Action::kSucceed; }
@@ -147,8 +162,15 @@ void RequireEverySplitOnce(const std::string& out) {
 
 TEST_CASE("every split is committed once and the manifest adds up", "[infer_job]") {
   TempDir dir;
-  auto manifest = RunJob(Options(dir), 2, AlwaysSucceed);
+  RecordingObserver seen;
+  auto manifest = RunJob(Options(dir), 2, AlwaysSucceed, nullptr, &seen);
   REQUIRE(manifest.ok());
+  // Observers get the typed summary, the same figures as the manifest.
+  REQUIRE(seen.finished.has_value());
+  CHECK(seen.finished->records_in == 3 * kFiles);
+  CHECK(seen.finished->splits == kFiles);
+  CHECK(seen.finished->output_path == dir.Path("out"));
+  CHECK(seen.committed.size() == kFiles);
   RequireEverySplitOnce(dir.Path("out"));
   REQUIRE(manifest->at("splits").to_number<int>() == kFiles);
   REQUIRE(manifest->at("records_in").to_number<int>() == 3 * kFiles);
@@ -166,13 +188,20 @@ TEST_CASE("a failed attempt is retried and a lost worker's splits go to the othe
   std::set<uint32_t> failed_once;
   // Rank 1 fails every split once, then vanishes on its third assignment.
   std::atomic<int> rank1_assignments{0};
+  RecordingObserver seen;
   auto manifest = RunJob(Options(dir), 2, [&](uint32_t rank, const proto::SplitAssignment& a) {
     if (rank != 1) return Action::kSucceed;
     if (++rank1_assignments == 3) return Action::kVanish;
     std::lock_guard<std::mutex> lock(mutex);
     return failed_once.insert(a.split()).second ? Action::kFailRetryable : Action::kSucceed;
-  });
+  }, nullptr, &seen);
   REQUIRE(manifest.ok());
+  // At most once, however many ways the loss shows (none when the others finished first).
+  REQUIRE(seen.lost.size() <= 1);
+  for (const auto& lost : seen.lost) {
+    CHECK(lost.rank == 1);
+    CHECK(lost.job_goes_on);
+  }
   RequireEverySplitOnce(dir.Path("out"));
   REQUIRE(manifest->at("failed_attempts").to_number<int>() >= 2);
 }

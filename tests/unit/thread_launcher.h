@@ -19,14 +19,14 @@ namespace aimass::testing {
 // Runs one function per worker rank on its own thread, as mpirun would run processes.
 class ThreadLauncher final : public coordinator::WorkerLauncher {
  public:
-  using WorkerBody = std::function<void(uint32_t rank, const std::string& address)>;
+  using WorkerBody = std::function<void(uint32_t rank, const coordinator::CoordinatorContact& contact)>;
   ThreadLauncher(uint32_t workers, WorkerBody body) : workers_(workers), body_(std::move(body)) {}
   ~ThreadLauncher() override { Join(); }
 
   uint32_t worker_count() const override { return workers_; }
-  Status Launch(const std::string& address) override {
+  Status Launch(const coordinator::CoordinatorContact& contact) override {
     for (uint32_t rank = 0; rank < workers_; ++rank) {
-      threads_.emplace_back([this, rank, address] { body_(rank, address); });
+      threads_.emplace_back([this, rank, contact] { body_(rank, contact); });
     }
     return Status::Ok();
   }
@@ -49,11 +49,13 @@ class ThreadLauncher final : public coordinator::WorkerLauncher {
   std::vector<std::thread> threads_;
 };
 
-inline std::unique_ptr<worker::ControlClient> ConnectAndGreet(const std::string& address, uint32_t rank,
-                                               uint32_t world_size) {
-  auto client = worker::ControlClient::Connect(address, std::chrono::seconds(10), nullptr);
+// Connects to the contact's coordinator and says hello as `rank` of the contact's job.
+inline std::unique_ptr<worker::ControlClient> ConnectAndGreet(const coordinator::CoordinatorContact& contact,
+                                                              uint32_t rank, uint32_t world_size) {
+  auto client = worker::ControlClient::Connect(contact.address, std::chrono::seconds(10), nullptr);
   if (!client.ok()) return nullptr;
   proto::WorkerMessage hello;
+  hello.mutable_hello()->set_job_id(contact.job_id);
   hello.mutable_hello()->set_rank(rank);
   hello.mutable_hello()->set_world_size(world_size);
   hello.mutable_hello()->set_host("host-" + std::to_string(rank));

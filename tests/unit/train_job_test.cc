@@ -3,14 +3,17 @@
 #include <catch2/catch.hpp>
 
 #include <boost/json.hpp>
+#include <fstream>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include "common/aimass.pb.h"
 #include "common/data/csv_writer.h"
+#include "coordinator/console_observer.h"
+#include "coordinator/job_driver.h"
 #include "coordinator/launch/worker_launcher.h"
 #include "coordinator/train_job.h"
-#include "coordinator/worker_hub.h"
 #include "tests/temp_dir.h"
 #include "tests/unit/thread_launcher.h"
 #include "worker/control_client.h"
@@ -18,8 +21,8 @@
 namespace aimass {
 namespace {
 
+using coordinator::CoordinatorContact;
 using coordinator::TrainJob;
-using coordinator::WorkerHub;
 using testing::TempDir;
 using testing::ConnectAndGreet;
 using testing::ThreadLauncher;
@@ -47,74 +50,117 @@ coordinator::TrainJobOptions Options(const TempDir& dir) {
   options.config.epochs = 2;
   options.config.batch_size = 8;
   options.config.run_dir = dir.Path("run");
-  options.worker_start_timeout = std::chrono::seconds(5);
   return options;
 }
 
-Result<boost::json::object> RunJob(coordinator::TrainJobOptions options, uint32_t workers,
-                                   ThreadLauncher::WorkerBody body) {
-  coordinator::ProgressReporter quiet(stdout, /*quiet=*/true);
-  TrainJob job(std::move(options), Env::Default(), quiet);
+// What the job told its observer.
+struct RecordingObserver : coordinator::JobObserver {
+  std::vector<std::string> infos;
+  std::vector<coordinator::EpochEvaluation> evaluations;
+  std::vector<coordinator::WorkerLost> lost;
+  std::optional<coordinator::TrainSummary> finished;
+  std::vector<std::string> failures;
+  void OnInfo(const std::string& line) override { infos.push_back(line); }
+  void OnEvaluation(const coordinator::EpochEvaluation& evaluation) override {
+    evaluations.push_back(evaluation);
+  }
+  void OnWorkerLost(const coordinator::WorkerLost& worker) override { lost.push_back(worker); }
+  void OnFinished(const coordinator::TrainSummary& summary) override { finished = summary; }
+  void OnFailed(const std::string& message) override { failures.push_back(message); }
+};
+
+Result<coordinator::TrainSummary> RunJob(coordinator::TrainJobOptions options, uint32_t workers,
+                                         ThreadLauncher::WorkerBody body,
+                                         std::chrono::seconds start_timeout = std::chrono::seconds(5),
+                                         RecordingObserver* seen = nullptr) {
+  RecordingObserver fallback;
+  RecordingObserver& observer = seen ? *seen : fallback;
+  TrainJob job(std::move(options), Env::Default(), observer);
   AIMASS_RETURN_IF_ERROR(job.Prepare(workers));
-  auto hub = WorkerHub::Start("127.0.0.1", 0);
-  if (!hub.ok()) return hub.status();
   ThreadLauncher launcher(workers, std::move(body));
-  return job.Run(**hub, launcher);
+  coordinator::JobDriverOptions driver_options;
+  driver_options.bind_address = "127.0.0.1";
+  driver_options.worker_start_timeout = start_timeout;
+  coordinator::JobDriver driver(std::move(driver_options), launcher, observer);
+  AIMASS_RETURN_IF_ERROR(driver.Run(job));
+  return job.summary();
+}
+
+// Plays worker `rank` of a 2-worker, 2-epoch job through to its Shutdown.
+void PlayWorker(uint32_t rank, const CoordinatorContact& contact, std::atomic<uint64_t>& eval_records) {
+  auto client = ConnectAndGreet(contact, rank, 2);
+  if (!client) return;
+  auto start = client->Receive(std::chrono::seconds(10));
+  if (!start.ok() || !(*start)->has_start_training()) return;
+  CHECK((*start)->start_training().job_id() == contact.job_id);
+  for (const auto& range : (*start)->start_training().eval_ranges()) eval_records += range.count();
+  for (uint32_t epoch = 0; epoch < 2; ++epoch) {
+    auto plan = client->Receive(std::chrono::seconds(10));
+    if (!plan.ok() || !(*plan)->has_epoch_plan()) return;
+    const auto& epoch_plan = (*plan)->epoch_plan();
+    CHECK(epoch_plan.epoch() == epoch);
+    CHECK(epoch_plan.samples() == 32);  // 64 records over 2 workers
+    CHECK(epoch_plan.steps() == 4);     // batches of 8
+    if (rank == 0) {
+      proto::WorkerMessage metrics;
+      metrics.mutable_step_metrics()->set_step(4 * (epoch + 1));
+      metrics.mutable_step_metrics()->set_epoch(epoch);
+      metrics.mutable_step_metrics()->set_samples_per_second(100.0 * (epoch + 1));
+      metrics.mutable_step_metrics()->set_interval_steps(4);
+      (void)client->Send(metrics);
+    }
+    proto::WorkerMessage eval;  // rank 0: 12 of 15 right, rank 1: 9 of 15
+    eval.mutable_eval_result()->set_epoch(epoch);
+    eval.mutable_eval_result()->set_correct(rank == 0 ? 12 : 9);
+    eval.mutable_eval_result()->set_count(15);
+    eval.mutable_eval_result()->set_loss_sum(rank == 0 ? 3.0 : 6.0);
+    (void)client->Send(eval);
+  }
+  proto::WorkerMessage done;
+  done.mutable_training_done()->set_steps(8);
+  (void)client->Send(done);
+  auto shutdown = client->Receive(std::chrono::seconds(10));
+  CHECK((shutdown.ok() && (*shutdown)->has_shutdown() && !(*shutdown)->shutdown().abort()));
 }
 
 TEST_CASE("the coordinator plans, gathers and summarizes a job", "[train_job]") {
   TempDir dir;
   std::atomic<uint64_t> eval_records{0};
-  auto summary = RunJob(Options(dir), 2, [&](uint32_t rank, const std::string& address) {
-    auto client = ConnectAndGreet(address, rank, 2);
-    if (!client) return;
-    auto start = client->Receive(std::chrono::seconds(10));
-    if (!start.ok() || !(*start)->has_start_training()) return;
-    for (const auto& range : (*start)->start_training().eval_ranges()) eval_records += range.count();
-    for (uint32_t epoch = 0; epoch < 2; ++epoch) {
-      auto plan = client->Receive(std::chrono::seconds(10));
-      if (!plan.ok() || !(*plan)->has_epoch_plan()) return;
-      const auto& epoch_plan = (*plan)->epoch_plan();
-      CHECK(epoch_plan.epoch() == epoch);
-      CHECK(epoch_plan.samples() == 32);  // 64 records over 2 workers
-      CHECK(epoch_plan.steps() == 4);     // batches of 8
-      if (rank == 0) {
-        proto::WorkerMessage metrics;
-        metrics.mutable_step_metrics()->set_step(4 * (epoch + 1));
-        metrics.mutable_step_metrics()->set_epoch(epoch);
-        metrics.mutable_step_metrics()->set_samples_per_second(100.0 * (epoch + 1));
-        metrics.mutable_step_metrics()->set_interval_steps(4);
-        (void)client->Send(metrics);
-      }
-      proto::WorkerMessage eval;  // rank 0: 12 of 15 right, rank 1: 9 of 15
-      eval.mutable_eval_result()->set_epoch(epoch);
-      eval.mutable_eval_result()->set_correct(rank == 0 ? 12 : 9);
-      eval.mutable_eval_result()->set_count(15);
-      eval.mutable_eval_result()->set_loss_sum(rank == 0 ? 3.0 : 6.0);
-      (void)client->Send(eval);
-    }
-    proto::WorkerMessage done;
-    done.mutable_training_done()->set_steps(8);
-    (void)client->Send(done);
-    auto shutdown = client->Receive(std::chrono::seconds(10));
-    CHECK((shutdown.ok() && (*shutdown)->has_shutdown() && !(*shutdown)->shutdown().abort()));
+  auto summary = RunJob(Options(dir), 2, [&](uint32_t rank, const CoordinatorContact& contact) {
+    PlayWorker(rank, contact, eval_records);
   });
   INFO((summary.ok() ? "" : summary.status().message()));
   REQUIRE(summary.ok());
   CHECK(eval_records == 30);  // the test split, each record once across the workers
-  CHECK(summary->at("test_accuracy").as_double() == Approx(21.0 / 30.0));
-  CHECK(summary->at("test_loss").as_double() == Approx(9.0 / 30.0));
-  CHECK(summary->at("epochs").to_number<int>() == 2);
-  CHECK(summary->at("global_batch").to_number<int>() == 16);
-  CHECK(summary->at("samples_per_second").as_double() == Approx(150.0));
+  REQUIRE(summary->test_accuracy.has_value());
+  REQUIRE(summary->test_loss.has_value());
+  CHECK(*summary->test_accuracy == Approx(21.0 / 30.0));
+  CHECK(*summary->test_loss == Approx(9.0 / 30.0));
+  CHECK(summary->epochs == 2);
+  CHECK(summary->global_batch == 16);
+  CHECK(summary->samples_per_second == Approx(150.0));
+  CHECK(summary->train_records == 64);
+  CHECK(summary->test_records == 30);
   CHECK(std::filesystem::exists(dir.Path("run/workers.json")));
-  CHECK(std::filesystem::exists(dir.Path("run/summary.json")));
+  REQUIRE(std::filesystem::exists(dir.Path("run/summary.json")));
+  // summary.json is written from the typed summary, with the keys it always had.
+  std::ifstream file(dir.Path("run/summary.json"));
+  std::string text((std::istreambuf_iterator<char>(file)), {});
+  boost::json::object written = boost::json::parse(text).as_object();
+  CHECK(written.at("test_accuracy").as_double() == Approx(21.0 / 30.0));
+  CHECK(written.at("test_loss").as_double() == Approx(9.0 / 30.0));
+  CHECK(written.at("epochs").to_number<int>() == 2);
+  CHECK(written.at("global_batch").to_number<int>() == 16);
+  CHECK(written.at("train_records").to_number<int>() == 64);
+  CHECK(written.at("test_records").to_number<int>() == 30);
+  CHECK(written.at("resumed_from_step").is_null());
 }
 
 TEST_CASE("a worker's failure message ends the job with its rank and host", "[train_job]") {
   TempDir dir;
-  auto summary = RunJob(Options(dir), 2, [](uint32_t rank, const std::string& address) {
-    auto client = ConnectAndGreet(address, rank, 2);
+  RecordingObserver seen;
+  auto summary = RunJob(Options(dir), 2, [](uint32_t rank, const CoordinatorContact& contact) {
+    auto client = ConnectAndGreet(contact, rank, 2);
     if (!client) return;
     if (rank == 0) {  // a healthy peer: stays until the coordinator aborts the job
       while (true) {
@@ -127,16 +173,80 @@ TEST_CASE("a worker's failure message ends the job with its rank and host", "[tr
     failure.mutable_failure()->set_message("shard.csv.gz: corrupt gzip stream");
     (void)client->Send(failure);
     (void)client->Receive(std::chrono::seconds(10));  // the abort
-  });
+  }, std::chrono::seconds(5), &seen);
   REQUIRE_FALSE(summary.ok());
   CHECK(summary.status().message() ==
         "worker rank 1 (host host-1, pid 1001) failed: shard.csv.gz: corrupt gzip stream");
+  // Observers hear of the loss (which training does not survive) and of the failure.
+  REQUIRE(seen.lost.size() == 1);
+  CHECK(seen.lost[0].rank == 1);
+  CHECK_FALSE(seen.lost[0].job_goes_on);
+  CHECK(seen.failures == std::vector<std::string>{summary.status().message()});
+  CHECK_FALSE(seen.finished.has_value());
+}
+
+TEST_CASE("a worker of another job is refused with one line and the job goes on", "[train_job]") {
+  TempDir dir;
+  RecordingObserver seen;
+  std::atomic<uint64_t> eval_records{0};
+  std::atomic<bool> stray_refused{false};
+  auto summary = RunJob(Options(dir), 2, [&](uint32_t rank, const CoordinatorContact& contact) {
+    if (rank == 0) {
+      // Before the real rank 0: a stale worker of another job claims the same rank.
+      auto stray = ConnectAndGreet(CoordinatorContact{contact.address, "another-job"}, 0, 2);
+      if (!stray) return;
+      auto answer = stray->Receive(std::chrono::seconds(10));
+      stray_refused = answer.ok() && (*answer)->has_shutdown() && (*answer)->shutdown().abort();
+      auto closed = stray->Receive(std::chrono::seconds(10));  // then the connection closes
+      CHECK_FALSE(closed.ok());
+    }
+    PlayWorker(rank, contact, eval_records);
+  }, std::chrono::seconds(5), &seen);
+  INFO((summary.ok() ? "" : summary.status().message()));
+  REQUIRE(summary.ok());
+  CHECK(stray_refused);
+  CHECK(*summary->test_accuracy == Approx(21.0 / 30.0));
+  size_t refusals = 0;
+  for (const auto& line : seen.infos) {
+    if (line.find("refused a worker of job 'another-job'") != std::string::npos) ++refusals;
+  }
+  CHECK(refusals == 1);
+  CHECK(seen.lost.empty());
+  REQUIRE(seen.finished.has_value());
+  CHECK(seen.evaluations.size() == 2);
+}
+
+TEST_CASE("the console prints no test figures for a run without a test set", "[train_job]") {
+  std::FILE* out = std::tmpfile();
+  REQUIRE(out != nullptr);
+  {
+    coordinator::ConsoleObserver console(out, /*quiet=*/true, /*interactive=*/false);
+    coordinator::EpochEvaluation evaluation;
+    evaluation.epoch = 1;
+    evaluation.epochs = 1;
+    console.OnEvaluation(evaluation);
+    coordinator::TrainSummary summary;
+    summary.run_dir = "/runs/a";
+    summary.epochs = 1;
+    summary.workers = 2;
+    summary.global_batch = 16;
+    console.OnFinished(summary);
+  }
+  std::rewind(out);
+  std::string text;
+  char buffer[512];
+  while (std::fgets(buffer, sizeof(buffer), out) != nullptr) text += buffer;
+  std::fclose(out);
+  CHECK(text ==
+        "epoch 1/1 done\n"
+        "no test set  epochs 1  workers 2  global_batch 16  0 samples/s  wall 0s\n"
+        "run directory: /runs/a\n");
 }
 
 TEST_CASE("two workers claiming one rank are refused", "[train_job]") {
   TempDir dir;
-  auto summary = RunJob(Options(dir), 2, [](uint32_t, const std::string& address) {
-    auto client = ConnectAndGreet(address, 0, 2);
+  auto summary = RunJob(Options(dir), 2, [](uint32_t, const CoordinatorContact& contact) {
+    auto client = ConnectAndGreet(contact, 0, 2);
     if (client) (void)client->Receive(std::chrono::seconds(5));
   });
   REQUIRE_FALSE(summary.ok());
@@ -145,13 +255,11 @@ TEST_CASE("two workers claiming one rank are refused", "[train_job]") {
 
 TEST_CASE("workers that never connect are named after the start timeout", "[train_job]") {
   TempDir dir;
-  auto options = Options(dir);
-  options.worker_start_timeout = std::chrono::seconds(1);
-  auto summary = RunJob(std::move(options), 3, [](uint32_t rank, const std::string& address) {
+  auto summary = RunJob(Options(dir), 3, [](uint32_t rank, const CoordinatorContact& contact) {
     if (rank == 1) return;  // never shows up
-    auto client = ConnectAndGreet(address, rank, 3);
+    auto client = ConnectAndGreet(contact, rank, 3);
     if (client) (void)client->Receive(std::chrono::seconds(5));
-  });
+  }, std::chrono::seconds(1));
   REQUIRE_FALSE(summary.ok());
   CHECK(summary.status().message() ==
         "only 2 of 3 workers connected within 1 s (missing ranks 1)");

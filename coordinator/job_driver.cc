@@ -1,0 +1,249 @@
+#include "coordinator/job_driver.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <random>
+#include <set>
+
+#include "common/aimass.pb.h"
+#include "common/env.h"
+#include "coordinator/worker_hub.h"
+#include "coordinator/worker_roster.h"
+
+namespace aimass::coordinator {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// After the job: how long the launcher's processes may take to end.
+constexpr auto kExitTimeout = std::chrono::seconds(60);
+
+}  // namespace
+
+std::string NewJobId() {
+  std::random_device entropy;
+  std::mt19937_64 generator((static_cast<uint64_t>(entropy()) << 32) ^ entropy() ^
+                            static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
+  char text[20];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(generator()));
+  return text;
+}
+
+class JobDriver::Impl final : public JobContext {
+ public:
+  Impl(JobDriverOptions options, WorkerLauncher& launcher, JobObserver& observer)
+      : options_(std::move(options)), launcher_(launcher), observer_(observer) {
+    if (options_.job_id.empty()) options_.job_id = NewJobId();
+  }
+
+  Status Run(DrivenJob& job) {
+    job_ = &job;
+    traits_ = job.traits();
+    run_started_ = Clock::now();
+    auto hub = WorkerHub::Start(options_.bind_address, options_.port);
+    if (!hub.ok()) {
+      launcher_.Cancel();
+      observer_.OnFailed(hub.status().message());
+      return hub.status();
+    }
+    hub_ = std::move(hub).value();
+    roster_.emplace(*hub_, launcher_.worker_count());
+    Status status = Drive();
+    if (status.ok()) status = ReleaseAndFinish();
+    if (!status.ok()) {
+      // The hub stays open until the driver goes, so that the abort orders reach the workers.
+      roster_->Abort(status.message());
+      launcher_.Abort();
+      observer_.OnFailed(status.message());
+      return status;
+    }
+    hub_.reset();
+    return Status::Ok();
+  }
+
+  // JobContext
+  const std::string& job_id() const override { return options_.job_id; }
+  Clock::time_point run_started() const override { return run_started_; }
+  const WorkerRoster& roster() const override { return *roster_; }
+
+  Status Send(uint32_t rank, const proto::CoordinatorMessage& message) override {
+    return hub_->Send(roster_->at(rank).connection, message);
+  }
+
+  void MarkFinished(uint32_t rank) override { roster_->at(rank).finished = true; }
+
+  Status LoseWorker(uint32_t rank, const WorkerLoss& loss) override {
+    Status verdict = job_->OnWorkerLost(*this, rank, loss);
+    observer_.OnWorkerLost(WorkerLost{rank, roster_->Describe(rank), loss.Reason(), verdict.ok()});
+    if (!verdict.ok()) return verdict;
+    roster_->MarkLost(rank);
+    roster_->Abort(rank, "the coordinator goes on without this worker: " + loss.Reason());
+    if (loss.may_still_run()) KillIfLocal(rank);
+    if (roster_->live() == 0 && !job_->finished()) {
+      return Status::Error("no worker left: the last, " + roster_->Describe(rank) + ", was lost (" +
+                           loss.Reason() + ")");
+    }
+    return Status::Ok();
+  }
+
+  Status OutOfPlace(uint32_t rank, const proto::WorkerMessage& message) const override {
+    return Status::Error(roster_->Describe(rank) + " sent a message out of place (" +
+                         std::to_string(message.body_case()) + ")");
+  }
+
+ private:
+  Status Drive() {
+    AIMASS_RETURN_IF_ERROR(launcher_.Launch(CoordinatorContact{hub_->AdvertisedAddress(), options_.job_id}));
+    AIMASS_RETURN_IF_ERROR(WaitForWorkers());
+    // Workers heartbeat once they have a job: silence counts from here.
+    for (uint32_t rank = 0; rank < roster_->size(); ++rank) roster_->Touch(rank);
+    AIMASS_RETURN_IF_ERROR(job_->Start(*this));
+    started_ = true;
+    while (!job_->finished()) {
+      AIMASS_RETURN_IF_ERROR(CheckLiveness());
+      if (auto event = hub_->NextEvent(traits_.poll_interval)) AIMASS_RETURN_IF_ERROR(Handle(*event));
+      AIMASS_RETURN_IF_ERROR(job_->Poll(*this));
+    }
+    return job_->Complete(*this);
+  }
+
+  Status WaitForWorkers() {
+    auto deadline = Clock::now() + options_.worker_start_timeout;
+    while (roster_->connected() < roster_->size()) {
+      if (Clock::now() > deadline) return roster_->NotAllConnected(options_.worker_start_timeout);
+      AIMASS_RETURN_IF_ERROR(CheckLiveness());
+      if (auto event = hub_->NextEvent(traits_.poll_interval)) AIMASS_RETURN_IF_ERROR(Handle(*event));
+    }
+    return Status::Ok();
+  }
+
+  // Tells the workers the job is over and waits for them to go. A job whose result is already
+  // final (inference's committed output) only warns about workers that do not leave, and ends
+  // them; any other job fails.
+  Status ReleaseAndFinish() {
+    Status released = roster_->Release(traits_.release_timeout);
+    if (!released.ok()) {
+      if (!traits_.final_before_release) return released;
+      // A worker that does not leave after the Shutdown (hung, stopped) would keep mpirun and
+      // its peers' MPI_Finalize waiting: it is ended, as a hung worker is during the job.
+      observer_.OnInfo("warning: output committed, but " + released.message() + "; ending them");
+      for (uint32_t rank = 0; rank < roster_->size(); ++rank) {
+        if (roster_->at(rank).connected) KillIfLocal(rank);
+      }
+    }
+    Status exited = launcher_.WaitForExit(kExitTimeout);
+    if (!exited.ok()) {
+      if (!traits_.final_before_release) return exited;
+      observer_.OnInfo("warning: output committed, but " + exited.message());
+    }
+    return job_->Finish(*this);
+  }
+
+  // Every reason to stop that does not come as an event.
+  Status CheckLiveness() {
+    if (options_.interrupted && options_.interrupted()) {
+      if (!traits_.survives_worker_loss) {
+        // mpirun signals us when a worker dies; its dropped connection says which one.
+        auto deadline = Clock::now() + std::chrono::milliseconds(500);
+        while (Clock::now() < deadline) {
+          auto event = hub_->NextEvent(std::chrono::milliseconds(50));
+          if (event && event->kind == HubEvent::Kind::kDisconnected) return Handle(*event);
+        }
+      }
+      return Status::Error("interrupted by a signal");
+    }
+    if (auto ended = launcher_.CheckExited()) {
+      // Let the connections report first: they name the rank that died.
+      while (auto event = hub_->NextEvent(std::chrono::milliseconds(200))) {
+        AIMASS_RETURN_IF_ERROR(Handle(*event));
+      }
+      if (!started_ || !job_->finished()) return Status::Error("workers ended early: " + *ended);
+    }
+    if (started_) {
+      const std::chrono::seconds limit = traits_.heartbeat_timeout;
+      if (auto silent = roster_->FindSilent(limit)) {
+        return LoseWorker(*silent, WorkerLoss{WorkerLoss::Cause::kSilent,
+                                              "sent nothing for " + std::to_string(limit.count()) +
+                                                  " s (hung or unreachable)"});
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Handle(const HubEvent& event) {
+    if (refused_.count(event.connection) > 0) return Status::Ok();
+    std::optional<uint32_t> rank = roster_->RankOf(event.connection);
+    if (event.kind == HubEvent::Kind::kDisconnected) {
+      if (!rank) return Status::Error("a worker disconnected before saying hello: " + event.reason);
+      bool expected = roster_->at(*rank).finished;  // done, or already written off
+      roster_->OnDisconnected(*rank);
+      if (expected) return Status::Ok();
+      return LoseWorker(*rank, WorkerLoss{WorkerLoss::Cause::kDisconnected, event.reason});
+    }
+    const proto::WorkerMessage& message = *event.message;
+    if (!rank) {
+      if (message.has_hello()) return OnHello(event.connection, message.hello());
+      return Status::Error("a worker sent a message before saying hello");
+    }
+    if (roster_->at(*rank).lost) return Status::Ok();  // written off: what it says now is ignored
+    roster_->Touch(*rank);
+    if (message.has_failure()) {
+      return LoseWorker(*rank, WorkerLoss{WorkerLoss::Cause::kFailed, message.failure().message()});
+    }
+    return job_->OnMessage(*this, *rank, message);
+  }
+
+  // A worker of another job (a stale process, or one that found the wrong port) is turned away
+  // with one line; this job goes on.
+  Status OnHello(ConnectionId connection, const proto::Hello& hello) {
+    if (hello.job_id() != options_.job_id) {
+      refused_.insert(connection);
+      std::string line = "aimass: refused a worker of job '" + hello.job_id() + "' (rank " +
+                         std::to_string(hello.rank()) + ", host " + hello.host() + ", pid " +
+                         std::to_string(hello.pid()) + "): this coordinator runs job '" +
+                         options_.job_id + "'";
+      observer_.OnInfo(line);
+      proto::CoordinatorMessage shutdown;
+      shutdown.mutable_shutdown()->set_abort(true);
+      shutdown.mutable_shutdown()->set_reason(line);
+      (void)hub_->Send(connection, shutdown);
+      hub_->Close(connection);
+      return Status::Ok();
+    }
+    AIMASS_RETURN_IF_ERROR(roster_->OnHello(connection, hello));
+    observer_.OnWorkerJoined(WorkerJoined{hello.rank(), hello.host(), hello.pid(), hello.device()});
+    return Status::Ok();
+  }
+
+  // Only a process on this host can be ended from here; elsewhere mpirun or the job's
+  // launcher has to.
+  void KillIfLocal(uint32_t rank) {
+    const WorkerInfo& worker = roster_->at(rank);
+    if (worker.pid > 0 && worker.host == LocalHostName()) ::kill(static_cast<pid_t>(worker.pid), SIGKILL);
+  }
+
+  JobDriverOptions options_;
+  WorkerLauncher& launcher_;
+  JobObserver& observer_;
+  DrivenJob* job_ = nullptr;
+  JobTraits traits_;
+  std::unique_ptr<WorkerHub> hub_;
+  std::optional<WorkerRoster> roster_;
+  std::set<ConnectionId> refused_;  // connections of other jobs' workers
+  bool started_ = false;            // the job's Start has run
+  Clock::time_point run_started_;
+};
+
+JobDriver::JobDriver(JobDriverOptions options, WorkerLauncher& launcher, JobObserver& observer)
+    : impl_(std::make_unique<Impl>(std::move(options), launcher, observer)) {}
+JobDriver::~JobDriver() = default;
+
+const std::string& JobDriver::job_id() const { return impl_->job_id(); }
+
+Status JobDriver::Run(DrivenJob& job) { return impl_->Run(job); }
+
+}  // namespace aimass::coordinator
