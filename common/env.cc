@@ -14,8 +14,20 @@
 namespace aimass {
 namespace {
 
+// The code says what a caller can do about it: a missing path (NotFound) is usually a user's
+// mistake, anything else the OS refused (IOError) is the machine's.
+StatusCode CodeOfErrno(int error) {
+  switch (error) {
+    case ENOENT: return StatusCode::kNotFound;
+    case EEXIST: return StatusCode::kAlreadyExists;
+    default: return StatusCode::kIOError;
+  }
+}
+
 Status PosixError(const std::string& path, const char* what) {
-  return Status::Error(path + ": " + what + " failed: " + std::strerror(errno));
+  const int error = errno;
+  return Status::FromCode(CodeOfErrno(error),
+                          path + ": " + what + " failed: " + std::strerror(error));
 }
 
 std::string DirectoryOf(const std::string& path) {
@@ -99,7 +111,9 @@ class PosixEnv final : public Env {
 
   Status RenameFile(const std::string& from, const std::string& to) override {
     if (::rename(from.c_str(), to.c_str()) != 0) {
-      return Status::Error(from + ": rename to " + to + " failed: " + std::strerror(errno));
+      const int error = errno;
+      return Status::FromCode(CodeOfErrno(error),
+                              from + ": rename to " + to + " failed: " + std::strerror(error));
     }
     return SyncDirectoryOf(to);
   }
@@ -109,7 +123,7 @@ class PosixEnv final : public Env {
     if (fd < 0) return PosixError(path, "open");
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       Status error = errno == EWOULDBLOCK
-                         ? Status::Error(path + ": locked by another process")
+                         ? Status::FailedPrecondition(path + ": locked by another process")
                          : PosixError(path, "flock");
       ::close(fd);
       return error;
@@ -120,7 +134,7 @@ class PosixEnv final : public Env {
   Status RemoveTree(const std::string& path) override {
     std::error_code error;
     std::filesystem::remove_all(path, error);
-    if (error) return Status::Error(path + ": cannot remove: " + error.message());
+    if (error) return Status::IOError(path + ": cannot remove: " + error.message());
     return Status::Ok();
   }
 
@@ -165,7 +179,7 @@ class PosixEnv final : public Env {
   Status CreateDirectories(const std::string& path) override {
     std::error_code error;
     std::filesystem::create_directories(path, error);
-    if (error) return Status::Error(path + ": cannot create directory: " + error.message());
+    if (error) return Status::IOError(path + ": cannot create directory: " + error.message());
     return Status::Ok();
   }
 

@@ -2,6 +2,10 @@
 // (a failed fsync, a torn write) and production code never calls the OS directly for files
 // that matter (checkpoints, outputs, run metadata).
 //
+// Error codes: a path that does not exist is StatusCode::kNotFound, one that exists when it
+// must not kAlreadyExists, a lock held elsewhere kFailedPrecondition, any other failure of the OS
+// (permissions, full disk, read/write/fsync errors) kIOError. Test doubles should keep to this.
+//
 // Thread safety: every method of an Env may be called from several threads at once.
 #pragma once
 

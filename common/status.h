@@ -1,6 +1,11 @@
 // Status and Result<T>: how errors cross process, file and network boundaries in AI Mass.
 // An error carries one human-readable line that names the file, key, record or rank at fault;
 // callers add context on the way up ("job.yaml: ...") and the top level prints it once.
+//
+// An error also carries a StatusCode (LevelDB/Abseil style) so that a caller — a retry loop, a
+// later HTTP layer mapping to 400/404/503 — can decide what to do without parsing the text.
+// Boundaries pick the code (a missing file is kNotFound, a bad CRC is kCorruption, a dropped
+// connection is kUnavailable); layers above only add context, which keeps the code.
 #pragma once
 
 #include <optional>
@@ -10,25 +15,114 @@
 
 namespace aimass {
 
+// What kind of error a Status is. Values are stable (they may be logged or sent on the wire).
+enum class StatusCode : int {
+  kOk = 0,
+  kCancelled = 1,           // the operation was stopped on request (shutdown, abort)
+  kUnknown = 2,             // reserved for errors translated from foreign code without a kind
+  kInvalidArgument = 3,     // bad input from the caller: config key, value, frame, shape
+  kDeadlineExceeded = 4,    // a time-out expired before the operation finished
+  kNotFound = 5,            // a file, key or entry that should exist does not
+  kAlreadyExists = 6,       // something to create exists already
+  kFailedPrecondition = 9,  // the system is not in the state the operation needs
+  kUnavailable = 14,        // a peer or service cannot be reached now (connect, closed socket)
+  kInternal = 13,           // a generic error: Status::Error() and broken invariants
+  kIOError = 100,           // reading, writing, syncing or renaming failed at the OS level
+  kCorruption = 101,        // stored or received bytes fail a check (CRC, magic, decoding)
+};
+
+// "InvalidArgument", "NotFound", ... (for logs and error mapping); a value outside the enum
+// (e.g. decoded from a newer peer) maps to "Unknown".
+inline const char* StatusCodeName(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return "OK";
+    case StatusCode::kCancelled: return "Cancelled";
+    case StatusCode::kUnknown: return "Unknown";
+    case StatusCode::kInvalidArgument: return "InvalidArgument";
+    case StatusCode::kDeadlineExceeded: return "DeadlineExceeded";
+    case StatusCode::kNotFound: return "NotFound";
+    case StatusCode::kAlreadyExists: return "AlreadyExists";
+    case StatusCode::kFailedPrecondition: return "FailedPrecondition";
+    case StatusCode::kUnavailable: return "Unavailable";
+    case StatusCode::kInternal: return "Internal";
+    case StatusCode::kIOError: return "IOError";
+    case StatusCode::kCorruption: return "Corruption";
+  }
+  return "Unknown";
+}
+
 class [[nodiscard]] Status {
  public:
   Status() = default;
   static Status Ok() { return Status(); }
-  static Status Error(std::string message) { return Status(std::move(message), false); }
+  // An error with code `code`; kOk makes an OK status (the message is then dropped).
+  static Status FromCode(StatusCode code, std::string message) {
+    if (code == StatusCode::kOk) return Status();
+    return Status(code, std::move(message));
+  }
+  // The generic error, for the many call sites that have no better kind (kInternal). New code
+  // at a boundary should prefer one of the named constructors below.
+  static Status Error(std::string message) {
+    return Status(StatusCode::kInternal, std::move(message));
+  }
+  static Status Cancelled(std::string message) {
+    return Status(StatusCode::kCancelled, std::move(message));
+  }
+  static Status InvalidArgument(std::string message) {
+    return Status(StatusCode::kInvalidArgument, std::move(message));
+  }
+  static Status DeadlineExceeded(std::string message) {
+    return Status(StatusCode::kDeadlineExceeded, std::move(message));
+  }
+  static Status NotFound(std::string message) {
+    return Status(StatusCode::kNotFound, std::move(message));
+  }
+  static Status AlreadyExists(std::string message) {
+    return Status(StatusCode::kAlreadyExists, std::move(message));
+  }
+  static Status FailedPrecondition(std::string message) {
+    return Status(StatusCode::kFailedPrecondition, std::move(message));
+  }
+  static Status Unavailable(std::string message) {
+    return Status(StatusCode::kUnavailable, std::move(message));
+  }
+  static Status Internal(std::string message) {
+    return Status(StatusCode::kInternal, std::move(message));
+  }
+  static Status IOError(std::string message) {
+    return Status(StatusCode::kIOError, std::move(message));
+  }
+  static Status Corruption(std::string message) {
+    return Status(StatusCode::kCorruption, std::move(message));
+  }
 
-  bool ok() const { return ok_; }
+  bool ok() const { return code_ == StatusCode::kOk; }
+  StatusCode code() const { return code_; }
+  // The human-readable line, without the code's name (that is what users are shown).
   const std::string& message() const { return message_; }
+  // "NotFound: <message>" for logs that want the kind; "OK" for an OK status.
+  std::string ToString() const {
+    if (ok()) return "OK";
+    return std::string(StatusCodeName(code_)) + ": " + message_;
+  }
 
-  // "context: message"; keeps OK statuses OK.
+  bool IsInvalidArgument() const { return code_ == StatusCode::kInvalidArgument; }
+  bool IsNotFound() const { return code_ == StatusCode::kNotFound; }
+  bool IsIOError() const { return code_ == StatusCode::kIOError; }
+  bool IsCorruption() const { return code_ == StatusCode::kCorruption; }
+  bool IsUnavailable() const { return code_ == StatusCode::kUnavailable; }
+  bool IsDeadlineExceeded() const { return code_ == StatusCode::kDeadlineExceeded; }
+
+  // "context: message" with the same code; keeps OK statuses OK.
   Status WithContext(std::string_view context) const {
-    if (ok_) return *this;
-    return Error(std::string(context) + ": " + message_);
+    if (ok()) return *this;
+    return Status(code_, std::string(context) + ": " + message_);
   }
 
  private:
-  Status(std::string message, bool ok) : message_(std::move(message)), ok_(ok) {}
+  Status(StatusCode code, std::string message) : message_(std::move(message)), code_(code) {}
   std::string message_;
-  bool ok_ = true;
+  StatusCode code_ = StatusCode::kOk;
 };
 
 template <class T>

@@ -35,15 +35,18 @@ class WorkerHub::Impl {
   Status Listen(const std::string& bind_address, uint16_t port) {
     boost::system::error_code error;
     auto address = asio::ip::make_address(bind_address, error);
-    if (error) return Status::Error("bad bind address '" + bind_address + "': " + error.message());
+    if (error) {
+      return Status::InvalidArgument("bad bind address '" + bind_address + "': " +
+                                     error.message());
+    }
     tcp::endpoint endpoint(address, port);
     acceptor_.open(endpoint.protocol(), error);
     if (!error) acceptor_.set_option(tcp::acceptor::reuse_address(true), error);
     if (!error) acceptor_.bind(endpoint, error);
     if (!error) acceptor_.listen(asio::socket_base::max_listen_connections, error);
     if (error) {
-      return Status::Error("cannot listen on " + bind_address + ":" + std::to_string(port) + ": " +
-                           error.message());
+      return Status::Unavailable("cannot listen on " + bind_address + ":" +
+                                 std::to_string(port) + ": " + error.message());
     }
     port_ = acceptor_.local_endpoint().port();
     Accept();

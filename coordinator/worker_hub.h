@@ -35,6 +35,7 @@ struct HubEvent {
 class WorkerHub {
  public:
   // Listens on `bind_address` ("0.0.0.0" for every interface) and `port` (0: a free one).
+  // A malformed address is InvalidArgument; a port that cannot be bound (in use) Unavailable.
   static Result<std::unique_ptr<WorkerHub>> Start(const std::string& bind_address, uint16_t port);
   ~WorkerHub();  // closes every connection and joins the I/O thread
   WorkerHub(const WorkerHub&) = delete;

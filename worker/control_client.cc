@@ -15,7 +15,7 @@ Result<std::unique_ptr<ControlClient>> ControlClient::Connect(const std::string&
                                                               LostHandler on_lost) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos) {
-    return Status::Error("coordinator address '" + address + "' is not host:port");
+    return Status::InvalidArgument("coordinator address '" + address + "' is not host:port");
   }
   std::string port = address.substr(colon + 1);
   std::vector<std::string> hosts;
@@ -48,7 +48,8 @@ Result<std::unique_ptr<ControlClient>> ControlClient::Connect(const std::string&
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  return Status::Error("cannot reach the coordinator at " + address + " (" + last_error + ")");
+  return Status::Unavailable("cannot reach the coordinator at " + address + " (" + last_error +
+                             ")");
 }
 
 ControlClient::ControlClient(std::unique_ptr<asio::io_context> io,
@@ -82,10 +83,12 @@ Result<std::unique_ptr<proto::CoordinatorMessage>> ControlClient::Receive(
     queue_.pop_front();
     return message;
   }
-  if (!lost_reason_.empty()) return Status::Error("coordinator connection lost: " + lost_reason_);
+  if (!lost_reason_.empty()) {
+    return Status::Unavailable("coordinator connection lost: " + lost_reason_);
+  }
   (void)ready;
-  return Status::Error("no message from the coordinator in " + std::to_string(timeout.count()) +
-                       " ms");
+  return Status::DeadlineExceeded("no message from the coordinator in " +
+                                  std::to_string(timeout.count()) + " ms");
 }
 
 bool ControlClient::lost() {

@@ -36,7 +36,7 @@ class ControlClient {
   using LostHandler = std::function<void(const std::string& reason, bool aborted)>;
 
   // `address` is "host[,host...]:port"; each host is tried in turn until one accepts, for up to
-  // `timeout` in all.
+  // `timeout` in all. A malformed address is InvalidArgument, no host accepting Unavailable.
   static Result<std::unique_ptr<ControlClient>> Connect(const std::string& address,
                                                         std::chrono::seconds timeout,
                                                         LostHandler on_lost);
@@ -46,7 +46,8 @@ class ControlClient {
 
   Status Send(const proto::WorkerMessage& message);
 
-  // The next message, waiting up to `timeout`. Errors on time-out or a lost connection.
+  // The next message, waiting up to `timeout`. Errors with DeadlineExceeded on time-out and
+  // Unavailable once the connection is lost.
   Result<std::unique_ptr<proto::CoordinatorMessage>> Receive(std::chrono::milliseconds timeout);
 
   // True once the connection is gone: Receive will never return a message again.

@@ -14,29 +14,32 @@ std::string DefaultDeviceName(int local_rank) {
   return "cuda:" + std::to_string(local_rank % static_cast<int>(torch::cuda::device_count()));
 }
 
-Result<Placement> ChoosePlacement(const std::string& device, const std::string& backend,
-                                  uint32_t threads, int local_rank, int local_size) {
+Result<Placement> ChoosePlacement(DeviceKind device, BackendKind backend, uint32_t threads,
+                                  int local_rank, int local_size) {
   Placement placement;
   bool cuda = torch::cuda::is_available();
-  if (device == "cuda" && !cuda) return Status::Error("worker.device is cuda but no GPU is visible");
-  if (device != "cpu" && cuda) {
+  if (device == DeviceKind::kCuda && !cuda) {
+    return Status::FailedPrecondition("worker.device is cuda but no GPU is visible");
+  }
+  if (device != DeviceKind::kCpu && cuda) {
     int index = local_rank % static_cast<int>(torch::cuda::device_count());
     placement.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
 
-  if (backend == "auto") {
-    placement.backend =
-        placement.device.is_cuda() && collective::NcclAvailable() ? "nccl" : "mpi";
+  if (backend == BackendKind::kAuto) {
+    placement.backend = placement.device.is_cuda() && collective::NcclAvailable()
+                            ? BackendKind::kNccl
+                            : BackendKind::kMpi;
   } else {
     placement.backend = backend;
   }
-  if (placement.backend == "nccl" && !placement.device.is_cuda()) {
-    return Status::Error("worker.backend is nccl but the worker runs on the CPU");
+  if (placement.backend == BackendKind::kNccl && !placement.device.is_cuda()) {
+    return Status::InvalidArgument("worker.backend is nccl but the worker runs on the CPU");
   }
-  if (placement.backend == "mpi" && placement.device.is_cuda()) {
+  if (placement.backend == BackendKind::kMpi && placement.device.is_cuda()) {
     // MPI reduces host memory: keep gradients on the GPU and let NCCL do it, or train on CPU.
-    return Status::Error("worker.backend is mpi but the worker runs on " + placement.device.str() +
-                         "; use backend nccl or device cpu");
+    return Status::InvalidArgument("worker.backend is mpi but the worker runs on " +
+                                   placement.device.str() + "; use backend nccl or device cpu");
   }
 
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());

@@ -7,19 +7,21 @@
 #include <string>
 
 #include "common/status.h"
+#include "worker/job_spec.h"
 
 namespace aimass::worker {
 
 struct Placement {
   torch::Device device = torch::kCPU;
-  std::string backend;  // mpi | nccl
-  uint32_t threads = 1; // intra-op threads (CPU)
+  BackendKind backend = BackendKind::kMpi;  // resolved: kMpi or kNccl, never kAuto
+  uint32_t threads = 1;                     // intra-op threads (CPU)
 };
 
-// `device` auto|cpu|cuda, `backend` auto|mpi|nccl, `threads` 0 = cores / local_size.
-// Applies the thread count to LibTorch. Errors: cuda asked for but absent, nccl without CUDA.
-Result<Placement> ChoosePlacement(const std::string& device, const std::string& backend,
-                                  uint32_t threads, int local_rank, int local_size);
+// Resolves the job's choices for this process; `threads` 0 = cores / local_size. Applies the
+// thread count to LibTorch. Errors: cuda asked for but absent (FailedPrecondition); nccl without
+// CUDA or mpi with CUDA (InvalidArgument).
+Result<Placement> ChoosePlacement(DeviceKind device, BackendKind backend, uint32_t threads,
+                                  int local_rank, int local_size);
 
 // What `device: auto` would pick, for the Hello message ("cpu", "cuda:1").
 std::string DefaultDeviceName(int local_rank);

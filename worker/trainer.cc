@@ -1,6 +1,7 @@
 #include "worker/trainer.h"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -16,6 +17,7 @@
 #include "worker/data/batch_loader.h"
 #include "worker/optim/optimizer_factory.h"
 #include "worker/sync/gradient_synchronizer.h"
+#include "worker/torch_errors.h"
 
 namespace aimass::worker {
 namespace {
@@ -51,10 +53,12 @@ struct IntervalTimes {
 
 class TrainingRun {
  public:
-  TrainingRun(const proto::StartTraining& start, const Placement& placement,
-              collective::Communicator& communicator, ControlClient& control)
+  TrainingRun(const proto::StartTraining& start, const TrainJobSpec& job,
+              const Placement& placement, collective::Communicator& communicator,
+              ControlClient& control)
       : spec_(start.spec()),
-        config_(DecodeTrainConfig(start.spec())),
+        job_(job),
+        config_(job_.config),
         eval_ranges_(RangesOf(start.eval_ranges())),
         placement_(placement),
         communicator_(communicator),
@@ -62,7 +66,7 @@ class TrainingRun {
         is_leader_(communicator.rank() == 0) {}
 
   Status Run() {
-    AIMASS_RETURN_IF_ERROR(Setup());
+    AIMASS_RETURN_IF_ERROR(Guarded("set-up", [&] { return Setup(); }));
     while (true) {
       auto plan = control_.Receive(kPlanTimeout);
       if (!plan.ok()) return plan.status();
@@ -71,7 +75,8 @@ class TrainingRun {
       const proto::EpochPlan& epoch = (*plan)->epoch_plan();
       AIMASS_RETURN_IF_ERROR(TrainEpoch(epoch));
       AIMASS_RETURN_IF_ERROR(SaveCheckpoint(epoch.epoch() + 1, 0));
-      AIMASS_RETURN_IF_ERROR(Evaluate(epoch.epoch()));
+      AIMASS_RETURN_IF_ERROR(Guarded("evaluation of epoch " + std::to_string(epoch.epoch()),
+                                     [&] { return Evaluate(epoch.epoch()); }));
       if (epoch.epoch() + 1 >= config_.epochs) break;
     }
     return Finish();
@@ -124,16 +129,26 @@ class TrainingRun {
     return Status::Ok();
   }
 
+  // Runs one unit of work so that a LibTorch exception becomes this rank's error.
+  Status Guarded(const std::string& what, const std::function<Status()>& body) const {
+    return GuardTorchErrors(communicator_.rank(), what, body);
+  }
+
   GradientSyncOptions SyncOptions() const {
     GradientSyncOptions options;
-    options.bucket_bytes = static_cast<int64_t>(spec_.bucket_mb() * (1 << 20));
-    options.first_bucket_bytes = static_cast<int64_t>(spec_.first_bucket_mb() * (1 << 20));
-    if (spec_.compression() == "bf16") options.wire_dtype = torch::kBFloat16;
-    if (spec_.compression() == "fp16") options.wire_dtype = torch::kFloat16;
-    options.overlap = options.bucket_bytes > 0 &&
-                      (spec_.overlap() == "true" ||
-                       (spec_.overlap() == "auto" && placement_.backend == "nccl"));
-    if (options.overlap && placement_.backend == "mpi") {
+    options.bucket_bytes = static_cast<int64_t>(config_.gradient_sync.bucket_mb * (1 << 20));
+    options.first_bucket_bytes =
+        static_cast<int64_t>(config_.gradient_sync.first_bucket_mb * (1 << 20));
+    switch (job_.compression) {
+      case GradientCompression::kNone: options.wire_dtype = torch::kFloat32; break;
+      case GradientCompression::kFp16: options.wire_dtype = torch::kFloat16; break;
+      case GradientCompression::kBf16: options.wire_dtype = torch::kBFloat16; break;
+    }
+    const bool overlap_wanted =
+        job_.overlap == OverlapMode::kOn ||
+        (job_.overlap == OverlapMode::kAuto && placement_.backend == BackendKind::kNccl);
+    options.overlap = options.bucket_bytes > 0 && overlap_wanted;
+    if (options.overlap && placement_.backend == BackendKind::kMpi) {
       // The communication thread calls MPI while the training thread does not.
       int level = MPI_THREAD_SINGLE;
       MPI_Query_thread(&level);
@@ -155,7 +170,8 @@ class TrainingRun {
                          plan.start_step() * per_step, config_.batch_size);
     for (uint64_t step = plan.start_step(); step < plan.steps(); ++step) {
       uint64_t step_samples = std::min<uint64_t>(per_step, plan.samples() - step * per_step);
-      AIMASS_RETURN_IF_ERROR(TrainStep(step_samples));
+      AIMASS_RETURN_IF_ERROR(Guarded("training step " + std::to_string(global_step_ + 1),
+                                     [&] { return TrainStep(step_samples); }));
       control_.SetProgress(global_step_);
       bool last_of_epoch = step + 1 == plan.steps();
       if (global_step_ % config_.log_every == 0 || last_of_epoch) {
@@ -256,6 +272,11 @@ class TrainingRun {
   // Worker 0 alone writes: every replica holds the same state after the allreduce.
   Status SaveCheckpoint(uint32_t epoch, uint64_t step_in_epoch) {
     if (!is_leader_) return Status::Ok();
+    return Guarded("checkpoint at step " + std::to_string(global_step_),
+                   [&] { return WriteCheckpointNow(epoch, step_in_epoch); });
+  }
+
+  Status WriteCheckpointNow(uint32_t epoch, uint64_t step_in_epoch) {
     AIMASS_ASSIGN_OR_RETURN(std::string payload, SerializeTrainingState(*model_, *optimizer_));
     Checkpoint checkpoint;
     checkpoint.header.step = global_step_;
@@ -322,7 +343,8 @@ class TrainingRun {
     done->set_steps(global_step_);
     if (is_leader_) {
       std::string path = JoinPath(config_.run_dir, "model.pt");
-      AIMASS_RETURN_IF_ERROR(model_->Export(path));
+      AIMASS_RETURN_IF_ERROR(
+          Guarded("export of " + path, [&] { return model_->Export(path); }));
       done->set_model_path(path);
     }
     AIMASS_RETURN_IF_ERROR(control_.Send(message));
@@ -335,7 +357,8 @@ class TrainingRun {
   }
 
   const proto::TrainSpec& spec_;
-  const TrainConfig config_;
+  const TrainJobSpec job_;
+  const TrainConfig& config_;  // job_.config
   const std::vector<data::SampleRange> eval_ranges_;
   const Placement placement_;
   collective::Communicator& communicator_;
@@ -359,9 +382,10 @@ class TrainingRun {
 
 }  // namespace
 
-Status RunTraining(const proto::StartTraining& start, const Placement& placement,
-                   collective::Communicator& communicator, ControlClient& control) {
-  TrainingRun run(start, placement, communicator, control);
+Status RunTraining(const proto::StartTraining& start, const TrainJobSpec& job,
+                   const Placement& placement, collective::Communicator& communicator,
+                   ControlClient& control) {
+  TrainingRun run(start, job, placement, communicator, control);
   return run.Run();
 }
 

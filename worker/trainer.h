@@ -11,6 +11,7 @@
 #include "worker/collective/communicator.h"
 #include "worker/control_client.h"
 #include "worker/device.h"
+#include "worker/job_spec.h"
 
 namespace aimass::proto {
 class StartTraining;
@@ -18,9 +19,13 @@ class StartTraining;
 
 namespace aimass::worker {
 
-// Runs the job to its end (TrainingDone sent, Shutdown received). Errors name what failed; the
-// caller reports them to the coordinator as a Failure.
-Status RunTraining(const proto::StartTraining& start, const Placement& placement,
-                   collective::Communicator& communicator, ControlClient& control);
+// Runs the job to its end (TrainingDone sent, Shutdown received). `job` is `start`'s spec,
+// decoded (DecodeTrainJobSpec). Errors name what failed; the caller reports them to the
+// coordinator as a Failure. Never throws: an exception from LibTorch in set-up, a training step,
+// evaluation, a checkpoint or the export becomes an error "rank R: training step S: ..."
+// (torch_errors.h).
+Status RunTraining(const proto::StartTraining& start, const TrainJobSpec& job,
+                   const Placement& placement, collective::Communicator& communicator,
+                   ControlClient& control);
 
 }  // namespace aimass::worker

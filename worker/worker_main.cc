@@ -12,11 +12,13 @@
 #include "common/env.h"
 #include "common/log.h"
 #include "common/mpi/mpi_bootstrap.h"
+#include "models/model.h"
 #include "worker/bench/allreduce_bench.h"
 #include "worker/collective/communicator.h"
 #include "worker/control_client.h"
 #include "worker/device.h"
 #include "worker/infer/inference_runner.h"
+#include "worker/job_spec.h"
 #include "worker/trainer.h"
 
 namespace aimass::worker {
@@ -65,26 +67,28 @@ Status RunJob(const MpiWorld& world, const std::string& job_id, ControlClient& c
   if (message->has_shutdown()) return Status::Ok();
   if (message->has_start_inference()) {
     AIMASS_RETURN_IF_ERROR(CheckJobId(message->start_inference().job_id(), job_id));
-    const proto::InferSpec& spec = message->start_inference().spec();
+    AIMASS_ASSIGN_OR_RETURN(InferJobSpec job,
+                            DecodeInferJobSpec(message->start_inference().spec()));
     AIMASS_ASSIGN_OR_RETURN(Placement placement,
-                            ChoosePlacement(spec.device(), "auto", spec.threads(), world.local_rank,
-                                            world.local_size));
+                            ChoosePlacement(job.device, BackendKind::kAuto, job.threads,
+                                            world.local_rank, world.local_size));
     control.StartHeartbeat(kHeartbeatInterval);
     return RunInference(message->start_inference(), placement, control);
   }
   if (!message->has_start_training()) return Status::Error("expected a job from the coordinator");
   const proto::StartTraining& start = message->start_training();
   AIMASS_RETURN_IF_ERROR(CheckJobId(start.job_id(), job_id));
-  const proto::TrainSpec& spec = start.spec();
+  // The spec's choices are decoded once, here; a value this worker does not know fails now.
+  AIMASS_ASSIGN_OR_RETURN(TrainJobSpec job, DecodeTrainJobSpec(start.spec()));
 
   AIMASS_ASSIGN_OR_RETURN(Placement placement,
-                          ChoosePlacement(spec.device(), spec.backend(), spec.threads(),
+                          ChoosePlacement(job.device, job.backend, job.config.worker.threads,
                                           world.local_rank, world.local_size));
   AIMASS_ASSIGN_OR_RETURN(auto communicator,
                           collective::CreateCommunicator(placement.backend, world.worker_comm,
                                                          placement.device));
   control.StartHeartbeat(kHeartbeatInterval);
-  return RunTraining(start, placement, *communicator, control);
+  return RunTraining(start, job, placement, *communicator, control);
 }
 
 // `aimass-worker bench allreduce ...`: every process of the mpirun is a worker.
@@ -168,7 +172,15 @@ int WorkerMain(int argc, char** argv) {
     ExitNow(1);
   }
 
-  Status status = RunJob(*world, job_id, **control);
+  // The job's own code turns LibTorch exceptions into errors; this catches what slipped past,
+  // so that the coordinator still gets a Failure naming the rank rather than a dropped socket.
+  Status status;
+  try {
+    status = RunJob(*world, job_id, **control);
+  } catch (const std::exception& error) {
+    status = Status::Internal("rank " + std::to_string(world->worker_rank) + ": " +
+                              models::TorchErrorMessage(error));
+  }
   if (!status.ok()) {
     proto::WorkerMessage failure;
     failure.mutable_failure()->set_message(status.message());

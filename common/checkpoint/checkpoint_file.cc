@@ -61,16 +61,19 @@ Result<uint64_t> ReadUnsigned(const boost::json::object& object, const char* key
   } else if (value != nullptr && value->is_int64() && value->get_int64() >= 0) {
     number = static_cast<uint64_t>(value->get_int64());
   } else {
-    return Status::Error(std::string("header field '") + key + "' is missing or not a count");
+    return Status::Corruption(std::string("header field '") + key +
+                              "' is missing or not a count");
   }
-  if (number > max) return Status::Error(std::string("header field '") + key + "' is too large");
+  if (number > max) {
+    return Status::Corruption(std::string("header field '") + key + "' is too large");
+  }
   return number;
 }
 
 Result<CheckpointHeader> DecodeHeader(const std::string& text) {
   boost::json::error_code error;
   boost::json::value parsed = boost::json::parse(text, error);
-  if (error || !parsed.is_object()) return Status::Error("header is not a JSON object");
+  if (error || !parsed.is_object()) return Status::Corruption("header is not a JSON object");
   const boost::json::object& object = parsed.get_object();
   constexpr uint64_t kU32Max = std::numeric_limits<uint32_t>::max();
   constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
@@ -83,7 +86,7 @@ Result<CheckpointHeader> DecodeHeader(const std::string& text) {
   header.world_size = static_cast<uint32_t>(world_size);
   const boost::json::value* model = object.if_contains("model");
   if (model == nullptr || !model->is_string()) {
-    return Status::Error("header field 'model' is missing or not a string");
+    return Status::Corruption("header field 'model' is missing or not a string");
   }
   header.model = std::string(model->get_string());
   return header;
@@ -103,36 +106,36 @@ uint64_t DeclaredSize(const std::string& bytes) {
 Status ChecksumError(const std::string& bytes) {
   std::string message = "checksum mismatch, the file is corrupt";
   if (!std::equal(std::begin(kMagic), std::end(kMagic), bytes.begin())) {
-    return Status::Error(message + " (and has no checkpoint magic: not a checkpoint?)");
+    return Status::Corruption(message + " (and has no checkpoint magic: not a checkpoint?)");
   }
   uint64_t declared = DeclaredSize(bytes);
   if (declared > bytes.size()) {
     message += " (" + std::to_string(bytes.size()) + " of the " + std::to_string(declared) +
                " bytes its header declares: truncated?)";
   }
-  return Status::Error(message);
+  return Status::Corruption(message);
 }
 
 Result<Checkpoint> DecodeCheckpoint(const std::string& bytes) {
   if (bytes.size() < kMinimumBytes) {
-    return Status::Error("truncated: " + std::to_string(bytes.size()) +
-                         " bytes, shorter than any checkpoint");
+    return Status::Corruption("truncated: " + std::to_string(bytes.size()) +
+                              " bytes, shorter than any checkpoint");
   }
   uint32_t stored_crc = static_cast<uint32_t>(ReadLittleEndian(bytes, bytes.size() - 4, 4));
   // The checksum comes first so that any damaged byte, wherever it is, reads as corruption.
   if (Crc32(bytes.data(), bytes.size() - 4) != stored_crc) return ChecksumError(bytes);
   if (!std::equal(std::begin(kMagic), std::end(kMagic), bytes.begin())) {
-    return Status::Error("not an AI Mass checkpoint (bad magic)");
+    return Status::Corruption("not an AI Mass checkpoint (bad magic)");
   }
   uint32_t version = static_cast<uint32_t>(ReadLittleEndian(bytes, sizeof(kMagic), 4));
   if (version != kFormatVersion) {
-    return Status::Error("checkpoint format version " + std::to_string(version) +
-                         " is not supported (this build reads " +
-                         std::to_string(kFormatVersion) + ")");
+    return Status::Corruption("checkpoint format version " + std::to_string(version) +
+                              " is not supported (this build reads " +
+                              std::to_string(kFormatVersion) + ")");
   }
   if (DeclaredSize(bytes) != bytes.size()) {
-    return Status::Error("length fields do not match the file size of " +
-                         std::to_string(bytes.size()) + " bytes");
+    return Status::Corruption("length fields do not match the file size of " +
+                              std::to_string(bytes.size()) + " bytes");
   }
   uint64_t header_length = ReadLittleEndian(bytes, sizeof(kMagic) + 4, 4);
   Checkpoint checkpoint;
@@ -242,7 +245,7 @@ Result<std::optional<CheckpointRef>> FindNewestValidCheckpoint(Env& env, const s
 }
 
 Status PruneCheckpoints(Env& env, const std::string& dir, uint32_t keep) {
-  if (keep < 1) return Status::Error("checkpoint.keep: must be at least 1");
+  if (keep < 1) return Status::InvalidArgument("checkpoint.keep: must be at least 1");
   std::vector<std::string> temporaries;
   AIMASS_ASSIGN_OR_RETURN(std::vector<NamedCheckpoint> checkpoints,
                           ListCheckpoints(env, dir, &temporaries));

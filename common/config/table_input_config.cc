@@ -69,7 +69,7 @@ Result<std::vector<std::string>> ExpandColumnRanges(const std::vector<std::strin
       continue;
     }
     if (!SplitRange(entry, &prefix, &first, &last) || last < first || last - first > 10'000'000) {
-      return Status::Error("'" + entry + "' is not a range like f0..f783");
+      return Status::InvalidArgument("'" + entry + "' is not a range like f0..f783");
     }
     for (uint64_t i = first; i <= last; ++i) names.push_back(prefix + std::to_string(i));
   }

@@ -1,6 +1,7 @@
 // YamlSection: a YAML mapping read key by key, for the strict config parsers (job_config.h,
 // infer_config.h). Every key read is remembered so that Finish() can name the first key nobody
-// asked for: a misspelt option must not be silently ignored.
+// asked for: a misspelt option must not be silently ignored. Every error it returns is
+// StatusCode::kInvalidArgument (the document is the caller's input).
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -79,14 +80,14 @@ class YamlSection {
     for (const auto& entry : node_) {
       std::string key = entry.first.as<std::string>();
       if (seen_.count(key) == 0) {
-        return Status::Error(*source_ + ": unknown key '" + Qualified(key) + "'");
+        return Status::InvalidArgument(*source_ + ": unknown key '" + Qualified(key) + "'");
       }
     }
     return Status::Ok();
   }
 
   Status Error(const std::string& what, const std::string& why) const {
-    return Status::Error(*source_ + ": " + what + ": " + why);
+    return Status::InvalidArgument(*source_ + ": " + what + ": " + why);
   }
 
   std::string Qualified(const std::string& key) const {
@@ -120,7 +121,7 @@ inline Result<YAML::Node> LoadYamlDocument(const std::string& text, const std::s
   try {
     return YAML::Load(text);
   } catch (const YAML::Exception& error) {
-    return Status::Error(source + ": line " + std::to_string(error.mark.line + 1) +
+    return Status::InvalidArgument(source + ": line " + std::to_string(error.mark.line + 1) +
                          ": invalid YAML: " + error.msg);
   }
 }

@@ -65,9 +65,10 @@ class Bzip2Stream : public InputStream {
       if (rc == BZ_STREAM_END) {
         stream_ended_ = true;
       } else if (rc != BZ_OK) {
-        return Status::Error(path_ + ": corrupt bzip2 stream (" + Bzip2ErrorName(rc) + ")");
+        return Status::Corruption(path_ + ": corrupt bzip2 stream (" + Bzip2ErrorName(rc) + ")");
       } else if (input_exhausted && bz_.avail_out == capacity) {
-        return Status::Error(path_ + ": truncated bzip2 stream (the file ends inside a stream)");
+        return Status::Corruption(path_ +
+                                  ": truncated bzip2 stream (the file ends inside a stream)");
       }
     }
     return static_cast<size_t>(capacity - bz_.avail_out);
@@ -78,7 +79,7 @@ class Bzip2Stream : public InputStream {
     bz_ = bz_stream{};
     const int rc = BZ2_bzDecompressInit(&bz_, /*verbosity=*/0, /*small=*/0);
     if (rc != BZ_OK) {
-      return Status::Error(path_ + ": cannot start bzip2 (" + Bzip2ErrorName(rc) + ")");
+      return Status::Internal(path_ + ": cannot start bzip2 (" + Bzip2ErrorName(rc) + ")");
     }
     initialized_ = true;
     return Status::Ok();

@@ -30,7 +30,7 @@ class GzipStream : public InputStream {
 
   Status Init() {
     const int rc = inflateInit2(&z_, 15 + 32);
-    if (rc != Z_OK) return Error("cannot start zlib", rc);
+    if (rc != Z_OK) return Error("cannot start zlib", rc, StatusCode::kInternal);
     initialized_ = true;
     return Status::Ok();
   }
@@ -57,11 +57,11 @@ class GzipStream : public InputStream {
       } else if (rc == Z_BUF_ERROR) {
         // No progress without more input: at the end of the file that is a cut-off member.
         if (eof_ && z_.avail_in == 0) {
-          return Status::Error(path_ + ": truncated " + name_ +
-                               " stream (the file ends inside a compressed member)");
+          return Status::Corruption(path_ + ": truncated " + name_ +
+                                    " stream (the file ends inside a compressed member)");
         }
       } else if (rc != Z_OK) {
-        return Error("corrupt " + std::string(name_) + " stream", rc);
+        return Error("corrupt " + std::string(name_) + " stream", rc, StatusCode::kCorruption);
       }
     }
     return static_cast<size_t>(capacity - z_.avail_out);
@@ -81,9 +81,9 @@ class GzipStream : public InputStream {
     return Status::Ok();
   }
 
-  Status Error(const std::string& what, int rc) const {
+  Status Error(const std::string& what, int rc, StatusCode code) const {
     std::string detail = z_.msg != nullptr ? z_.msg : zError(rc);
-    return Status::Error(path_ + ": " + what + " (" + detail + ")");
+    return Status::FromCode(code, path_ + ": " + what + " (" + detail + ")");
   }
 
   std::unique_ptr<InputStream> raw_;

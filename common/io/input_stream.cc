@@ -54,7 +54,7 @@ class FileStream : public InputStream {
         offset_ += static_cast<uint64_t>(n);
         return static_cast<size_t>(n);
       }
-      if (errno != EINTR) return Status::Error(path_ + ": read failed: " + strerror(errno));
+      if (errno != EINTR) return Status::IOError(path_ + ": read failed: " + strerror(errno));
     }
   }
 
@@ -102,7 +102,11 @@ Result<std::unique_ptr<InputStream>> OpenFileStream(const std::string& path, uin
   do {
     fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return Status::Error(path + ": cannot open: " + strerror(errno));
+  if (fd < 0) {
+    const int error = errno;
+    return Status::FromCode(error == ENOENT ? StatusCode::kNotFound : StatusCode::kIOError,
+                            path + ": cannot open: " + strerror(error));
+  }
   // A hint only: readers go front to back, so a larger readahead pays.
   (void)::posix_fadvise(fd, static_cast<off_t>(offset), 0, POSIX_FADV_SEQUENTIAL);
   return std::unique_ptr<InputStream>(new FileStream(path, fd, offset));
@@ -118,7 +122,8 @@ Result<std::unique_ptr<InputStream>> OpenDecompressedStream(const std::string& p
     case Codec::kBzip2: return internal::NewBzip2Stream(std::move(raw), path);
     case Codec::kSnappy: return internal::NewSnappyStream(std::move(raw), path);
   }
-  return Status::Error(path + ": unknown codec " + std::to_string(static_cast<int>(codec)));
+  return Status::InvalidArgument(path + ": unknown codec " +
+                                 std::to_string(static_cast<int>(codec)));
 }
 
 namespace internal {

@@ -3,6 +3,8 @@
 // CompressionCodecFactory does, so `part-00000.gz` and `000000_0.deflate` need no configuration.
 //
 // Errors name the file and say what is wrong ("data/part-1.gz: corrupt gzip stream: ...").
+// Codes: a missing file is NotFound, a failed open/read IOError, bytes that do not decompress
+// (corrupt or cut-off streams) Corruption.
 // Not thread-safe: one reader thread owns a stream.
 #pragma once
 

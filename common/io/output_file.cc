@@ -69,7 +69,9 @@ class PosixOutputFile : public OutputFile {
   Status StartGzip(int level) {
     // windowBits 15+16: a gzip header and trailer around the deflate data, one member.
     const int rc = deflateInit2(&z_, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-    if (rc != Z_OK) return Fail("cannot start gzip (" + std::string(zError(rc)) + ")");
+    if (rc != Z_OK) {
+      return Fail("cannot start gzip (" + std::string(zError(rc)) + ")", StatusCode::kInternal);
+    }
     deflating_ = true;
     return Status::Ok();
   }
@@ -114,7 +116,9 @@ class PosixOutputFile : public OutputFile {
       return Fail(std::string("close failed: ") + strerror(errno));
     }
     sha256_hex_ = sha256_.FinalHex();
-    if (sha256_hex_.empty()) return Fail("cannot compute SHA-256 (OpenSSL failed)");
+    if (sha256_hex_.empty()) {
+      return Fail("cannot compute SHA-256 (OpenSSL failed)", StatusCode::kInternal);
+    }
     closed_ = true;
     return Status::Ok();
   }
@@ -125,7 +129,7 @@ class PosixOutputFile : public OutputFile {
  private:
   Status CheckWritable() const {
     if (!status_.ok()) return status_;
-    if (closed_) return Status::Error(path_ + ": written after Close");
+    if (closed_) return Status::FailedPrecondition(path_ + ": written after Close");
     return Status::Ok();
   }
 
@@ -139,7 +143,8 @@ class PosixOutputFile : public OutputFile {
     if (rc == Z_STREAM_END) {
       finished_ = true;
     } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-      return Fail("gzip compression failed (" + std::string(zError(rc)) + ")");
+      return Fail("gzip compression failed (" + std::string(zError(rc)) + ")",
+                  StatusCode::kInternal);
     }
     return Status::Ok();
   }
@@ -166,8 +171,9 @@ class PosixOutputFile : public OutputFile {
   }
 
   // Every later call reports the first failure: the file is incomplete from here on.
-  Status Fail(const std::string& what) {
-    status_ = Status::Error(path_ + ": " + what);
+  // Most failures here are the OS refusing a write, fsync or close: IOError unless told otherwise.
+  Status Fail(const std::string& what, StatusCode code = StatusCode::kIOError) {
+    status_ = Status::FromCode(code, path_ + ": " + what);
     return status_;
   }
 
@@ -189,13 +195,18 @@ class PosixOutputFile : public OutputFile {
 
 Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& path, int gzip_level) {
   if (gzip_level < 0 || gzip_level > 9) {
-    return Status::Error(path + ": gzip level " + std::to_string(gzip_level) + " is not 0-9");
+    return Status::InvalidArgument(path + ": gzip level " + std::to_string(gzip_level) +
+                                   " is not 0-9");
   }
   int fd;
   do {
     fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return Status::Error(path + ": cannot create: " + strerror(errno));
+  if (fd < 0) {
+    const int error = errno;
+    return Status::FromCode(error == ENOENT ? StatusCode::kNotFound : StatusCode::kIOError,
+                            path + ": cannot create: " + strerror(error));
+  }
   auto file = std::make_unique<PosixOutputFile>(path, fd);
   if (gzip_level > 0) AIMASS_RETURN_IF_ERROR(file->StartGzip(gzip_level));
   return std::unique_ptr<OutputFile>(std::move(file));
@@ -211,7 +222,7 @@ Result<std::string> Sha256OfFile(const std::string& path) {
     sha256.Update(buffer.get(), n);
   }
   std::string hex = sha256.FinalHex();
-  if (hex.empty()) return Status::Error(path + ": cannot compute SHA-256 (OpenSSL failed)");
+  if (hex.empty()) return Status::Internal(path + ": cannot compute SHA-256 (OpenSSL failed)");
   return hex;
 }
 

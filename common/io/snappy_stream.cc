@@ -106,14 +106,14 @@ class SnappyStream : public InputStream {
   }
 
   Status Truncated() const {
-    return Status::Error(path_ + ": truncated snappy block at byte " +
-                         std::to_string(block_offset_) + " (the file ends at byte " +
-                         std::to_string(offset_) + ")");
+    return Status::Corruption(path_ + ": truncated snappy block at byte " +
+                              std::to_string(block_offset_) + " (the file ends at byte " +
+                              std::to_string(offset_) + ")");
   }
 
   Status Corrupt(const std::string& what) const {
-    return Status::Error(path_ + ": corrupt snappy block at byte " +
-                         std::to_string(block_offset_) + " (" + what + ")");
+    return Status::Corruption(path_ + ": corrupt snappy block at byte " +
+                              std::to_string(block_offset_) + " (" + what + ")");
   }
 
   std::unique_ptr<InputStream> raw_;

@@ -19,7 +19,7 @@ class ZstdStream : public InputStream {
 
   Status Init() {
     dctx_ = ZSTD_createDCtx();
-    if (dctx_ == nullptr) return Status::Error(path_ + ": cannot start zstd: out of memory");
+    if (dctx_ == nullptr) return Status::Internal(path_ + ": cannot start zstd: out of memory");
     return Status::Ok();
   }
 
@@ -35,12 +35,12 @@ class ZstdStream : public InputStream {
       }
       const size_t rc = ZSTD_decompressStream(dctx_, &out, &input_);
       if (ZSTD_isError(rc)) {
-        return Status::Error(path_ + ": corrupt zstd stream (" + ZSTD_getErrorName(rc) + ")");
+        return Status::Corruption(path_ + ": corrupt zstd stream (" + ZSTD_getErrorName(rc) + ")");
       }
       // 0 means a frame is decoded and fully flushed; anything else, that more is to come.
       frame_complete_ = rc == 0;
       if (input_exhausted && out.pos == 0 && !frame_complete_) {
-        return Status::Error(path_ + ": truncated zstd stream (the file ends inside a frame)");
+        return Status::Corruption(path_ + ": truncated zstd stream (the file ends inside a frame)");
       }
     }
     return out.pos;

@@ -7,7 +7,8 @@ namespace aimass::net {
 Result<std::string> EncodeFrame(const google::protobuf::MessageLite& message) {
   size_t size = message.ByteSizeLong();
   if (size > kMaxFrameBytes) {
-    return Status::Error("message of " + std::to_string(size) + " bytes exceeds the frame limit");
+    return Status::InvalidArgument("message of " + std::to_string(size) +
+                                   " bytes exceeds the frame limit");
   }
   std::string frame(kFrameHeaderBytes + size, '\0');
   for (size_t i = 0; i < kFrameHeaderBytes; ++i) {
@@ -23,7 +24,8 @@ Result<uint32_t> DecodeFrameHeader(const unsigned char header[kFrameHeaderBytes]
   uint32_t size = 0;
   for (size_t i = 0; i < kFrameHeaderBytes; ++i) size |= static_cast<uint32_t>(header[i]) << (8 * i);
   if (size > kMaxFrameBytes) {
-    return Status::Error("peer announced a frame of " + std::to_string(size) +
+    // Received bytes that fail a check: a desynchronised stream or not our protocol at all.
+    return Status::Corruption("peer announced a frame of " + std::to_string(size) +
                          " bytes, over the limit of " + std::to_string(kMaxFrameBytes));
   }
   return size;
@@ -31,7 +33,7 @@ Result<uint32_t> DecodeFrameHeader(const unsigned char header[kFrameHeaderBytes]
 
 Status DecodeFrameBody(const std::string& body, google::protobuf::MessageLite* message) {
   if (!message->ParseFromString(body)) {
-    return Status::Error("malformed " + message->GetTypeName() + " frame of " +
+    return Status::Corruption("malformed " + message->GetTypeName() + " frame of " +
                          std::to_string(body.size()) + " bytes");
   }
   return Status::Ok();

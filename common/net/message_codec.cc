@@ -13,7 +13,7 @@ Status WriteMessage(asio::ip::tcp::socket& socket, const google::protobuf::Messa
   AIMASS_ASSIGN_OR_RETURN(std::string frame, EncodeFrame(message));
   boost::system::error_code error;
   asio::write(socket, asio::buffer(frame), error);
-  if (error) return Status::Error("send failed: " + error.message());
+  if (error) return Status::Unavailable("send failed: " + error.message());
   return Status::Ok();
 }
 
@@ -21,12 +21,12 @@ Status ReadMessage(asio::ip::tcp::socket& socket, google::protobuf::MessageLite*
   unsigned char header[kFrameHeaderBytes];
   boost::system::error_code error;
   asio::read(socket, asio::buffer(header), error);
-  if (error == asio::error::eof) return Status::Error("connection closed by peer");
-  if (error) return Status::Error("connection closed: " + error.message());
+  if (error == asio::error::eof) return Status::Unavailable("connection closed by peer");
+  if (error) return Status::Unavailable("connection closed: " + error.message());
   AIMASS_ASSIGN_OR_RETURN(uint32_t size, DecodeFrameHeader(header));
   std::string body(size, '\0');
   asio::read(socket, asio::buffer(body), error);
-  if (error) return Status::Error("connection closed mid-message: " + error.message());
+  if (error) return Status::Unavailable("connection closed mid-message: " + error.message());
   return DecodeFrameBody(body, message);
 }
 

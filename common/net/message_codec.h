@@ -13,8 +13,9 @@ namespace aimass::net {
 Status WriteMessage(boost::asio::ip::tcp::socket& socket,
                     const google::protobuf::MessageLite& message);
 
-// Blocks until a whole message arrived. A closed connection is an error whose message starts
-// with "connection closed".
+// Blocks until a whole message arrived. A closed connection is Unavailable, with a message that
+// starts with "connection closed"; a bad frame is Corruption (frame.h). A failed send is
+// Unavailable too.
 Status ReadMessage(boost::asio::ip::tcp::socket& socket, google::protobuf::MessageLite* message);
 
 }  // namespace aimass::net

@@ -101,6 +101,7 @@ TEST_CASE("a flipped byte anywhere is a checksum error naming the file", "[check
     INFO("flipped byte " << offset);
     REQUIRE_FALSE(read.ok());
     CHECK_THAT(read.status().message(), Catch::Contains(path) && Catch::Contains("checksum"));
+    CHECK(read.status().code() == StatusCode::kCorruption);
   }
 }
 
@@ -115,6 +116,7 @@ TEST_CASE("a truncated checkpoint is an error naming the file", "[checkpoint_fil
     INFO("truncated to " << length << " bytes");
     REQUIRE_FALSE(read.ok());
     CHECK_THAT(read.status().message(), Catch::Contains(path));
+    CHECK(read.status().IsCorruption());
   }
   // Cut inside the payload: the header still declares the full size, which the error reports.
   OverwriteBytes(path, original.substr(0, original.size() - 10));
@@ -136,6 +138,7 @@ TEST_CASE("a checkpoint of an unknown format version is refused even with a vali
   Result<Checkpoint> read = ReadCheckpoint(Env::Default(), path);
   REQUIRE_FALSE(read.ok());
   CHECK_THAT(read.status().message(), Catch::Contains(path) && Catch::Contains("version 2"));
+  CHECK(read.status().IsCorruption());
 }
 
 TEST_CASE("FindNewestValidCheckpoint skips a corrupt newest checkpoint", "[checkpoint_file]") {
@@ -197,6 +200,7 @@ TEST_CASE("PruneCheckpoints keeps the newest K and removes leftover temporaries"
         std::set<std::string>{CheckpointFileName(40), CheckpointFileName(50), "notes.txt"});
 
   CHECK_FALSE(PruneCheckpoints(Env::Default(), dir.path(), 0).ok());
+  CHECK(PruneCheckpoints(Env::Default(), dir.path(), 0).IsInvalidArgument());
   CHECK(PruneCheckpoints(Env::Default(), JoinPath(dir.path(), "none"), 1).ok());
 }
 

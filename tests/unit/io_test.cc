@@ -116,11 +116,13 @@ std::string HadoopSnappy(const std::string& text, size_t block_size, size_t chun
   return out;
 }
 
+// For bytes that do not decompress: the error names the file and is Corruption.
 void RequireErrorNaming(const Result<std::string>& result, const std::string& path,
                         const std::string& what) {
   REQUIRE_FALSE(result.ok());
   const std::string& message = result.status().message();
   INFO(message);
+  REQUIRE(result.status().code() == StatusCode::kCorruption);
   REQUIRE(message.rfind(path + ": ", 0) == 0);
   REQUIRE(message.find(what) != std::string::npos);
   REQUIRE(message.find('\n') == std::string::npos);
@@ -169,9 +171,21 @@ TEST_CASE("A missing file is named with the OS's reason", "[io]") {
   auto stream = OpenDecompressedStream(path, Codec::kGzip);
   REQUIRE_FALSE(stream.ok());
   REQUIRE(stream.status().message() == path + ": cannot open: No such file or directory");
+  REQUIRE(stream.status().IsNotFound());
   auto raw = OpenFileStream(path, 0);
   REQUIRE_FALSE(raw.ok());
   REQUIRE(raw.status().message() == path + ": cannot open: No such file or directory");
+  REQUIRE(raw.status().IsNotFound());
+  // Something that exists but cannot be read as a file is the OS's refusal, not absence.
+  auto directory = OpenDecompressedStream(dir.path(), Codec::kNone);
+  if (directory.ok()) {
+    char byte = 0;
+    auto read = (*directory)->Read(&byte, 1);
+    REQUIRE_FALSE(read.ok());
+    REQUIRE(read.status().IsIOError());
+  } else {
+    REQUIRE(directory.status().IsIOError());
+  }
 }
 
 TEST_CASE("gzip: members concatenated read as one stream", "[io][gzip]") {
@@ -377,6 +391,7 @@ TEST_CASE("OutputFile writes plain bytes with their SHA-256", "[io][output]") {
   const Status late = (*file)->Append("more");
   REQUIRE_FALSE(late.ok());
   REQUIRE(late.message().rfind(path + ": ", 0) == 0);
+  REQUIRE(late.code() == StatusCode::kFailedPrecondition);
 }
 
 TEST_CASE("OutputFile writes one gzip member with the SHA-256 of the compressed bytes",
@@ -445,12 +460,14 @@ TEST_CASE("OutputFile reports bad arguments and unwritable paths", "[io][output]
   auto bad_level = OutputFile::Create(dir.Path("x.gz"), 10);
   REQUIRE_FALSE(bad_level.ok());
   REQUIRE(bad_level.status().message() == dir.Path("x.gz") + ": gzip level 10 is not 0-9");
+  REQUIRE(bad_level.status().IsInvalidArgument());
   REQUIRE_FALSE(std::filesystem::exists(dir.Path("x.gz")));
 
   const std::string nowhere = dir.Path("no/such/dir/part-0");
   auto unwritable = OutputFile::Create(nowhere);
   REQUIRE_FALSE(unwritable.ok());
   REQUIRE(unwritable.status().message() == nowhere + ": cannot create: No such file or directory");
+  REQUIRE(unwritable.status().IsNotFound());
 }
 
 }  // namespace

@@ -31,9 +31,11 @@ gradient_sync: {bucket_mb: 4, first_bucket_mb: 0.5, overlap: true, compression: 
 output: {run_dir: runs/x}
 )";
 
+// Every config error is the caller's input at fault: InvalidArgument.
 std::string ErrorOf(const std::string& yaml) {
   auto config = ParseTrainConfig(yaml, "job.yaml");
   REQUIRE_FALSE(config.ok());
+  CHECK(config.status().code() == StatusCode::kInvalidArgument);
   return config.status().message();
 }
 

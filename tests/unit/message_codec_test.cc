@@ -45,11 +45,13 @@ TEST_CASE("oversized and malformed frames are refused", "[proto]") {
   auto size = net::DecodeFrameHeader(huge);
   REQUIRE_FALSE(size.ok());
   CHECK(size.status().message().find("over the limit") != std::string::npos);
+  CHECK(size.status().IsCorruption());
 
   proto::WorkerMessage message;
   Status parsed = net::DecodeFrameBody(std::string("\xff\xff\xff", 3), &message);
   REQUIRE_FALSE(parsed.ok());
   CHECK(parsed.message().find("malformed aimass.proto.WorkerMessage") != std::string::npos);
+  CHECK(parsed.IsCorruption());
 }
 
 TEST_CASE("a TrainConfig survives the trip through a TrainSpec", "[proto]") {
@@ -130,6 +132,7 @@ TEST_CASE("messages cross a real TCP connection in order", "[proto]") {
   Status closed = net::ReadMessage(server, &none);
   REQUIRE_FALSE(closed.ok());
   CHECK(closed.message().rfind("connection closed", 0) == 0);
+  CHECK(closed.IsUnavailable());
 }
 
 }  // namespace

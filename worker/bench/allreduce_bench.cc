@@ -142,10 +142,7 @@ Result<AllreduceBenchOptions> ParseAllreduceBenchOptions(const std::vector<std::
       }
       options.dtype = value;
     } else if (flag == "--backend") {
-      if (value != "auto" && value != "mpi" && value != "nccl") {
-        return Status::Error("--backend: '" + value + "' is not one of: auto, mpi, nccl");
-      }
-      options.backend = value;
+      AIMASS_ASSIGN_OR_RETURN(options.backend, ParseBackendKind(value, "--backend"));
     } else {
       return Status::Error("unknown argument '" + flag + "'");
     }
@@ -158,7 +155,8 @@ Result<AllreduceBenchOptions> ParseAllreduceBenchOptions(const std::vector<std::
 
 Status RunAllreduceBench(const AllreduceBenchOptions& options, const MpiWorld& world) {
   AIMASS_ASSIGN_OR_RETURN(Placement placement,
-                          ChoosePlacement(options.backend == "mpi" ? "cpu" : "auto",
+                          ChoosePlacement(options.backend == BackendKind::kMpi ? DeviceKind::kCpu
+                                                                               : DeviceKind::kAuto,
                                           options.backend, 0, world.local_rank, world.local_size));
   AIMASS_ASSIGN_OR_RETURN(auto communicator,
                           collective::CreateCommunicator(placement.backend, world.worker_comm,
@@ -215,9 +213,9 @@ Status RunAllreduceBench(const AllreduceBenchOptions& options, const MpiWorld& w
   }
   if (world.worker_rank == 0) {
     if (options.json) {
-      PrintJson(rows, options, placement.backend, world.worker_count);
+      PrintJson(rows, options, BackendKindName(placement.backend), world.worker_count);
     } else {
-      PrintTable(rows, options, placement.backend, world.worker_count);
+      PrintTable(rows, options, BackendKindName(placement.backend), world.worker_count);
     }
     std::fflush(stdout);
   }

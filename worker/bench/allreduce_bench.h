@@ -11,6 +11,7 @@
 
 #include "common/mpi/mpi_bootstrap.h"
 #include "common/status.h"
+#include "worker/job_spec.h"
 
 namespace aimass::worker {
 
@@ -18,7 +19,7 @@ struct AllreduceBenchOptions {
   uint64_t min_bytes = 8;
   uint64_t max_bytes = 256ull << 20;
   std::string dtype = "float32";     // float32 | float64 | bfloat16 | float16
-  std::string backend = "auto";      // auto | mpi | nccl
+  BackendKind backend = BackendKind::kAuto;
   uint64_t bytes_per_size = 1ull << 30;  // sets the iterations: about this much data per size
   bool json = false;
 };

@@ -30,24 +30,31 @@ bool NcclAvailable() {
 #endif
 }
 
-Result<std::unique_ptr<Communicator>> CreateCommunicator(const std::string& backend, MPI_Comm comm,
+Result<std::unique_ptr<Communicator>> CreateCommunicator(worker::BackendKind backend,
+                                                         MPI_Comm comm,
                                                          const torch::Device& device) {
-  if (backend == "mpi") {
-    if (!device.is_cpu()) {
-      return Status::Error("the mpi backend reduces CPU tensors; use backend nccl for " +
-                           device.str());
-    }
-    return std::unique_ptr<Communicator>(new MpiCommunicator(comm));
-  }
-  if (backend == "nccl") {
+  switch (backend) {
+    case worker::BackendKind::kMpi:
+      if (!device.is_cpu()) {
+        return Status::InvalidArgument(
+            "the mpi backend reduces CPU tensors; use backend nccl for " + device.str());
+      }
+      return std::unique_ptr<Communicator>(new MpiCommunicator(comm));
+    case worker::BackendKind::kNccl:
 #ifdef AIMASS_HAVE_NCCL
-    if (!device.is_cuda()) return Status::Error("the nccl backend needs a CUDA device");
-    return NcclCommunicator::Create(comm, device.index());
+      if (!device.is_cuda()) {
+        return Status::InvalidArgument("the nccl backend needs a CUDA device");
+      }
+      return NcclCommunicator::Create(comm, device.index());
 #else
-    return Status::Error("this build of aimass has no NCCL backend (CUDA/NCCL not found at build)");
+      return Status::FailedPrecondition(
+          "this build of aimass has no NCCL backend (CUDA/NCCL not found at build)");
 #endif
+    case worker::BackendKind::kAuto:
+      break;
   }
-  return Status::Error("unknown collective backend '" + backend + "' (known: mpi, nccl)");
+  return Status::InvalidArgument("collective backend 'auto' must be resolved first (to mpi or "
+                                 "nccl, see ChoosePlacement)");
 }
 
 }  // namespace aimass::collective

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "worker/job_spec.h"
 
 namespace aimass::collective {
 
@@ -41,9 +42,10 @@ class Communicator {
 Status BroadcastTensors(Communicator& communicator, const std::vector<torch::Tensor>& tensors,
                         int root);
 
-// `backend` is "mpi" or "nccl" (resolve "auto" before: nccl for CUDA devices when compiled in).
-// Collective over `comm`: every worker calls it with the same backend.
-Result<std::unique_ptr<Communicator>> CreateCommunicator(const std::string& backend, MPI_Comm comm,
+// `backend` is kMpi or kNccl (resolve kAuto before, see ChoosePlacement: nccl for CUDA devices
+// when compiled in). Collective over `comm`: every worker calls it with the same backend.
+Result<std::unique_ptr<Communicator>> CreateCommunicator(worker::BackendKind backend,
+                                                         MPI_Comm comm,
                                                          const torch::Device& device);
 
 // Whether this build has the NCCL backend.
