@@ -17,7 +17,9 @@
 #include "common/tables/record_reader.h"
 #include "common/tables/split_planner.h"
 #include "common/tables/table.h"
+#include "common/tables/table_config.h"
 #include "common/tables/table_listing.h"
+#include "common/tables/table_wire.h"
 #include "coordinator/infer/output_committer.h"
 #include "coordinator/infer/split_scheduler.h"
 #include "models/model_catalog.h"
@@ -65,22 +67,6 @@ std::string Fingerprint(const std::vector<tables::InputFile>& files) {
   char text[20];
   std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(hash));
   return text;
-}
-
-Result<tables::TableFormat> FormatOf(const InferInputConfig& input, char* delimiter) {
-  const std::string& name = input.format;
-  if (name == "csv") *delimiter = ',';
-  if (name == "tsv") *delimiter = '\t';
-  if (name == "hive") *delimiter = '\x01';
-  if (name == "delimited") *delimiter = input.delimiter.at(0);
-  if (name == "csv" || name == "tsv" || name == "hive" || name == "delimited") {
-    return tables::TableFormat::kDelimited;
-  }
-  if (name == "jsonl") return tables::TableFormat::kJsonLines;
-  if (name == "tfrecord") return tables::TableFormat::kTfRecord;
-  if (name == "avro") return tables::TableFormat::kAvro;
-  if (name == "idx") return tables::TableFormat::kIdx;
-  return Status::Error("input.format: unknown format '" + name + "'");
 }
 
 int64_t Product(const std::vector<int64_t>& shape) {
@@ -239,9 +225,7 @@ class InferJob::Impl {
   }
 
   Status ResolveTable() {
-    AIMASS_ASSIGN_OR_RETURN(table_.format, FormatOf(config_.input, &table_.delimiter));
-    table_.header = config_.input.header;
-    table_.columns = config_.input.columns;
+    AIMASS_ASSIGN_OR_RETURN(table_, tables::TableOptionsFromInput(config_.input));
     table_.id_column = config_.schema.id;
     table_.feature_columns = config_.schema.features;
     table_.feature_count = static_cast<uint32_t>(Product(input_shape_));
@@ -317,26 +301,7 @@ class InferJob::Impl {
     proto::CoordinatorMessage message;
     message.mutable_start_inference()->set_job_id(context_->job_id());
     proto::InferSpec* spec = message.mutable_start_inference()->mutable_spec();
-    proto::TableSpec* table = spec->mutable_table();
-    table->set_format(tables::TableFormatName(table_.format));
-    table->set_delimiter(std::string(1, table_.delimiter));
-    table->set_header(table_.header);
-    for (const auto& column : table_.columns) table->add_columns(column);
-    table->set_id_column(table_.id_column);
-    for (const auto& column : table_.feature_columns) table->add_feature_columns(column);
-    table->set_feature_count(table_.feature_count);
-    for (const auto& file : files_) {
-      proto::TableFile* out = table->add_files();
-      out->set_path(file.path);
-      out->set_relative_path(file.relative_path);
-      out->set_size(file.size);
-      out->set_codec(io::CodecName(file.codec));
-      for (const auto& [key, value] : file.partitions) {
-        proto::PartitionValue* partition = out->add_partitions();
-        partition->set_key(key);
-        partition->set_value(value);
-      }
-    }
+    tables::EncodeTable(table_, files_, spec->mutable_table());
     spec->set_model_path(model_file_);
     spec->set_model_name(model_.name);
     for (int64_t dim : input_shape_) spec->add_input_shape(dim);

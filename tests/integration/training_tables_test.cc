@@ -124,7 +124,7 @@ json::object TrainOn(const std::string& dir, const std::string& table, const std
   JobSettings settings;
   settings.limit = 0;  // all of it
   settings.train_dir = table;
-  const std::string job_dir = dir + "/" + name;
+  const std::string job_dir = dir + "/" + name + "-job";
   fs::create_directories(job_dir);
   ProcessResult result = Run(LocalTrain(WriteJob(job_dir, settings, job_dir + "/run"), 2), dir);
   INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);

@@ -8,6 +8,7 @@
 
 #include "common/aimass.pb.h"
 #include "common/env.h"
+#include "common/tables/table_wire.h"
 #include "models/model.h"
 #include "worker/infer/prediction_writer.h"
 #include "worker/infer/split_reader.h"
@@ -20,25 +21,7 @@ constexpr auto kReceivePoll = std::chrono::milliseconds(500);
 
 SplitReaderOptions ReaderOptions(const proto::InferSpec& spec) {
   SplitReaderOptions options;
-  const proto::TableSpec& table = spec.table();
-  for (const proto::TableFile& file : table.files()) {
-    tables::InputFile input;
-    input.path = file.path();
-    input.relative_path = file.relative_path();
-    input.size = file.size();
-    input.codec = io::CodecFromName(file.codec());
-    for (const auto& partition : file.partitions()) {
-      input.partitions.emplace_back(partition.key(), partition.value());
-    }
-    options.files.push_back(std::move(input));
-  }
-  options.table.format = tables::TableFormatFromName(table.format());
-  options.table.delimiter = table.delimiter().empty() ? ',' : table.delimiter()[0];
-  options.table.header = table.header();
-  options.table.columns.assign(table.columns().begin(), table.columns().end());
-  options.table.id_column = table.id_column();
-  options.table.feature_columns.assign(table.feature_columns().begin(), table.feature_columns().end());
-  options.table.feature_count = table.feature_count();
+  tables::DecodeTable(spec.table(), &options.table, &options.files);
   options.batch_size = std::max<uint32_t>(1, spec.batch_size());
   options.normalize.scale = spec.normalize().scale();
   options.normalize.mean = spec.normalize().mean();
