@@ -25,21 +25,8 @@ Status ReadSchema(YamlSection& root, InferSchemaConfig& schema) {
   if (!root.Has("schema")) return Status::Ok();
   AIMASS_ASSIGN_OR_RETURN(YamlSection section, root.Child("schema"));
   AIMASS_RETURN_IF_ERROR(section.Read("id", &schema.id));
-  if (section.Has("features")) {
-    std::string single;
-    if (section.Read("features", &single).ok()) {
-      schema.features = {single};
-    } else {
-      AIMASS_RETURN_IF_ERROR(section.Read("features", &schema.features));
-    }
-    auto expanded = ExpandColumnRanges(schema.features);
-    if (!expanded.ok()) return section.Error("key 'schema.features'", expanded.status().message());
-    schema.features = std::move(expanded).value();
-  }
-  AIMASS_RETURN_IF_ERROR(section.Read("shape", &schema.shape));
-  for (int64_t dim : schema.shape) {
-    if (dim <= 0) return section.Error("key 'schema.shape'", "dimensions must be positive");
-  }
+  AIMASS_RETURN_IF_ERROR(ReadColumnList(section, "features", &schema.features));
+  AIMASS_RETURN_IF_ERROR(ReadShape(section, "shape", &schema.shape));
   AIMASS_RETURN_IF_ERROR(section.ReadChoice("dtype", {"float32", "float64"}, &schema.dtype));
   if (section.Has("normalize")) {
     AIMASS_ASSIGN_OR_RETURN(YamlSection normalize, section.Child("normalize"));

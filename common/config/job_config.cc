@@ -34,23 +34,8 @@ Status ReadDataset(YamlSection& data, const std::string& key, DatasetSourceConfi
   if (dataset.input.path.empty()) return section.Error("key '" + section.Qualified("path") + "'", "missing");
   AIMASS_RETURN_IF_ERROR(section.Read("label", &dataset.label));
   if (dataset.label.empty()) return section.Error("key '" + section.Qualified("label") + "'", "must not be empty");
-  if (section.Has("features")) {
-    std::string single;
-    if (section.Read("features", &single).ok()) {
-      dataset.features = {single};
-    } else {
-      AIMASS_RETURN_IF_ERROR(section.Read("features", &dataset.features));
-    }
-    auto expanded = ExpandColumnRanges(dataset.features);
-    if (!expanded.ok()) {
-      return section.Error("key '" + section.Qualified("features") + "'", expanded.status().message());
-    }
-    dataset.features = std::move(expanded).value();
-  }
-  AIMASS_RETURN_IF_ERROR(section.Read("shape", &dataset.shape));
-  for (int64_t dim : dataset.shape) {
-    if (dim <= 0) return section.Error("key '" + section.Qualified("shape") + "'", "dimensions must be positive");
-  }
+  AIMASS_RETURN_IF_ERROR(ReadColumnList(section, "features", &dataset.features));
+  AIMASS_RETURN_IF_ERROR(ReadShape(section, "shape", &dataset.shape));
   AIMASS_RETURN_IF_ERROR(section.Read("id", &dataset.id));
   if (dataset.input.format == "idx") {
     return section.Error("key '" + section.Qualified("format") + "'",

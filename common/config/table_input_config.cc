@@ -58,6 +58,28 @@ Status ReadTableInputKeys(YamlSection& section, TableInputConfig& input) {
   return Status::Ok();
 }
 
+Status ReadColumnList(YamlSection& section, const std::string& key, std::vector<std::string>* columns) {
+  if (!section.Has(key)) return Status::Ok();
+  std::string single;
+  if (section.Read(key, &single).ok()) {
+    *columns = {single};
+  } else {
+    AIMASS_RETURN_IF_ERROR(section.Read(key, columns));
+  }
+  auto expanded = ExpandColumnRanges(*columns);
+  if (!expanded.ok()) return section.Error("key '" + section.Qualified(key) + "'", expanded.status().message());
+  *columns = std::move(expanded).value();
+  return Status::Ok();
+}
+
+Status ReadShape(YamlSection& section, const std::string& key, std::vector<int64_t>* shape) {
+  AIMASS_RETURN_IF_ERROR(section.Read(key, shape));
+  for (int64_t dim : *shape) {
+    if (dim <= 0) return section.Error("key '" + section.Qualified(key) + "'", "dimensions must be positive");
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<std::string>> ExpandColumnRanges(const std::vector<std::string>& entries) {
   std::vector<std::string> names;
   for (const std::string& entry : entries) {

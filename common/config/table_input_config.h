@@ -28,6 +28,12 @@ struct TableInputConfig {
 // who calls section.Finish(). Errors name the dotted key.
 Status ReadTableInputKeys(YamlSection& section, TableInputConfig& input);
 
+// `key` as a list of column names, or one name; "f0..f783" ranges expanded. Absent: unchanged.
+Status ReadColumnList(YamlSection& section, const std::string& key, std::vector<std::string>* columns);
+
+// `key` as a list of positive extents (a per-record shape). Absent: unchanged.
+Status ReadShape(YamlSection& section, const std::string& key, std::vector<int64_t>* shape);
+
 // Expands "f0..f783"-style entries of a column list; other entries are kept as they are.
 Result<std::vector<std::string>> ExpandColumnRanges(const std::vector<std::string>& entries);
 
