@@ -172,7 +172,7 @@ TEST_CASE("a worker killed with SIGKILL mid-job: the job still ends exactly once
   }
   INFO((mpmd ? "MPMD" : "--workers 2"));
   Process running(argv, scratch.path());
-  WaitForCommits(fixture.dir + "/out", 1, running);
+  WaitForCommits(fixture.dir + "/out", 2, running);
   std::vector<pid_t> workers = WorkerPids();
   REQUIRE(workers.size() == 2);
   REQUIRE(::kill(workers.back(), SIGKILL) == 0);
@@ -183,7 +183,15 @@ TEST_CASE("a worker killed with SIGKILL mid-job: the job still ends exactly once
   RequireExactlyPythonsPredictions(fixture, fixture.dir + "/out");
   json::object manifest = Manifest(fixture.dir + "/out");
   CHECK(manifest.at("records_in").to_number<int>() == 20000);
-  CHECK(manifest.at("failed_attempts").to_number<int>() == 1);  // only the split it was running
+  // Only the split it was running counts as a failed attempt; the one queued behind it goes back
+  // uncounted. Under load the victim may not have been given a split yet when it is killed (its
+  // peer took the first ones): then nothing is charged. The coordinator's line says which.
+  const std::string held_marker = " running split(s) go to other workers";
+  const size_t held_at = result.out.find(held_marker);
+  REQUIRE(held_at != std::string::npos);
+  const int held = std::stoi(result.out.substr(result.out.rfind(' ', held_at - 1) + 1));
+  CHECK(held <= 2);  // prefetch_splits
+  CHECK(manifest.at("failed_attempts").to_number<int>() == (held > 0 ? 1 : 0));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   CHECK(WorkerPids().empty());
   fs::remove_all(fixture.dir + "/out");
