@@ -177,6 +177,7 @@ Result<DatasetIndex> IndexDataset(const DatasetSourceConfig& source, const Index
   index.table.feature_columns = {source.label};
   index.table.feature_columns.insert(index.table.feature_columns.end(), features.begin(), features.end());
   index.table.feature_count = options.feature_count + 1;  // the label travels as the first value
+  index.table.leading_values = 1;
 
   for (const tables::Split& split :
        tables::PlanSplits(index.files, index.table.format, source.input.split_bytes)) {

@@ -8,18 +8,6 @@
 namespace aimass::data {
 namespace {
 
-// The readers count the label among the feature values; a user counts features without it.
-std::string WithoutLabel(const std::string& reason, uint32_t expected_with_label) {
-  unsigned long long actual = 0;
-  unsigned long long expected = 0;
-  if (std::sscanf(reason.c_str(), "has %llu feature values, expected %llu", &actual, &expected) == 2 &&
-      expected == expected_with_label && actual > 0) {
-    return "has " + std::to_string(actual - 1) + " feature values besides the label, expected " +
-           std::to_string(expected - 1);
-  }
-  return reason;
-}
-
 std::string NumberText(float value) {
   char text[32];
   std::snprintf(text, sizeof(text), "%g", static_cast<double>(value));
@@ -41,7 +29,7 @@ Result<uint64_t> DecodeSplit(const tables::InputFile& file, const tables::Split&
     AIMASS_ASSIGN_OR_RETURN(auto outcome, reader->Next(&record, &bad));
     if (outcome == tables::RecordReader::Outcome::kEnd) break;
     if (outcome == tables::RecordReader::Outcome::kBad) {
-      return Status::Error(bad.location + ": " + WithoutLabel(bad.reason, values));
+      return Status::Error(bad.location + ": " + bad.reason);
     }
     const float label = record.features[0];
     if (!(label >= 0) || label >= static_cast<float>(options.num_classes) || std::floor(label) != label) {

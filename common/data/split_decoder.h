@@ -13,7 +13,8 @@
 namespace aimass::data {
 
 struct SplitDecodeOptions {
-  tables::TableOptions table;   // feature_columns: label first; feature_count: 1 + features
+  tables::TableOptions table;   // feature_columns: label first; feature_count: 1 + features;
+                                // leading_values: 1
   uint32_t num_classes = 0;     // labels must be integers in [0, num_classes)
   uint64_t max_records = 0;     // stop after this many (data.limit); 0: the whole split
 };

@@ -63,6 +63,9 @@ struct TableOptions {
   // partition key. Empty with kIdx: every value of the item.
   std::vector<std::string> feature_columns;
   uint32_t feature_count = 0;  // values per record once expanded; any other count is a bad record
+  // Values at the front of feature_columns that the caller reads besides the features (training's
+  // label): counted in feature_count, left out of the counts that bad-record reasons give.
+  uint32_t leading_values = 0;
 };
 
 // What a record reader yields.

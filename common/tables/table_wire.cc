@@ -15,6 +15,7 @@ void EncodeTable(const TableOptions& options, const std::vector<InputFile>& file
   spec->clear_feature_columns();
   for (const auto& column : options.feature_columns) spec->add_feature_columns(column);
   spec->set_feature_count(options.feature_count);
+  spec->set_leading_values(options.leading_values);
   spec->clear_files();
   for (const auto& file : files) {
     proto::TableFile* out = spec->add_files();
@@ -50,6 +51,7 @@ void DecodeTable(const proto::TableSpec& spec, TableOptions* options, std::vecto
   options->id_column = spec.id_column();
   options->feature_columns.assign(spec.feature_columns().begin(), spec.feature_columns().end());
   options->feature_count = spec.feature_count();
+  options->leading_values = spec.leading_values();
 }
 
 }  // namespace aimass::tables

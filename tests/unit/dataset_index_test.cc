@@ -237,6 +237,17 @@ TEST_CASE("IndexDataset errors name the file, the column or the record", "[index
     CHECK_THAT(index.status().message(), Catch::StartsWith("b.csv:line 3: "));
     CHECK_FALSE(fs::exists(dir.Path("_index.json")));
   }
+  SECTION("a list-valued feature of the wrong length: the count leaves the label out") {
+    WriteRaw(dir.Path("a.jsonl"), "{\"label\": 1, \"x\": [1, 2, 3]}\n{\"label\": 2, \"x\": [1, 2]}\n");
+    DatasetSourceConfig source;
+    source.input.path = dir.path();
+    source.input.format = "jsonl";
+    source.input.require_success = false;
+    source.features = {"x"};
+    auto index = IndexDataset(source, Features(3), Env::Default());
+    REQUIRE_FALSE(index.ok());
+    CHECK(index.status().message() == "a.jsonl:line 2: has 2 feature values, expected 3");
+  }
   SECTION("a label outside the model's classes") {
     WriteRaw(dir.Path("a.csv"), "id,label,f0\n1,2,0.5\n2,3,0.5\n");
     auto index = Index(dir.path(), 1);

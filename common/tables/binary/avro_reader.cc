@@ -77,7 +77,8 @@ class AvroReader : public RecordReader {
         schema_(schema),
         iface_(iface),
         value_(value),
-        feature_count_(options.feature_count) {
+        feature_count_(options.feature_count),
+        leading_values_(options.leading_values) {
     if (!options.id_column.empty()) {
       has_id_column_ = true;
       id_.name = options.id_column;
@@ -289,7 +290,8 @@ class AvroReader : public RecordReader {
       if (!Field(column, &field, reason)) return false;
       if (!AppendValues(column.name, &field, false, &record->features, reason)) return false;
     }
-    return binary::CheckFeatureCount(record->features.size(), feature_count_, reason);
+    return binary::CheckFeatureCount(record->features.size(), feature_count_, leading_values_,
+                                     reason);
   }
 
   const std::string name_;
@@ -298,6 +300,7 @@ class AvroReader : public RecordReader {
   avro_value_iface_t* iface_;
   avro_value_t value_;  // reused for every record
   const uint32_t feature_count_;
+  const uint32_t leading_values_;
   bool has_id_column_ = false;
   Column id_;
   std::vector<Column> columns_;

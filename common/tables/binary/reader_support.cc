@@ -63,9 +63,11 @@ bool AppendPartitionFeature(const PartitionFeature& partition, std::vector<float
   return true;
 }
 
-bool CheckFeatureCount(size_t actual, uint32_t expected, std::string* reason) {
+bool CheckFeatureCount(size_t actual, uint32_t expected, uint32_t leading, std::string* reason) {
   if (expected == 0 || actual == expected) return true;
-  *reason = std::to_string(actual) + " feature values, expected " + std::to_string(expected);
+  const size_t shown = actual > leading ? actual - leading : 0;
+  const uint32_t wanted = expected > leading ? expected - leading : 0;
+  *reason = std::to_string(shown) + " feature values, expected " + std::to_string(wanted);
   return false;
 }
 

@@ -44,7 +44,8 @@ bool AppendPartitionFeature(const PartitionFeature& partition, std::vector<float
                             std::string* reason);
 
 // False with `reason` set ("783 feature values, expected 784") when `expected` is set (not 0)
-// and differs from `actual`.
-bool CheckFeatureCount(size_t actual, uint32_t expected, std::string* reason);
+// and differs from `actual`; the first `leading` values (TableOptions::leading_values) are not
+// counted in the reason.
+bool CheckFeatureCount(size_t actual, uint32_t expected, uint32_t leading, std::string* reason);
 
 }  // namespace aimass::tables::binary

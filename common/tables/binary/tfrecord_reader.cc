@@ -57,7 +57,8 @@ class TfRecordReader : public RecordReader {
       : name_(binary::ReportedName(file)),
         input_(std::move(stream)),
         id_column_(options.id_column),
-        feature_count_(options.feature_count) {
+        feature_count_(options.feature_count),
+        leading_values_(options.leading_values) {
     if (!id_column_.empty()) {
       const std::string* value = binary::FindPartition(file, id_column_);
       if (value != nullptr) id_partition_ = *value;
@@ -186,7 +187,8 @@ class TfRecordReader : public RecordReader {
           break;  // an empty feature: no values
       }
     }
-    return binary::CheckFeatureCount(record->features.size(), feature_count_, reason);
+    return binary::CheckFeatureCount(record->features.size(), feature_count_, leading_values_,
+                                     reason);
   }
 
   const std::string name_;
@@ -196,6 +198,7 @@ class TfRecordReader : public RecordReader {
   bool has_id_partition_ = false;
   std::vector<FeatureColumn> columns_;
   const uint32_t feature_count_;
+  const uint32_t leading_values_;
 
   tf::Example example_;  // reused: parsing into it keeps its allocations
   std::string data_;     // the current record's bytes

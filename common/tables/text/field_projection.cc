@@ -144,8 +144,10 @@ RecordReader::Outcome BadLine(const std::string& relative_path, const Line& line
   return RecordReader::Outcome::kBad;
 }
 
-std::string FeatureCountReason(size_t actual, uint32_t expected) {
-  return "has " + std::to_string(actual) + " feature values, expected " + std::to_string(expected);
+std::string FeatureCountReason(size_t actual, uint32_t expected, uint32_t leading) {
+  const size_t shown = actual > leading ? actual - leading : 0;
+  const uint32_t wanted = expected > leading ? expected - leading : 0;
+  return "has " + std::to_string(shown) + " feature values, expected " + std::to_string(wanted);
 }
 
 }  // namespace aimass::tables::text

@@ -114,7 +114,8 @@ inline bool IdWithoutField(const std::string& relative_path, const Projection& p
 RecordReader::Outcome BadLine(const std::string& relative_path, const Line& line,
                               std::string reason, BadRecord* bad);
 
-// "has 783 feature values, expected 784".
-std::string FeatureCountReason(size_t actual, uint32_t expected);
+// "has 783 feature values, expected 784"; the first `leading` values of both (a label read as
+// the first column) are not counted.
+std::string FeatureCountReason(size_t actual, uint32_t expected, uint32_t leading);
 
 }  // namespace aimass::tables::text

@@ -131,6 +131,7 @@ class JsonLinesReader final : public RecordReader {
   JsonLinesReader(const InputFile& file, const TableOptions& options)
       : relative_path_(file.relative_path),
         feature_count_(options.feature_count),
+        leading_values_(options.leading_values),
         buffer_(std::make_unique<unsigned char[]>(kParseBufferSize)),
         arena_(buffer_.get(), kParseBufferSize) {}
 
@@ -173,7 +174,7 @@ class JsonLinesReader final : public RecordReader {
       }
     }
     if (feature_count_ != 0 && features_.size() != feature_count_) {
-      return Bad(line, text::FeatureCountReason(features_.size(), feature_count_), bad);
+      return Bad(line, text::FeatureCountReason(features_.size(), feature_count_, leading_values_), bad);
     }
     if (!text::IdWithoutField(relative_path_, projection_, line.offset, &record->id)) {
       const json::value* field = object.if_contains(projection_.id.name);
@@ -195,6 +196,7 @@ class JsonLinesReader final : public RecordReader {
 
   std::string relative_path_;
   uint32_t feature_count_;
+  uint32_t leading_values_;
   text::Projection projection_;
   std::unique_ptr<LineReader> lines_;
   std::unique_ptr<unsigned char[]> buffer_;
