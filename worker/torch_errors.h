@@ -17,4 +17,9 @@ namespace aimass::worker {
 // Never throws, except what std::function itself may throw for an empty `body`.
 Status GuardTorchErrors(int rank, const std::string& what, const std::function<Status()>& body);
 
+// The same, with `what` built only when there is an error to name: for the training loop, which
+// would otherwise format "training step N" on every step.
+Status GuardTorchErrors(int rank, const std::function<std::string()>& what,
+                        const std::function<Status()>& body);
+
 }  // namespace aimass::worker

@@ -133,6 +133,10 @@ class TrainingRun {
   Status Guarded(const std::string& what, const std::function<Status()>& body) const {
     return GuardTorchErrors(communicator_.rank(), what, body);
   }
+  Status Guarded(const std::function<std::string()>& what,
+                 const std::function<Status()>& body) const {
+    return GuardTorchErrors(communicator_.rank(), what, body);
+  }
 
   GradientSyncOptions SyncOptions() const {
     GradientSyncOptions options;
@@ -170,8 +174,9 @@ class TrainingRun {
                          plan.start_step() * per_step, config_.batch_size);
     for (uint64_t step = plan.start_step(); step < plan.steps(); ++step) {
       uint64_t step_samples = std::min<uint64_t>(per_step, plan.samples() - step * per_step);
-      AIMASS_RETURN_IF_ERROR(Guarded("training step " + std::to_string(global_step_ + 1),
-                                     [&] { return TrainStep(step_samples); }));
+      AIMASS_RETURN_IF_ERROR(
+          Guarded([&] { return "training step " + std::to_string(global_step_ + 1); },
+                  [&] { return TrainStep(step_samples); }));
       control_.SetProgress(global_step_);
       bool last_of_epoch = step + 1 == plan.steps();
       if (global_step_ % config_.log_every == 0 || last_of_epoch) {
