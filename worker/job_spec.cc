@@ -47,6 +47,15 @@ constexpr Choice<GradientCompression> kCompressions[] = {{"none", GradientCompre
                                                          {"fp16", GradientCompression::kFp16},
                                                          {"bf16", GradientCompression::kBf16}};
 
+// The canonical name of `value`: its first entry in `choices`.
+template <class Enum, size_t N>
+const char* NameOf(Enum value, const Choice<Enum> (&choices)[N]) {
+  for (const Choice<Enum>& choice : choices) {
+    if (choice.value == value) return choice.name;
+  }
+  return "?";
+}
+
 // proto3 strings are empty when unset: the key's default then, as the YAML parser would give.
 std::string_view OrDefault(const std::string& value, std::string_view default_value) {
   return value.empty() ? default_value : std::string_view(value);
@@ -54,40 +63,11 @@ std::string_view OrDefault(const std::string& value, std::string_view default_va
 
 }  // namespace
 
-const char* DeviceKindName(DeviceKind kind) {
-  switch (kind) {
-    case DeviceKind::kAuto: return "auto";
-    case DeviceKind::kCpu: return "cpu";
-    case DeviceKind::kCuda: return "cuda";
-  }
-  return "?";
-}
-
-const char* BackendKindName(BackendKind kind) {
-  switch (kind) {
-    case BackendKind::kAuto: return "auto";
-    case BackendKind::kMpi: return "mpi";
-    case BackendKind::kNccl: return "nccl";
-  }
-  return "?";
-}
-
-const char* OverlapModeName(OverlapMode mode) {
-  switch (mode) {
-    case OverlapMode::kAuto: return "auto";
-    case OverlapMode::kOn: return "true";
-    case OverlapMode::kOff: return "false";
-  }
-  return "?";
-}
-
+const char* DeviceKindName(DeviceKind kind) { return NameOf(kind, kDeviceKinds); }
+const char* BackendKindName(BackendKind kind) { return NameOf(kind, kBackendKinds); }
+const char* OverlapModeName(OverlapMode mode) { return NameOf(mode, kOverlapModes); }
 const char* GradientCompressionName(GradientCompression compression) {
-  switch (compression) {
-    case GradientCompression::kNone: return "none";
-    case GradientCompression::kFp16: return "fp16";
-    case GradientCompression::kBf16: return "bf16";
-  }
-  return "?";
+  return NameOf(compression, kCompressions);
 }
 
 Result<DeviceKind> ParseDeviceKind(std::string_view value, std::string_view key) {
