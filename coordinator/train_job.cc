@@ -44,8 +44,7 @@ void FillRanges(const std::vector<data::SampleRange>& ranges,
 // Records shuffled together when the config leaves it to us: as many as half the loader's cache
 // holds once decoded, so that a window's splits stay decoded while it is trained on.
 uint64_t DefaultShuffleWindow(const DataConfig& data, uint32_t feature_count) {
-  const uint64_t record_bytes = uint64_t{feature_count} * sizeof(float) + 2 * sizeof(int64_t);
-  return std::max<uint64_t>(1024, data.cache_bytes / 2 / record_bytes);
+  return std::max<uint64_t>(1024, data.cache_bytes / 2 / data::DecodedRecordBytes(feature_count));
 }
 
 std::string ShapeText(const std::vector<int64_t>& shape) {

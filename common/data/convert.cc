@@ -9,6 +9,7 @@
 
 #include "common/data/csv_writer.h"
 #include "common/tables/record_reader.h"
+#include "common/tables/table_listing.h"
 
 namespace aimass::data {
 namespace {
@@ -42,10 +43,6 @@ int64_t ShardNumber(const std::string& name) {
       name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
   if (digits.size() > 12 || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
   return std::stoll(digits);
-}
-
-bool IsDataFileName(const std::string& name) {
-  return !name.empty() && name[0] != '_' && name[0] != '.';
 }
 
 // An IDX file as a table of one whole-file split, read with the table readers.
@@ -115,7 +112,7 @@ Status PrepareDirectory(const std::string& dir, uint64_t shards, Env& env) {
   AIMASS_RETURN_IF_ERROR(env.RemoveFile(JoinPath(dir, "_SUCCESS")));
   AIMASS_ASSIGN_OR_RETURN(std::vector<FileInfo> entries, env.ListDirectory(dir));
   for (const FileInfo& entry : entries) {
-    if (entry.is_directory || !IsDataFileName(entry.name)) continue;
+    if (entry.is_directory || tables::IsHidden(entry.name)) continue;
     const int64_t number = ShardNumber(entry.name);
     if (number < 0) {
       return Status::Error(JoinPath(dir, entry.name) +

@@ -21,6 +21,12 @@ struct RecordBlock {
   }
 };
 
+// What one decoded training record holds in memory: its features and its label (training
+// blocks carry no ids). Sizes the loader's cache and the default shuffle window.
+inline uint64_t DecodedRecordBytes(uint32_t feature_count) {
+  return uint64_t{feature_count} * sizeof(float) + sizeof(int64_t);
+}
+
 // A run of consecutive records of one split of a dataset index.
 struct SampleRange {
   uint32_t split = 0;

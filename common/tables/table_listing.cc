@@ -6,14 +6,14 @@
 #include "common/io/input_stream.h"
 
 namespace aimass::tables {
+bool IsHidden(const std::string& name) {
+  return name.empty() || name[0] == '_' || name[0] == '.';
+}
+
 namespace {
 
 // Deeper than any real partition layout; stops a symlink loop from recursing forever.
 constexpr int kMaxDepth = 64;
-
-bool IsHidden(const std::string& name) {
-  return name.empty() || name[0] == '_' || name[0] == '.';
-}
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';

@@ -29,6 +29,9 @@ struct ListOptions {
 Result<std::vector<InputFile>> ListTable(const std::string& root, const ListOptions& options,
                                          Env& env);
 
+// True for Hadoop's bookkeeping names, which are not data: starting with '_' or '.', or empty.
+bool IsHidden(const std::string& name);
+
 // "dt=2026-11-22" -> {"dt", "2026-11-22"}; false when `name` is not of the form key=value.
 // Hive's escapes (%3A, %2F, ...) are undone in key and value.
 bool ParsePartitionDirectory(const std::string& name, std::string* key, std::string* value);

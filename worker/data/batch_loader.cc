@@ -225,8 +225,8 @@ class BatchLoader::Impl {
   uint64_t BytesOf(uint32_t shard) const {  // requires mu_
     if (cache_[shard].state == ShardState::kReady) return cache_[shard].bytes;
     if (known_bytes_[shard] > 0) return known_bytes_[shard];
-    const uint64_t per_record = uint64_t{options_.feature_count} * sizeof(float) + 16;
-    return stream_.extent[shard] * per_record;  // a lower bound until it is decoded
+    // A lower bound until it is decoded.
+    return stream_.extent[shard] * data::DecodedRecordBytes(options_.feature_count);
   }
 
   // Marks the shards the stream needs next, in order of need, as long as they fit in the budget
