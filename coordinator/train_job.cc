@@ -200,17 +200,13 @@ class TrainJob::Impl {
   }
 
  private:
-  int64_t FeatureCount() const {
-    return std::accumulate(config_.model.input_shape.begin(), config_.model.input_shape.end(),
-                           int64_t{1}, std::multiplies<int64_t>());
-  }
+  int64_t FeatureCount() const { return models::ValuesPerSample(config_.model.input_shape); }
 
   // A dataset's `shape` must hold as many values as the model's input (a TorchScript model
   // without an input shape took the training set's).
   Status ResolveInputShape(const DatasetSourceConfig& dataset) {
     if (dataset.shape.empty()) return Status::Ok();
-    const int64_t values = std::accumulate(dataset.shape.begin(), dataset.shape.end(), int64_t{1},
-                                           std::multiplies<int64_t>());
+    const int64_t values = models::ValuesPerSample(dataset.shape);
     if (values != FeatureCount()) {
       return Status::Error(dataset.input.path + ": shape " + ShapeText(dataset.shape) + " holds " +
                            std::to_string(values) + " values, but model '" + config_.model.name +

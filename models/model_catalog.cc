@@ -1,6 +1,8 @@
 #include "models/model_catalog.h"
 
 #include <algorithm>
+#include <functional>
+#include <numeric>
 
 #include "common/env.h"
 
@@ -65,6 +67,10 @@ Status ResolveTorchScript(ModelConfig& config) {
 }
 
 }  // namespace
+
+int64_t ValuesPerSample(const std::vector<int64_t>& shape) {
+  return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<int64_t>());
+}
 
 std::vector<std::string> BuiltinModelNames() { return {"mlp", "cnn", "resnet"}; }
 

@@ -17,6 +17,9 @@ std::vector<std::string> BuiltinModelNames();
 bool IsTorchScriptName(const std::string& name);
 std::string TorchScriptPath(const std::string& name);  // the <file> of "torchscript:<file>"
 
+// Values in one sample of `shape` (its product; 1 for an empty shape): 784 for {1, 28, 28}.
+int64_t ValuesPerSample(const std::vector<int64_t>& shape);
+
 // Completes `config`: builtins set input_shape {1, 28, 28} and num_classes 10 (a config that
 // says otherwise is an error naming the key); a torchscript model needs `model.input_shape` from
 // the config and its file must exist. Unknown names are an error that lists the known ones.

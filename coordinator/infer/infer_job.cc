@@ -69,10 +69,6 @@ std::string Fingerprint(const std::vector<tables::InputFile>& files) {
   return text;
 }
 
-int64_t Product(const std::vector<int64_t>& shape) {
-  return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<int64_t>());
-}
-
 bool IsInside(const std::string& path, const std::string& dir) {
   auto relative = std::filesystem::path(path).lexically_relative(dir);
   return !relative.empty() && *relative.begin() != "..";
@@ -215,10 +211,10 @@ class InferJob::Impl {
     AIMASS_RETURN_IF_ERROR(models::ResolveModelConfig(model_));
     if (config_.schema.has_normalize) normalize_ = config_.schema.normalize;
     input_shape_ = config_.schema.shape.empty() ? model_.input_shape : config_.schema.shape;
-    if (Product(input_shape_) != Product(model_.input_shape)) {
-      return Status::Error("schema.shape: " + std::to_string(Product(input_shape_)) +
+    if (models::ValuesPerSample(input_shape_) != models::ValuesPerSample(model_.input_shape)) {
+      return Status::Error("schema.shape: " + std::to_string(models::ValuesPerSample(input_shape_)) +
                            " values per record, but model '" + model_.name + "' takes " +
-                           std::to_string(Product(model_.input_shape)));
+                           std::to_string(models::ValuesPerSample(model_.input_shape)));
     }
     AIMASS_ASSIGN_OR_RETURN(model_sha256_, io::Sha256OfFile(model_file_));
     return Status::Ok();
@@ -228,7 +224,7 @@ class InferJob::Impl {
     AIMASS_ASSIGN_OR_RETURN(table_, tables::TableOptionsFromInput(config_.input));
     table_.id_column = config_.schema.id;
     table_.feature_columns = config_.schema.features;
-    table_.feature_count = static_cast<uint32_t>(Product(input_shape_));
+    table_.feature_count = static_cast<uint32_t>(models::ValuesPerSample(input_shape_));
     if (table_.feature_columns.empty() && table_.format != tables::TableFormat::kIdx) {
       return Status::Error("schema.features: missing (the columns that make up the model input)");
     }
