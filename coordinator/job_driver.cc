@@ -47,7 +47,7 @@ class JobDriver::Impl final : public JobContext {
     auto hub = WorkerHub::Start(options_.bind_address, options_.port);
     if (!hub.ok()) {
       launcher_.Cancel();
-      observer_.OnFailed(hub.status().message());
+      observer_.OnFailed(hub.status());
       return hub.status();
     }
     hub_ = std::move(hub).value();
@@ -58,7 +58,7 @@ class JobDriver::Impl final : public JobContext {
       // The hub stays open until the driver goes, so that the abort orders reach the workers.
       roster_->Abort(status.message());
       launcher_.Abort();
-      observer_.OnFailed(status.message());
+      observer_.OnFailed(status);
       return status;
     }
     hub_.reset();

@@ -50,7 +50,7 @@ class JobDriver {
 
   // Runs a prepared `job` to its end: Ok once the job finished, its workers were released and
   // the job's Finish reported its summary. On failure the workers have been told to abort and
-  // launcher.Abort() has ended what it can; the observer got OnFailed with the same message.
+  // launcher.Abort() has ended what it can; the observer got OnFailed with the same status.
   // If the hub cannot start, the launcher is cancelled instead (its workers leave quietly).
   Status Run(DrivenJob& job);
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "common/status.h"
 #include "coordinator/job_summary.h"
 
 namespace aimass::coordinator {
@@ -107,9 +108,10 @@ class JobObserver {
   virtual void OnInfo(const std::string&) {}
   virtual void OnFinished(const TrainSummary&) {}
   virtual void OnFinished(const InferSummary&) {}
-  // The job failed with `message`; its workers have been told to stop and the launcher's
-  // processes ended.
-  virtual void OnFailed(const std::string&) {}
+  // The job failed with `error` (its code tells a caller what kind of failure: a bad config,
+  // an unreachable worker...); its workers have been told to stop and the launcher's processes
+  // ended.
+  virtual void OnFailed(const Status&) {}
 };
 
 }  // namespace aimass::coordinator

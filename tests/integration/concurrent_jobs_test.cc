@@ -36,7 +36,7 @@ struct Recorder : coordinator::JobObserver {
   void OnWorkerJoined(const coordinator::WorkerJoined&) override { ++joined; }
   void OnFinished(const coordinator::TrainSummary& summary) override { trained = summary; }
   void OnFinished(const coordinator::InferSummary& summary) override { inferred = summary; }
-  void OnFailed(const std::string& message) override { failure = message; }
+  void OnFailed(const Status& error) override { failure = error.message(); }
 };
 
 coordinator::LocalLaunchOptions TwoWorkers(bool tolerate_worker_loss) {

@@ -66,7 +66,7 @@ struct RecordingObserver : coordinator::JobObserver {
   }
   void OnWorkerLost(const coordinator::WorkerLost& worker) override { lost.push_back(worker); }
   void OnFinished(const coordinator::TrainSummary& summary) override { finished = summary; }
-  void OnFailed(const std::string& message) override { failures.push_back(message); }
+  void OnFailed(const Status& error) override { failures.push_back(error.message()); }
 };
 
 Result<coordinator::TrainSummary> RunJob(coordinator::TrainJobOptions options, uint32_t workers,
