@@ -38,6 +38,8 @@ struct WorkerLoss {
   enum class Cause { kDisconnected, kFailed, kSilent, kStuck };
   Cause cause = Cause::kDisconnected;
   std::string detail;  // the connection's reason, the worker's Failure message, or the symptom
+  // kFailed only: the worker said the same input would fail again (Failure.permanent).
+  bool permanent = false;
 
   // "disconnected: <detail>", "failed: <detail>", or the symptom itself.
   std::string Reason() const {

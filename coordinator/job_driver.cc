@@ -192,7 +192,8 @@ class JobDriver::Impl final : public JobContext {
     if (roster_->at(*rank).lost) return Status::Ok();  // written off: what it says now is ignored
     roster_->Touch(*rank);
     if (message.has_failure()) {
-      return LoseWorker(*rank, WorkerLoss{WorkerLoss::Cause::kFailed, message.failure().message()});
+      return LoseWorker(*rank, WorkerLoss{WorkerLoss::Cause::kFailed, message.failure().message(),
+                                          message.failure().permanent()});
     }
     return job_->OnMessage(*this, *rank, message);
   }
