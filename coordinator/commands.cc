@@ -32,10 +32,14 @@ const char kUsage[] =
     "usage:\n"
     "  aimass-coordinator train --config JOB.yaml [--workers N] [--resume | --overwrite]\n"
     "                           [--run-dir DIR] [--epochs N] [--mpirun-arg ARG]... [--quiet]\n"
+    "                           [--bind ADDR] [--advertise HOST[,HOST]]\n"
     "      Under mpirun:  mpirun -np 1 aimass-coordinator train --config JOB.yaml : -np N aimass-worker\n"
     "      Local:         aimass-coordinator train --config JOB.yaml --workers N  (starts mpirun itself)\n"
     "  aimass-coordinator infer --config INFER.yaml [--workers N] [--model M] [--input DIR]\n"
     "                           [--output DIR] [--overwrite] [--mpirun-arg ARG]... [--quiet]\n"
+    "                           [--bind ADDR] [--advertise HOST[,HOST]]\n"
+    "      --bind/--advertise: where the control plane listens and what workers are told\n"
+    "      (default: 127.0.0.1 when every worker runs on this host; see docs/security.md).\n"
     "      Scores every record of an exported table (part files + _SUCCESS) into OUTPUT/part-*,\n"
     "      each record exactly once; the same command resumes an interrupted job.\n"
     "  aimass-coordinator data convert --output DIR [--input IDX_DIR] [--shard-records N] [--limit N]\n"
@@ -164,9 +168,12 @@ int CancelLaunch(WorkerLauncher& launcher, bool under_mpirun, const std::string&
 // Runs a prepared job (TrainJob or InferJob) through a JobDriver; the observer prints its result.
 // A failure is one line here; under MPMD the whole world is then ended with MPI_Abort, which a
 // stopped or blocked worker cannot ignore (the driver, a library, never ends the process).
-int RunPreparedJob(DrivenJob& job, WorkerLauncher& launcher, bool under_mpirun, JobObserver& observer) {
+int RunPreparedJob(DrivenJob& job, WorkerLauncher& launcher, bool under_mpirun, JobObserver& observer,
+                   const Arguments& arguments) {
   JobDriverOptions options;
   options.interrupted = [] { return g_interrupted.load(); };
+  options.bind_address = arguments.Get("--bind");  // docs/security.md: where the hub listens
+  options.advertise = arguments.Get("--advertise");
   JobDriver driver(std::move(options), launcher, observer);
   Status status = driver.Run(job);
   if (!status.ok()) {
@@ -184,7 +191,8 @@ int RunPreparedJob(DrivenJob& job, WorkerLauncher& launcher, bool under_mpirun, 
 
 int Train(int argc, char** argv) {
   auto arguments = ParseArguments(argc, argv, 2,
-                                  {"--config", "--workers", "--run-dir", "--epochs", "--mpirun-arg"},
+                                  {"--config", "--workers", "--run-dir", "--epochs", "--mpirun-arg",
+                                   "--bind", "--advertise"},
                                   {"--resume", "--overwrite", "--quiet"});
   if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
   auto file = ReadConfigFile(*arguments);
@@ -216,12 +224,13 @@ int Train(int argc, char** argv) {
 
   Status prepared = job.Prepare((*launcher)->worker_count());
   if (!prepared.ok()) return CancelLaunch(**launcher, under_mpirun, prepared.message());
-  return RunPreparedJob(job, **launcher, under_mpirun, console);
+  return RunPreparedJob(job, **launcher, under_mpirun, console, *arguments);
 }
 
 int Infer(int argc, char** argv) {
   auto arguments = ParseArguments(
-      argc, argv, 2, {"--config", "--workers", "--model", "--input", "--output", "--mpirun-arg"},
+      argc, argv, 2, {"--config", "--workers", "--model", "--input", "--output", "--mpirun-arg",
+                     "--bind", "--advertise"},
       {"--overwrite", "--quiet"});
   if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
   auto file = ReadConfigFile(*arguments);
@@ -260,7 +269,7 @@ int Infer(int argc, char** argv) {
     console.OnFinished(job.summary());
     return 0;
   }
-  return RunPreparedJob(job, **launcher, under_mpirun, console);
+  return RunPreparedJob(job, **launcher, under_mpirun, console, *arguments);
 }
 
 int DataCommand(int argc, char** argv) {

@@ -10,6 +10,8 @@
 
 #include "common/aimass.pb.h"
 #include "common/env.h"
+#include "common/net/handshake.h"
+#include "coordinator/launch/listen_address.h"
 #include "coordinator/worker_hub.h"
 #include "coordinator/worker_roster.h"
 
@@ -44,7 +46,7 @@ class JobDriver::Impl final : public JobContext {
     job_ = &job;
     traits_ = job.traits();
     run_started_ = Clock::now();
-    auto hub = WorkerHub::Start(options_.bind_address, options_.port);
+    auto hub = StartHub();
     if (!hub.ok()) {
       launcher_.Cancel();
       observer_.OnFailed(hub.status());
@@ -96,8 +98,32 @@ class JobDriver::Impl final : public JobContext {
   }
 
  private:
+  // A fresh secret per run of the job, and a hub that listens only where the workers need it.
+  Result<std::unique_ptr<WorkerHub>> StartHub() {
+    AIMASS_ASSIGN_OR_RETURN(secret_, net::NewJobSecret());
+    AIMASS_ASSIGN_OR_RETURN(ListenAddress listen,
+                            ChooseListenAddress(options_.bind_address, options_.advertise,
+                                                launcher_.workers_on_this_host()));
+    if (!listen.note.empty()) observer_.OnInfo(listen.note);
+    HubOptions hub;
+    hub.bind_address = listen.bind_address;
+    hub.advertised_hosts = listen.advertised_hosts;
+    hub.port = options_.port;
+    hub.job_id = options_.job_id;
+    hub.secret = secret_;
+    hub.handshake_timeout = options_.handshake_timeout;
+    // Room for every worker (and one refused duplicate each) beside the anonymous ones.
+    hub.max_connections = std::max<size_t>(hub.max_connections,
+                                           2 * size_t{launcher_.worker_count()} + hub.max_unauthenticated);
+    AIMASS_ASSIGN_OR_RETURN(auto started, WorkerHub::Start(std::move(hub)));
+    observer_.OnInfo("aimass: job " + options_.job_id + ": control plane listening on " +
+                     started->ListeningAddress() + "; workers authenticate with the job secret");
+    return started;
+  }
+
   Status Drive() {
-    AIMASS_RETURN_IF_ERROR(launcher_.Launch(CoordinatorContact{hub_->AdvertisedAddress(), options_.job_id}));
+    AIMASS_RETURN_IF_ERROR(launcher_.Launch(
+        CoordinatorContact{hub_->AdvertisedAddress(), options_.job_id, secret_}));
     AIMASS_RETURN_IF_ERROR(WaitForWorkers());
     // Workers heartbeat once they have a job: silence counts from here.
     for (uint32_t rank = 0; rank < roster_->size(); ++rank) roster_->Touch(rank);
@@ -175,10 +201,18 @@ class JobDriver::Impl final : public JobContext {
   }
 
   Status Handle(const HubEvent& event) {
+    // What the hub turned away (unauthenticated, oversized, silent, another job's) never
+    // reaches the job: one line, and the job goes on.
+    if (event.kind == HubEvent::Kind::kNotice) {
+      observer_.OnInfo(event.reason);
+      return Status::Ok();
+    }
     if (refused_.count(event.connection) > 0) return Status::Ok();
     std::optional<uint32_t> rank = roster_->RankOf(event.connection);
     if (event.kind == HubEvent::Kind::kDisconnected) {
-      if (!rank) return Status::Error("a worker disconnected before saying hello: " + event.reason);
+      // The hub reports only authenticated connections, and each one's first message is its
+      // Hello; one that ends before the Hello was handled is nobody's loss.
+      if (!rank) return Status::Ok();
       bool expected = roster_->at(*rank).finished;  // done, or already written off
       roster_->OnDisconnected(*rank);
       if (expected) return Status::Ok();
@@ -198,15 +232,14 @@ class JobDriver::Impl final : public JobContext {
     return job_->OnMessage(*this, *rank, message);
   }
 
-  // A worker of another job (a stale process, or one that found the wrong port) is turned away
-  // with one line; this job goes on.
+  // The hub has authenticated the Hello (job id and proof). A claim of a rank that is taken, by
+  // a live worker or one written off, is turned away with one line; this job goes on.
   Status OnHello(ConnectionId connection, const proto::Hello& hello) {
-    if (hello.job_id() != options_.job_id) {
+    Status claimed = roster_->OnHello(connection, hello);
+    if (claimed.code() == StatusCode::kAlreadyExists) {
       refused_.insert(connection);
-      std::string line = "aimass: refused a worker of job '" + hello.job_id() + "' (rank " +
-                         std::to_string(hello.rank()) + ", host " + hello.host() + ", pid " +
-                         std::to_string(hello.pid()) + "): this coordinator runs job '" +
-                         options_.job_id + "'";
+      std::string line = "aimass: refused a worker (host " + hello.host() + ", pid " +
+                         std::to_string(hello.pid()) + "): " + claimed.message();
       observer_.OnInfo(line);
       proto::CoordinatorMessage shutdown;
       shutdown.mutable_shutdown()->set_abort(true);
@@ -215,16 +248,21 @@ class JobDriver::Impl final : public JobContext {
       hub_->Close(connection);
       return Status::Ok();
     }
-    AIMASS_RETURN_IF_ERROR(roster_->OnHello(connection, hello));
+    AIMASS_RETURN_IF_ERROR(claimed);
     observer_.OnWorkerJoined(WorkerJoined{hello.rank(), hello.host(), hello.pid(), hello.device()});
     return Status::Ok();
   }
 
-  // Only a process on this host can be ended from here; elsewhere mpirun or the job's
-  // launcher has to.
+  // Only a process this job's launcher started, on this host, is ended from here (the pid in
+  // a Hello is the worker's word); elsewhere mpirun or the job's launcher has to.
   void KillIfLocal(uint32_t rank) {
     const WorkerInfo& worker = roster_->at(rank);
-    if (worker.pid > 0 && worker.host == LocalHostName()) ::kill(static_cast<pid_t>(worker.pid), SIGKILL);
+    if (launcher_.OwnsProcess(worker.host, worker.pid)) {
+      ::kill(static_cast<pid_t>(worker.pid), SIGKILL);
+    } else if (worker.host == LocalHostName()) {
+      observer_.OnInfo("aimass: not signalling " + roster_->Describe(rank) +
+                       ": not a process this coordinator's launcher started");
+    }
   }
 
   JobDriverOptions options_;
@@ -232,6 +270,7 @@ class JobDriver::Impl final : public JobContext {
   JobObserver& observer_;
   DrivenJob* job_ = nullptr;
   JobTraits traits_;
+  std::string secret_;  // this run's job secret (net::kJobSecretBytes)
   std::unique_ptr<WorkerHub> hub_;
   std::optional<WorkerRoster> roster_;
   std::set<ConnectionId> refused_;  // connections of other jobs' workers

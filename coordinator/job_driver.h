@@ -6,9 +6,15 @@
 // supplies only its own logic; what happens is reported to a JobObserver.
 //
 // It is a library call: no signal handlers, no MPI calls, no exit(). A process may run several
-// drivers at once, one per thread, each on its own hub port and with its own job id; a worker
+// drivers at once, one per thread, each on its own hub port, job id and job secret; a worker
 // whose Hello names another job is refused (one line to the observer, its connection closed)
 // without failing this job.
+//
+// Security (docs/security.md): every job has a fresh 256-bit secret that reaches only the
+// workers its launcher starts; the hub lets a connection claim a rank only after it proved it
+// holds the secret, and whatever an unauthenticated peer does is one line to the observer, never
+// a failure. A second claim of a rank already claimed (live or lost) is refused the same way.
+// The driver signals only processes its launcher says it started (WorkerLauncher::OwnsProcess).
 //
 // Thread safety: Run drives the job on the calling thread; one Run per driver. `interrupted`
 // may read state set by other threads (it is polled).
@@ -29,8 +35,14 @@ namespace aimass::coordinator {
 
 struct JobDriverOptions {
   std::string job_id;                   // empty: a random one (NewJobId)
-  std::string bind_address = "0.0.0.0";  // the hub's listening address
+  // The hub's listening address and what the workers are told (`--bind`, `--advertise`, a
+  // comma-separated list); empty: chosen by ChooseListenAddress (launch/listen_address.h):
+  // loopback when the launcher's workers all run on this host.
+  std::string bind_address;
+  std::string advertise;
   uint16_t port = 0;                    // 0: a free port
+  // How long a connection may take to authenticate (tests shorten it).
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
   std::chrono::seconds worker_start_timeout{120};
   std::function<bool()> interrupted;  // polled; true once the user, mpirun or a service asks to stop
 };

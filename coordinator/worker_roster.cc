@@ -17,7 +17,14 @@ Status WorkerRoster::OnHello(ConnectionId connection, const proto::Hello& hello)
                          std::to_string(size()) + " workers");
   }
   WorkerInfo& worker = workers_[rank];
-  if (worker.connected) return Status::Error("two workers claim rank " + std::to_string(rank));
+  if (worker.connected) {
+    return Status::AlreadyExists("rank " + std::to_string(rank) + " is already claimed by " +
+                                 Describe(rank));
+  }
+  if (worker.lost) {
+    return Status::AlreadyExists("rank " + std::to_string(rank) + " was lost (" + Describe(rank) +
+                                 ") and is not claimed again");
+  }
   worker.connected = true;
   worker.connection = connection;
   worker.host = hello.host();

@@ -42,7 +42,10 @@ class WorkerRoster {
   WorkerInfo& at(uint32_t rank) { return workers_.at(rank); }
   const WorkerInfo& at(uint32_t rank) const { return workers_.at(rank); }
 
-  // Registers the rank a Hello claims; errors when it does not fit the job.
+  // Registers the rank a Hello claims; errors when it does not fit the job. A rank already
+  // claimed, by a connected worker or one lost (written off) during the job, is AlreadyExists:
+  // the claim is refused and the job goes on (a lost rank is never re-claimed: its successor
+  // would be a stranger, and the job already planned without it).
   Status OnHello(ConnectionId connection, const proto::Hello& hello);
   std::optional<uint32_t> RankOf(ConnectionId connection) const;
   void Touch(uint32_t rank) { workers_.at(rank).last_seen = std::chrono::steady_clock::now(); }

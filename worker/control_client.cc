@@ -3,6 +3,7 @@
 #include <boost/asio/connect.hpp>
 
 #include "common/aimass.pb.h"
+#include "common/net/handshake.h"
 #include "common/net/message_codec.h"
 
 namespace aimass::worker {
@@ -68,6 +69,45 @@ ControlClient::~ControlClient() {
   socket_->close(ignored);
 }
 
+Status ControlClient::Authenticate(proto::WorkerMessage hello, const std::string& secret,
+                                   std::chrono::milliseconds timeout) {
+  const std::string not_coordinator =
+      "the peer at the coordinator's address is not an aimass coordinator: ";
+  AIMASS_ASSIGN_OR_RETURN(auto challenge, Receive(timeout));
+  if (!challenge->has_auth_challenge() ||
+      challenge->auth_challenge().nonce().size() != net::kNonceBytes) {
+    return Status::Unavailable(not_coordinator + "its first message is no challenge");
+  }
+  AIMASS_ASSIGN_OR_RETURN(std::string worker_nonce, net::RandomBytes(net::kNonceBytes));
+  proto::Hello& body = *hello.mutable_hello();
+  net::HandshakeTranscript transcript{body.job_id(), body.rank(),
+                                      body.host(),   body.pid(),
+                                      challenge->auth_challenge().nonce(), worker_nonce};
+  body.set_nonce(worker_nonce);
+  body.set_proof(net::WorkerProof(secret, transcript));
+  {
+    std::lock_guard<std::mutex> lock(handshake_mutex_);
+    expected_coordinator_proof_ = net::CoordinatorProof(secret, transcript);
+  }
+  AIMASS_RETURN_IF_ERROR(Send(hello));
+
+  AIMASS_ASSIGN_OR_RETURN(auto answer, Receive(timeout));
+  if (answer->has_shutdown()) {
+    std::string reason = answer->shutdown().reason();
+    {
+      // Left for Receive: a caller that reads on sees the refusal as it came.
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      queue_.push_front(std::move(answer));
+    }
+    return Status::Unavailable("the coordinator refused this worker: " + reason);
+  }
+  if (!answer->has_auth_accepted() || !coordinator_verified_) {
+    return Status::Unavailable(not_coordinator +
+                               "it did not prove that it holds this job's secret");
+  }
+  return Status::Ok();
+}
+
 Status ControlClient::Send(const proto::WorkerMessage& message) {
   std::lock_guard<std::mutex> lock(send_mutex_);
   return net::WriteMessage(*socket_, message);
@@ -99,7 +139,8 @@ bool ControlClient::lost() {
 void ControlClient::ReadLoop() {
   while (true) {
     auto message = std::make_unique<proto::CoordinatorMessage>();
-    Status status = net::ReadMessage(*socket_, message.get());
+    uint32_t limit = coordinator_verified_ ? net::kMaxFrameBytes : net::kMaxUnauthenticatedFrameBytes;
+    Status status = net::ReadMessage(*socket_, message.get(), limit);
     if (!status.ok()) {
       {
         std::lock_guard<std::mutex> lock(queue_mutex_);
@@ -109,10 +150,21 @@ void ControlClient::ReadLoop() {
       if (!closing_ && on_lost_) on_lost_(status.message(), false);
       return;
     }
+    if (message->has_auth_accepted()) {
+      std::lock_guard<std::mutex> lock(handshake_mutex_);
+      coordinator_verified_ = net::ProofsEqual(expected_coordinator_proof_,
+                                               message->auth_accepted().proof());
+    }
     if (message->has_shutdown()) {
       closing_ = true;
       if (message->shutdown().abort() && on_lost_) {
-        on_lost_("job aborted by the coordinator: " + message->shutdown().reason(), true);
+        // Before the handshake completed, an abort is this worker's refusal, which nobody has
+        // told the user yet: `aborted` is false so the handler prints it.
+        if (coordinator_verified_) {
+          on_lost_("job aborted by the coordinator: " + message->shutdown().reason(), true);
+        } else {
+          on_lost_("the coordinator refused this worker: " + message->shutdown().reason(), false);
+        }
       }
     }
     {

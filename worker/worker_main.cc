@@ -13,6 +13,7 @@
 #include "common/env.h"
 #include "common/log.h"
 #include "common/mpi/mpi_bootstrap.h"
+#include "common/net/handshake.h"
 #include "models/model.h"
 #include "worker/bench/allreduce_bench.h"
 #include "worker/collective/communicator.h"
@@ -28,14 +29,16 @@ namespace {
 constexpr auto kConnectTimeout = std::chrono::seconds(60);
 constexpr auto kStartTimeout = std::chrono::minutes(10);
 constexpr auto kHeartbeatInterval = std::chrono::seconds(2);
+constexpr auto kHandshakeTimeout = std::chrono::seconds(30);
 
 const char kUsage[] =
     "usage: aimass-worker [--coordinator HOST:PORT --job-id ID]\n"
     "       aimass-worker bench allreduce [--min-bytes 8] [--max-bytes 256M] [--dtype float32|float64|bfloat16|float16]\n"
     "                                     [--backend auto|mpi|nccl] [--json]\n"
     "Started by mpirun. Under `mpirun -np 1 aimass-coordinator ... : -np N aimass-worker` the\n"
-    "coordinator's address and job id come through MPI; otherwise pass --coordinator and\n"
-    "--job-id (or set AIMASS_COORDINATOR and AIMASS_JOB_ID).\n";
+    "coordinator's address, job id and job secret come through MPI; otherwise pass --coordinator\n"
+    "and --job-id (or set AIMASS_COORDINATOR and AIMASS_JOB_ID) and set AIMASS_JOB_SECRET (the\n"
+    "coordinator sets it for the workers it starts).\n";
 
 // A worker that cannot go on must not linger: its peers may wait for it inside a collective,
 // and mpirun tears the job down only once a process has exited.
@@ -51,7 +54,21 @@ Status CheckJobId(const std::string& started, const std::string& mine) {
                        mine + "'");
 }
 
-Status RunJob(const MpiWorld& world, const std::string& job_id, ControlClient& control) {
+// The job secret from the environment (hex), erased from it at once: the variable is for this
+// process only, and whatever this worker starts (a shell, a profiler) must not inherit it. The
+// value is overwritten in place before unsetenv, so /proc/PID/environ no longer shows it either.
+// Called first thing in main, before any thread exists (setenv/unsetenv are not thread-safe).
+std::string TakeSecretFromEnvironment() {
+  char* value = std::getenv(net::kJobSecretEnvironmentVariable);
+  if (value == nullptr) return "";
+  std::string hex = value;
+  std::memset(value, 'x', std::strlen(value));
+  ::unsetenv(net::kJobSecretEnvironmentVariable);
+  return hex;
+}
+
+Status RunJob(const MpiWorld& world, const std::string& job_id, const std::string& secret,
+              ControlClient& control) {
   proto::WorkerMessage hello;
   auto* body = hello.mutable_hello();
   body->set_job_id(job_id);
@@ -62,7 +79,7 @@ Status RunJob(const MpiWorld& world, const std::string& job_id, ControlClient& c
   body->set_device(DefaultDeviceName(world.local_rank));
   body->set_local_rank(static_cast<uint32_t>(world.local_rank));
   body->set_torch_version(TORCH_VERSION);
-  AIMASS_RETURN_IF_ERROR(control.Send(hello));
+  AIMASS_RETURN_IF_ERROR(control.Authenticate(hello, secret, kHandshakeTimeout));
 
   AIMASS_ASSIGN_OR_RETURN(auto message, control.Receive(kStartTimeout));
   if (message->has_shutdown()) return Status::Ok();
@@ -131,6 +148,7 @@ void KeepFreedMemory() {
 int WorkerMain(int argc, char** argv) {
   KeepFreedMemory();
   if (argc >= 2 && std::string(argv[1]) == "bench") return BenchMain(argc, argv);
+  std::string secret_hex = TakeSecretFromEnvironment();
   std::string address;
   std::string job_id;
   if (const char* from_env = std::getenv("AIMASS_COORDINATOR")) address = from_env;
@@ -161,7 +179,8 @@ int WorkerMain(int argc, char** argv) {
   SetLogPrefix("aimass-worker " + std::to_string(world->worker_rank));
 
   if (world->coordinator_world_rank >= 0) {
-    Status received = BroadcastCoordinatorAddress(*world, &address, &job_id);
+    std::string secret;
+    Status received = BroadcastCoordinatorAddress(*world, &address, &job_id, &secret);
     if (!received.ok()) {
       LogError(received.message());
       ExitNow(1);
@@ -170,14 +189,30 @@ int WorkerMain(int argc, char** argv) {
       MPI_Finalize();
       return 1;
     }
+    secret_hex = net::ToHex(secret);
   } else if (address.empty()) {
     LogError("no coordinator: start under mpirun beside aimass-coordinator, or pass --coordinator");
+    ExitNow(2);
+  }
+  if (secret_hex.empty()) {
+    LogError(std::string("no job secret: ") + net::kJobSecretEnvironmentVariable +
+             " is not set (the coordinator sets it for the workers it starts)");
+    ExitNow(2);
+  }
+  auto secret = net::SecretFromHex(secret_hex);
+  if (!secret.ok()) {
+    LogError(secret.status().message());
     ExitNow(2);
   }
 
   auto control = ControlClient::Connect(
       address, kConnectTimeout, [](const std::string& reason, bool aborted) {
-        if (!aborted) LogError("coordinator connection lost: " + reason);
+        // A refusal (wrong secret, wrong job) is its own line; it ends the worker like a loss.
+        if (reason.rfind("the coordinator refused this worker", 0) == 0) {
+          LogError(reason);
+        } else if (!aborted) {
+          LogError("coordinator connection lost: " + reason);
+        }
         ExitNow(3);
       });
   if (!control.ok()) {
@@ -189,7 +224,7 @@ int WorkerMain(int argc, char** argv) {
   // so that the coordinator still gets a Failure naming the rank rather than a dropped socket.
   Status status;
   try {
-    status = RunJob(*world, job_id, **control);
+    status = RunJob(*world, job_id, *secret, **control);
   } catch (const std::exception& error) {
     status = Status::Internal("rank " + std::to_string(world->worker_rank) + ": " +
                               models::TorchErrorMessage(error));

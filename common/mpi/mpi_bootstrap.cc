@@ -31,6 +31,15 @@ Result<MpiWorld> JoinMpiWorld(ProcessRole role) {
                          " coordinators; use -np 1 for aimass-coordinator");
   }
 
+  // Whether the whole world shares one node: then the coordinator can listen on loopback.
+  MPI_Comm same_host;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world.world_rank, MPI_INFO_NULL,
+                      &same_host);
+  int same_host_size = 0;
+  MPI_Comm_size(same_host, &same_host_size);
+  MPI_Comm_free(&same_host);
+  world.one_host = same_host_size == world.world_size;
+
   int color = role == ProcessRole::kWorker ? 1 : MPI_UNDEFINED;
   MPI_Comm_split(MPI_COMM_WORLD, color, world.world_rank, &world.worker_comm);
   if (role == ProcessRole::kWorker) {
@@ -63,12 +72,14 @@ void BroadcastString(const MpiWorld& world, std::string* text) {
 
 }  // namespace
 
-Status BroadcastCoordinatorAddress(const MpiWorld& world, std::string* address, std::string* job_id) {
+Status BroadcastCoordinatorAddress(const MpiWorld& world, std::string* address, std::string* job_id,
+                                   std::string* secret) {
   if (world.coordinator_world_rank < 0) {
     return Status::Error("no coordinator in this mpirun to broadcast an address");
   }
   BroadcastString(world, address);
   BroadcastString(world, job_id);
+  BroadcastString(world, secret);
   return Status::Ok();
 }
 

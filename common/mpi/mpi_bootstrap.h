@@ -26,15 +26,19 @@ struct MpiWorld {
   int worker_count = 0;
   int local_rank = 0;                    // among the workers on this host
   int local_size = 1;
+  bool one_host = false;                 // every rank of MPI_COMM_WORLD shares this host
 };
 
 Result<MpiWorld> JoinMpiWorld(ProcessRole role);
 
-// The coordinator sends where it listens ("host1,host2:port") and the id of its job; every
-// worker receives both. An empty address tells the workers that the job failed before it
-// started, so they exit quietly.
+// The coordinator sends where it listens ("host1,host2:port"), the id of its job and the job
+// secret (raw bytes, common/net/handshake.h); every worker receives all three. MPI's own
+// transport carries the secret between the ranks mpirun started, so it never touches a command
+// line, an environment or a file. An empty address tells the workers that the job failed
+// before it started, so they exit quietly.
 // Collective over MPI_COMM_WORLD; only valid when the world has a coordinator.
-Status BroadcastCoordinatorAddress(const MpiWorld& world, std::string* address, std::string* job_id);
+Status BroadcastCoordinatorAddress(const MpiWorld& world, std::string* address, std::string* job_id,
+                                   std::string* secret);
 
 // Leaves MPI at the end of a process that is done: MPI_Finalize, except when mpirun runs with
 // --enable-recovery (an inference job that outlives dead workers). There a dead peer can keep

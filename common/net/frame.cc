@@ -2,6 +2,8 @@
 
 #include <google/protobuf/message_lite.h>
 
+#include <algorithm>
+
 namespace aimass::net {
 
 Result<std::string> EncodeFrame(const google::protobuf::MessageLite& message) {
@@ -20,13 +22,14 @@ Result<std::string> EncodeFrame(const google::protobuf::MessageLite& message) {
   return frame;
 }
 
-Result<uint32_t> DecodeFrameHeader(const unsigned char header[kFrameHeaderBytes]) {
+Result<uint32_t> DecodeFrameHeader(const unsigned char header[kFrameHeaderBytes], uint32_t limit) {
+  limit = std::min(limit, kMaxFrameBytes);
   uint32_t size = 0;
   for (size_t i = 0; i < kFrameHeaderBytes; ++i) size |= static_cast<uint32_t>(header[i]) << (8 * i);
-  if (size > kMaxFrameBytes) {
+  if (size > limit) {
     // Received bytes that fail a check: a desynchronised stream or not our protocol at all.
     return Status::Corruption("peer announced a frame of " + std::to_string(size) +
-                         " bytes, over the limit of " + std::to_string(kMaxFrameBytes));
+                         " bytes, over the limit of " + std::to_string(limit));
   }
   return size;
 }

@@ -17,13 +17,14 @@ Status WriteMessage(asio::ip::tcp::socket& socket, const google::protobuf::Messa
   return Status::Ok();
 }
 
-Status ReadMessage(asio::ip::tcp::socket& socket, google::protobuf::MessageLite* message) {
+Status ReadMessage(asio::ip::tcp::socket& socket, google::protobuf::MessageLite* message,
+                   uint32_t limit) {
   unsigned char header[kFrameHeaderBytes];
   boost::system::error_code error;
   asio::read(socket, asio::buffer(header), error);
   if (error == asio::error::eof) return Status::Unavailable("connection closed by peer");
   if (error) return Status::Unavailable("connection closed: " + error.message());
-  AIMASS_ASSIGN_OR_RETURN(uint32_t size, DecodeFrameHeader(header));
+  AIMASS_ASSIGN_OR_RETURN(uint32_t size, DecodeFrameHeader(header, limit));
   std::string body(size, '\0');
   asio::read(socket, asio::buffer(body), error);
   if (error) return Status::Unavailable("connection closed mid-message: " + error.message());

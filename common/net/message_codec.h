@@ -16,6 +16,9 @@ Status WriteMessage(boost::asio::ip::tcp::socket& socket,
 // Blocks until a whole message arrived. A closed connection is Unavailable, with a message that
 // starts with "connection closed"; a bad frame is Corruption (frame.h). A failed send is
 // Unavailable too.
-Status ReadMessage(boost::asio::ip::tcp::socket& socket, google::protobuf::MessageLite* message);
+// `limit` caps the frame (frame.h): a worker accepts no more than kMaxUnauthenticatedFrameBytes
+// from a coordinator that has not yet proved it holds the job secret.
+Status ReadMessage(boost::asio::ip::tcp::socket& socket, google::protobuf::MessageLite* message,
+                   uint32_t limit = kMaxFrameBytes);
 
 }  // namespace aimass::net

@@ -9,6 +9,10 @@
 #include <cstring>
 #include <thread>
 
+#include "common/env.h"
+#include "common/net/handshake.h"
+#include "coordinator/launch/process_tree.h"
+
 extern char** environ;
 
 namespace aimass::coordinator {
@@ -44,6 +48,9 @@ Status LocalMpirunLauncher::Launch(const CoordinatorContact& contact) {
                                    "-np", std::to_string(options_.workers)};
   if (::geteuid() == 0) args.insert(args.begin() + 1, "--allow-run-as-root");
   args.insert(args.end(), options_.mpirun_args.begin(), options_.mpirun_args.end());
+  // `-x NAME` forwards the variable's value from mpirun's environment to every worker, on
+  // other hosts as well; only its name is on the command line.
+  args.insert(args.end(), {"-x", net::kJobSecretEnvironmentVariable});
   args.insert(args.end(), {worker, "--coordinator", contact.address, "--job-id", contact.job_id});
 
   std::vector<char*> argv;
@@ -54,13 +61,17 @@ Status LocalMpirunLauncher::Launch(const CoordinatorContact& contact) {
   // tries first; copying through the shared segment works everywhere. Set for the child only:
   // setenv would race with other jobs' threads of a long-running process.
   const std::string kSingleCopy = "OMPI_MCA_btl_vader_single_copy_mechanism=";
+  const std::string kSecret = std::string(net::kJobSecretEnvironmentVariable) + "=";
   std::vector<std::string> environment;
   bool single_copy_set = false;
   for (char** entry = environ; *entry != nullptr; ++entry) {
-    environment.emplace_back(*entry);
-    single_copy_set |= environment.back().rfind(kSingleCopy, 0) == 0;
+    std::string variable = *entry;
+    if (variable.rfind(kSecret, 0) == 0) continue;  // another job's: this job's goes in below
+    single_copy_set |= variable.rfind(kSingleCopy, 0) == 0;
+    environment.push_back(std::move(variable));
   }
   if (!single_copy_set) environment.push_back(kSingleCopy + "none");
+  environment.push_back(kSecret + net::ToHex(contact.secret));
   std::vector<char*> envp;
   for (auto& entry : environment) envp.push_back(entry.data());
   envp.push_back(nullptr);
@@ -77,6 +88,21 @@ Status LocalMpirunLauncher::Launch(const CoordinatorContact& contact) {
                          " (is openmpi-bin installed? run scripts/setup.sh)");
   }
   return Status::Ok();
+}
+
+bool LocalMpirunLauncher::workers_on_this_host() const {
+  for (const std::string& arg : options_.mpirun_args) {
+    for (const char* names_hosts : {"-H", "--host", "-host", "--hostfile", "-hostfile",
+                                    "--machinefile", "-machinefile", "--default-hostfile"}) {
+      if (arg == names_hosts || arg.rfind(std::string(names_hosts) + "=", 0) == 0) return false;
+    }
+  }
+  return true;
+}
+
+bool LocalMpirunLauncher::OwnsProcess(const std::string& host, uint32_t pid) const {
+  if (mpirun_pid_ <= 0 || exit_description_ || pid == 0 || host != LocalHostName()) return false;
+  return IsDescendantOf(static_cast<pid_t>(pid), mpirun_pid_);
 }
 
 std::optional<std::string> LocalMpirunLauncher::Reap(bool block) {

@@ -1,6 +1,8 @@
 // Starts the workers on this machine with
 // `mpirun -np N aimass-worker --coordinator ADDR --job-id ID`, in a
-// process group of their own so that Abort can end them all. Running as root and running more
+// process group of their own so that Abort can end them all. The job secret goes in mpirun's
+// environment only (AIMASS_JOB_SECRET, forwarded with `-x` so a hostfile's other hosts get it
+// too), never on the command line, which every user of the host can read. Running as root and running more
 // processes than cores are allowed here, so users need not know mpirun's flags for either.
 #pragma once
 
@@ -25,6 +27,10 @@ class LocalMpirunLauncher final : public WorkerLauncher {
   ~LocalMpirunLauncher() override;
 
   uint32_t worker_count() const override { return options_.workers; }
+  // Unless the extra mpirun arguments name hosts (--host, -H, --hostfile, ...).
+  bool workers_on_this_host() const override;
+  // A descendant of the mpirun this launcher started, on this host, while it runs.
+  bool OwnsProcess(const std::string& host, uint32_t pid) const override;
   Status Launch(const CoordinatorContact& contact) override;
   void Cancel() override {}
   std::optional<std::string> CheckExited() override;

@@ -12,6 +12,10 @@ class MpiWorldLauncher final : public WorkerLauncher {
   explicit MpiWorldLauncher(MpiWorld world) : world_(world) {}
 
   uint32_t worker_count() const override { return static_cast<uint32_t>(world_.worker_count); }
+  bool workers_on_this_host() const override { return world_.one_host; }
+  // A descendant of this coordinator's parent (the mpirun or orted that started this rank) on
+  // this host: the workers mpirun started here. Nothing on other hosts.
+  bool OwnsProcess(const std::string& host, uint32_t pid) const override;
   Status Launch(const CoordinatorContact& contact) override;
   void Cancel() override;
   std::optional<std::string> CheckExited() override { return std::nullopt; }  // mpirun's job

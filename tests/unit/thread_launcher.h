@@ -24,6 +24,7 @@ class ThreadLauncher final : public coordinator::WorkerLauncher {
   ~ThreadLauncher() override { Join(); }
 
   uint32_t worker_count() const override { return workers_; }
+  bool workers_on_this_host() const override { return true; }
   Status Launch(const coordinator::CoordinatorContact& contact) override {
     for (uint32_t rank = 0; rank < workers_; ++rank) {
       threads_.emplace_back([this, rank, contact] { body_(rank, contact); });
@@ -49,7 +50,9 @@ class ThreadLauncher final : public coordinator::WorkerLauncher {
   std::vector<std::thread> threads_;
 };
 
-// Connects to the contact's coordinator and says hello as `rank` of the contact's job.
+// Connects to the contact's coordinator and says hello as `rank` of the contact's job, proving
+// it holds the contact's secret. Returns the client once connected, also when the coordinator
+// refused it: its Shutdown is then the next message Receive returns.
 inline std::unique_ptr<worker::ControlClient> ConnectAndGreet(const coordinator::CoordinatorContact& contact,
                                                               uint32_t rank, uint32_t world_size) {
   auto client = worker::ControlClient::Connect(contact.address, std::chrono::seconds(10), nullptr);
@@ -61,7 +64,7 @@ inline std::unique_ptr<worker::ControlClient> ConnectAndGreet(const coordinator:
   hello.mutable_hello()->set_host("host-" + std::to_string(rank));
   hello.mutable_hello()->set_pid(1000 + rank);
   hello.mutable_hello()->set_device("cpu");
-  if (!(*client)->Send(hello).ok()) return nullptr;
+  (void)(*client)->Authenticate(hello, contact.secret, std::chrono::seconds(10));
   return std::move(client).value();
 }
 
