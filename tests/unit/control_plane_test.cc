@@ -2,6 +2,8 @@
 // messages, the authenticating handshake, and what the hub does with hostile connections.
 #include <catch2/catch.hpp>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,8 +17,11 @@
 #include <sstream>
 
 #include "common/aimass.pb.h"
+#include "common/env.h"
 #include "common/net/handshake.h"
 #include "common/net/message_codec.h"
+#include "coordinator/launch/local_mpirun_launcher.h"
+#include "coordinator/launch/process_tree.h"
 #include "coordinator/worker_hub.h"
 #include "coordinator/worker_roster.h"
 #include "worker/control_client.h"
@@ -455,6 +460,35 @@ TEST_CASE("frame headers are checked against the caller's limit", "[control][aut
   auto limited = net::DecodeFrameHeader(header, net::kMaxUnauthenticatedFrameBytes);
   REQUIRE_FALSE(limited.ok());
   CHECK(limited.status().code() == StatusCode::kCorruption);
+}
+
+}  // namespace
+}  // namespace aimass
+
+namespace aimass {
+namespace {
+
+TEST_CASE("only a launcher's own descendants count as its processes", "[control][auth]") {
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::pause();
+    std::_Exit(0);
+  }
+  CHECK(coordinator::ParentProcess(child) == ::getpid());
+  CHECK(coordinator::IsDescendantOf(child, ::getpid()));
+  CHECK_FALSE(coordinator::IsDescendantOf(::getpid(), child));
+  CHECK_FALSE(coordinator::IsDescendantOf(child, child));  // not its own
+  CHECK_FALSE(coordinator::IsDescendantOf(1, ::getpid()));
+  // A launcher that started nothing owns nothing, not even this process's child.
+  coordinator::LocalMpirunLauncher launcher(coordinator::LocalLaunchOptions{});
+  CHECK_FALSE(launcher.OwnsProcess(LocalHostName(), static_cast<uint32_t>(child)));
+  CHECK(launcher.workers_on_this_host());
+  coordinator::LocalLaunchOptions with_hostfile;
+  with_hostfile.mpirun_args = {"--hostfile", "hosts"};
+  CHECK_FALSE(coordinator::LocalMpirunLauncher(with_hostfile).workers_on_this_host());
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
 }
 
 }  // namespace
