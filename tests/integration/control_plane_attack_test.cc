@@ -274,22 +274,28 @@ TEST_CASE("under inference, a stranger claiming a lost rank gets nothing and sig
     return parts;
   };
   deadline = std::chrono::steady_clock::now() + seconds(120);
-  while (committed() < 2 && std::chrono::steady_clock::now() < deadline) {
+  while (committed() < 1 && std::chrono::steady_clock::now() < deadline) {
     REQUIRE(::kill(running.pid(), 0) == 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  REQUIRE(committed() >= 2);
+  REQUIRE(committed() >= 1);
   std::optional<uint32_t> lost_rank = WorkerRank(workers.back());
   REQUIRE(lost_rank.has_value());
   REQUIRE(::kill(workers.back(), SIGKILL) == 0);
-  std::this_thread::sleep_for(seconds(1));  // the coordinator writes the rank off
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the coordinator writes it off
 
-  std::string refusal = ClaimWithoutTheSecret(listening.port, job_id, *lost_rank, 2,
-                                              LocalHostName(), static_cast<uint32_t>(bystander));
-  CHECK(refusal == "wrong or missing job secret (AIMASS_JOB_SECRET)");
-
+  std::string refusal;
+  std::string connect_error;
+  try {
+    refusal = ClaimWithoutTheSecret(listening.port, job_id, *lost_rank, 2, LocalHostName(),
+                                    static_cast<uint32_t>(bystander));
+  } catch (const std::exception& error) {
+    connect_error = error.what();
+  }
   ProcessResult result = running.Wait(seconds(300));
   INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
+  REQUIRE(connect_error == "");
+  CHECK(refusal == "wrong or missing job secret (AIMASS_JOB_SECRET)");
   CHECK(result.exit_code == 0);
   CHECK(result.out.find("claiming rank " + std::to_string(*lost_rank)) != std::string::npos);
   // The bystander was not signalled: it still runs.
