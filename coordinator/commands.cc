@@ -23,6 +23,7 @@
 #include "coordinator/launch/local_mpirun_launcher.h"
 #include "coordinator/launch/mpi_world_launcher.h"
 #include "coordinator/train_job.h"
+#include "coordinator/train_supervisor.h"
 #include "models/model_catalog.h"
 
 namespace aimass::coordinator {
@@ -182,6 +183,22 @@ int RunPreparedJob(DrivenJob& job, WorkerLauncher& launcher, bool under_mpirun, 
   return 0;
 }
 
+// The exit code of a job that ran: a failure is one line here; under MPMD the whole world is
+// then ended with MPI_Abort (as in RunPreparedJob).
+int EndRun(const Status& status, bool under_mpirun) {
+  if (!status.ok()) {
+    Fail(status.message());
+    if (under_mpirun) {
+      std::fflush(stdout);
+      std::fflush(stderr);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    return 1;
+  }
+  if (under_mpirun) FinishMpi(0);
+  return 0;
+}
+
 int Train(int argc, char** argv) {
   auto arguments = ParseArguments(argc, argv, 2,
                                   {"--config", "--workers", "--run-dir", "--epochs", "--mpirun-arg"},
@@ -212,11 +229,29 @@ int Train(int argc, char** argv) {
   options.resume = arguments->switches.count("--resume") > 0;
   options.overwrite = arguments->switches.count("--overwrite") > 0;
   if (options.resume && options.overwrite) return Fail("--resume and --overwrite exclude each other");
-  TrainJob job(std::move(options), env, console);
 
-  Status prepared = job.Prepare((*launcher)->worker_count());
+  // A lost worker is relaunched by the supervisor when this process started mpirun; under MPMD
+  // mpirun owns the processes and ends the whole world (docs/training.md, section 6).
+  TrainSupervisorOptions supervised;
+  supervised.job = std::move(options);
+  supervised.driver.interrupted = [] { return g_interrupted.load(); };
+  if (under_mpirun) {
+    if (config->max_restarts.value_or(0) > 0) {
+      console.OnInfo("note: training.max_restarts does not apply under mpirun, which owns the "
+                     "worker processes: a lost worker ends the job; run the same command with "
+                     "--resume to continue from the newest checkpoint");
+    }
+  } else {
+    supervised.max_restarts = config->max_restarts.value_or(kDefaultMaxRestarts);
+    supervised.relaunch = [&arguments, &argc, &argv] {
+      return CreateLauncher(*arguments, argc, argv, /*under_mpirun=*/false,
+                            /*tolerate_worker_loss=*/false);
+    };
+  }
+  TrainSupervisor supervisor(std::move(supervised), env, console);
+  Status prepared = supervisor.Prepare((*launcher)->worker_count());
   if (!prepared.ok()) return CancelLaunch(**launcher, under_mpirun, prepared.message());
-  return RunPreparedJob(job, **launcher, under_mpirun, console);
+  return EndRun(supervisor.Run(**launcher), under_mpirun);
 }
 
 int Infer(int argc, char** argv) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,10 @@ struct TrainConfig {
   uint32_t grad_accumulation = 1;   // micro-batches per optimizer step
   uint64_t seed = 42;
   uint32_t log_every = 20;          // optimizer steps
+  // training.max_restarts: how often a job whose worker was lost is relaunched and resumed from
+  // its newest checkpoint (train_supervisor.h). Unset: the launch form's default (3 with
+  // `--workers`; under MPMD mpirun owns the processes and no restart is possible).
+  std::optional<uint32_t> max_restarts;
   std::string run_dir = "runs/latest";
 };
 

@@ -35,6 +35,7 @@ std::string WriteJob(const std::string& dir, const JobSettings& settings,
   yaml += "  batch_size: " + std::to_string(settings.batch_size) + "\n";
   yaml += "  grad_accumulation: " + std::to_string(settings.grad_accumulation) + "\n";
   yaml += "  seed: 7\n  log_every: 1\n";
+  if (settings.max_restarts) yaml += "  max_restarts: " + std::to_string(*settings.max_restarts) + "\n";
   yaml += "optimizer: " + settings.optimizer + "\n";
   yaml += "schedule: " + settings.schedule + "\n";
   yaml += "checkpoint: {every_steps: " + std::to_string(settings.checkpoint_every) +

@@ -23,6 +23,7 @@ training:
   grad_accumulation: 2
   seed: 9
   log_every: 5
+  max_restarts: 2
 optimizer: {name: sgd, lr: 0.1, momentum: 0.8, nesterov: true, weight_decay: 0.0005}
 schedule: {name: cosine, warmup_steps: 10, min_lr: 0.001}
 checkpoint: {every_steps: 100, keep: 2}
@@ -63,6 +64,7 @@ TEST_CASE("every documented key is read", "[config]") {
   CHECK(config->grad_accumulation == 2);
   CHECK(config->seed == 9);
   CHECK(config->log_every == 5);
+  CHECK(config->max_restarts == std::optional<uint32_t>(2));
   CHECK(config->optimizer.lr == Approx(0.1));
   CHECK(config->optimizer.momentum == Approx(0.8));
   CHECK(config->optimizer.nesterov);
@@ -148,6 +150,19 @@ TEST_CASE("values of the wrong type or range are refused with the key", "[config
         "job.yaml: key 'optimizer.nesterov': needs optimizer.momentum > 0");
   CHECK(ErrorOf("data: {train: d}\ntraining: [1, 2]\n") ==
         "job.yaml: key 'training': expected a mapping");
+}
+
+TEST_CASE("training.max_restarts is left to the launch form unless given", "[config]") {
+  auto unset = ParseTrainConfig("data: {train: d}\n", "job.yaml");
+  REQUIRE(unset.ok());
+  CHECK_FALSE(unset->max_restarts.has_value());  // 3 with --workers, none under MPMD
+  auto zero = ParseTrainConfig("data: {train: d}\ntraining: {max_restarts: 0}\n", "job.yaml");
+  REQUIRE(zero.ok());
+  CHECK(zero->max_restarts == std::optional<uint32_t>(0));  // today's fail-fast behaviour
+  CHECK(ErrorOf("data: {train: d}\ntraining: {max_restarts: -1}\n") ==
+        "job.yaml: key 'training.max_restarts': expected a non-negative integer, got '-1'");
+  CHECK(ErrorOf("data: {train: d}\ntraining: {max_restarts: often}\n") ==
+        "job.yaml: key 'training.max_restarts': expected a non-negative integer, got 'often'");
 }
 
 TEST_CASE("missing training data and broken YAML are reported", "[config]") {
