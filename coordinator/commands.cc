@@ -162,14 +162,10 @@ int CancelLaunch(WorkerLauncher& launcher, bool under_mpirun, const std::string&
   return code;
 }
 
-// Runs a prepared job (TrainJob or InferJob) through a JobDriver; the observer prints its result.
-// A failure is one line here; under MPMD the whole world is then ended with MPI_Abort, which a
-// stopped or blocked worker cannot ignore (the driver, a library, never ends the process).
-int RunPreparedJob(DrivenJob& job, WorkerLauncher& launcher, bool under_mpirun, JobObserver& observer) {
-  JobDriverOptions options;
-  options.interrupted = [] { return g_interrupted.load(); };
-  JobDriver driver(std::move(options), launcher, observer);
-  Status status = driver.Run(job);
+// The exit code of a job that ran: a failure is one line here; under MPMD the whole world is
+// then ended with MPI_Abort, which a stopped or blocked worker cannot ignore (the driver and the
+// supervisor, libraries, never end the process).
+int EndRun(const Status& status, bool under_mpirun) {
   if (!status.ok()) {
     Fail(status.message());
     if (under_mpirun) {
@@ -183,20 +179,12 @@ int RunPreparedJob(DrivenJob& job, WorkerLauncher& launcher, bool under_mpirun, 
   return 0;
 }
 
-// The exit code of a job that ran: a failure is one line here; under MPMD the whole world is
-// then ended with MPI_Abort (as in RunPreparedJob).
-int EndRun(const Status& status, bool under_mpirun) {
-  if (!status.ok()) {
-    Fail(status.message());
-    if (under_mpirun) {
-      std::fflush(stdout);
-      std::fflush(stderr);
-      MPI_Abort(MPI_COMM_WORLD, 1);
-    }
-    return 1;
-  }
-  if (under_mpirun) FinishMpi(0);
-  return 0;
+// Runs a prepared job (an InferJob) through a JobDriver; the observer prints its result.
+int RunPreparedJob(DrivenJob& job, WorkerLauncher& launcher, bool under_mpirun, JobObserver& observer) {
+  JobDriverOptions options;
+  options.interrupted = [] { return g_interrupted.load(); };
+  JobDriver driver(std::move(options), launcher, observer);
+  return EndRun(driver.Run(job), under_mpirun);
 }
 
 int Train(int argc, char** argv) {

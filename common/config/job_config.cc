@@ -120,6 +120,7 @@ Status ReadCheckpoint(YamlSection& root, CheckpointConfig& checkpoint) {
   if (!root.Has("checkpoint")) return Status::Ok();
   AIMASS_ASSIGN_OR_RETURN(YamlSection section, root.Child("checkpoint"));
   AIMASS_RETURN_IF_ERROR(section.Read("every_steps", &checkpoint.every_steps));
+  AIMASS_RETURN_IF_ERROR(section.ReadNonNegative("every_seconds", &checkpoint.every_seconds));
   AIMASS_RETURN_IF_ERROR(section.ReadPositive("keep", &checkpoint.keep));
   return section.Finish();
 }
