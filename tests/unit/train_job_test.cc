@@ -310,10 +310,11 @@ struct SupervisedRun {
 };
 
 void RunSupervised(const TempDir& dir, uint32_t max_restarts, uint32_t failing, bool permanent,
-                   SupervisedRun& run) {
+                   SupervisedRun& run, std::function<bool()> interrupted = {}) {
   std::atomic<uint64_t> eval_records{0};
   coordinator::TrainSupervisorOptions options;
   options.job = Options(dir);
+  options.driver.interrupted = std::move(interrupted);
   options.driver.bind_address = "127.0.0.1";
   options.driver.worker_start_timeout = std::chrono::seconds(5);
   options.max_restarts = max_restarts;
@@ -374,6 +375,21 @@ TEST_CASE("a permanent failure is not restarted", "[train_supervisor]") {
   CHECK(run.status.message() == "worker rank 1 (host host-1, pid 1001) failed: out of memory");
   CHECK(run.launches == 1);
   CHECK(run.seen.failures == std::vector<std::string>{run.status.message()});
+}
+
+TEST_CASE("a job the user interrupted is not restarted", "[train_supervisor]") {
+  TempDir dir;
+  SupervisedRun run;
+  std::atomic<bool> interrupted{false};
+  // The worker's failure and the interrupt come together (mpirun signals the coordinator when a
+  // worker dies): whichever the driver sees first, the user asked to stop.
+  RunSupervised(dir, /*max_restarts=*/3, /*failing=*/1, /*permanent=*/false, run, [&] {
+    if (!run.seen.lost.empty()) interrupted = true;
+    return interrupted.load();
+  });
+  REQUIRE_FALSE(run.status.ok());
+  CHECK(run.launches == 1);
+  CHECK(run.seen.failures.size() == 1);
 }
 
 TEST_CASE("when restarts run out the job fails with the last error and the count",
