@@ -126,6 +126,7 @@ class TrainingRun {
     total_steps_ = spec_.steps_per_epoch() * config_.epochs;
     input_shape_ = {0};
     for (int64_t dim : config_.model.input_shape) input_shape_.push_back(dim);
+    last_checkpoint_ = Clock::now();  // every_seconds counts training, not the set-up
     return Status::Ok();
   }
 
@@ -393,7 +394,7 @@ class TrainingRun {
   uint64_t global_step_ = 0;
   uint64_t total_steps_ = 0;
   IntervalTimes times_;
-  Clock::time_point last_checkpoint_ = Clock::now();  // or the start of this process's training
+  Clock::time_point last_checkpoint_;  // worker 0's last checkpoint, or the end of Setup
 };
 
 }  // namespace
