@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -59,6 +60,18 @@ Status SyncDirectoryOf(const std::string& path) {
   if (::fsync(dir_fd) != 0) status = PosixError(dir, "fsync");
   ::close(dir_fd);
   return status;
+}
+
+// " (pid N)" from a lock file its holder wrote its pid into; empty when there is none (a holder
+// of an older version, or one that is just writing it).
+std::string HolderOf(int fd) {
+  char text[24] = {};
+  ssize_t got = ::pread(fd, text, sizeof(text) - 1, 0);
+  if (got <= 0) return "";
+  char* end = nullptr;
+  long pid = std::strtol(text, &end, 10);
+  if (end == text || pid <= 0) return "";
+  return " (pid " + std::to_string(pid) + ")";
 }
 
 class PosixFileLock final : public FileLock {
@@ -123,11 +136,15 @@ class PosixEnv final : public Env {
     if (fd < 0) return PosixError(path, "open");
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       Status error = errno == EWOULDBLOCK
-                         ? Status::FailedPrecondition(path + ": locked by another process")
+                         ? Status::FailedPrecondition(path + ": locked by another process" +
+                                                      HolderOf(fd))
                          : PosixError(path, "flock");
       ::close(fd);
       return error;
     }
+    // Only for the message of whoever is refused next; a failure to record it changes nothing.
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, pid.data(), pid.size(), 0);
     return std::unique_ptr<FileLock>(new PosixFileLock(fd));
   }
 

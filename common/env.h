@@ -59,6 +59,8 @@ class Env {
   virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
   // An exclusive lock on `path` (created if missing) against other processes, or at once an
   // error when one holds it. Released when the FileLock is destroyed or the process ends.
+  // The holder's pid is written into the file, so that a refusal (kFailedPrecondition) can say
+  // "locked by another process (pid N)"; the file's contents mean nothing else.
   virtual Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
 
   virtual std::chrono::steady_clock::time_point Now() = 0;

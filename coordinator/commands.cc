@@ -23,6 +23,7 @@
 #include "coordinator/launch/local_mpirun_launcher.h"
 #include "coordinator/launch/mpi_world_launcher.h"
 #include "coordinator/train_job.h"
+#include "coordinator/train_supervisor.h"
 #include "models/model_catalog.h"
 
 namespace aimass::coordinator {
@@ -165,17 +166,10 @@ int CancelLaunch(WorkerLauncher& launcher, bool under_mpirun, const std::string&
   return code;
 }
 
-// Runs a prepared job (TrainJob or InferJob) through a JobDriver; the observer prints its result.
-// A failure is one line here; under MPMD the whole world is then ended with MPI_Abort, which a
-// stopped or blocked worker cannot ignore (the driver, a library, never ends the process).
-int RunPreparedJob(DrivenJob& job, WorkerLauncher& launcher, bool under_mpirun, JobObserver& observer,
-                   const Arguments& arguments) {
-  JobDriverOptions options;
-  options.interrupted = [] { return g_interrupted.load(); };
-  options.bind_address = arguments.Get("--bind");  // docs/security.md: where the hub listens
-  options.advertise = arguments.Get("--advertise");
-  JobDriver driver(std::move(options), launcher, observer);
-  Status status = driver.Run(job);
+// The exit code of a job that ran: a failure is one line here; under MPMD the whole world is
+// then ended with MPI_Abort, which a stopped or blocked worker cannot ignore (the driver and the
+// supervisor, libraries, never end the process).
+int EndRun(const Status& status, bool under_mpirun) {
   if (!status.ok()) {
     Fail(status.message());
     if (under_mpirun) {
@@ -187,6 +181,22 @@ int RunPreparedJob(DrivenJob& job, WorkerLauncher& launcher, bool under_mpirun, 
   }
   if (under_mpirun) FinishMpi(0);
   return 0;
+}
+
+// Where the hub listens and what workers are told to connect to (docs/security.md).
+void SetListenAddress(const Arguments& arguments, JobDriverOptions& options) {
+  options.bind_address = arguments.Get("--bind");
+  options.advertise = arguments.Get("--advertise");
+}
+
+// Runs a prepared job (an InferJob) through a JobDriver; the observer prints its result.
+int RunPreparedJob(DrivenJob& job, WorkerLauncher& launcher, bool under_mpirun, JobObserver& observer,
+                   const Arguments& arguments) {
+  JobDriverOptions options;
+  options.interrupted = [] { return g_interrupted.load(); };
+  SetListenAddress(arguments, options);
+  JobDriver driver(std::move(options), launcher, observer);
+  return EndRun(driver.Run(job), under_mpirun);
 }
 
 int Train(int argc, char** argv) {
@@ -220,11 +230,30 @@ int Train(int argc, char** argv) {
   options.resume = arguments->switches.count("--resume") > 0;
   options.overwrite = arguments->switches.count("--overwrite") > 0;
   if (options.resume && options.overwrite) return Fail("--resume and --overwrite exclude each other");
-  TrainJob job(std::move(options), env, console);
 
-  Status prepared = job.Prepare((*launcher)->worker_count());
+  // A lost worker is relaunched by the supervisor when this process started mpirun; under MPMD
+  // mpirun owns the processes and ends the whole world (docs/training.md, section 6).
+  TrainSupervisorOptions supervised;
+  supervised.job = std::move(options);
+  supervised.driver.interrupted = [] { return g_interrupted.load(); };
+  SetListenAddress(*arguments, supervised.driver);
+  if (under_mpirun) {
+    if (config->max_restarts.value_or(0) > 0) {
+      console.OnInfo("note: training.max_restarts does not apply under mpirun, which owns the "
+                     "worker processes: a lost worker ends the job; run the same command with "
+                     "--resume to continue from the newest checkpoint");
+    }
+  } else {
+    supervised.max_restarts = config->max_restarts.value_or(kDefaultMaxRestarts);
+    supervised.relaunch = [&arguments, &argc, &argv] {
+      return CreateLauncher(*arguments, argc, argv, /*under_mpirun=*/false,
+                            /*tolerate_worker_loss=*/false);
+    };
+  }
+  TrainSupervisor supervisor(std::move(supervised), env, console);
+  Status prepared = supervisor.Prepare((*launcher)->worker_count());
   if (!prepared.ok()) return CancelLaunch(**launcher, under_mpirun, prepared.message());
-  return RunPreparedJob(job, **launcher, under_mpirun, console, *arguments);
+  return EndRun(supervisor.Run(**launcher), under_mpirun);
 }
 
 int Infer(int argc, char** argv) {

@@ -180,14 +180,14 @@ class JobDriver::Impl final : public JobContext {
           if (event && event->kind == HubEvent::Kind::kDisconnected) return Handle(*event);
         }
       }
-      return Status::Error("interrupted by a signal");
+      return Status::Cancelled("interrupted by a signal");
     }
     if (auto ended = launcher_.CheckExited()) {
       // Let the connections report first: they name the rank that died.
       while (auto event = hub_->NextEvent(std::chrono::milliseconds(200))) {
         AIMASS_RETURN_IF_ERROR(Handle(*event));
       }
-      if (!started_ || !job_->finished()) return Status::Error("workers ended early: " + *ended);
+      if (!started_ || !job_->finished()) return Status::Unavailable("workers ended early: " + *ended);
     }
     if (started_) {
       const std::chrono::seconds limit = traits_.heartbeat_timeout;

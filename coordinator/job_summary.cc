@@ -8,6 +8,12 @@ namespace json = boost::json;
 
 json::object ToJson(const TrainSummary& summary) {
   auto optional = [](const auto& value) { return value ? json::value(*value) : json::value(nullptr); };
+  json::array restarts;
+  for (const TrainRestart& restart : summary.restarts) {
+    restarts.push_back(json::object{{"restart", restart.restart},
+                                    {"reason", restart.reason},
+                                    {"resumed_from_step", restart.resumed_from_step}});
+  }
   return json::object{{"model", summary.model},
                       {"epochs", summary.epochs},
                       {"workers", summary.workers},
@@ -22,7 +28,9 @@ json::object ToJson(const TrainSummary& summary) {
                       {"last_checkpoint", summary.last_checkpoint},
                       {"resumed_from_step", optional(summary.resumed_from_step)},
                       {"test_accuracy", optional(summary.test_accuracy)},
-                      {"test_loss", optional(summary.test_loss)}};
+                      {"test_loss", optional(summary.test_loss)},
+                      {"restarts", summary.restarts.size()},
+                      {"restart_history", std::move(restarts)}};
 }
 
 InferSummary InferSummaryFromManifest(const json::object& manifest) {

@@ -7,8 +7,16 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace aimass::coordinator {
+
+// One restart of a training job after a lost worker (train_supervisor.h).
+struct TrainRestart {
+  uint32_t restart = 0;             // 1-based
+  std::string reason;               // the failure that ended the attempt before it
+  uint64_t resumed_from_step = 0;   // the checkpoint's step; 0 when none existed yet
+};
 
 struct TrainSummary {
   std::string run_dir;
@@ -24,7 +32,8 @@ struct TrainSummary {
   double wall_seconds = 0;
   std::string model_path;
   std::string last_checkpoint;
-  std::optional<uint64_t> resumed_from_step;
+  std::optional<uint64_t> resumed_from_step;  // where the last attempt started
+  std::vector<TrainRestart> restarts;         // restarts after lost workers, in order
   // Absent when the run had no test set (or no epoch was evaluated).
   std::optional<double> test_accuracy;
   std::optional<double> test_loss;

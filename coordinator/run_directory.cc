@@ -6,6 +6,22 @@ namespace aimass::coordinator {
 
 namespace json = boost::json;
 
+namespace {
+constexpr char kLockFile[] = "train.lock";
+}  // namespace
+
+Result<std::unique_ptr<FileLock>> LockRunDirectory(Env& env, const std::string& path) {
+  AIMASS_RETURN_IF_ERROR(env.CreateDirectories(path));
+  auto lock = env.LockFile(JoinPath(path, kLockFile));
+  if (lock.ok()) return lock;
+  if (lock.status().code() != StatusCode::kFailedPrecondition) return lock.status();
+  // "…/train.lock: locked by another process (pid N)": keep only the holder.
+  const std::string& reason = lock.status().message();
+  const size_t pid = reason.rfind(" (pid ");
+  return Status::FailedPrecondition(path + ": another training job is running in this run directory" +
+                                    (pid == std::string::npos ? "" : reason.substr(pid)));
+}
+
 Status RunDirectory::Prepare(const std::string& config_text, bool resumed, bool overwrite) {
   AIMASS_RETURN_IF_ERROR(env_.CreateDirectories(CheckpointDirectory()));
   if (!resumed) {

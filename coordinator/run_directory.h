@@ -6,17 +6,26 @@
 //   checkpoints/     written by worker 0 (common/checkpoint/checkpoint_file.h)
 //   model.pt         the final model, written by worker 0
 //   summary.json     the final figures, written last
+//   train.lock       flock held by the one training job using the directory (LockRunDirectory)
 // Not thread-safe: the job's thread owns it.
 #pragma once
 
 #include <boost/json/object.hpp>
 
+#include <memory>
 #include <string>
 
 #include "common/env.h"
 #include "common/status.h"
 
 namespace aimass::coordinator {
+
+// Takes the run directory's lock (creating the directory): one training job at a time writes a
+// run directory, as one inference job writes an output (both use Env::LockFile). The lock is the
+// caller's until it destroys the returned object or the process ends; the TrainSupervisor holds
+// it for the whole job, across restarts. A directory locked by a live job is refused with one
+// line naming the directory and, when known, the holder's pid (kFailedPrecondition).
+Result<std::unique_ptr<FileLock>> LockRunDirectory(Env& env, const std::string& path);
 
 class RunDirectory {
  public:

@@ -150,27 +150,38 @@ class TrainJob::Impl {
   const TrainSummary& summary() const { return summary_; }
 
   // Training cannot go on without a worker: every loss is the job's end, told with its rank.
+  // The code tells a supervisor whether a relaunch may help (train_job.h).
   Status OnWorkerLost(const JobContext& context, uint32_t rank, const WorkerLoss& loss) {
     const std::string worker = context.roster().Describe(rank);
     switch (loss.cause) {
       case WorkerLoss::Cause::kDisconnected: {
         if (!started_training_) {
-          return Status::Error(worker + " disconnected before training began: " + loss.detail);
+          return Status::Unavailable(worker + " disconnected before training began: " + loss.detail);
         }
         // Workers step in lockstep: rank 0's last report dates the loss for every rank.
         uint64_t step = std::max(global_step_, worker_steps_[rank]);
-        return Status::Error(worker + " disconnected during epoch " +
-                             std::to_string(step / steps_per_epoch_ + 1) + " (step " +
-                             std::to_string(step) + "): " + loss.detail);
+        return Status::Unavailable(worker + " disconnected during epoch " +
+                                   std::to_string(step / steps_per_epoch_ + 1) + " (step " +
+                                   std::to_string(step) + "): " + loss.detail);
       }
       case WorkerLoss::Cause::kFailed:
-        return Status::Error(worker + " failed: " + loss.detail);
+        // Permanent: the same data and weights would fail the same way after a restart.
+        return Status::FromCode(loss.permanent ? StatusCode::kFailedPrecondition
+                                               : StatusCode::kUnavailable,
+                                worker + " failed: " + loss.detail);
       case WorkerLoss::Cause::kSilent:
       case WorkerLoss::Cause::kStuck:
         break;
     }
-    return Status::Error(worker + " " + loss.detail);
+    return Status::Unavailable(worker + " " + loss.detail);
   }
+
+  std::optional<uint64_t> resume_step() const {
+    if (!resume_) return std::nullopt;
+    return resume_->header.step;
+  }
+
+  void RecordRestarts(std::vector<TrainRestart> restarts) { restarts_ = std::move(restarts); }
 
   Status OnMessage(JobContext& context, uint32_t rank, const proto::WorkerMessage& message) {
     context_ = &context;  // a message may come before Start
@@ -406,6 +417,7 @@ class TrainJob::Impl {
     summary.model_path = model_path_;
     summary.last_checkpoint = last_checkpoint_;
     if (resume_) summary.resumed_from_step = resume_->header.step;
+    summary.restarts = restarts_;
     summary.test_accuracy = test_accuracy_;
     summary.test_loss = test_loss_;
     return summary;
@@ -442,6 +454,7 @@ class TrainJob::Impl {
   Clock::time_point started_;
   Clock::time_point train_started_;
   TrainSummary summary_;
+  std::vector<TrainRestart> restarts_;
 };
 
 TrainJob::TrainJob(TrainJobOptions options, Env& env, JobObserver& observer)
@@ -450,6 +463,10 @@ TrainJob::~TrainJob() = default;
 
 Status TrainJob::Prepare(uint32_t workers) { return impl_->Prepare(workers); }
 const TrainSummary& TrainJob::summary() const { return impl_->summary(); }
+std::optional<uint64_t> TrainJob::resume_step() const { return impl_->resume_step(); }
+void TrainJob::RecordRestarts(std::vector<TrainRestart> restarts) {
+  impl_->RecordRestarts(std::move(restarts));
+}
 JobTraits TrainJob::traits() const { return impl_->traits(); }
 Status TrainJob::Start(JobContext& context) { return impl_->Start(context); }
 Status TrainJob::OnMessage(JobContext& context, uint32_t rank, const proto::WorkerMessage& message) {

@@ -11,13 +11,19 @@
 //   worker -> CheckpointSaved (0 only), EvalResult (each epoch; triggers the plan for e+2)
 //   worker -> TrainingDone               all done: coordinator -> Shutdown
 // A lost worker (Failure message, dropped connection, silence) fails the job with one line
-// naming the rank: the others wait for it in every allreduce. Liveness, Hello, abort and release
-// are the JobDriver's (job_driver.h); this class is the training logic it drives.
+// naming the rank: the others wait for it in every allreduce. The error's code says whether a
+// fresh launch may get further (train_supervisor.h restarts on kUnavailable):
+//   dropped connection, silence, a stuck worker, a worker's own error   kUnavailable
+//   a worker's permanent failure (Failure.permanent: bad data, NaN)     kFailedPrecondition
+// Liveness, Hello, abort and release are the JobDriver's (job_driver.h); this class is the
+// training logic it drives.
 // Not thread-safe: one thread drives a job.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "common/config/train_config.h"
 #include "common/env.h"
@@ -48,6 +54,12 @@ class TrainJob final : public DrivenJob {
 
   // After JobDriver::Run succeeded: the figures summary.json was written from.
   const TrainSummary& summary() const;
+
+  // After Prepare: the step of the checkpoint this job resumes from; none for a fresh start.
+  std::optional<uint64_t> resume_step() const;
+
+  // The restarts that came before this attempt (train_supervisor.h), for summary.json.
+  void RecordRestarts(std::vector<TrainRestart> restarts);
 
   // DrivenJob, for the JobDriver.
   JobTraits traits() const override;

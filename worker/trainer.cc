@@ -126,6 +126,7 @@ class TrainingRun {
     total_steps_ = spec_.steps_per_epoch() * config_.epochs;
     input_shape_ = {0};
     for (int64_t dim : config_.model.input_shape) input_shape_.push_back(dim);
+    last_checkpoint_ = Clock::now();  // every_seconds counts training, not the set-up
     return Status::Ok();
   }
 
@@ -182,8 +183,7 @@ class TrainingRun {
       if (global_step_ % config_.log_every == 0 || last_of_epoch) {
         AIMASS_RETURN_IF_ERROR(ReportMetrics(plan.epoch(), step + 1));
       }
-      if (config_.checkpoint.every_steps > 0 &&
-          global_step_ % config_.checkpoint.every_steps == 0 && !last_of_epoch) {
+      if (CheckpointDue() && !last_of_epoch) {
         AIMASS_RETURN_IF_ERROR(SaveCheckpoint(plan.epoch(), step + 1));
       }
     }
@@ -274,9 +274,20 @@ class TrainingRun {
     return control_.Send(message);
   }
 
+  // Every checkpoint.every_steps steps, or once checkpoint.every_seconds passed since the last
+  // checkpoint (worker 0's clock: only worker 0 writes, and where it writes one does not change
+  // the weights, so the run stays the same run).
+  bool CheckpointDue() const {
+    const CheckpointConfig& checkpoint = config_.checkpoint;
+    if (checkpoint.every_steps > 0 && global_step_ % checkpoint.every_steps == 0) return true;
+    return is_leader_ && checkpoint.every_seconds > 0 &&
+           SecondsSince(last_checkpoint_) >= checkpoint.every_seconds;
+  }
+
   // Worker 0 alone writes: every replica holds the same state after the allreduce.
   Status SaveCheckpoint(uint32_t epoch, uint64_t step_in_epoch) {
     if (!is_leader_) return Status::Ok();
+    last_checkpoint_ = Clock::now();
     return Guarded("checkpoint at step " + std::to_string(global_step_),
                    [&] { return WriteCheckpointNow(epoch, step_in_epoch); });
   }
@@ -383,6 +394,7 @@ class TrainingRun {
   uint64_t global_step_ = 0;
   uint64_t total_steps_ = 0;
   IntervalTimes times_;
+  Clock::time_point last_checkpoint_;  // worker 0's last checkpoint, or the end of Setup
 };
 
 }  // namespace

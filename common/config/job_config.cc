@@ -80,6 +80,11 @@ Status ReadTraining(YamlSection& root, TrainConfig& config) {
   AIMASS_RETURN_IF_ERROR(section.ReadPositive("grad_accumulation", &config.grad_accumulation));
   AIMASS_RETURN_IF_ERROR(section.Read("seed", &config.seed));
   AIMASS_RETURN_IF_ERROR(section.ReadPositive("log_every", &config.log_every));
+  if (section.Has("max_restarts")) {
+    uint32_t max_restarts = 0;
+    AIMASS_RETURN_IF_ERROR(section.Read("max_restarts", &max_restarts));
+    config.max_restarts = max_restarts;
+  }
   return section.Finish();
 }
 
@@ -115,6 +120,7 @@ Status ReadCheckpoint(YamlSection& root, CheckpointConfig& checkpoint) {
   if (!root.Has("checkpoint")) return Status::Ok();
   AIMASS_ASSIGN_OR_RETURN(YamlSection section, root.Child("checkpoint"));
   AIMASS_RETURN_IF_ERROR(section.Read("every_steps", &checkpoint.every_steps));
+  AIMASS_RETURN_IF_ERROR(section.ReadNonNegative("every_seconds", &checkpoint.every_seconds));
   AIMASS_RETURN_IF_ERROR(section.ReadPositive("keep", &checkpoint.keep));
   return section.Finish();
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,8 +85,12 @@ struct DataConfig {
   uint64_t limit = 0;               // use only the first N training records (0: all)
 };
 
+// Checkpoints are also written at the end of every epoch. A restart after a lost worker
+// (training.max_restarts) repeats the steps since the newest one; every_seconds bounds that
+// work for fast and slow steps alike at a cost of well under 1% (docs/training.md, section 6).
 struct CheckpointConfig {
-  uint64_t every_steps = 0;  // 0: only at the end of each epoch
+  uint64_t every_steps = 0;      // also every N optimizer steps; 0: not by step count
+  double every_seconds = 60;     // also once this much time passed since the last; 0: not by time
   uint32_t keep = 3;
 };
 
@@ -119,6 +124,10 @@ struct TrainConfig {
   uint32_t grad_accumulation = 1;   // micro-batches per optimizer step
   uint64_t seed = 42;
   uint32_t log_every = 20;          // optimizer steps
+  // training.max_restarts: how often a job whose worker was lost is relaunched and resumed from
+  // its newest checkpoint (train_supervisor.h). Unset: the launch form's default (3 with
+  // `--workers`; under MPMD mpirun owns the processes and no restart is possible).
+  std::optional<uint32_t> max_restarts;
   std::string run_dir = "runs/latest";
 };
 

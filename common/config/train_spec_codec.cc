@@ -40,6 +40,7 @@ void EncodeTrainConfig(const TrainConfig& config, proto::TrainSpec* spec) {
   spec->set_epochs(config.epochs);
   spec->set_log_every(config.log_every);
   spec->set_checkpoint_every(config.checkpoint.every_steps);
+  spec->set_checkpoint_every_seconds(config.checkpoint.every_seconds);
   spec->set_checkpoint_keep(config.checkpoint.keep);
   spec->set_device(config.worker.device);
   spec->set_threads(config.worker.threads);
@@ -89,6 +90,7 @@ TrainConfig DecodeTrainConfig(const proto::TrainSpec& spec) {
   config.epochs = spec.epochs();
   config.log_every = spec.log_every();
   config.checkpoint.every_steps = spec.checkpoint_every();
+  config.checkpoint.every_seconds = spec.checkpoint_every_seconds();
   config.checkpoint.keep = spec.checkpoint_keep();
   config.worker.device = spec.device();
   config.worker.threads = spec.threads();

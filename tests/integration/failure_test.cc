@@ -124,6 +124,7 @@ TEST_CASE("a hung worker is named once it falls silent, and no process is left b
   settings.with_test = false;
   settings.checkpoint_every = 4;
   settings.heartbeat_timeout_s = 4;
+  settings.max_restarts = 0;  // a hung worker is restarted by default: here the job must fail
   Process job_process(LocalTrain(WriteJob(dir, settings, run), 2), dir);
   uint32_t victim = PidOnceTraining(run, 1);
   REQUIRE(victim != 0);
@@ -140,7 +141,7 @@ TEST_CASE("a hung worker is named once it falls silent, and no process is left b
   CHECK(ProcessEnded(victim));  // the stopped worker was ended too
 }
 
-TEST_CASE("a killed worker fails the job fast, names its rank, and the run resumes",
+TEST_CASE("without restarts a killed worker fails the job fast, names its rank, and the run resumes",
           "[integration][errors]") {
   TempDir scratch;
   const std::string dir = scratch.path();
@@ -150,6 +151,7 @@ TEST_CASE("a killed worker fails the job fast, names its rank, and the run resum
   settings.limit = 256;
   settings.with_test = false;
   settings.checkpoint_every = 4;
+  settings.max_restarts = 0;  // no restart: the job fails and --resume continues it
   const std::string job = WriteJob(dir, settings, run);
 
   Process job_process(LocalTrain(job, 2), dir);
@@ -176,6 +178,84 @@ TEST_CASE("a killed worker fails the job fast, names its rank, and the run resum
   INFO("stdout:\n" << resumed.out << "\nstderr:\n" << resumed.err);
   REQUIRE(resumed.exit_code == 0);
   CHECK(resumed.out.find("resuming from") != std::string::npos);
+  CHECK(fs::exists(run + "/model.pt"));
+}
+
+TEST_CASE("a killed worker is restarted and the run ends bit-identical to an uninterrupted one",
+          "[integration][errors][restart]") {
+  TempDir scratch;
+  const std::string dir = scratch.path();
+  JobSettings settings;
+  settings.epochs = 20;  // 320 steps of 16 a epoch: killed in the middle of one
+  settings.limit = 256;
+  settings.with_test = false;
+  settings.checkpoint_every = 4;
+  settings.optimizer = "{name: adamw, lr: 0.002, weight_decay: 0.01}";
+  settings.schedule = "{name: cosine, warmup_steps: 4}";
+
+  fs::create_directories(dir + "/uninterrupted");
+  const std::string reference = dir + "/uninterrupted/run";
+  ProcessResult uninterrupted =
+      Run(LocalTrain(WriteJob(dir + "/uninterrupted", settings, reference), 2), dir, seconds(300));
+  INFO("uninterrupted:\n" << uninterrupted.out << uninterrupted.err);
+  REQUIRE(uninterrupted.exit_code == 0);
+
+  fs::create_directories(dir + "/killed");
+  const std::string run = dir + "/killed/run";
+  Process job_process(LocalTrain(WriteJob(dir + "/killed", settings, run), 2), dir);
+  uint32_t victim = PidOnceTraining(run, 1);
+  REQUIRE(victim != 0);
+  REQUIRE(::kill(static_cast<pid_t>(victim), SIGKILL) == 0);
+  ProcessResult result = job_process.Wait(seconds(300));
+  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.out.find("aimass: restart 1 of 3 after: worker rank") != std::string::npos);
+
+  // The restart is in metrics.jsonl and summary.json...
+  std::string metrics = ReadText(run + "/metrics.jsonl");
+  size_t restart_lines = 0;
+  uint64_t resumed_from = 0;
+  for (size_t begin = 0; begin < metrics.size();) {
+    size_t end = metrics.find('\n', begin);
+    json::object line = json::parse(metrics.substr(begin, end - begin)).as_object();
+    if (line.contains("event") && line.at("event").as_string() == "restart") {
+      ++restart_lines;
+      resumed_from = line.at("resumed_from_step").to_number<uint64_t>();
+    }
+    begin = end + 1;
+  }
+  CHECK(restart_lines == 1);
+  CHECK(resumed_from > 0);  // a checkpoint existed when the worker was killed
+  json::object summary = json::parse(ReadText(run + "/summary.json")).as_object();
+  CHECK(summary.at("restarts").to_number<uint64_t>() == 1);
+  CHECK(summary.at("steps").to_number<uint64_t>() == 320);
+  // ...and the weights are those of the run nobody killed, to the last bit.
+  CHECK(MaxParameterDifference("mlp", reference + "/model.pt", run + "/model.pt") == 0.0);
+  CHECK(ProcessEnded(victim));
+}
+
+TEST_CASE("a second train on a live run directory is refused and the first goes on",
+          "[integration][errors]") {
+  TempDir scratch;
+  const std::string dir = scratch.path();
+  const std::string run = dir + "/run";
+  JobSettings settings;
+  settings.epochs = 20;  // long enough for two refused starts
+  settings.limit = 256;
+  settings.with_test = false;
+  settings.checkpoint_every = 4;
+  const std::string job = WriteJob(dir, settings, run);
+  Process first(LocalTrain(job, 2), dir);
+  REQUIRE(PidOnceTraining(run, 0) != 0);  // the first job is training
+
+  for (const auto& extra : {std::vector<std::string>{"--resume"}, std::vector<std::string>{"--overwrite"}}) {
+    ProcessResult second = Run(LocalTrain(job, 2, extra), dir, seconds(60));
+    CHECK(ErrorLine(second) == run + ": another training job is running in this run directory (pid " +
+                                   std::to_string(first.pid()) + ")");
+  }
+  ProcessResult finished = first.Wait(seconds(300));
+  INFO("stdout:\n" << finished.out << "\nstderr:\n" << finished.err);
+  CHECK(finished.exit_code == 0);
   CHECK(fs::exists(run + "/model.pt"));
 }
 

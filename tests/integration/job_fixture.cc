@@ -35,10 +35,12 @@ std::string WriteJob(const std::string& dir, const JobSettings& settings,
   yaml += "  batch_size: " + std::to_string(settings.batch_size) + "\n";
   yaml += "  grad_accumulation: " + std::to_string(settings.grad_accumulation) + "\n";
   yaml += "  seed: 7\n  log_every: 1\n";
+  if (settings.max_restarts) yaml += "  max_restarts: " + std::to_string(*settings.max_restarts) + "\n";
   yaml += "optimizer: " + settings.optimizer + "\n";
   yaml += "schedule: " + settings.schedule + "\n";
+  // No time-based checkpoints: the tests count and name checkpoints by step.
   yaml += "checkpoint: {every_steps: " + std::to_string(settings.checkpoint_every) +
-          ", keep: " + std::to_string(settings.checkpoint_keep) + "}\n";
+          ", every_seconds: 0, keep: " + std::to_string(settings.checkpoint_keep) + "}\n";
   yaml += "worker: {device: cpu, threads: 1, heartbeat_timeout_s: " +
           std::to_string(settings.heartbeat_timeout_s) + "}\n";
   if (!settings.gradient_sync.empty()) yaml += "gradient_sync: " + settings.gradient_sync + "\n";

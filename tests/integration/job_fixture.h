@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ struct JobSettings {
   uint32_t checkpoint_keep = 3;
   bool with_test = true;
   uint32_t heartbeat_timeout_s = 60;
+  std::optional<uint32_t> max_restarts;  // training.max_restarts; unset: the launch form's default
   std::string gradient_sync;  // a YAML mapping; empty: the defaults
   std::string train_dir;  // empty: the Fashion-MNIST slice
 };

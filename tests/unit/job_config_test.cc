@@ -23,9 +23,10 @@ training:
   grad_accumulation: 2
   seed: 9
   log_every: 5
+  max_restarts: 2
 optimizer: {name: sgd, lr: 0.1, momentum: 0.8, nesterov: true, weight_decay: 0.0005}
 schedule: {name: cosine, warmup_steps: 10, min_lr: 0.001}
-checkpoint: {every_steps: 100, keep: 2}
+checkpoint: {every_steps: 100, every_seconds: 30, keep: 2}
 worker: {device: cpu, backend: mpi, threads: 1, heartbeat_timeout_s: 9}
 gradient_sync: {bucket_mb: 4, first_bucket_mb: 0.5, overlap: true, compression: bf16}
 output: {run_dir: runs/x}
@@ -63,6 +64,7 @@ TEST_CASE("every documented key is read", "[config]") {
   CHECK(config->grad_accumulation == 2);
   CHECK(config->seed == 9);
   CHECK(config->log_every == 5);
+  CHECK(config->max_restarts == std::optional<uint32_t>(2));
   CHECK(config->optimizer.lr == Approx(0.1));
   CHECK(config->optimizer.momentum == Approx(0.8));
   CHECK(config->optimizer.nesterov);
@@ -71,6 +73,7 @@ TEST_CASE("every documented key is read", "[config]") {
   CHECK(config->schedule.warmup_steps == 10);
   CHECK(config->schedule.min_lr == Approx(0.001));
   CHECK(config->checkpoint.every_steps == 100);
+  CHECK(config->checkpoint.every_seconds == 30);
   CHECK(config->checkpoint.keep == 2);
   CHECK(config->worker.device == "cpu");
   CHECK(config->worker.backend == "mpi");
@@ -148,6 +151,24 @@ TEST_CASE("values of the wrong type or range are refused with the key", "[config
         "job.yaml: key 'optimizer.nesterov': needs optimizer.momentum > 0");
   CHECK(ErrorOf("data: {train: d}\ntraining: [1, 2]\n") ==
         "job.yaml: key 'training': expected a mapping");
+}
+
+TEST_CASE("training.max_restarts is left to the launch form unless given", "[config]") {
+  auto unset = ParseTrainConfig("data: {train: d}\n", "job.yaml");
+  REQUIRE(unset.ok());
+  CHECK_FALSE(unset->max_restarts.has_value());  // 3 with --workers, none under MPMD
+  auto zero = ParseTrainConfig("data: {train: d}\ntraining: {max_restarts: 0}\n", "job.yaml");
+  REQUIRE(zero.ok());
+  CHECK(zero->max_restarts == std::optional<uint32_t>(0));  // today's fail-fast behaviour
+  // Checkpoints by time unless told otherwise; 0 and 0 keep epoch ends only.
+  CHECK(unset->checkpoint.every_steps == 0);
+  CHECK(unset->checkpoint.every_seconds == 60);
+  CHECK(ErrorOf("data: {train: d}\ncheckpoint: {every_seconds: -5}\n") ==
+        "job.yaml: key 'checkpoint.every_seconds': must not be negative");
+  CHECK(ErrorOf("data: {train: d}\ntraining: {max_restarts: -1}\n") ==
+        "job.yaml: key 'training.max_restarts': expected a non-negative integer, got '-1'");
+  CHECK(ErrorOf("data: {train: d}\ntraining: {max_restarts: often}\n") ==
+        "job.yaml: key 'training.max_restarts': expected a non-negative integer, got 'often'");
 }
 
 TEST_CASE("missing training data and broken YAML are reported", "[config]") {

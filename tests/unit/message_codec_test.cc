@@ -70,6 +70,7 @@ TEST_CASE("a TrainConfig survives the trip through a TrainSpec", "[proto]") {
   config.grad_accumulation = 3;
   config.seed = 1234567890123ull;
   config.checkpoint.every_steps = 250;
+  config.checkpoint.every_seconds = 45.5;
   config.worker.backend = "nccl";
   config.gradient_sync.bucket_mb = 0.25;
   config.gradient_sync.overlap = "false";
@@ -95,6 +96,7 @@ TEST_CASE("a TrainConfig survives the trip through a TrainSpec", "[proto]") {
   CHECK(back.grad_accumulation == 3);
   CHECK(back.seed == 1234567890123ull);
   CHECK(back.checkpoint.every_steps == 250);
+  CHECK(back.checkpoint.every_seconds == 45.5);
   CHECK(back.worker.backend == "nccl");
   CHECK(back.gradient_sync.bucket_mb == 0.25);
   CHECK(back.gradient_sync.overlap == "false");

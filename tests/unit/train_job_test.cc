@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <thread>
+#include <unistd.h>
 
 #include "common/aimass.pb.h"
 #include "common/data/csv_writer.h"
@@ -14,6 +15,7 @@
 #include "coordinator/job_driver.h"
 #include "coordinator/launch/worker_launcher.h"
 #include "coordinator/train_job.h"
+#include "coordinator/train_supervisor.h"
 #include "tests/temp_dir.h"
 #include "tests/unit/thread_launcher.h"
 #include "worker/control_client.h"
@@ -290,6 +292,177 @@ TEST_CASE("workers that never connect are named after the start timeout", "[trai
   REQUIRE_FALSE(summary.ok());
   CHECK(summary.status().message() ==
         "only 2 of 3 workers connected within 1 s (missing ranks 1)");
+}
+
+// ---- TrainSupervisor: restarts after a lost worker (train_supervisor.h) ----
+
+TEST_CASE("only a lost worker's failure is restarted", "[train_supervisor]") {
+  using coordinator::IsRestartable;
+  CHECK(IsRestartable(Status::Unavailable("worker rank 1 (host h, pid 2) disconnected")));
+  CHECK_FALSE(IsRestartable(Status::FailedPrecondition("worker rank 1 failed: bad record")));
+  CHECK_FALSE(IsRestartable(Status::Cancelled("interrupted by a signal")));
+  CHECK_FALSE(IsRestartable(Status::InvalidArgument("job.yaml: key 'training.epochs'")));
+  CHECK_FALSE(IsRestartable(Status::Error("a worker sent a message out of place")));
+  CHECK_FALSE(IsRestartable(Status::Ok()));
+}
+
+// Attempt `attempt` (0-based) of a 2-worker job: rank 1 of the first `failing` attempts reports
+// an error once it has its start message (permanent or not); every other attempt plays through.
+ThreadLauncher::WorkerBody AttemptBody(uint32_t attempt, uint32_t failing, bool permanent,
+                                       std::atomic<uint64_t>& eval_records) {
+  return [=, &eval_records](uint32_t rank, const CoordinatorContact& contact) {
+    if (attempt >= failing) return PlayWorker(rank, contact, eval_records);
+    auto client = ConnectAndGreet(contact, rank, 2);
+    if (!client) return;
+    if (rank == 0) {  // a healthy peer: stays until the coordinator aborts the attempt
+      while (true) {
+        auto message = client->Receive(std::chrono::seconds(10));
+        if (!message.ok() || (*message)->has_shutdown()) return;
+      }
+    }
+    (void)client->Receive(std::chrono::seconds(10));
+    proto::WorkerMessage failure;
+    failure.mutable_failure()->set_message("out of memory");
+    failure.mutable_failure()->set_permanent(permanent);
+    (void)client->Send(failure);
+    (void)client->Receive(std::chrono::seconds(10));  // the abort
+  };
+}
+
+struct SupervisedRun {
+  Status status;
+  RecordingObserver seen;
+  std::optional<coordinator::TrainSummary> summary;
+  uint32_t launches = 0;
+};
+
+void RunSupervised(const TempDir& dir, uint32_t max_restarts, uint32_t failing, bool permanent,
+                   SupervisedRun& run, std::function<bool()> interrupted = {}) {
+  std::atomic<uint64_t> eval_records{0};
+  coordinator::TrainSupervisorOptions options;
+  options.job = Options(dir);
+  options.driver.interrupted = std::move(interrupted);
+  options.driver.bind_address = "127.0.0.1";
+  options.driver.worker_start_timeout = std::chrono::seconds(5);
+  options.max_restarts = max_restarts;
+  options.relaunch = [&]() -> Result<std::unique_ptr<coordinator::WorkerLauncher>> {
+    return std::unique_ptr<coordinator::WorkerLauncher>(std::make_unique<ThreadLauncher>(
+        2, AttemptBody(run.launches++, failing, permanent, eval_records)));
+  };
+  coordinator::TrainSupervisor supervisor(std::move(options), Env::Default(), run.seen);
+  run.status = supervisor.Prepare(2);
+  REQUIRE(run.status.ok());
+  ThreadLauncher first(2, AttemptBody(run.launches++, failing, permanent, eval_records));
+  run.status = supervisor.Run(first);
+  if (run.status.ok()) run.summary = supervisor.summary();
+}
+
+TEST_CASE("a lost worker's job is relaunched from the start when no checkpoint exists",
+          "[train_supervisor]") {
+  TempDir dir;
+  SupervisedRun run;
+  RunSupervised(dir, /*max_restarts=*/3, /*failing=*/1, /*permanent=*/false, run);
+  INFO(run.status.message());
+  REQUIRE(run.status.ok());
+  CHECK(run.launches == 2);
+  REQUIRE(run.summary.has_value());
+  REQUIRE(run.summary->restarts.size() == 1);
+  CHECK(run.summary->restarts[0].restart == 1);
+  CHECK(run.summary->restarts[0].resumed_from_step == 0);
+  CHECK(run.summary->restarts[0].reason ==
+        "worker rank 1 (host host-1, pid 1001) failed: out of memory");
+  CHECK(run.seen.failures.empty());  // the restarted attempt's failure is not the job's
+  size_t restart_lines = 0;
+  for (const auto& line : run.seen.infos) {
+    if (line.rfind("aimass: restart 1 of 3 after: worker rank 1", 0) == 0) ++restart_lines;
+  }
+  CHECK(restart_lines == 1);
+
+  // metrics.jsonl: the restart line, then the new attempt's steps; summary.json: count and list.
+  std::ifstream metrics(dir.Path("run/metrics.jsonl"));
+  std::string first_line;
+  REQUIRE(std::getline(metrics, first_line));
+  boost::json::object restart = boost::json::parse(first_line).as_object();
+  CHECK(restart.at("event").as_string() == "restart");
+  CHECK(restart.at("restart").to_number<int>() == 1);
+  CHECK(restart.at("resumed_from_step").to_number<int>() == 0);
+  std::ifstream file(dir.Path("run/summary.json"));
+  std::string text((std::istreambuf_iterator<char>(file)), {});
+  boost::json::object written = boost::json::parse(text).as_object();
+  CHECK(written.at("restarts").to_number<int>() == 1);
+  CHECK(written.at("restart_history").as_array().size() == 1);
+}
+
+TEST_CASE("a permanent failure is not restarted", "[train_supervisor]") {
+  TempDir dir;
+  SupervisedRun run;
+  RunSupervised(dir, /*max_restarts=*/3, /*failing=*/1, /*permanent=*/true, run);
+  REQUIRE_FALSE(run.status.ok());
+  CHECK(run.status.code() == StatusCode::kFailedPrecondition);
+  CHECK(run.status.message() == "worker rank 1 (host host-1, pid 1001) failed: out of memory");
+  CHECK(run.launches == 1);
+  CHECK(run.seen.failures == std::vector<std::string>{run.status.message()});
+}
+
+TEST_CASE("a job the user interrupted is not restarted", "[train_supervisor]") {
+  TempDir dir;
+  SupervisedRun run;
+  std::atomic<bool> interrupted{false};
+  // The worker's failure and the interrupt come together (mpirun signals the coordinator when a
+  // worker dies): whichever the driver sees first, the user asked to stop.
+  RunSupervised(dir, /*max_restarts=*/3, /*failing=*/1, /*permanent=*/false, run, [&] {
+    if (!run.seen.lost.empty()) interrupted = true;
+    return interrupted.load();
+  });
+  REQUIRE_FALSE(run.status.ok());
+  CHECK(run.launches == 1);
+  CHECK(run.seen.failures.size() == 1);
+}
+
+TEST_CASE("when restarts run out the job fails with the last error and the count",
+          "[train_supervisor]") {
+  TempDir dir;
+  SupervisedRun run;
+  RunSupervised(dir, /*max_restarts=*/2, /*failing=*/10, /*permanent=*/false, run);
+  REQUIRE_FALSE(run.status.ok());
+  CHECK(run.launches == 3);
+  CHECK(run.status.message() ==
+        "worker rank 1 (host host-1, pid 1001) failed: out of memory (gave up after 2 restarts: "
+        "training.max_restarts is 2)");
+  CHECK(run.seen.failures == std::vector<std::string>{run.status.message()});
+
+  SupervisedRun unrestarted;  // max_restarts 0: today's behaviour, the error as it was
+  TempDir other;
+  RunSupervised(other, /*max_restarts=*/0, /*failing=*/1, /*permanent=*/false, unrestarted);
+  CHECK(unrestarted.launches == 1);
+  CHECK(unrestarted.status.message() == "worker rank 1 (host host-1, pid 1001) failed: out of memory");
+}
+
+TEST_CASE("a second job on a locked run directory is refused with the holder's pid",
+          "[train_supervisor]") {
+  TempDir dir;
+  RecordingObserver seen;
+  coordinator::TrainSupervisor first(coordinator::TrainSupervisorOptions{Options(dir), {}, 0, {}},
+                                     Env::Default(), seen);
+  REQUIRE(first.Prepare(2).ok());
+  coordinator::TrainSupervisor second(coordinator::TrainSupervisorOptions{Options(dir), {}, 0, {}},
+                                      Env::Default(), seen);
+  Status refused = second.Prepare(2);
+  CHECK(refused.code() == StatusCode::kFailedPrecondition);
+  CHECK(refused.message() == dir.Path("run") +
+                                 ": another training job is running in this run directory (pid " +
+                                 std::to_string(::getpid()) + ")");
+}
+
+TEST_CASE("bad input leaves no run directory behind", "[train_supervisor]") {
+  TempDir dir;
+  RecordingObserver seen;
+  coordinator::TrainJobOptions options = Options(dir);
+  options.config.data.train = ShardDirectorySource(dir.Path("no-such-table"));
+  coordinator::TrainSupervisor supervisor(coordinator::TrainSupervisorOptions{options, {}, 0, {}},
+                                          Env::Default(), seen);
+  CHECK_FALSE(supervisor.Prepare(2).ok());
+  CHECK_FALSE(std::filesystem::exists(dir.Path("run")));
 }
 
 }  // namespace
