@@ -80,6 +80,7 @@ Status ReadTraining(YamlSection& root, TrainConfig& config) {
   AIMASS_RETURN_IF_ERROR(section.ReadPositive("grad_accumulation", &config.grad_accumulation));
   AIMASS_RETURN_IF_ERROR(section.Read("seed", &config.seed));
   AIMASS_RETURN_IF_ERROR(section.ReadPositive("log_every", &config.log_every));
+  AIMASS_RETURN_IF_ERROR(section.ReadChoice("on_nonfinite", {"fail", "skip_step"}, &config.on_nonfinite));
   return section.Finish();
 }
 

@@ -119,6 +119,10 @@ struct TrainConfig {
   uint32_t grad_accumulation = 1;   // micro-batches per optimizer step
   uint64_t seed = 42;
   uint32_t log_every = 20;          // optimizer steps
+  // A NaN or infinite loss or gradient: "fail" ends the job naming the step (a permanent
+  // failure: a restart would diverge again); "skip_step" drops that step's update on every
+  // worker and counts it.
+  std::string on_nonfinite = "fail";
   std::string run_dir = "runs/latest";
 };
 
