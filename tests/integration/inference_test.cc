@@ -18,6 +18,7 @@
 #include "tests/integration/error_line.h"
 #include "tests/integration/job_fixture.h"
 #include "tests/integration/process_runner.h"
+#include "tests/strict_json_check.h"
 #include "tests/temp_dir.h"
 
 namespace aimass::testing {
@@ -246,7 +247,10 @@ TEST_CASE("bad records: fail names the record, skip counts, quarantine keeps the
   WriteText(fixture.table + "/part-00009", "id," + std::string("f0,f1,f2,f3,f4,f5,f6,f7,f8,f9,"
                                            "f10,f11,f12,f13,f14,f15\n") +
                                            "x1" + row + "\n" + "x2,abc" + row.substr(4) + "\n" +
-                                           "x3" + row + "\n" + "x4,1,2\n");
+                                           "x3" + row + "\n" + "x4,1,2\n" +
+                                           // non-finite features are bad records too
+                                           "x5,nan" + row.substr(4) + "\n" +
+                                           "x6,-inf" + row.substr(4) + "\n");
   std::string job = WriteInferJob(fixture);
   ProcessResult failed = Run(LocalInfer(job), scratch.path(), seconds(120));
   CHECK(ErrorLine(failed).find("part-00009:line 3") != std::string::npos);
@@ -257,8 +261,8 @@ TEST_CASE("bad records: fail names the record, skip counts, quarantine keeps the
   INFO(skipped.err);
   REQUIRE(skipped.exit_code == 0);
   json::object manifest = Manifest(fixture.dir + "/out");
-  CHECK(manifest.at("bad_records").to_number<int>() == 2);
-  CHECK(manifest.at("records_in").to_number<int>() == 404);
+  CHECK(manifest.at("bad_records").to_number<int>() == 4);
+  CHECK(manifest.at("records_in").to_number<int>() == 406);
   CHECK(manifest.at("records_out").to_number<int>() == 402);
   CHECK_FALSE(fs::exists(fixture.dir + "/out/_bad_records"));
 
@@ -269,10 +273,26 @@ TEST_CASE("bad records: fail names the record, skip counts, quarantine keeps the
   for (const auto& entry : fs::directory_iterator(fixture.dir + "/out/_bad_records")) {
     kept += ReadText(entry.path().string());
   }
-  CHECK(std::count(kept.begin(), kept.end(), '\n') == 2);
+  CHECK(std::count(kept.begin(), kept.end(), '\n') == 4);
   CHECK(kept.find("x2,abc") != std::string::npos);
   CHECK(kept.find("x4,1,2") != std::string::npos);
-  CHECK(Manifest(fixture.dir + "/out").at("bad_records").to_number<int>() == 2);
+  CHECK(kept.find("x5,nan") != std::string::npos);
+  CHECK(kept.find("'nan' is not a finite number") != std::string::npos);
+  CHECK(kept.find("x6,-inf") != std::string::npos);
+  CHECK(Manifest(fixture.dir + "/out").at("bad_records").to_number<int>() == 4);
+  // Every JSON file of the output is strict JSON (no NaN / Infinity tokens).
+  CHECK(StrictJsonLines(ReadText(fixture.dir + "/out/_SUCCESS")));
+  CHECK(StrictJsonLines(kept));
+
+  // Another tool's _SUCCESS over this output: --overwrite is refused with one line naming the
+  // file, and no part file is deleted.
+  const size_t parts = CommittedParts(fixture.dir + "/out");
+  REQUIRE(parts > 0);
+  WriteText(fixture.dir + "/out/_SUCCESS", "{\"committed\": true, \"writer\": \"spark\"}\n");
+  ProcessResult foreign = Run(LocalInfer(job, {"--overwrite"}), scratch.path(), seconds(120));
+  CHECK(ErrorLine(foreign).rfind(fixture.dir + "/out/_SUCCESS: not an aimass manifest", 0) == 0);
+  CHECK(CommittedParts(fixture.dir + "/out") == parts);
+  CHECK(ReadText(fixture.dir + "/out/_SUCCESS") == "{\"committed\": true, \"writer\": \"spark\"}\n");
 }
 
 TEST_CASE("partitioned bzip2 JSON lines and Hive TSV cut into byte ranges score exactly once",
