@@ -10,6 +10,7 @@
 #include "common/checkpoint/checkpoint_file.h"
 #include "common/env.h"
 #include "models/model.h"
+#include "models/model_catalog.h"
 #include "tests/integration/error_line.h"
 #include "tests/integration/job_fixture.h"
 #include "tests/strict_json_check.h"
