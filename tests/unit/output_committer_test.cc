@@ -184,7 +184,7 @@ TEST_CASE("attempt directories carry a nonce of their coordinator run", "[commit
           dir.Path("out/_temporary/attempt-" + first.run_nonce() + "-1"));
 }
 
-TEST_CASE("--overwrite never replaces output whose _SUCCESS aimass did not write", "[committer]") {
+TEST_CASE("overwrite never replaces output whose _SUCCESS aimass did not write", "[committer]") {
   const std::vector<std::string> foreign_manifests{
       "",                                              // Hadoop's and Spark's: empty
       "not json at all",                               // some other tool's text
@@ -211,7 +211,7 @@ TEST_CASE("--overwrite never replaces output whose _SUCCESS aimass did not write
   }
 }
 
-TEST_CASE("--overwrite replaces an aimass manifest's output", "[committer]") {
+TEST_CASE("overwrite replaces an aimass manifest's output", "[committer]") {
   TempDir dir;
   {
     OutputCommitter committer(Env::Default(), dir.Path("out"), ".csv");
