@@ -29,6 +29,8 @@ enum class StatusCode : int {
   kInternal = 13,           // a generic error: Status::Error() and broken invariants
   kIOError = 100,           // reading, writing, syncing or renaming failed at the OS level
   kCorruption = 101,        // stored or received bytes fail a check (CRC, magic, decoding)
+  kNonFinite = 102,         // a computation produced NaN or Inf (a diverged loss, gradient or
+                            // parameter): the same input would do it again
 };
 
 // "InvalidArgument", "NotFound", ... (for logs and error mapping); a value outside the enum
@@ -47,6 +49,7 @@ inline const char* StatusCodeName(StatusCode code) {
     case StatusCode::kInternal: return "Internal";
     case StatusCode::kIOError: return "IOError";
     case StatusCode::kCorruption: return "Corruption";
+    case StatusCode::kNonFinite: return "NonFinite";
   }
   return "Unknown";
 }
@@ -95,6 +98,9 @@ class [[nodiscard]] Status {
   static Status Corruption(std::string message) {
     return Status(StatusCode::kCorruption, std::move(message));
   }
+  static Status NonFinite(std::string message) {
+    return Status(StatusCode::kNonFinite, std::move(message));
+  }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
@@ -110,6 +116,7 @@ class [[nodiscard]] Status {
   bool IsNotFound() const { return code_ == StatusCode::kNotFound; }
   bool IsIOError() const { return code_ == StatusCode::kIOError; }
   bool IsCorruption() const { return code_ == StatusCode::kCorruption; }
+  bool IsNonFinite() const { return code_ == StatusCode::kNonFinite; }
   bool IsUnavailable() const { return code_ == StatusCode::kUnavailable; }
   bool IsDeadlineExceeded() const { return code_ == StatusCode::kDeadlineExceeded; }
 

@@ -48,6 +48,7 @@ struct StepReport {
   double optimizer_seconds = 0;
   double compute_seconds = 0;
   double elapsed_seconds = 0;  // since the job started
+  uint64_t skipped_steps = 0;  // steps on_nonfinite: skip_step dropped so far (this run)
 };
 
 // Where a training job stands, for a progress line.

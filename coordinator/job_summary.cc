@@ -19,6 +19,7 @@ json::object ToJson(const TrainSummary& summary) {
                       {"workers", summary.workers},
                       {"global_batch", summary.global_batch},
                       {"steps", summary.steps},
+                      {"skipped_steps", summary.skipped_steps},
                       {"train_records", summary.train_records},
                       {"test_records", summary.test_records},
                       {"samples_per_second", summary.samples_per_second},

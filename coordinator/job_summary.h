@@ -25,6 +25,7 @@ struct TrainSummary {
   uint32_t workers = 0;
   uint64_t global_batch = 0;
   uint64_t steps = 0;
+  uint64_t skipped_steps = 0;  // updates training.on_nonfinite: skip_step dropped
   uint64_t train_records = 0;  // training records an epoch covers: the table's, or data.limit
   uint64_t test_records = 0;   // records in the test dataset; 0 without one
   double samples_per_second = 0;

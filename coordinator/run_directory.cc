@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "common/strict_json.h"
+
 namespace aimass::coordinator {
 
 namespace json = boost::json;
@@ -45,19 +47,19 @@ Status RunDirectory::Prepare(const std::string& config_text, bool resumed, bool 
 }
 
 Status RunDirectory::AppendMetrics(const json::object& line) {
-  return env_.AppendToFile(JoinPath(path_, "metrics.jsonl"), json::serialize(line) + "\n");
+  return env_.AppendToFile(JoinPath(path_, "metrics.jsonl"), SerializeStrictJson(line) + "\n");
 }
 
 Status RunDirectory::AppendEval(const json::object& line) {
-  return env_.AppendToFile(JoinPath(path_, "evals.jsonl"), json::serialize(line) + "\n");
+  return env_.AppendToFile(JoinPath(path_, "evals.jsonl"), SerializeStrictJson(line) + "\n");
 }
 
 Status RunDirectory::WriteWorkers(const json::array& workers) {
-  return env_.WriteFileAtomically(JoinPath(path_, "workers.json"), json::serialize(workers) + "\n");
+  return env_.WriteFileAtomically(JoinPath(path_, "workers.json"), SerializeStrictJson(workers) + "\n");
 }
 
 Status RunDirectory::WriteSummary(const json::object& summary) {
-  return env_.WriteFileAtomically(JoinPath(path_, "summary.json"), json::serialize(summary) + "\n");
+  return env_.WriteFileAtomically(JoinPath(path_, "summary.json"), SerializeStrictJson(summary) + "\n");
 }
 
 }  // namespace aimass::coordinator

@@ -325,6 +325,8 @@ class TrainJob::Impl {
     report.optimizer_seconds = metrics.optimizer_seconds();
     report.compute_seconds = metrics.compute_seconds();
     report.elapsed_seconds = SecondsBetween(started_, Clock::now());
+    report.skipped_steps = metrics.skipped_steps();
+    skipped_steps_ = metrics.skipped_steps();
     AIMASS_RETURN_IF_ERROR(run_.AppendMetrics(MetricsLine(report)));
     throughput_weighted_ += metrics.samples_per_second() * metrics.interval_steps();
     throughput_steps_ += metrics.interval_steps();
@@ -361,7 +363,8 @@ class TrainJob::Impl {
                         {"communication_s", report.communication_seconds},
                         {"optimizer_s", report.optimizer_seconds},
                         {"compute_s", report.compute_seconds},
-                        {"time_s", report.elapsed_seconds}};
+                        {"time_s", report.elapsed_seconds},
+                        {"skipped_steps", report.skipped_steps}};
   }
 
   Status OnEvalResult(uint32_t rank, const proto::EvalResult& result) {
@@ -408,6 +411,7 @@ class TrainJob::Impl {
     summary.workers = workers_count_;
     summary.global_batch = GlobalBatch();
     summary.steps = global_step_;
+    summary.skipped_steps = skipped_steps_;
     summary.train_records = train_index_.total_records();
     summary.test_records = test_index_ ? test_index_->total_records() : 0;
     summary.samples_per_second =
@@ -443,6 +447,7 @@ class TrainJob::Impl {
   uint32_t first_epoch_ = 0;
   uint64_t first_step_ = 0;
   uint64_t global_step_ = 0;
+  uint64_t skipped_steps_ = 0;  // the latest StepMetrics.skipped_steps (on_nonfinite: skip_step)
   uint32_t completed_epochs_ = 0;
   std::map<uint32_t, EpochEval> evals_;
   std::optional<double> test_loss_;

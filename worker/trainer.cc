@@ -49,7 +49,14 @@ struct IntervalTimes {
   double optimizer = 0;
   uint64_t steps = 0;
   uint64_t local_samples = 0;
+  uint64_t counted_samples = 0;  // of the steps whose update was applied: loss and accuracy
 };
+
+// "training step 57 (epoch 2)": steps count from 1 over the whole job, epochs from 1, as in
+// metrics.jsonl.
+std::string StepName(uint64_t step, uint32_t epoch) {
+  return "training step " + std::to_string(step) + " (epoch " + std::to_string(epoch + 1) + ")";
+}
 
 class TrainingRun {
  public:
@@ -177,7 +184,7 @@ class TrainingRun {
       uint64_t step_samples = std::min<uint64_t>(per_step, plan.samples() - step * per_step);
       AIMASS_RETURN_IF_ERROR(
           Guarded([&] { return "training step " + std::to_string(global_step_ + 1); },
-                  [&] { return TrainStep(step_samples); }));
+                  [&] { return TrainStep(step_samples, plan.epoch()); }));
       control_.SetProgress(global_step_);
       bool last_of_epoch = step + 1 == plan.steps();
       if (global_step_ % config_.log_every == 0 || last_of_epoch) {
@@ -190,7 +197,7 @@ class TrainingRun {
     return Status::Ok();
   }
 
-  Status TrainStep(uint64_t step_samples) {
+  Status TrainStep(uint64_t step_samples, uint32_t epoch) {
     sync_->StartStep();
     uint64_t consumed = 0;
     // The allreduce sums over workers: scaling by every worker's samples makes the sum the mean.
@@ -228,15 +235,63 @@ class TrainingRun {
     times_.communication += exposed;
 
     auto optimizer_start = Clock::now();
-    SetLearningRate(*optimizer_, LearningRateAt(config_.schedule, config_.optimizer.lr,
-                                                global_step_, total_steps_));
-    optimizer_->step();
-    interval_stats_.add_(sync_->statistics());
+    // Decided on the allreduced buffer: every worker applies or skips this update alike.
+    const GradientSynchronizer::FiniteCheck finite = sync_->CheckFinite();
+    if (finite.ok()) {
+      SetLearningRate(*optimizer_, LearningRateAt(config_.schedule, config_.optimizer.lr,
+                                                  global_step_, total_steps_));
+      optimizer_->step();
+      interval_stats_.add_(sync_->statistics());
+      times_.counted_samples += step_samples;
+    } else {
+      AIMASS_RETURN_IF_ERROR(OnNonFiniteStep(finite, epoch));
+    }
     times_.optimizer += SecondsSince(optimizer_start);
 
     ++global_step_;
     ++times_.steps;
     times_.local_samples += step_samples;
+    return Status::Ok();
+  }
+
+  // A step whose loss or reduced gradients are NaN or Inf. Under on_nonfinite: fail the job ends
+  // here, before any checkpoint of it; under skip_step its update is dropped (the optimizer's
+  // state too), unless the parameters themselves are already non-finite: then every later step
+  // would be skipped as well, and the job fails instead.
+  Status OnNonFiniteStep(const GradientSynchronizer::FiniteCheck& finite, uint32_t epoch) {
+    const std::string what = std::string(!finite.loss_finite ? "loss" : "gradient") +
+                             (!finite.loss_finite && !finite.gradients_finite ? " and gradient" : "");
+    const std::string step = StepName(global_step_ + 1, epoch);
+    if (config_.on_nonfinite != "skip_step") {
+      return Status::NonFinite("rank " + std::to_string(communicator_.rank()) + ": " + step +
+                               ": non-finite " + what +
+                               " (NaN or Inf); training.on_nonfinite is fail (lower optimizer.lr, "
+                               "or set skip_step to drop such steps)");
+    }
+    AIMASS_RETURN_IF_ERROR(CheckParametersFinite(step + ": after a non-finite " + what));
+    ++skipped_steps_;
+    // Every rank skips alike; one says so, and a long run of skips does not flood the log.
+    if (is_leader_ && (skipped_steps_ <= 10 || skipped_steps_ % 1000 == 0)) {
+      LogWarning(step + ": non-finite " + what + ", update skipped on every worker (" +
+                 std::to_string(skipped_steps_) + " so far)");
+    }
+    return Status::Ok();
+  }
+
+  // NaN or Inf in the model's parameters or buffers (an update that overflowed) is an error:
+  // such weights are never checkpointed, exported or trained on.
+  Status CheckParametersFinite(const std::string& when) const {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> state = parameters_;
+    for (const auto& buffer : model_->Buffers()) state.push_back(buffer);
+    for (const torch::Tensor& tensor : state) {
+      if (!tensor.is_floating_point()) continue;
+      if (!torch::isfinite(tensor).all().item<bool>()) {
+        return Status::NonFinite("rank " + std::to_string(communicator_.rank()) + ": " + when +
+                                 ": the model's parameters are non-finite (NaN or Inf); "
+                                 "nothing of them is written (lower optimizer.lr)");
+      }
+    }
     return Status::Ok();
   }
 
@@ -252,6 +307,9 @@ class TrainingRun {
     torch::Tensor stats = interval_stats_.cpu();
     double samples = static_cast<double>(times_.local_samples);
     double global_samples = samples * communicator_.size();
+    // Skipped steps' figures are not in interval_stats_; with every step skipped, 0 / 0 is NaN,
+    // which metrics.jsonl writes as null.
+    double counted_samples = static_cast<double>(times_.counted_samples) * communicator_.size();
     double elapsed = SecondsSince(times_.start);
     double steps = static_cast<double>(std::max<uint64_t>(1, times_.steps));
     proto::WorkerMessage message;
@@ -259,8 +317,9 @@ class TrainingRun {
     metrics->set_step(global_step_);
     metrics->set_epoch(epoch);
     metrics->set_step_in_epoch(step_in_epoch);
-    metrics->set_loss(stats[0].item<double>() / global_samples);
-    metrics->set_accuracy(stats[1].item<double>() / global_samples);
+    metrics->set_loss(stats[0].item<double>() / counted_samples);
+    metrics->set_accuracy(stats[1].item<double>() / counted_samples);
+    metrics->set_skipped_steps(skipped_steps_);
     metrics->set_lr(LearningRateAt(config_.schedule, config_.optimizer.lr, global_step_ - 1,
                                    total_steps_));
     metrics->set_samples_per_second(global_samples / std::max(elapsed, 1e-9));
@@ -293,6 +352,11 @@ class TrainingRun {
   }
 
   Status WriteCheckpointNow(uint32_t epoch, uint64_t step_in_epoch) {
+    // Never a checkpoint of non-finite weights: it would replace (and prune) finite ones. An
+    // epoch-end checkpoint (step_in_epoch 0) names the next epoch: the step was in the one before.
+    const uint32_t step_epoch = step_in_epoch == 0 && epoch > 0 ? epoch - 1 : epoch;
+    AIMASS_RETURN_IF_ERROR(
+        CheckParametersFinite("checkpoint after " + StepName(global_step_, step_epoch)));
     AIMASS_ASSIGN_OR_RETURN(std::string payload, SerializeTrainingState(*model_, *optimizer_));
     Checkpoint checkpoint;
     checkpoint.header.step = global_step_;
@@ -359,6 +423,7 @@ class TrainingRun {
     done->set_steps(global_step_);
     if (is_leader_) {
       std::string path = JoinPath(config_.run_dir, "model.pt");
+      AIMASS_RETURN_IF_ERROR(CheckParametersFinite("export of " + path));
       AIMASS_RETURN_IF_ERROR(
           Guarded("export of " + path, [&] { return model_->Export(path); }));
       done->set_model_path(path);
@@ -393,6 +458,7 @@ class TrainingRun {
   std::vector<int64_t> input_shape_;
   uint64_t global_step_ = 0;
   uint64_t total_steps_ = 0;
+  uint64_t skipped_steps_ = 0;  // updates on_nonfinite: skip_step dropped in this process
   IntervalTimes times_;
   Clock::time_point last_checkpoint_;  // worker 0's last checkpoint, or the end of Setup
 };

@@ -232,6 +232,8 @@ int WorkerMain(int argc, char** argv) {
   if (!status.ok()) {
     proto::WorkerMessage failure;
     failure.mutable_failure()->set_message(status.message());
+    // Non-finite values come back from the same checkpoint and data: no restart can help.
+    failure.mutable_failure()->set_permanent(status.IsNonFinite());
     (void)(*control)->Send(failure);
     LogError(status.message());
     ExitNow(1);

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <limits>
 
+#include "common/strict_json.h"
+
 namespace aimass {
 namespace {
 
@@ -50,7 +52,7 @@ std::string EncodeHeader(const CheckpointHeader& header) {
   object["step_in_epoch"] = header.step_in_epoch;
   object["world_size"] = header.world_size;
   object["model"] = header.model;
-  return boost::json::serialize(object);
+  return SerializeStrictJson(std::move(object));
 }
 
 Result<uint64_t> ReadUnsigned(const boost::json::object& object, const char* key, uint64_t max) {

@@ -85,6 +85,7 @@ Status ReadTraining(YamlSection& root, TrainConfig& config) {
     AIMASS_RETURN_IF_ERROR(section.Read("max_restarts", &max_restarts));
     config.max_restarts = max_restarts;
   }
+  AIMASS_RETURN_IF_ERROR(section.ReadChoice("on_nonfinite", {"fail", "skip_step"}, &config.on_nonfinite));
   return section.Finish();
 }
 

@@ -128,6 +128,10 @@ struct TrainConfig {
   // its newest checkpoint (train_supervisor.h). Unset: the launch form's default (3 with
   // `--workers`; under MPMD mpirun owns the processes and no restart is possible).
   std::optional<uint32_t> max_restarts;
+  // A NaN or infinite loss or gradient: "fail" ends the job naming the step (a permanent
+  // failure: a restart would diverge again); "skip_step" drops that step's update on every
+  // worker and counts it.
+  std::string on_nonfinite = "fail";
   std::string run_dir = "runs/latest";
 };
 

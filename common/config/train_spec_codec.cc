@@ -39,6 +39,7 @@ void EncodeTrainConfig(const TrainConfig& config, proto::TrainSpec* spec) {
   spec->set_seed(config.seed);
   spec->set_epochs(config.epochs);
   spec->set_log_every(config.log_every);
+  spec->set_on_nonfinite(config.on_nonfinite);
   spec->set_checkpoint_every(config.checkpoint.every_steps);
   spec->set_checkpoint_every_seconds(config.checkpoint.every_seconds);
   spec->set_checkpoint_keep(config.checkpoint.keep);
@@ -89,6 +90,7 @@ TrainConfig DecodeTrainConfig(const proto::TrainSpec& spec) {
   config.seed = spec.seed();
   config.epochs = spec.epochs();
   config.log_every = spec.log_every();
+  config.on_nonfinite = spec.on_nonfinite().empty() ? "fail" : spec.on_nonfinite();
   config.checkpoint.every_steps = spec.checkpoint_every();
   config.checkpoint.every_seconds = spec.checkpoint_every_seconds();
   config.checkpoint.keep = spec.checkpoint_keep();

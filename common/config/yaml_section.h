@@ -1,15 +1,18 @@
 // YamlSection: a YAML mapping read key by key, for the strict config parsers (job_config.h,
 // infer_config.h). Every key read is remembered so that Finish() can name the first key nobody
 // asked for: a misspelt option must not be silently ignored. Every error it returns is
-// StatusCode::kInvalidArgument (the document is the caller's input).
+// StatusCode::kInvalidArgument (the document is the caller's input). A floating-point key whose
+// value is NaN or infinite is refused, naming the key.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -40,6 +43,15 @@ class YamlSection {
     } catch (const YAML::Exception&) {
       return Error("key '" + Qualified(key) + "'",
                    std::string("expected ") + TypeName(out) + ", got '" + Scalar(key) + "'");
+    }
+    // YAML reads .nan, .inf (and yaml-cpp also nan, inf, 1e999) as numbers; no setting means
+    // any of them, and a NaN slips past every range check (NaN <= 0 is false). Every numeric
+    // key is read here, so this is the one place that refuses them.
+    if constexpr (std::is_floating_point_v<T>) {
+      if (!std::isfinite(*out)) {
+        return Error("key '" + Qualified(key) + "'",
+                     "'" + Scalar(key) + "' is not a finite number");
+      }
     }
     return Status::Ok();
   }

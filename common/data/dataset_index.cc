@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/data/split_decoder.h"
+#include "common/strict_json.h"
 #include "common/tables/split_planner.h"
 #include "common/tables/table_config.h"
 #include "common/tables/table_listing.h"
@@ -194,7 +195,7 @@ Result<DatasetIndex> IndexDataset(const DatasetSourceConfig& source, const Index
     // The cache only saves time: a read-only table is fine.
     json::array records(counts->begin(), counts->end());
     (void)env.WriteFileAtomically(
-        cache_path, json::serialize(json::object{{"key", key}, {"split_records", records}}) + "\n");
+        cache_path, SerializeStrictJson(json::object{{"key", key}, {"split_records", records}}) + "\n");
   }
   for (size_t i = 0; i < index.splits.size(); ++i) index.splits[i].records = (*counts)[i];
   if (index.total_records() == 0) {

@@ -3,6 +3,7 @@
 #include "common/tables/binary/avro_reader.h"
 #include "common/tables/binary/idx_reader.h"
 #include "common/tables/binary/tfrecord_reader.h"
+#include "common/tables/finite_features.h"
 #include "common/tables/text/delimited_reader.h"
 #include "common/tables/text/json_lines_reader.h"
 
@@ -32,7 +33,9 @@ TableFormat TableFormatFromName(const std::string& name) {
   return TableFormat::kDelimited;
 }
 
-Result<std::unique_ptr<RecordReader>> OpenRecordReader(const InputFile& file, const Split& split,
+namespace {
+
+Result<std::unique_ptr<RecordReader>> OpenFormatReader(const InputFile& file, const Split& split,
                                                        const TableOptions& options) {
   switch (options.format) {
     case TableFormat::kDelimited:
@@ -47,6 +50,14 @@ Result<std::unique_ptr<RecordReader>> OpenRecordReader(const InputFile& file, co
       return OpenIdxReader(file, split, options);
   }
   return Status::Error(file.relative_path + ": unknown table format");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RecordReader>> OpenRecordReader(const InputFile& file, const Split& split,
+                                                       const TableOptions& options) {
+  AIMASS_ASSIGN_OR_RETURN(auto reader, OpenFormatReader(file, split, options));
+  return RejectNonFiniteFeatures(std::move(reader), file, options);
 }
 
 }  // namespace aimass::tables

@@ -7,6 +7,8 @@
 //    job's on_bad_record policy decides (the same record is bad on every retry);
 //  - a file that cannot be read (I/O error, corrupt compression, a broken container) is an
 //    *attempt* failure: Next returns an error, and the split may be retried elsewhere.
+// A record with a NaN or infinite feature value is bad data too, whatever the format
+// (finite_features.h): OpenRecordReader's readers never yield one.
 // Not thread-safe: one thread reads one split.
 #pragma once
 

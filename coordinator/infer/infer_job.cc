@@ -335,6 +335,7 @@ class InferJob::Impl {
       out->set_begin(split.begin);
       out->set_end(split.end);
       out->set_whole_file(split.whole_file);
+      out->set_attempt_directory(committer_.AttemptDirectory(assignment->attempt_id));
       AIMASS_RETURN_IF_ERROR(context_->Send(assignment->rank, message));
     }
     return Status::Ok();
@@ -387,6 +388,8 @@ class InferJob::Impl {
     part.bad_records = done.bad_records();
     part.bytes = done.output_bytes();
     part.sha256 = done.output_sha256();
+    part.bad_records_bytes = done.bad_records_bytes();
+    part.bad_records_sha256 = done.bad_records_sha256();
     // Only files directly in this attempt's directory may be moved into the output.
     const std::string attempt_dir = committer_.AttemptDirectory(attempt) + "/";
     auto in_attempt = [&](const std::string& path) {
@@ -405,6 +408,9 @@ class InferJob::Impl {
     }
     if (!committed.ok()) {
       committer_.Discard(attempt);
+      observer_.OnInfo("aimass: split " + std::to_string(split) + " attempt " +
+                       std::to_string(attempt) + " not committed: " + committed.message() +
+                       "; retrying");
       return scheduler_->OnFailed(attempt, "commit failed: " + committed.message());
     }
     scheduler_->OnCommitted(attempt);
@@ -480,7 +486,7 @@ class InferJob::Impl {
       parts.push_back(std::move(entry));
     }
     return json::object{
-        {"job", "aimass infer"},
+        {"job", OutputCommitter::kManifestJob},
         {"identity", Identity()},
         {"model", json::object{{"path", model_file_}, {"name", model_.name}, {"sha256", model_sha256_}}},
         {"input", json::object{{"path", config_.input.path},

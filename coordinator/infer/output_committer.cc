@@ -1,8 +1,15 @@
 #include "coordinator/infer/output_committer.h"
 
+#include <openssl/rand.h>
+
 #include <boost/json.hpp>
 
 #include <cstdio>
+#include <random>
+
+#include "common/io/output_file.h"
+
+#include "common/strict_json.h"
 
 namespace aimass::coordinator {
 
@@ -29,6 +36,34 @@ std::string FirstDifference(const json::object& expected, const json::object& fo
   return "its job description differs";
 }
 
+// 64 random bits as hex. A failure of OpenSSL's generator (no entropy) falls back to
+// std::random_device: the nonce separates runs, it is not a secret.
+std::string NewRunNonce() {
+  unsigned char bytes[8];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+    std::random_device entropy;
+    for (unsigned char& byte : bytes) byte = static_cast<unsigned char>(entropy());
+  }
+  char text[17];
+  for (size_t i = 0; i < sizeof(bytes); ++i) std::snprintf(text + 2 * i, 3, "%02x", bytes[i]);
+  return text;
+}
+
+// The file at `path` must be what its worker reported: `bytes` long with SHA-256 `sha256`.
+Status VerifyReported(Env& env, const std::string& path, uint64_t bytes, const std::string& sha256) {
+  AIMASS_ASSIGN_OR_RETURN(FileInfo info, env.Stat(path));
+  if (info.size != bytes) {
+    return Status::Corruption(path + ": " + std::to_string(info.size) + " bytes, the worker reported " +
+                              std::to_string(bytes) + "; not committed");
+  }
+  AIMASS_ASSIGN_OR_RETURN(std::string actual, io::Sha256OfFile(path));
+  if (actual != sha256) {
+    return Status::Corruption(path + ": SHA-256 " + actual + ", the worker reported " +
+                              (sha256.empty() ? std::string("none") : sha256) + "; not committed");
+  }
+  return Status::Ok();
+}
+
 Result<json::object> ParseObject(const std::string& text, const std::string& path) {
   json::error_code error;
   json::value value = json::parse(text, error);
@@ -43,7 +78,8 @@ json::object CommittedPart::ToJson() const {
                       {"file", file},             {"bad_records_file", bad_records_file},
                       {"records_in", records_in}, {"records_out", records_out},
                       {"bad_records", bad_records}, {"bytes", bytes},
-                      {"sha256", sha256}};
+                      {"sha256", sha256}, {"bad_records_bytes", bad_records_bytes},
+                      {"bad_records_sha256", bad_records_sha256}};
 }
 
 Result<CommittedPart> CommittedPart::FromJson(const json::value& value) {
@@ -59,6 +95,13 @@ Result<CommittedPart> CommittedPart::FromJson(const json::value& value) {
     part.bad_records = json::value_to<uint64_t>(object.at("bad_records"));
     part.bytes = json::value_to<uint64_t>(object.at("bytes"));
     part.sha256 = json::value_to<std::string>(object.at("sha256"));
+    // Absent in commit logs written before the quarantine file was checked.
+    if (const json::value* bytes = object.if_contains("bad_records_bytes")) {
+      part.bad_records_bytes = json::value_to<uint64_t>(*bytes);
+    }
+    if (const json::value* sha256 = object.if_contains("bad_records_sha256")) {
+      part.bad_records_sha256 = json::value_to<std::string>(*sha256);
+    }
     return part;
   } catch (const std::exception& error) {
     return Status::Error(std::string("malformed commit record: ") + error.what());
@@ -66,12 +109,15 @@ Result<CommittedPart> CommittedPart::FromJson(const json::value& value) {
 }
 
 OutputCommitter::OutputCommitter(Env& env, std::string output_dir, std::string part_suffix)
-    : env_(env), output_dir_(std::move(output_dir)), part_suffix_(std::move(part_suffix)) {}
+    : env_(env),
+      output_dir_(std::move(output_dir)),
+      part_suffix_(std::move(part_suffix)),
+      run_nonce_(NewRunNonce()) {}
 
 std::string OutputCommitter::attempts_dir() const { return JoinPath(output_dir_, kTemporary); }
 
 std::string OutputCommitter::AttemptDirectory(uint64_t attempt_id) const {
-  return JoinPath(attempts_dir(), "attempt-" + std::to_string(attempt_id));
+  return JoinPath(attempts_dir(), "attempt-" + run_nonce_ + "-" + std::to_string(attempt_id));
 }
 
 std::string OutputCommitter::PartName(uint32_t split) const {
@@ -94,8 +140,8 @@ Result<OutputState> OutputCommitter::Open(const json::object& identity, bool ove
   if (empty) {
     // a fresh output
   } else if (env_.Exists(success_path)) {
-    AIMASS_ASSIGN_OR_RETURN(std::string text, env_.ReadFile(success_path));
-    AIMASS_ASSIGN_OR_RETURN(json::object manifest, ParseObject(text, success_path));
+    json::object manifest;
+    AIMASS_RETURN_IF_ERROR(ReadOwnManifest(success_path, &manifest));
     const json::value* found = manifest.if_contains("identity");
     if (found && found->is_object() && found->as_object() == identity && !overwrite) {
       (void)env_.RemoveTree(attempts_dir());  // left if the coordinator died after _SUCCESS
@@ -142,8 +188,28 @@ Result<OutputState> OutputCommitter::Open(const json::object& identity, bool ove
   }
   if (!empty) AIMASS_RETURN_IF_ERROR(RemoveEarlierOutput());
   AIMASS_RETURN_IF_ERROR(env_.RemoveFile(JoinPath(attempts_dir(), kCommitLog)));
-  AIMASS_RETURN_IF_ERROR(env_.WriteFileAtomically(job_path, json::serialize(identity)));
+  AIMASS_RETURN_IF_ERROR(env_.WriteFileAtomically(job_path, SerializeStrictJson(identity)));
   return state;
+}
+
+Status OutputCommitter::ReadOwnManifest(const std::string& path, json::object* manifest) {
+  AIMASS_ASSIGN_OR_RETURN(std::string text, env_.ReadFile(path));
+  json::error_code error;
+  json::value value = json::parse(text, error);
+  const json::object* object = !error && value.is_object() ? &value.as_object() : nullptr;
+  const json::value* job = object ? object->if_contains("job") : nullptr;
+  const json::value* identity = object ? object->if_contains("identity") : nullptr;
+  // Another tool's _SUCCESS (Hadoop's and Spark's are empty; some write JSON): its parts are
+  // not aimass's to delete, so --overwrite does not apply either.
+  if (job == nullptr || !job->is_string() || job->as_string() != kManifestJob ||
+      identity == nullptr || !identity->is_object()) {
+    return Status::FailedPrecondition(
+        path + ": not an aimass manifest (no aimass job identity); this output was written by "
+               "something else and is not replaced, even with --overwrite: choose another output "
+               "directory");
+  }
+  *manifest = std::move(value.as_object());
+  return Status::Ok();
 }
 
 // What an earlier aimass job wrote, and nothing else: its parts, quarantine, manifest, attempts.
@@ -190,6 +256,12 @@ Result<std::vector<CommittedPart>> OutputCommitter::LoadCommits() {
 
 Status OutputCommitter::Commit(const CommittedPart& part, const std::string& attempt_output,
                                const std::string& attempt_bad_records) {
+  // Every file first, then the renames: a mismatch leaves the output as it was.
+  AIMASS_RETURN_IF_ERROR(VerifyReported(env_, attempt_output, part.bytes, part.sha256));
+  if (!part.bad_records_file.empty()) {
+    AIMASS_RETURN_IF_ERROR(VerifyReported(env_, attempt_bad_records, part.bad_records_bytes,
+                                          part.bad_records_sha256));
+  }
   AIMASS_RETURN_IF_ERROR(env_.RenameFile(attempt_output, JoinPath(output_dir_, part.file)));
   if (!part.bad_records_file.empty()) {
     AIMASS_RETURN_IF_ERROR(env_.CreateDirectories(JoinPath(output_dir_, kBadRecordsDir)));
@@ -197,7 +269,7 @@ Status OutputCommitter::Commit(const CommittedPart& part, const std::string& att
         env_.RenameFile(attempt_bad_records, JoinPath(output_dir_, part.bad_records_file)));
   }
   AIMASS_RETURN_IF_ERROR(env_.AppendToFile(JoinPath(attempts_dir(), kCommitLog),
-                                           json::serialize(part.ToJson()) + "\n"));
+                                           SerializeStrictJson(part.ToJson()) + "\n"));
   Discard(part.attempt_id);
   return Status::Ok();
 }
@@ -207,7 +279,7 @@ void OutputCommitter::Discard(uint64_t attempt_id) {
 }
 
 Status OutputCommitter::CommitJob(const json::object& manifest) {
-  return env_.WriteFileAtomically(JoinPath(output_dir_, kSuccess), json::serialize(manifest) + "\n");
+  return env_.WriteFileAtomically(JoinPath(output_dir_, kSuccess), SerializeStrictJson(manifest) + "\n");
 }
 
 Status OutputCommitter::RemoveTemporary() {

@@ -18,6 +18,7 @@
 #include "tests/integration/error_line.h"
 #include "tests/integration/job_fixture.h"
 #include "tests/integration/process_runner.h"
+#include "tests/strict_json_check.h"
 #include "tests/temp_dir.h"
 
 namespace aimass::testing {
@@ -114,14 +115,23 @@ size_t CommittedParts(const std::string& out) {
   return parts;
 }
 
+// Whole lines of the running job's commit log: splits whose commit is complete (a part file
+// appears a moment before its line, so counting parts would race with a kill).
+size_t LoggedCommits(const std::string& out) {
+  std::error_code ignored;
+  if (!fs::exists(out + "/_temporary/commits.jsonl", ignored)) return 0;
+  const std::string log = ReadText(out + "/_temporary/commits.jsonl");
+  return static_cast<size_t>(std::count(log.begin(), log.end(), '\n'));
+}
+
 // Waits until `out` holds at least `parts` committed parts (or the job ended first).
 void WaitForCommits(const std::string& out, size_t parts, Process& job) {
   auto deadline = std::chrono::steady_clock::now() + seconds(120);
-  while (CommittedParts(out) < parts && std::chrono::steady_clock::now() < deadline) {
+  while (LoggedCommits(out) < parts && std::chrono::steady_clock::now() < deadline) {
     REQUIRE(::kill(job.pid(), 0) == 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  REQUIRE(CommittedParts(out) >= parts);
+  REQUIRE(LoggedCommits(out) >= parts);
 }
 
 std::vector<pid_t> WorkerPids() {
@@ -246,7 +256,10 @@ TEST_CASE("bad records: fail names the record, skip counts, quarantine keeps the
   WriteText(fixture.table + "/part-00009", "id," + std::string("f0,f1,f2,f3,f4,f5,f6,f7,f8,f9,"
                                            "f10,f11,f12,f13,f14,f15\n") +
                                            "x1" + row + "\n" + "x2,abc" + row.substr(4) + "\n" +
-                                           "x3" + row + "\n" + "x4,1,2\n");
+                                           "x3" + row + "\n" + "x4,1,2\n" +
+                                           // non-finite features are bad records too
+                                           "x5,nan" + row.substr(4) + "\n" +
+                                           "x6,-inf" + row.substr(4) + "\n");
   std::string job = WriteInferJob(fixture);
   ProcessResult failed = Run(LocalInfer(job), scratch.path(), seconds(120));
   CHECK(ErrorLine(failed).find("part-00009:line 3") != std::string::npos);
@@ -257,8 +270,8 @@ TEST_CASE("bad records: fail names the record, skip counts, quarantine keeps the
   INFO(skipped.err);
   REQUIRE(skipped.exit_code == 0);
   json::object manifest = Manifest(fixture.dir + "/out");
-  CHECK(manifest.at("bad_records").to_number<int>() == 2);
-  CHECK(manifest.at("records_in").to_number<int>() == 404);
+  CHECK(manifest.at("bad_records").to_number<int>() == 4);
+  CHECK(manifest.at("records_in").to_number<int>() == 406);
   CHECK(manifest.at("records_out").to_number<int>() == 402);
   CHECK_FALSE(fs::exists(fixture.dir + "/out/_bad_records"));
 
@@ -269,10 +282,26 @@ TEST_CASE("bad records: fail names the record, skip counts, quarantine keeps the
   for (const auto& entry : fs::directory_iterator(fixture.dir + "/out/_bad_records")) {
     kept += ReadText(entry.path().string());
   }
-  CHECK(std::count(kept.begin(), kept.end(), '\n') == 2);
+  CHECK(std::count(kept.begin(), kept.end(), '\n') == 4);
   CHECK(kept.find("x2,abc") != std::string::npos);
   CHECK(kept.find("x4,1,2") != std::string::npos);
-  CHECK(Manifest(fixture.dir + "/out").at("bad_records").to_number<int>() == 2);
+  CHECK(kept.find("x5,nan") != std::string::npos);
+  CHECK(kept.find("'nan' is not a finite number") != std::string::npos);
+  CHECK(kept.find("x6,-inf") != std::string::npos);
+  CHECK(Manifest(fixture.dir + "/out").at("bad_records").to_number<int>() == 4);
+  // Every JSON file of the output is strict JSON (no NaN / Infinity tokens).
+  CHECK(StrictJsonLines(ReadText(fixture.dir + "/out/_SUCCESS")));
+  CHECK(StrictJsonLines(kept));
+
+  // Another tool's _SUCCESS over this output: --overwrite is refused with one line naming the
+  // file, and no part file is deleted.
+  const size_t parts = CommittedParts(fixture.dir + "/out");
+  REQUIRE(parts > 0);
+  WriteText(fixture.dir + "/out/_SUCCESS", "{\"committed\": true, \"writer\": \"spark\"}\n");
+  ProcessResult foreign = Run(LocalInfer(job, {"--overwrite"}), scratch.path(), seconds(120));
+  CHECK(ErrorLine(foreign).rfind(fixture.dir + "/out/_SUCCESS: not an aimass manifest", 0) == 0);
+  CHECK(CommittedParts(fixture.dir + "/out") == parts);
+  CHECK(ReadText(fixture.dir + "/out/_SUCCESS") == "{\"committed\": true, \"writer\": \"spark\"}\n");
 }
 
 TEST_CASE("partitioned bzip2 JSON lines and Hive TSV cut into byte ranges score exactly once",

@@ -268,6 +268,22 @@ TEST_CASE("IndexDataset errors name the file, the column or the record", "[index
     CHECK_THAT(index.status().message(), Catch::StartsWith("a.csv:line 3: "));
     CHECK_THAT(index.status().message(), Catch::Contains("abc"));
   }
+  SECTION("a feature that is NaN or infinite") {
+    for (const char* value : {"nan", "inf", "-Infinity"}) {
+      INFO(value);
+      WriteRaw(dir.Path("a.csv"), "id,label,f0\n1,2,0.5\n2,1," + std::string(value) + "\n");
+      auto index = Index(dir.path(), 1);
+      REQUIRE_FALSE(index.ok());
+      CHECK(index.status().message() ==
+            "a.csv:line 3: field 'f0': '" + std::string(value) + "' is not a finite number");
+    }
+  }
+  SECTION("a NaN label") {
+    WriteRaw(dir.Path("a.csv"), "id,label,f0\n1,NaN,0.5\n");
+    auto index = Index(dir.path(), 1);
+    REQUIRE_FALSE(index.ok());
+    CHECK(index.status().message() == "a.csv:line 2: field 'label': 'NaN' is not a finite number");
+  }
 }
 
 }  // namespace

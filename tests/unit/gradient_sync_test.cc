@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <functional>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -287,6 +289,101 @@ TEST_CASE("several ranks' synchronized gradients are the mean of their own gradi
       CheckGradientsAreTheMean(c, options, 3e-2, 1e-3);
     }
   }
+}
+
+// One step on every rank over the loopback transport; `poison` (may be empty) says what rank
+// `poisoned_rank` does to its local gradient or loss before the reduction. Returns each rank's
+// finite check.
+std::vector<GradientSynchronizer::FiniteCheck> CheckFiniteOnEveryRank(
+    const MultiRankCase& c, const GradientSyncOptions& options, int poisoned_rank,
+    const std::function<void(GradientSynchronizer&, Replica&)>& poison) {
+  auto group = collective::CreateLoopbackGroup(c.ranks);
+  REQUIRE(group.ok());
+  std::vector<GradientSynchronizer::FiniteCheck> checks(static_cast<size_t>(c.ranks));
+  std::vector<Status> statuses(static_cast<size_t>(c.ranks));
+  std::vector<std::thread> threads;
+  for (int rank = 0; rank < c.ranks; ++rank) {
+    threads.emplace_back([&, rank] {
+      Replica replica(c.initial);
+      auto sync = GradientSynchronizer::Create(replica.parameters(),
+                                               *(*group)[static_cast<size_t>(rank)], options);
+      if (!sync.ok()) {
+        statuses[static_cast<size_t>(rank)] = sync.status();
+        return;
+      }
+      (*sync)->StartStep();
+      torch::Tensor loss = replica.loss(c.inputs[rank], c.targets[rank]);
+      (*sync)->statistics()[0].add_(loss.detach());
+      // Before backward: it accumulates into the gradient, and NaN or Inf stays what it is.
+      if (rank == poisoned_rank && poison) poison(**sync, replica);
+      (*sync)->ArmForLastBackward();
+      loss.backward();
+      auto finished = (*sync)->Finish();
+      statuses[static_cast<size_t>(rank)] = finished.status();
+      if (finished.ok()) checks[static_cast<size_t>(rank)] = (*sync)->CheckFinite();
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const Status& status : statuses) REQUIRE(status.ok());
+  return checks;
+}
+
+TEST_CASE("every rank reaches the same finite-check verdict from the reduced buffer",
+          "[sync][loopback][nonfinite]") {
+  MultiRankCase c = MakeCase(3);
+  GradientSyncOptions options;
+  options.overlap = false;  // poison after backward, before the reduction
+  SECTION("all finite: every rank applies the update") {
+    for (const auto& check : CheckFiniteOnEveryRank(c, options, -1, nullptr)) {
+      CHECK(check.ok());
+    }
+  }
+  SECTION("one rank's NaN gradient: every rank skips") {
+    auto checks = CheckFiniteOnEveryRank(c, options, 1, [](GradientSynchronizer&, Replica& r) {
+      r.output_weight.mutable_grad()[0][0] = std::numeric_limits<float>::quiet_NaN();
+    });
+    for (const auto& check : checks) {
+      CHECK_FALSE(check.ok());
+      CHECK_FALSE(check.gradients_finite);
+      CHECK(check.loss_finite);
+    }
+  }
+  SECTION("one rank's Inf gradient: every rank skips") {
+    auto checks = CheckFiniteOnEveryRank(c, options, 2, [](GradientSynchronizer&, Replica& r) {
+      r.hidden_bias.mutable_grad()[3] = std::numeric_limits<float>::infinity();
+    });
+    for (const auto& check : checks) CHECK_FALSE(check.gradients_finite);
+  }
+  SECTION("one rank's Inf loss: every rank skips, naming the loss") {
+    auto checks = CheckFiniteOnEveryRank(c, options, 0, [](GradientSynchronizer& sync, Replica&) {
+      sync.statistics()[0].fill_(std::numeric_limits<float>::infinity());
+    });
+    for (const auto& check : checks) {
+      CHECK_FALSE(check.ok());
+      CHECK_FALSE(check.loss_finite);
+      CHECK(check.gradients_finite);
+    }
+  }
+}
+
+TEST_CASE("the finite check is not fooled by a finite sum that overflows", "[sync][nonfinite]") {
+  TinyNet net;
+  DoublingCommunicator communicator;
+  GradientSyncOptions options;
+  options.overlap = false;
+  auto sync = GradientSynchronizer::Create(net.parameters(), communicator, options);
+  REQUIRE(sync.ok());
+  (*sync)->StartStep();
+  (*sync)->ArmForLastBackward();
+  net.loss(torch::ones({2, 4})).backward();
+  // Large but finite gradients whose float32 sum overflows to Inf.
+  net.first.mutable_grad().fill_(1.0e38f);
+  REQUIRE((*sync)->Finish().ok());  // doubled: 2e38, still finite
+  CHECK((*sync)->CheckFinite().ok());
+  net.second.mutable_grad()[1][1] = std::numeric_limits<float>::quiet_NaN();
+  auto check = (*sync)->CheckFinite();
+  CHECK_FALSE(check.ok());
+  CHECK_FALSE(check.gradients_finite);
 }
 
 TEST_CASE("a synchronizer whose peer never joins reports an error instead of hanging",

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "common/aimass.pb.h"
+#include "common/io/output_file.h"
 #include "coordinator/infer/infer_job.h"
 #include "coordinator/job_driver.h"
 #include "tests/temp_dir.h"
@@ -59,7 +60,9 @@ coordinator::InferJobOptions Options(const TempDir& dir) {
 }
 
 // How a fake worker treats an assignment.
-enum class Action { kSucceed, kFailRetryable, kFailFatal, kVanish };
+// kSucceedTruncated: reports the size and SHA-256 of the whole part, but the file on disk lost
+// its tail (what a zombie writer or a torn write leaves): the commit must refuse it.
+enum class Action { kSucceed, kSucceedTruncated, kFailRetryable, kFailFatal, kVanish };
 using Policy = std::function<Action(uint32_t rank, const proto::SplitAssignment&)>;
 
 // Plays a worker: asks for two splits, "scores" each by writing a part file into the attempt
@@ -70,7 +73,6 @@ void FakeWorker(uint32_t rank, const CoordinatorContact& contact, uint32_t worke
   auto start = client->Receive(std::chrono::seconds(10));
   if (!start.ok() || !(*start)->has_start_inference()) return;
   CHECK((*start)->start_inference().job_id() == contact.job_id);
-  const std::string attempts_dir = (*start)->start_inference().spec().attempts_dir();
   proto::WorkerMessage request;
   request.mutable_work_request()->set_splits(2);
   if (!client->Send(request).ok()) return;
@@ -82,12 +84,15 @@ void FakeWorker(uint32_t rank, const CoordinatorContact& contact, uint32_t worke
     Action action = policy(rank, assignment);
     if (action == Action::kVanish) return;  // the connection closes with the client
     proto::WorkerMessage report;
-    if (action == Action::kSucceed) {
-      std::string dir = attempts_dir + "/attempt-" + std::to_string(assignment.attempt_id());
+    if (action == Action::kSucceed || action == Action::kSucceedTruncated) {
+      const std::string& dir = assignment.attempt_directory();
       fs::create_directories(dir);
       std::string path = dir + "/part.csv";
       std::string text = "id,prediction\nsplit" + std::to_string(assignment.split()) + ",1\n";
       std::ofstream(path) << text;
+      auto sha256 = io::Sha256OfFile(path);
+      REQUIRE(sha256.ok());
+      if (action == Action::kSucceedTruncated) fs::resize_file(path, text.size() / 2);
       proto::SplitDone* done = report.mutable_split_done();
       done->set_attempt_id(assignment.attempt_id());
       done->set_split(assignment.split());
@@ -95,7 +100,7 @@ void FakeWorker(uint32_t rank, const CoordinatorContact& contact, uint32_t worke
       done->set_records_in(3);
       done->set_records_out(3);
       done->set_output_bytes(text.size());
-      done->set_output_sha256("00");
+      done->set_output_sha256(*sha256);
     } else {
       proto::SplitFailed* failed = report.mutable_split_failed();
       failed->set_attempt_id(assignment.attempt_id());
@@ -204,6 +209,52 @@ TEST_CASE("a failed attempt is retried and a lost worker's splits go to the othe
   }
   RequireEverySplitOnce(dir.Path("out"));
   REQUIRE(manifest->at("failed_attempts").to_number<int>() >= 2);
+}
+
+TEST_CASE("a part that is not what its worker reported is never committed", "[infer_job]") {
+  TempDir dir;
+  std::mutex mutex;
+  std::set<uint32_t> truncated_once;
+  std::set<std::string> attempt_directories;
+  auto manifest = RunJob(Options(dir), 2, [&](uint32_t, const proto::SplitAssignment& a) {
+    std::lock_guard<std::mutex> lock(mutex);
+    attempt_directories.insert(a.attempt_directory());
+    return truncated_once.insert(a.split()).second ? Action::kSucceedTruncated : Action::kSucceed;
+  });
+  REQUIRE(manifest.ok());
+  // Every split's first part was truncated: each was refused, re-queued, and the second attempt
+  // (the whole file) committed.
+  RequireEverySplitOnce(dir.Path("out"));
+  REQUIRE(manifest->at("failed_attempts").to_number<int>() == kFiles);
+  // Attempt directories carry this run's nonce: attempt-<16 hex>-<n>.
+  for (const std::string& directory : attempt_directories) {
+    const std::string name = fs::path(directory).filename().string();
+    REQUIRE(name.size() >= 26);
+    REQUIRE(name.rfind("attempt-", 0) == 0);
+    REQUIRE(name[24] == '-');
+  }
+}
+
+TEST_CASE("attempt directories differ between coordinator runs of one job", "[infer_job]") {
+  TempDir dir;
+  std::set<std::string> first_run;
+  std::set<std::string> second_run;
+  std::set<uint32_t> failing{1, 4};
+  // The first run fails on splits 1 and 4; the second (a resume) runs what is left with attempt
+  // numbers that restart at 1, but in directories of its own.
+  auto first = RunJob(Options(dir), 1, [&](uint32_t, const proto::SplitAssignment& a) {
+    first_run.insert(a.attempt_directory());
+    return failing.count(a.split()) ? Action::kFailRetryable : Action::kSucceed;
+  });
+  REQUIRE_FALSE(first.ok());
+  auto second = RunJob(Options(dir), 1, [&](uint32_t, const proto::SplitAssignment& a) {
+    second_run.insert(a.attempt_directory());
+    return Action::kSucceed;
+  });
+  REQUIRE(second.ok());
+  REQUIRE_FALSE(second_run.empty());
+  for (const std::string& directory : second_run) REQUIRE(first_run.count(directory) == 0);
+  RequireEverySplitOnce(dir.Path("out"));
 }
 
 TEST_CASE("a bad record under on_bad_record: fail stops the job without _SUCCESS", "[infer_job]") {

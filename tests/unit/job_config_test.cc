@@ -171,6 +171,39 @@ TEST_CASE("training.max_restarts is left to the launch form unless given", "[con
         "job.yaml: key 'training.max_restarts': expected a non-negative integer, got 'often'");
 }
 
+TEST_CASE("a NaN or infinite number is refused for every numeric key, naming it", "[config]") {
+  // YAML's own spellings of NaN and infinity, which yaml-cpp reads as numbers.
+  for (const char* value : {".nan", ".NaN", ".NAN", ".inf", "-.inf", ".Inf", "+.inf"}) {
+    INFO(value);
+    const std::string text(value);
+    CHECK(ErrorOf("data: {train: d}\noptimizer: {lr: " + text + "}\n") ==
+          "job.yaml: key 'optimizer.lr': '" + text + "' is not a finite number");
+    CHECK(ErrorOf("data: {train: d}\nschedule: {name: cosine, min_lr: " + text + "}\n") ==
+          "job.yaml: key 'schedule.min_lr': '" + text + "' is not a finite number");
+    CHECK(ErrorOf("data: {train: d, normalize: {mean: " + text + "}}\n") ==
+          "job.yaml: key 'data.normalize.mean': '" + text + "' is not a finite number");
+    CHECK(ErrorOf("data: {train: d}\ngradient_sync: {bucket_mb: " + text + "}\n") ==
+          "job.yaml: key 'gradient_sync.bucket_mb': '" + text + "' is not a finite number");
+  }
+  // Other spellings are not numbers to yaml-cpp at all: refused too, naming the key.
+  for (const char* value : {"nan", "inf", "1e999"}) {
+    INFO(value);
+    CHECK(ErrorOf("data: {train: d}\noptimizer: {lr: " + std::string(value) + "}\n") ==
+          "job.yaml: key 'optimizer.lr': expected a number, got '" + std::string(value) + "'");
+  }
+}
+
+TEST_CASE("training.on_nonfinite is fail by default, or skip_step", "[config][nonfinite]") {
+  auto defaults = ParseTrainConfig("data: {train: d}\n", "job.yaml");
+  REQUIRE(defaults.ok());
+  CHECK(defaults->on_nonfinite == "fail");
+  auto skip = ParseTrainConfig("data: {train: d}\ntraining: {on_nonfinite: skip_step}\n", "job.yaml");
+  REQUIRE(skip.ok());
+  CHECK(skip->on_nonfinite == "skip_step");
+  CHECK(ErrorOf("data: {train: d}\ntraining: {on_nonfinite: ignore}\n") ==
+        "job.yaml: key 'training.on_nonfinite': 'ignore' is not one of: fail, skip_step");
+}
+
 TEST_CASE("missing training data and broken YAML are reported", "[config]") {
   CHECK(ErrorOf("model: cnn\n") == "job.yaml: key 'data': missing (needs at least data.train)");
   CHECK(ErrorOf("data: {test: t}\n") == "job.yaml: key 'data.train': missing");

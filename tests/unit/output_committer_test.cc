@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/io/output_file.h"
 #include "tests/temp_dir.h"
 
 namespace aimass::coordinator {
@@ -27,15 +28,24 @@ std::string WriteAttempt(OutputCommitter& committer, uint64_t attempt, const std
   return dir + "/part.csv";
 }
 
-CommittedPart Part(OutputCommitter& committer, uint32_t split, uint64_t attempt, uint64_t bytes) {
+// What a worker reports for the attempt file at `path`: its size and SHA-256 as they are now.
+CommittedPart Part(OutputCommitter& committer, uint32_t split, uint64_t attempt,
+                   const std::string& path) {
   CommittedPart part;
   part.split = split;
   part.attempt_id = attempt;
   part.file = committer.PartName(split);
   part.records_in = part.records_out = 1;
-  part.bytes = bytes;
-  part.sha256 = "ab";
+  part.bytes = fs::file_size(path);
+  auto sha256 = io::Sha256OfFile(path);
+  REQUIRE(sha256.ok());
+  part.sha256 = *sha256;
   return part;
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
 TEST_CASE("commits rename one attempt into place and job commit leaves no temporaries", "[committer]") {
@@ -46,13 +56,14 @@ TEST_CASE("commits rename one attempt into place and job commit leaves no tempor
   REQUIRE(state.ok());
   REQUIRE(state->committed.empty());
   std::string attempt = WriteAttempt(committer, 4, "abc");
-  REQUIRE(committer.Commit(Part(committer, 0, 4, 3), attempt, "").ok());
+  REQUIRE(committer.Commit(Part(committer, 0, 4, attempt), attempt, "").ok());
   REQUIRE(fs::exists(dir.Path("out/part-00000.csv.gz")));
   REQUIRE_FALSE(fs::exists(committer.AttemptDirectory(4)));
   WriteAttempt(committer, 5, "duplicate");
   committer.Discard(5);
   REQUIRE_FALSE(fs::exists(committer.AttemptDirectory(5)));
-  REQUIRE(committer.CommitJob(json::object{{"identity", Identity("m1")}}).ok());
+  REQUIRE(committer.CommitJob(json::object{{"job", OutputCommitter::kManifestJob},
+                                           {"identity", Identity("m1")}}).ok());
   REQUIRE(fs::exists(dir.Path("out/_SUCCESS")));
   REQUIRE(committer.RemoveTemporary().ok());
   REQUIRE_FALSE(fs::exists(dir.Path("out/_temporary")));
@@ -63,8 +74,10 @@ TEST_CASE("reopening resumes commits whose parts are intact and drops stale atte
   {
     OutputCommitter committer(Env::Default(), dir.Path("out"), ".csv");
     REQUIRE(committer.Open(Identity("m1"), false).ok());
-    REQUIRE(committer.Commit(Part(committer, 0, 1, 3), WriteAttempt(committer, 1, "abc"), "").ok());
-    REQUIRE(committer.Commit(Part(committer, 1, 2, 3), WriteAttempt(committer, 2, "def"), "").ok());
+    std::string first = WriteAttempt(committer, 1, "abc");
+    REQUIRE(committer.Commit(Part(committer, 0, 1, first), first, "").ok());
+    std::string second = WriteAttempt(committer, 2, "def");
+    REQUIRE(committer.Commit(Part(committer, 1, 2, second), second, "").ok());
     WriteAttempt(committer, 3, "half written");
     fs::resize_file(dir.Path("out/part-00001.csv"), 1);  // not what was committed: not trusted
     std::ofstream(dir.Path("out/_temporary/commits.jsonl"), std::ios::app) << "{\"split\":";  // torn
@@ -114,6 +127,106 @@ TEST_CASE("one coordinator at a time writes an output directory", "[committer]")
   REQUIRE_THAT(refused.status().message(), Catch::Contains("another aimass job is writing this output"));
   REQUIRE(first.RemoveTemporary().ok());  // the first one is done: the lock is free again
   REQUIRE(second.Open(Identity("m1"), false).ok());
+}
+
+TEST_CASE("a part whose size or SHA-256 is not what the worker reported is not committed",
+          "[committer]") {
+  TempDir dir;
+  OutputCommitter committer(Env::Default(), dir.Path("out"), ".csv");
+  REQUIRE(committer.Open(Identity("m1"), false).ok());
+
+  // A zombie truncated the part after its worker reported it.
+  std::string truncated = WriteAttempt(committer, 1, "id,prediction\nrow,1\n");
+  CommittedPart reported = Part(committer, 0, 1, truncated);
+  fs::resize_file(truncated, 5);
+  Status refused = committer.Commit(reported, truncated, "");
+  REQUIRE(refused.IsCorruption());
+  REQUIRE_THAT(refused.message(), Catch::Contains("5 bytes, the worker reported 20"));
+  REQUIRE_FALSE(fs::exists(dir.Path("out/part-00000.csv")));
+
+  // Same size, other bytes: only the SHA-256 tells.
+  std::string rewritten = WriteAttempt(committer, 2, "id,prediction\nrow,1\n");
+  reported = Part(committer, 0, 2, rewritten);
+  std::ofstream(rewritten) << "id,prediction\nrow,7\n";
+  refused = committer.Commit(reported, rewritten, "");
+  REQUIRE(refused.IsCorruption());
+  REQUIRE_THAT(refused.message(), Catch::Contains("SHA-256"));
+  REQUIRE_FALSE(fs::exists(dir.Path("out/part-00000.csv")));
+
+  // The quarantine file is checked too, and before any rename: the part stays where it was.
+  std::string part = WriteAttempt(committer, 3, "id,prediction\nrow,1\n");
+  std::string bad = committer.AttemptDirectory(3) + "/bad_records.jsonl";
+  std::ofstream(bad) << "{\"location\":\"t.csv:line 2\"}\n";
+  reported = Part(committer, 0, 3, part);
+  reported.bad_records_file = "_bad_records/part-00000.jsonl";
+  reported.bad_records_bytes = fs::file_size(bad);
+  reported.bad_records_sha256 = std::string(64, '0');
+  refused = committer.Commit(reported, part, bad);
+  REQUIRE(refused.IsCorruption());
+  REQUIRE(fs::exists(part));
+  REQUIRE_FALSE(fs::exists(dir.Path("out/part-00000.csv")));
+
+  // What the worker reported, exactly: committed.
+  reported.bad_records_sha256 = *io::Sha256OfFile(bad);
+  REQUIRE(committer.Commit(reported, part, bad).ok());
+  REQUIRE(ReadText(dir.Path("out/part-00000.csv")) == "id,prediction\nrow,1\n");
+  REQUIRE(fs::exists(dir.Path("out/_bad_records/part-00000.jsonl")));
+}
+
+TEST_CASE("attempt directories carry a nonce of their coordinator run", "[committer]") {
+  TempDir dir;
+  OutputCommitter first(Env::Default(), dir.Path("out"), ".csv");
+  OutputCommitter second(Env::Default(), dir.Path("out"), ".csv");
+  REQUIRE(first.run_nonce().size() == 16);
+  REQUIRE(first.run_nonce() != second.run_nonce());
+  REQUIRE(first.AttemptDirectory(1) != second.AttemptDirectory(1));
+  REQUIRE(first.AttemptDirectory(1) ==
+          dir.Path("out/_temporary/attempt-" + first.run_nonce() + "-1"));
+}
+
+TEST_CASE("overwrite never replaces output whose _SUCCESS aimass did not write", "[committer]") {
+  const std::vector<std::string> foreign_manifests{
+      "",                                              // Hadoop's and Spark's: empty
+      "not json at all",                               // some other tool's text
+      "{\"identity\":{\"model_sha256\":\"m1\"}}",      // JSON with an identity but no aimass job
+      "{\"job\":\"aimass infer\"}",                   // the job, but no identity
+      "{\"job\":\"spark\",\"identity\":{}}",           // someone else's job
+  };
+  for (const std::string& manifest : foreign_manifests) {
+    TempDir dir;
+    fs::create_directories(dir.Path("out"));
+    std::ofstream(dir.Path("out/_SUCCESS")) << manifest;
+    std::ofstream(dir.Path("out/part-00000.csv")) << "someone else's part";
+    for (bool overwrite : {false, true}) {
+      OutputCommitter committer(Env::Default(), dir.Path("out"), ".csv");
+      auto refused = committer.Open(Identity("m1"), overwrite);
+      REQUIRE_FALSE(refused.ok());
+      const std::string& message = refused.status().message();
+      REQUIRE_THAT(message, Catch::StartsWith(dir.Path("out/_SUCCESS") + ": not an aimass manifest"));
+      REQUIRE(message.find('\n') == std::string::npos);  // one line
+    }
+    REQUIRE(ReadText(dir.Path("out/part-00000.csv")) == "someone else's part");
+    REQUIRE(ReadText(dir.Path("out/_SUCCESS")) == manifest);
+    REQUIRE_FALSE(fs::exists(dir.Path("out/_temporary")));
+  }
+}
+
+TEST_CASE("overwrite replaces an aimass manifest's output", "[committer]") {
+  TempDir dir;
+  {
+    OutputCommitter committer(Env::Default(), dir.Path("out"), ".csv");
+    REQUIRE(committer.Open(Identity("m1"), false).ok());
+    std::string attempt = WriteAttempt(committer, 1, "abc");
+    REQUIRE(committer.Commit(Part(committer, 0, 1, attempt), attempt, "").ok());
+    REQUIRE(committer.CommitJob(json::object{{"job", OutputCommitter::kManifestJob},
+                                             {"identity", Identity("m1")}}).ok());
+    REQUIRE(committer.RemoveTemporary().ok());
+  }
+  OutputCommitter committer(Env::Default(), dir.Path("out"), ".csv");
+  REQUIRE_FALSE(committer.Open(Identity("m2"), false).ok());
+  REQUIRE(committer.Open(Identity("m2"), true).ok());
+  REQUIRE_FALSE(fs::exists(dir.Path("out/part-00000.csv")));
+  REQUIRE_FALSE(fs::exists(dir.Path("out/_SUCCESS")));
 }
 
 }  // namespace

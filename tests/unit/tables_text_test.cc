@@ -1,5 +1,7 @@
 #include "tests/temp_dir.h"
 #include "common/env.h"
+#include "common/tables/finite_features.h"
+#include "common/tables/record_reader.h"
 #include "common/tables/split_planner.h"
 #include "common/tables/table_listing.h"
 #include "common/tables/text/delimited_reader.h"
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -574,10 +577,11 @@ TEST_CASE("ParseFloat", "[tables][delimited]") {
   CHECK(value > 0);
   CHECK(text::ParseFloat("1e-50", &value));  // underflows to 0
   CHECK(value == 0.f);
-  CHECK(text::ParseFloat("NaN", &value));
-  CHECK(std::isnan(value));
-  CHECK(text::ParseFloat("-Infinity", &value));
-  CHECK(std::isinf(value));
+  // Non-finite values are not features (a bad record, common/tables/finite_features.h).
+  for (const char* spelling : {"NaN", "nan", "-nan", "inf", "-Infinity", "INF"}) {
+    INFO(spelling);
+    CHECK_FALSE(text::ParseFloat(spelling, &value));
+  }
   CHECK_FALSE(text::ParseFloat("", &value));
   CHECK_FALSE(text::ParseFloat(" ", &value));
   CHECK_FALSE(text::ParseFloat("1.5x", &value));
@@ -686,6 +690,86 @@ TEST_CASE("JSON lines: bad lines", "[tables][json]") {
   CHECK_THAT(out.bad[9].reason, Catch::Contains("beyond float range"));
   CHECK(out.bad[10].reason == "field 'x' is an object, not a number");
   CHECK_THAT(out.bad[11].reason, Catch::StartsWith("invalid JSON: "));
+}
+
+TEST_CASE("non-finite feature values are bad records, with their line and raw text",
+          "[tables][nonfinite]") {
+  TempDir dir;
+  const InputFile csv = WriteFile(dir, "t.csv",
+                                  "id,f0,f1\n"
+                                  "a,1,2\n"           // line 2
+                                  "b,nan,2\n"         // line 3
+                                  "c,1,inf\n"         // line 4
+                                  "d,-Infinity,2\n"   // line 5
+                                  "e,3,4\n");         // line 6
+  // Through OpenRecordReader, as every job reads.
+  const Outcomes out = ReadAll(OpenRecordReader, csv, WholeFile(csv), CsvOptions());
+  REQUIRE(out.order == std::vector<int>{1, 0, 0, 0, 1});
+  REQUIRE(out.bad.size() == 3);
+  CHECK(out.bad[0].location == "t.csv:line 3");
+  CHECK(out.bad[0].reason == "field 'f0': 'nan' is not a finite number");
+  CHECK(out.bad[0].raw == "b,nan,2");
+  CHECK(out.bad[1].location == "t.csv:line 4");
+  CHECK(out.bad[1].reason == "field 'f1': 'inf' is not a finite number");
+  CHECK(out.bad[2].raw == "d,-Infinity,2");
+
+  const InputFile jsonl = WriteFile(dir, "t.json",
+                                    "{\"id\":\"a\",\"x\":1e999,\"pixels\":[1,2,3]}\n"
+                                    "{\"id\":\"b\",\"x\":1,\"pixels\":[1,-1e999,3]}\n"
+                                    "{\"id\":\"c\",\"x\":1,\"pixels\":[1,2,3]}\n");
+  const Outcomes from_json = ReadAll(OpenRecordReader, jsonl, WholeFile(jsonl), JsonOptions());
+  REQUIRE(from_json.order == std::vector<int>{0, 0, 1});
+  CHECK(from_json.bad[0].location == "t.json:line 1");
+  CHECK_THAT(from_json.bad[0].reason, Catch::Contains("is not a finite number"));
+  CHECK_THAT(from_json.bad[1].reason, Catch::StartsWith("field 'pixels': "));
+  CHECK(from_json.bad[1].raw == "{\"id\":\"b\",\"x\":1,\"pixels\":[1,-1e999,3]}");
+}
+
+// A reader that yields the records it is given: what a binary format's reader hands over.
+class FixedRecords final : public RecordReader {
+ public:
+  explicit FixedRecords(std::vector<TableRecord> records) : records_(std::move(records)) {}
+  Result<Outcome> Next(TableRecord* record, BadRecord*) override {
+    if (next_ == records_.size()) return Outcome::kEnd;
+    *record = records_[next_++];
+    return Outcome::kRecord;
+  }
+
+ private:
+  std::vector<TableRecord> records_;
+  size_t next_ = 0;
+};
+
+TEST_CASE("every reader's records pass the one non-finite check", "[tables][nonfinite]") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  InputFile file;
+  file.relative_path = "images.idx";
+  TableOptions by_index;  // no id column: ids are "<file>:<index>", and name the record
+  by_index.feature_columns = {"a", "b"};
+  auto reader = RejectNonFiniteFeatures(
+      std::make_unique<FixedRecords>(std::vector<TableRecord>{
+          {"images.idx:0", {1, 2}}, {"images.idx:1", {nan, 2}}, {"images.idx:2", {1, -inf}}}),
+      file, by_index);
+  TableRecord record;
+  BadRecord bad;
+  REQUIRE(*reader->Next(&record, &bad) == RecordReader::Outcome::kRecord);
+  REQUIRE(*reader->Next(&record, &bad) == RecordReader::Outcome::kBad);
+  CHECK(bad.location == "images.idx:1");
+  CHECK(bad.reason == "field 'a' is NaN (not a finite number)");
+  REQUIRE(*reader->Next(&record, &bad) == RecordReader::Outcome::kBad);
+  CHECK(bad.location == "images.idx:2");
+  CHECK(bad.reason == "field 'b' is -Inf (not a finite number)");
+  REQUIRE(*reader->Next(&record, &bad) == RecordReader::Outcome::kEnd);
+
+  TableOptions with_id;  // a list field: values are named by position, records by their id
+  with_id.id_column = "key";
+  with_id.feature_columns = {"pixels"};
+  reader = RejectNonFiniteFeatures(
+      std::make_unique<FixedRecords>(std::vector<TableRecord>{{"k7", {0, 0, inf}}}), file, with_id);
+  REQUIRE(*reader->Next(&record, &bad) == RecordReader::Outcome::kBad);
+  CHECK(bad.location == "images.idx: record with id 'k7'");
+  CHECK(bad.reason == "value 2 of the record is Inf (not a finite number)");
 }
 
 TEST_CASE("JSON lines: every split size, partitions, gzip", "[tables][json]") {

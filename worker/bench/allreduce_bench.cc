@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/strict_json.h"
 #include "worker/collective/communicator.h"
 #include "worker/device.h"
 
@@ -114,7 +115,7 @@ void PrintJson(const std::vector<Row>& rows, const AllreduceBenchOptions& option
     }
     out.push_back(std::move(item));
   }
-  std::printf("%s\n", boost::json::serialize(out).c_str());
+  std::printf("%s\n", SerializeStrictJson(std::move(out)).c_str());
 }
 
 }  // namespace

@@ -157,6 +157,7 @@ class InferenceLoop {
       const proto::SplitAssignment& assignment = (*message)->split_assignment();
       SplitTask task;
       task.attempt_id = assignment.attempt_id();
+      task.attempt_directory = assignment.attempt_directory();
       task.split.index = assignment.split();
       task.split.file = assignment.file();
       task.split.begin = assignment.begin();
@@ -178,10 +179,14 @@ class InferenceLoop {
     attempt_->id = item.attempt_id;
     attempt_->split = item.split;
     attempt_->started = Clock::now();
-    attempt_->directory = JoinPath(spec_.attempts_dir(), "attempt-" + std::to_string(item.attempt_id));
+    attempt_->directory = item.attempt_directory;
     std::string suffix = "." + spec_.output_format() + (spec_.gzip_level() > 0 ? ".gz" : "");
     attempt_->output_path = JoinPath(attempt_->directory, "part" + suffix);
-    Status status = Env::Default().CreateDirectories(attempt_->directory);
+    // Only a directory below this job's attempts directory: the assignment names it.
+    Status status = item.attempt_directory.rfind(spec_.attempts_dir() + "/", 0) == 0
+                        ? Env::Default().CreateDirectories(attempt_->directory)
+                        : Status::Error("attempt directory '" + item.attempt_directory +
+                                        "' is not below " + spec_.attempts_dir());
     if (status.ok()) {
       auto writer = PredictionWriter::Create(attempt_->output_path, spec_.output_format(),
                                              static_cast<int>(spec_.gzip_level()), scorer_.width());
@@ -226,6 +231,10 @@ class InferenceLoop {
     done->set_bad_records(attempt_->bad_records);
     done->set_output_bytes(attempt_->writer->bytes());
     done->set_output_sha256(attempt_->writer->sha256());
+    if (attempt_->bad_writer) {
+      done->set_bad_records_bytes(attempt_->bad_writer->bytes());
+      done->set_bad_records_sha256(attempt_->bad_writer->sha256());
+    }
     done->set_seconds(std::chrono::duration<double>(Clock::now() - attempt_->started).count());
     attempt_.reset();
     AIMASS_RETURN_IF_ERROR(control_.Send(message));

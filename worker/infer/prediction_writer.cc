@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
+
+#include "common/strict_json.h"
 
 namespace aimass::worker {
 
@@ -15,6 +18,16 @@ void AppendFloat(std::string& out, float value) {
   char text[32];
   auto [end, error] = std::to_chars(text, text + sizeof(text), value);
   out.append(text, error == std::errc() ? end : text);
+}
+
+// JSON has no NaN or Infinity: a non-finite score is null there, as in every JSON file the
+// project writes (common/strict_json.h). CSV keeps "nan" / "inf", which CSV readers accept.
+void AppendJsonFloat(std::string& out, float value) {
+  if (std::isfinite(value)) {
+    AppendFloat(out, value);
+  } else {
+    out += "null";
+  }
 }
 
 void AppendCsvField(std::string& out, const std::string& field) {
@@ -69,9 +82,13 @@ std::string Base64(std::string_view bytes) {
 }
 
 // Arg-max class, or the single score itself.
-void AppendPrediction(std::string& out, const float* row, int64_t width) {
+void AppendPrediction(std::string& out, const float* row, int64_t width, bool json) {
   if (width == 1) {
-    AppendFloat(out, row[0]);
+    if (json) {
+      AppendJsonFloat(out, row[0]);
+    } else {
+      AppendFloat(out, row[0]);
+    }
     return;
   }
   int64_t best = 0;
@@ -145,17 +162,17 @@ Status PredictionWriter::Write(const std::vector<std::string>& ids, const float*
         AppendLatin1JsonString(buffer_, ids[i]);
       }
       buffer_ += ",\"prediction\":";
-      AppendPrediction(buffer_, row, width_);
+      AppendPrediction(buffer_, row, width_, true);
       buffer_ += ",\"scores\":[";
       for (int64_t k = 0; k < width_; ++k) {
         if (k > 0) buffer_ += ',';
-        AppendFloat(buffer_, row[k]);
+        AppendJsonFloat(buffer_, row[k]);
       }
       buffer_ += "]}\n";
     } else {
       AppendCsvField(buffer_, ids[i]);
       buffer_ += ',';
-      AppendPrediction(buffer_, row, width_);
+      AppendPrediction(buffer_, row, width_, false);
       for (int64_t k = 0; k < width_; ++k) {
         buffer_ += ',';
         AppendFloat(buffer_, row[k]);
@@ -181,7 +198,7 @@ Status BadRecordWriter::Write(const tables::BadRecord& record) {
   } else {
     line["raw_base64"] = Base64(record.raw);
   }
-  return file_->Append(boost::json::serialize(line) + "\n");
+  return file_->Append(SerializeStrictJson(std::move(line)) + "\n");
 }
 
 }  // namespace aimass::worker

@@ -60,6 +60,9 @@ class BadRecordWriter {
   static Result<std::unique_ptr<BadRecordWriter>> Create(const std::string& path);
   Status Write(const tables::BadRecord& record);
   Status Close() { return file_->Close(); }
+  // After Close: what reached the disk, for the commit's check.
+  uint64_t bytes() const { return file_->bytes_written(); }
+  std::string sha256() const { return file_->sha256_hex(); }
 
  private:
   explicit BadRecordWriter(std::unique_ptr<io::OutputFile> file) : file_(std::move(file)) {}

@@ -64,6 +64,7 @@ void SplitReader::ReadSplit(const SplitTask& task) {
   WorkItem start;
   start.kind = WorkItem::Kind::kSplitStart;
   start.attempt_id = task.attempt_id;
+  start.attempt_directory = task.attempt_directory;
   start.split = task.split.index;
   if (!Push(std::move(start))) return;
 

@@ -29,6 +29,7 @@ namespace aimass::worker {
 
 struct SplitTask {
   uint64_t attempt_id = 0;
+  std::string attempt_directory;  // where the attempt's files go (the coordinator names it)
   tables::Split split;
 };
 
@@ -37,6 +38,7 @@ struct WorkItem {
   Kind kind = Kind::kBatch;
   uint64_t attempt_id = 0;
   uint32_t split = 0;
+  std::string attempt_directory;          // kSplitStart
   std::vector<std::string> ids;           // kBatch
   std::vector<float> features;            // kBatch: ids.size() x feature_count, normalized
   std::vector<tables::BadRecord> bad;     // kBatch: bad records met since the previous batch

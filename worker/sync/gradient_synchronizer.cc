@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/variable.h>
 
 #include <chrono>
+#include <cmath>
 
 namespace aimass::worker {
 
@@ -168,6 +169,18 @@ Result<double> GradientSynchronizer::Finish() {
   if (!error_.ok()) return error_;
   lock.unlock();  // the communication thread is idle until the next step: MPI is ours again
   return seconds_waited();
+}
+
+GradientSynchronizer::FiniteCheck GradientSynchronizer::CheckFinite() const {
+  torch::NoGradGuard no_grad;
+  FiniteCheck check;
+  // The fast path: a NaN or Inf anywhere (gradients, loss sum, correct count) makes the sum NaN
+  // or Inf. One pass, one scalar to the host.
+  if (std::isfinite(flat_.sum().item<double>())) return check;
+  check.gradients_finite =
+      torch::isfinite(flat_.narrow(0, 0, plan_.total)).all().item<bool>();
+  check.loss_finite = std::isfinite(statistics_[0].item<double>());
+  return check;
 }
 
 }  // namespace aimass::worker

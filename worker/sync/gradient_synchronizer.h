@@ -64,6 +64,20 @@ class GradientSynchronizer {
   // communication that backward did not hide.
   Result<double> Finish();
 
+  // What the finite check of a step found.
+  struct FiniteCheck {
+    bool loss_finite = true;       // the step's summed loss (all workers)
+    bool gradients_finite = true;  // every reduced gradient
+    bool ok() const { return loss_finite && gradients_finite; }
+  };
+  // After Finish: whether the reduced gradients and the summed loss are finite. It reads only
+  // the allreduced buffer, which is the same on every worker, and NaN or Inf in any worker's
+  // input reaches every worker's sum whatever the reduction order, so every worker comes to the
+  // same answer without a collective of its own. Cost: one sum over the flat buffer (memory
+  // bound, a few % of an optimizer step's own pass); only a non-finite sum takes the exact,
+  // slower look (a sum of finite values that overflowed is not a non-finite gradient).
+  FiniteCheck CheckFinite() const;
+
   size_t bucket_count() const { return plan_.buckets.size(); }
 
  private:

@@ -99,6 +99,9 @@ bool ParseFloatSlow(std::string_view text, float* value) {
   if (text.empty()) return false;
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, *value);
+  // "nan", "inf", "infinity" parse, but a non-finite feature is a bad record (record_reader.h):
+  // refused here, the record keeps its line and raw text.
+  if (ec == std::errc() && ptr == end && !std::isfinite(*value)) return false;
   if (ec != std::errc() || ptr != end) {
     // from_chars reports underflow (1e-50) as out of range; such a value is 0 as a float.
     if (ec == std::errc::result_out_of_range && ptr == end) {
@@ -119,6 +122,12 @@ std::string NotANumberReason(const std::string& field, std::string_view value) {
   if (value == "\\N") return "field '" + field + "' is NULL (\\N)";
   std::string shown(value.substr(0, kMaxValueInReason));
   if (value.size() > kMaxValueInReason) shown += "...";
+  float number = 0;
+  const char* end = value.data() + value.size();
+  auto [ptr, ec] = std::from_chars(value.data(), end, number);
+  if (ec == std::errc() && ptr == end && !std::isfinite(number)) {
+    return "field '" + field + "': '" + shown + "' is not a finite number";
+  }
   return "field '" + field + "': '" + shown + "' is not a number";
 }
 

@@ -45,7 +45,8 @@ Result<Projection> ResolveProjection(const InputFile& file, const TableOptions& 
                                      const std::vector<std::string>* columns);
 
 // `text` as a float: the whole of it (surrounding spaces and a leading '+' allowed), decimal or
-// scientific, "NaN"/"Infinity" accepted. False for anything else, or a value beyond float range.
+// scientific. False for anything else: a value beyond float range, or "NaN"/"Infinity" (a
+// non-finite feature is a bad record).
 // Correctly rounded, as std::from_chars.
 bool ParseFloatSlow(std::string_view text, float* value);
 

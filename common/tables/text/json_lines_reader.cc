@@ -55,7 +55,11 @@ bool AppendFeature(const json::value& value, const std::string& name, std::vecto
       return true;
     case json::kind::double_: {
       const double number = value.get_double();
-      if (std::isfinite(number) && std::fabs(number) > FLT_MAX) {
+      if (!std::isfinite(number)) {  // 1e999 parses as Inf: a non-finite feature is bad
+        *reason = "field '" + name + "': " + json::serialize(value) + " is not a finite number";
+        return false;
+      }
+      if (std::fabs(number) > FLT_MAX) {
         *reason = "field '" + name + "': " + json::serialize(value) + " is beyond float range";
         return false;
       }
