@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/aimass.pb.h"
+#include "common/checkpoint/checkpoint_file.h"
 #include "common/config/infer_config.h"
 #include "common/config/job_config.h"
 #include "common/io/input_stream.h"
@@ -207,6 +208,14 @@ Status DriveConfig(const uint8_t* data, size_t size) {
   return train.ok() ? infer : train;
 }
 
+// ---- checkpoints -----------------------------------------------------------------------------
+
+// A checkpoint file as --resume finds it in a run directory (lengths, CRC, JSON header).
+Status DriveCheckpoint(const uint8_t* data, size_t size) {
+  const std::string path = WriteInput("ckpt-00000001.aimass", data, size);
+  return ReadCheckpoint(Env::Default(), path).status();
+}
+
 }  // namespace
 
 const std::vector<Target>& AllTargets() {
@@ -215,6 +224,7 @@ const std::vector<Target>& AllTargets() {
       {"bzip2", DriveBzip2},        {"zstd", DriveZstd},           {"snappy", DriveSnappy},
       {"delimited", DriveDelimited}, {"jsonl", DriveJsonLines},    {"tfrecord", DriveTfRecord},
       {"avro", DriveAvro},          {"idx", DriveIdx},             {"config", DriveConfig},
+      {"checkpoint", DriveCheckpoint},
   };
   return targets;
 }
