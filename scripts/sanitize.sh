@@ -4,7 +4,8 @@
 # processes, which under ASan are too slow for this machine).
 # Usage: scripts/sanitize.sh [ctest arguments...]      e.g. scripts/sanitize.sh -R tables
 # Environment: AIMASS_SANITIZE_BUILD_DIR (default: build-sanitize), AIMASS_SANITIZE_JOBS (default:
-#              nproc).
+#              nproc), AIMASS_SANITIZE_TESTS (unit test executables to build and run, default: all
+#              of tests/unit/CMakeLists.txt, e.g. "io_tests tables_tests").
 #
 # LibTorch, OpenMPI and OpenBLAS are not built with ASan; scripts/sanitize.supp and the options
 # below keep their own behaviour from being reported as ours (see the comments there).
@@ -24,10 +25,12 @@ cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" "${launcher[@]}" >/dev/null
 
 # Only what ctest -E integration runs: the unit test executables.
+tests="${AIMASS_SANITIZE_TESTS:-$(sed -n 's/^aimass_test(\([a-z_]*\).*/\1/p' tests/unit/CMakeLists.txt)}"
 test_targets=()
-while read -r name; do test_targets+=(--target "$name"); done < <(
-  sed -n 's/^aimass_test(\([a-z_]*\).*/\1/p' tests/unit/CMakeLists.txt)
+for name in $tests; do test_targets+=(--target "$name"); done
 cmake --build "$build_dir" -j"${AIMASS_SANITIZE_JOBS:-$(nproc)}" "${test_targets[@]}"
+# ctest names each test case "<executable>:<case>".
+only="^($(echo $tests | tr ' ' '|')):"
 
 # detect_odr_violation=0: LibTorch's libraries define the same globals more than once (a known
 #   false positive of uninstrumented shared libraries, not our code).
@@ -41,4 +44,4 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 
 cd "$build_dir"
-ctest --output-on-failure --timeout 900 -E integration "$@"
+ctest --output-on-failure --timeout 900 -E integration -R "$only" "$@"

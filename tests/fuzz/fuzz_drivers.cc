@@ -101,14 +101,14 @@ Status DriveCodec(io::Codec codec, const char* name, const uint8_t* data, size_t
   const std::string path = WriteInput(name, data, size);
   AIMASS_ASSIGN_OR_RETURN(std::unique_ptr<io::InputStream> stream,
                           io::OpenDecompressedStream(path, codec, kFuzzMaxRecordBytes));
-  // Odd read sizes, as readers use, and a bound on what a bomb may make us spend.
+  // An odd read size, and a bound on the time a compression bomb may make one input take.
   static char buffer[65521];
   uint64_t total = 0;
   for (;;) {
     AIMASS_ASSIGN_OR_RETURN(const size_t n, stream->Read(buffer, sizeof buffer));
     if (n == 0) return Status::Ok();
     total += n;
-    if (total > (uint64_t{64} << 20)) return Status::Ok();  // 64 MiB out: enough for one input
+    if (total > (uint64_t{8} << 20)) return Status::Ok();  // 8 MiB out: enough for one input
   }
 }
 

@@ -1,5 +1,6 @@
 #include "common/tables/binary/avro_container_check.h"
 
+#include <avro.h>
 #include <snappy-c.h>
 #include <zlib.h>
 
@@ -30,10 +31,10 @@ class ContainerScanner {
 
     char magic[4];
     if (!ReadExact(magic, sizeof magic) || std::memcmp(magic, "Obj\x01", 4) != 0) {
-      // libavro gives the better message for a file that is no container at all.
-      return Status::Ok();
+      return Corrupt(0, "not an Avro object container file (no 'Obj\\x01' magic)");
     }
     AIMASS_RETURN_IF_ERROR(ReadMetadata());
+    AIMASS_RETURN_IF_ERROR(CheckSchemaAndCodec());
     if (!ReadExact(sync_, kSyncBytes)) return Truncated("the header's sync marker");
     while (offset_ < size_) AIMASS_RETURN_IF_ERROR(ReadBlock());
     return Status::Ok();
@@ -63,8 +64,30 @@ class ContainerScanner {
         AIMASS_RETURN_IF_ERROR(ReadBytes(&key, "metadata key"));
         AIMASS_RETURN_IF_ERROR(ReadBytes(&value, "metadata value"));
         if (key == "avro.codec") codec_ = value;
+        if (key == "avro.schema") {
+          schema_ = value;
+          has_schema_ = true;
+        }
       }
     }
+  }
+
+  // What libavro's header reader refuses, refused here first: its error paths leak the reader
+  // they were building (libavro 1.11), so a bad header must never reach it.
+  Status CheckSchemaAndCodec() {
+    if (!has_schema_) return Corrupt(0, "the header has no avro.schema");
+    avro_schema_t schema = nullptr;
+    if (avro_schema_from_json_length(schema_.data(), schema_.size(), &schema) != 0) {
+      const char* error = avro_strerror();
+      return Corrupt(0, std::string("the header's avro.schema does not parse: ") +
+                            (error != nullptr ? error : "unknown libavro error"));
+    }
+    avro_schema_decref(schema);
+    if (codec_ != "null" && codec_ != "deflate" && codec_ != "snappy" && codec_ != "lzma") {
+      return Corrupt(0, "unsupported avro.codec '" + codec_ +
+                            "' (supported: null, deflate, snappy, lzma)");
+    }
+    return Status::Ok();
   }
 
   Status ReadBlock() {
@@ -215,6 +238,8 @@ class ContainerScanner {
   uint64_t offset_ = 0;
   char sync_[kSyncBytes] = {};
   std::string codec_ = "null";
+  std::string schema_;
+  bool has_schema_ = false;
 };
 
 }  // namespace

@@ -10,10 +10,12 @@
 //  - a snappy block whose uncompressed length is over the cap;
 //  - a deflate block that could inflate past the cap (one larger than cap / 1032, deflate's
 //    largest ratio): it is inflated here, counting bytes only, and refused past the cap;
-//  - a sync marker that does not match the header's.
+//  - a sync marker that does not match the header's;
+//  - a header libavro would refuse (no magic, malformed metadata, a schema that does not parse,
+//    an unknown codec): libavro 1.11 leaks the reader it was building on those paths.
 // Errors name the file and byte offset. What stays libavro's: lengths inside a decoded block
 // (bounded by the block, which is bounded by the cap; libavro's memory reader refuses lengths past
-// the block's end) and xz/lzma blocks, whose decoded size is not checked here.
+// the block's end) and lzma blocks, whose decoded size is not checked here.
 #pragma once
 
 #include <cstdint>
