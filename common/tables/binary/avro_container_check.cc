@@ -108,10 +108,13 @@ class ContainerScanner {
                              std::to_string(size_) + " bytes)");
     }
     const uint64_t data_at = offset_;
+    // libavro decodes the first block when it opens the file, and leaks the reader when that
+    // fails: the first block is decoded here in full, every later one only as far as its size.
+    const bool first = blocks_++ == 0;
     if (codec_ == "snappy") {
-      AIMASS_RETURN_IF_ERROR(CheckSnappy(at, size));
-    } else if (codec_ == "deflate" && size > cap_ / kDeflateMaxRatio) {
-      AIMASS_RETURN_IF_ERROR(CheckDeflate(at, size));
+      AIMASS_RETURN_IF_ERROR(first ? DecodeSnappy(at, size) : CheckSnappy(at, size));
+    } else if (codec_ == "deflate" && (first || size > cap_ / kDeflateMaxRatio)) {
+      AIMASS_RETURN_IF_ERROR(CheckDeflate(at, size, /*strict=*/first));
     }
     if (::fseeko(file_, static_cast<off_t>(data_at + size), SEEK_SET) != 0) return IoError();
     offset_ = data_at + size;
@@ -137,8 +140,36 @@ class ContainerScanner {
     return Status::Ok();
   }
 
-  // Inflates the block (raw deflate, as Avro writes it) counting its output only.
-  Status CheckDeflate(uint64_t at, uint64_t size) {
+  // Decodes a snappy block as libavro does: raw snappy, then the CRC-32 (big-endian) of the
+  // decoded bytes.
+  Status DecodeSnappy(uint64_t at, uint64_t size) {
+    if (size < 4) return Corrupt(at, "a snappy block of " + std::to_string(size) + " bytes");
+    std::string block(static_cast<size_t>(size), '\0');
+    if (!ReadExact(block.data(), block.size())) return Truncated("a snappy block");
+    const size_t compressed = block.size() - 4;
+    size_t length = 0;
+    if (snappy_uncompressed_length(block.data(), compressed, &length) != SNAPPY_OK) {
+      return Corrupt(at, "a snappy block without a valid length");
+    }
+    if (length > cap_) {
+      return OverCap(at, "snappy block that decompresses to " + std::to_string(length) + " bytes");
+    }
+    std::string decoded(length, '\0');
+    if (snappy_uncompress(block.data(), compressed, decoded.data(), &length) != SNAPPY_OK) {
+      return Corrupt(at, "a snappy block that does not decompress");
+    }
+    const auto* crc_bytes = reinterpret_cast<const unsigned char*>(block.data() + compressed);
+    const uint32_t stored = uint32_t{crc_bytes[0]} << 24 | uint32_t{crc_bytes[1]} << 16 |
+                            uint32_t{crc_bytes[2]} << 8 | uint32_t{crc_bytes[3]};
+    const auto crc = static_cast<uint32_t>(
+        crc32(0L, reinterpret_cast<const Bytef*>(decoded.data()), static_cast<uInt>(length)));
+    if (crc != stored) return Corrupt(at, "a snappy block that fails its CRC");
+    return Status::Ok();
+  }
+
+  // Inflates the block (raw deflate, as Avro writes it) counting its output only. `strict`:
+  // a stream that is corrupt or cut off is an error too (else libavro reports it later).
+  Status CheckDeflate(uint64_t at, uint64_t size, bool strict) {
     z_stream z{};
     if (inflateInit2(&z, -15) != Z_OK) return Status::Error(name_ + ": cannot start zlib");
     std::vector<unsigned char> in(1 << 16);
@@ -149,7 +180,10 @@ class ContainerScanner {
     int rc = Z_OK;
     while (rc != Z_STREAM_END && status.ok()) {
       if (z.avail_in == 0) {
-        if (left == 0) break;  // a cut-off stream: libavro reports it
+        if (left == 0) {
+          if (strict) status = Corrupt(at, "a deflate block cut off inside its stream");
+          break;
+        }
         const size_t n = static_cast<size_t>(std::min<uint64_t>(left, in.size()));
         if (!ReadExact(reinterpret_cast<char*>(in.data()), n)) {
           status = Truncated("a deflate block");
@@ -167,7 +201,8 @@ class ContainerScanner {
         status = OverCap(at, "deflate block that inflates past " + std::to_string(produced) +
                                  " bytes");
       } else if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-        break;  // corrupt: libavro reports it when it reads the block
+        if (strict) status = Corrupt(at, "a deflate block that does not inflate");
+        break;
       }
     }
     inflateEnd(&z);
@@ -240,6 +275,7 @@ class ContainerScanner {
   std::string codec_ = "null";
   std::string schema_;
   bool has_schema_ = false;
+  uint64_t blocks_ = 0;
 };
 
 }  // namespace
