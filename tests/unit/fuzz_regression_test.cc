@@ -8,6 +8,8 @@
 #include <iterator>
 #include <string>
 
+#include "common/config/infer_config.h"
+#include "common/config/job_config.h"
 #include "tests/fuzz/fuzz_drivers.h"
 
 namespace aimass {
@@ -54,6 +56,18 @@ TEST_CASE("every fuzz target has a driver the regression cases can use", "[fuzz_
     const Status status = target.drive(nullptr, 0);
     REQUIRE((status.ok() || !status.message().empty()));
   }
+}
+
+// Found by the config fuzzer: yaml-cpp's exception for a key that is not a scalar escaped.
+TEST_CASE("a YAML key that is a list or mapping is an error naming the line", "[fuzz_regression]") {
+  auto infer = ParseInferConfig("model: /m.pt\ninput: {path: /t, [a, b]: 1}\n", "infer.yaml");
+  REQUIRE_FALSE(infer.ok());
+  REQUIRE(infer.status().message() ==
+          "infer.yaml: line 2: key 'input' has a key that is a list, not a name");
+  auto train = ParseTrainConfig("{a: 1}: 2\ndata: {train: d}\n", "job.yaml");
+  REQUIRE_FALSE(train.ok());
+  REQUIRE(train.status().message() ==
+          "job.yaml: line 1: the document has a key that is a mapping, not a name");
 }
 
 }  // namespace
