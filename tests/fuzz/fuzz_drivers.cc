@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -131,8 +132,8 @@ Status DriveSnappy(const uint8_t* data, size_t size) {
 // ---- record readers ------------------------------------------------------------------------
 
 // Delimited text. The first byte picks the dialect (csv, tsv, Hive's \x01; header or not) and
-// how the file is split (whole, or byte ranges of 1..64 bytes so that split ownership is
-// exercised); the rest is the file.
+// how the file is split (1 to 32 byte ranges of equal size, so that split ownership is
+// exercised at fuzzer-chosen boundaries); the rest is the file.
 Status DriveDelimited(const uint8_t* data, size_t size) {
   if (size == 0) return Status::Ok();
   const uint8_t control = data[0];
@@ -152,13 +153,10 @@ Status DriveDelimited(const uint8_t* data, size_t size) {
   const std::string path = WriteInput("part-0.csv", data + 1, size - 1);
   const tables::InputFile file = InputAt(path, size - 1, io::Codec::kNone);
   std::vector<tables::Split> splits;
-  const uint64_t split_bytes = (control >> 3) == 0 ? 0 : (control >> 3) * 2;
-  if (split_bytes == 0) {
-    splits.push_back({0, 0, 0, file.size, /*whole_file=*/false});
-  } else {
-    for (uint64_t begin = 0; begin < file.size; begin += split_bytes) {
-      splits.push_back({0, 0, begin, std::min(file.size, begin + split_bytes), false});
-    }
+  const uint64_t count = 1 + (control >> 3);
+  const uint64_t split_bytes = std::max<uint64_t>(1, (file.size + count - 1) / count);
+  for (uint64_t begin = 0; begin < file.size; begin += split_bytes) {
+    splits.push_back({0, 0, begin, std::min(file.size, begin + split_bytes), false});
   }
   return ReadSplits(file, splits, options);
 }
