@@ -9,19 +9,22 @@ find_package(yaml-cpp REQUIRED)
 find_package(ZLIB REQUIRED)
 
 # LibTorch: Debian's CPU build (1.13) in CI, a CUDA build (2.x) where one is on CMAKE_PREFIX_PATH.
-find_package(Torch REQUIRED)
-add_library(aimass_torch INTERFACE)
-target_link_libraries(aimass_torch INTERFACE ${TORCH_LIBRARIES})
-target_include_directories(aimass_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
-# Torch's own flags (ABI macro on pip builds) must reach every translation unit that includes it.
-if(TORCH_CXX_FLAGS)
-  separate_arguments(_aimass_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
-  target_compile_options(aimass_torch INTERFACE ${_aimass_torch_flags})
+# Not needed (nor looked for) when only common/ is built (AIMASS_COMMON_ONLY, the fuzz build).
+if(NOT AIMASS_COMMON_ONLY)
+  find_package(Torch REQUIRED)
+  add_library(aimass_torch INTERFACE)
+  target_link_libraries(aimass_torch INTERFACE ${TORCH_LIBRARIES})
+  target_include_directories(aimass_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+  # Torch's own flags (ABI macro on pip builds) must reach every translation unit that includes it.
+  if(TORCH_CXX_FLAGS)
+    separate_arguments(_aimass_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+    target_compile_options(aimass_torch INTERFACE ${_aimass_torch_flags})
+  endif()
+
+  find_package(Catch2 2 QUIET)
+
+  include(FindNccl)
 endif()
-
-find_package(Catch2 2 QUIET)
-
-include(FindNccl)
 
 # Decompression and checksums for exported tables (common/io): zlib above, plus zstd, bzip2,
 # snappy and OpenSSL's libcrypto. Snappy is found by its header and library, which every

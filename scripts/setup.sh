@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # Installs AI Mass's dependencies from Debian packages and builds the project.
 # Idempotent: packages already present are skipped by apt, the build is incremental.
-# Usage: scripts/setup.sh [--no-build]
+# Usage: scripts/setup.sh [--no-build] [--fuzz]
+#   --fuzz: also clang-16 and its libFuzzer and sanitizer runtimes, which scripts/fuzz.sh and
+#           scripts/sanitize.sh need (not installed otherwise: CI's tests do not use them).
 # Environment: AIMASS_BUILD_TARGETS (default: all), AIMASS_BUILD_DIR (default: build),
 #              CMAKE_BUILD_TYPE (default: Release).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+build=1
+fuzz=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) build=0 ;;
+    --fuzz) fuzz=1 ;;
+    *) echo "setup: unknown option $arg (usage: scripts/setup.sh [--no-build] [--fuzz])" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential cmake pkg-config
@@ -24,6 +36,7 @@ packages=(
   dataset-fashion-mnist
   gnuplot-nox
 )
+if ((fuzz)); then packages+=(clang-16 libfuzzer-16-dev libclang-rt-16-dev); fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -47,7 +60,7 @@ if ! update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | gre
   [[ -n "$lapack" ]] && update-alternatives --set liblapack.so.3-x86_64-linux-gnu "$lapack"
 fi
 
-if [[ "${1:-}" == "--no-build" ]]; then exit 0; fi
+if ((!build)); then exit 0; fi
 
 build_dir="${AIMASS_BUILD_DIR:-$repo_root/build}"
 cmake -S "$repo_root" -B "$build_dir" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}"

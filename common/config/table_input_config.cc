@@ -55,6 +55,14 @@ Status ReadTableInputKeys(YamlSection& section, TableInputConfig& input) {
   AIMASS_RETURN_IF_ERROR(section.ReadPositive("split_mb", &split_mb));
   input.split_bytes = static_cast<uint64_t>(split_mb * (1 << 20));
   if (input.split_bytes == 0) input.split_bytes = 1;
+  double max_record_mb = static_cast<double>(input.max_record_bytes) / (1 << 20);
+  AIMASS_RETURN_IF_ERROR(section.ReadPositive("max_record_mb", &max_record_mb));
+  // Up to 1 TiB: the value must fit the byte count it becomes (and no record is that large).
+  if (!(max_record_mb <= 1024.0 * 1024.0)) {
+    return section.Error(key("max_record_mb"), "must be at most 1048576 (1 TiB)");
+  }
+  input.max_record_bytes = static_cast<uint64_t>(max_record_mb * (1 << 20));
+  if (input.max_record_bytes < 16) input.max_record_bytes = 16;
   return Status::Ok();
 }
 

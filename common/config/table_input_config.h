@@ -21,10 +21,11 @@ struct TableInputConfig {
   std::vector<std::string> columns;  // delimited without header: names in order ("f0..f9" expands)
   bool require_success = true;    // refuse an export without its _SUCCESS marker
   uint64_t split_bytes = 64ull << 20;  // target size of a split of an uncompressed text file
+  uint64_t max_record_bytes = 64ull << 20;  // max_record_mb: the most one record/line may take
 };
 
 // Reads the TableInputConfig keys of `section` (path, format, delimiter, header, columns,
-// require_success, split_mb) and checks them against each other; leaves other keys to the caller,
+// require_success, split_mb, max_record_mb) and checks them against each other; leaves other keys to the caller,
 // who calls section.Finish(). Errors name the dotted key.
 Status ReadTableInputKeys(YamlSection& section, TableInputConfig& input);
 

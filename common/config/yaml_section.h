@@ -90,7 +90,15 @@ class YamlSection {
 
   Status Finish() const {
     for (const auto& entry : node_) {
-      std::string key = entry.first.as<std::string>();
+      // YAML allows any node as a key ("[a, b]: 1", "{a: 1}: 2"); as<std::string> would throw.
+      if (!entry.first.IsScalar()) {
+        return Status::InvalidArgument(
+            *source_ + ": line " + std::to_string(entry.first.Mark().line + 1) + ": " +
+            (path_.empty() ? std::string("the document") : "key '" + path_ + "'") +
+            " has a key that is a " + (entry.first.IsSequence() ? "list" : "mapping") +
+            ", not a name");
+      }
+      const std::string& key = entry.first.Scalar();
       if (seen_.count(key) == 0) {
         return Status::InvalidArgument(*source_ + ": unknown key '" + Qualified(key) + "'");
       }

@@ -35,7 +35,8 @@ Result<std::vector<std::string>> DefaultFeatures(const DatasetSourceConfig& sour
   if (table.header) {
     for (const tables::InputFile& file : files) {
       if (file.size == 0) continue;
-      AIMASS_ASSIGN_OR_RETURN(columns, tables::ReadDelimitedHeader(file, table.delimiter));
+      AIMASS_ASSIGN_OR_RETURN(
+          columns, tables::ReadDelimitedHeader(file, table.delimiter, table.max_record_bytes));
       if (!columns.empty()) break;
     }
   }

@@ -112,7 +112,8 @@ Result<std::unique_ptr<InputStream>> OpenFileStream(const std::string& path, uin
   return std::unique_ptr<InputStream>(new FileStream(path, fd, offset));
 }
 
-Result<std::unique_ptr<InputStream>> OpenDecompressedStream(const std::string& path, Codec codec) {
+Result<std::unique_ptr<InputStream>> OpenDecompressedStream(const std::string& path, Codec codec,
+                                                            uint64_t max_block_bytes) {
   AIMASS_ASSIGN_OR_RETURN(std::unique_ptr<InputStream> raw, OpenFileStream(path));
   switch (codec) {
     case Codec::kNone: return raw;
@@ -120,7 +121,7 @@ Result<std::unique_ptr<InputStream>> OpenDecompressedStream(const std::string& p
     case Codec::kDeflate: return internal::NewGzipStream(std::move(raw), path, codec);
     case Codec::kZstd: return internal::NewZstdStream(std::move(raw), path);
     case Codec::kBzip2: return internal::NewBzip2Stream(std::move(raw), path);
-    case Codec::kSnappy: return internal::NewSnappyStream(std::move(raw), path);
+    case Codec::kSnappy: return internal::NewSnappyStream(std::move(raw), path, max_block_bytes);
   }
   return Status::InvalidArgument(path + ": unknown codec " +
                                  std::to_string(static_cast<int>(codec)));

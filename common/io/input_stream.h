@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "common/io/record_limit.h"
 #include "common/status.h"
 
 namespace aimass::io {
@@ -42,7 +43,10 @@ class InputStream {
 // The raw bytes of `path` from byte `offset` to its end.
 Result<std::unique_ptr<InputStream>> OpenFileStream(const std::string& path, uint64_t offset = 0);
 
-// The whole of `path`, decompressed with `codec`.
-Result<std::unique_ptr<InputStream>> OpenDecompressedStream(const std::string& path, Codec codec);
+// The whole of `path`, decompressed with `codec`. `max_block_bytes` caps the lengths a codec
+// reads from the file before it allocates (snappy's chunk lengths; the streaming codecs use
+// fixed buffers and need none): a length over it is Corruption naming the byte offset.
+Result<std::unique_ptr<InputStream>> OpenDecompressedStream(
+    const std::string& path, Codec codec, uint64_t max_block_bytes = kDefaultMaxRecordBytes);
 
 }  // namespace aimass::io

@@ -8,28 +8,34 @@
 // A block with uncompressed length 0 ends the stream and whatever follows it is not read, as in
 // Hadoop's BlockDecompressorStream: it is how Hadoop writes an empty file (then one empty chunk).
 // Memory is one chunk, compressed and uncompressed: Hadoop's chunks are its codec buffer size,
-// 256 KiB by default.
+// 256 KiB by default. Every length is checked before it is allocated: a chunk's uncompressed
+// length (a varint of up to 5 bytes, so up to 4 GiB) against the caller's cap and its block's
+// remainder, its compressed length against snappy's worst case for the cap.
 #include <snappy-c.h>
 #include <stdint.h>
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <utility>
 #include <vector>
 
 #include "common/io/codec_streams.h"
+#include "common/io/record_limit.h"
 
 namespace aimass::io::internal {
 namespace {
 
-// Far above any Hadoop codec buffer; a length beyond it is a corrupt header, not a real chunk,
-// and must not become an allocation of gigabytes.
-constexpr uint32_t kMaxChunkLength = 256u << 20;
-
 class SnappyStream : public InputStream {
  public:
-  SnappyStream(std::unique_ptr<InputStream> raw, const std::string& path)
-      : raw_(std::move(raw)), path_(path) {}
+  SnappyStream(std::unique_ptr<InputStream> raw, const std::string& path,
+               uint64_t max_chunk_bytes)
+      : raw_(std::move(raw)),
+        path_(path),
+        max_chunk_bytes_(max_chunk_bytes),
+        max_compressed_bytes_(
+            snappy_max_compressed_length(static_cast<size_t>(std::min<uint64_t>(
+                max_chunk_bytes, std::numeric_limits<uint32_t>::max() / 2)))) {}
 
   Result<size_t> Read(char* data, size_t size) override {
     if (size == 0) return size_t{0};
@@ -60,20 +66,18 @@ class SnappyStream : public InputStream {
     const uint64_t chunk_offset = offset_;
     uint32_t compressed_length = 0;
     AIMASS_RETURN_IF_ERROR(ReadU32(&compressed_length, /*eof_ok=*/false).status());
-    if (compressed_length > kMaxChunkLength) {
-      return Corrupt("chunk length " + std::to_string(compressed_length) + " at byte " +
-                     std::to_string(chunk_offset) + " is past any real chunk");
+    if (compressed_length > max_compressed_bytes_) {
+      return OverCap("compressed chunk", compressed_length, chunk_offset);
     }
-    compressed_.resize(compressed_length);
-    AIMASS_ASSIGN_OR_RETURN(const size_t n,
-                            ReadFully(*raw_, compressed_.data(), compressed_length));
-    offset_ += n;
-    if (n < compressed_length) return Truncated();
+    AIMASS_RETURN_IF_ERROR(ReadCompressed(compressed_length));
 
     size_t uncompressed_length = 0;
     if (snappy_uncompressed_length(compressed_.data(), compressed_.size(), &uncompressed_length) !=
         SNAPPY_OK) {
       return Corrupt("bad chunk at byte " + std::to_string(chunk_offset));
+    }
+    if (uncompressed_length > max_chunk_bytes_) {
+      return OverCap("chunk", uncompressed_length, chunk_offset);
     }
     if (uncompressed_length > block_remaining_) {
       return Corrupt("chunk at byte " + std::to_string(chunk_offset) + " holds " +
@@ -89,6 +93,22 @@ class SnappyStream : public InputStream {
     }
     out_end_ = uncompressed_length;
     block_remaining_ -= uncompressed_length;
+    return Status::Ok();
+  }
+
+  // The chunk's `length` compressed bytes into compressed_, grown as they arrive so that a
+  // length past the end of the file costs no allocation of the bytes that are not there.
+  Status ReadCompressed(uint32_t length) {
+    constexpr size_t kStep = size_t{1} << 20;
+    compressed_.clear();
+    while (compressed_.size() < length) {
+      const size_t have = compressed_.size();
+      const size_t want = std::min<size_t>(length - have, kStep);
+      compressed_.resize(have + want);
+      AIMASS_ASSIGN_OR_RETURN(const size_t n, ReadFully(*raw_, compressed_.data() + have, want));
+      offset_ += n;
+      if (n < want) return Truncated();
+    }
     return Status::Ok();
   }
 
@@ -116,8 +136,16 @@ class SnappyStream : public InputStream {
                               std::to_string(block_offset_) + " (" + what + ")");
   }
 
+  Status OverCap(const char* what, uint64_t length, uint64_t chunk_offset) const {
+    return Corrupt(std::string(what) + " at byte " + std::to_string(chunk_offset) +
+                   " announces " + std::to_string(length) + " bytes, " +
+                   RecordCapAdvice(max_chunk_bytes_));
+  }
+
   std::unique_ptr<InputStream> raw_;
   const std::string path_;
+  const uint64_t max_chunk_bytes_;
+  const size_t max_compressed_bytes_;
   std::vector<char> compressed_;
   std::vector<char> out_;
   size_t out_pos_ = 0;  // out_[out_pos_, out_end_) is decoded and not yet read
@@ -131,8 +159,9 @@ class SnappyStream : public InputStream {
 }  // namespace
 
 Result<std::unique_ptr<InputStream>> NewSnappyStream(std::unique_ptr<InputStream> raw,
-                                                     const std::string& path) {
-  return std::unique_ptr<InputStream>(new SnappyStream(std::move(raw), path));
+                                                     const std::string& path,
+                                                     uint64_t max_chunk_bytes) {
+  return std::unique_ptr<InputStream>(new SnappyStream(std::move(raw), path, max_chunk_bytes));
 }
 
 }  // namespace aimass::io::internal

@@ -66,6 +66,11 @@ struct TableOptions {
   // Values at the front of feature_columns that the caller reads besides the features (training's
   // label): counted in feature_count, left out of the counts that bad-record reasons give.
   uint32_t leading_values = 0;
+
+  // The most bytes one record may take (a line, a TFRecord record, an IDX item, an Avro block, a
+  // snappy chunk): input.max_record_mb. A longer one fails the split with an error naming the
+  // file and byte offset instead of growing a buffer without bound.
+  uint64_t max_record_bytes = io::kDefaultMaxRecordBytes;
 };
 
 // What a record reader yields.

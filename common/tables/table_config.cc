@@ -22,6 +22,7 @@ Result<TableOptions> TableOptionsFromInput(const TableInputConfig& input) {
   }
   options.header = input.header;
   options.columns = input.columns;
+  options.max_record_bytes = input.max_record_bytes;
   return options;
 }
 

@@ -16,6 +16,7 @@ void EncodeTable(const TableOptions& options, const std::vector<InputFile>& file
   for (const auto& column : options.feature_columns) spec->add_feature_columns(column);
   spec->set_feature_count(options.feature_count);
   spec->set_leading_values(options.leading_values);
+  spec->set_max_record_bytes(options.max_record_bytes);
   spec->clear_files();
   for (const auto& file : files) {
     proto::TableFile* out = spec->add_files();
@@ -52,6 +53,9 @@ void DecodeTable(const proto::TableSpec& spec, TableOptions* options, std::vecto
   options->feature_columns.assign(spec.feature_columns().begin(), spec.feature_columns().end());
   options->feature_count = spec.feature_count();
   options->leading_values = spec.leading_values();
+  // 0: a spec from a coordinator that predates the field; the default cap applies.
+  options->max_record_bytes =
+      spec.max_record_bytes() != 0 ? spec.max_record_bytes() : io::kDefaultMaxRecordBytes;
 }
 
 }  // namespace aimass::tables

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/tables/binary/avro_container_check.h"
 #include "common/tables/binary/reader_support.h"
 
 namespace aimass::tables {
@@ -56,6 +57,55 @@ const char* TypeName(avro_type_t type) {
 std::string AvroError() {
   const char* message = avro_strerror();
   return message != nullptr && *message != '\0' ? message : "unknown libavro error";
+}
+
+// True when a value of `schema` can be encoded in zero bytes (null, a fixed of size 0, a record of
+// such fields). libavro reads an array's elements one by one for as many as the array's count
+// claims, which a corrupt file sets to up to 2^63: elements of zero bytes never run out of input
+// and the array grows without bound, so schemas with such arrays are refused up front.
+bool EncodesInZeroBytes(avro_schema_t schema, int depth) {
+  if (depth > 64) return false;  // a recursive record: it has a non-empty branch somewhere
+  if (is_avro_null(schema)) return true;
+  if (is_avro_fixed(schema)) return avro_schema_fixed_size(schema) == 0;
+  if (is_avro_link(schema)) return EncodesInZeroBytes(avro_schema_link_target(schema), depth + 1);
+  if (is_avro_record(schema)) {
+    for (size_t i = 0; i < avro_schema_record_size(schema); ++i) {
+      avro_schema_t field = avro_schema_record_field_get_by_index(schema, static_cast<int>(i));
+      if (!EncodesInZeroBytes(field, depth + 1)) return false;
+    }
+    return true;
+  }
+  return false;  // everything else takes at least one byte (a length, count, index or value)
+}
+
+// The name of an array field whose elements encode in zero bytes, or empty when there is none.
+std::string ArrayOfZeroByteElements(avro_schema_t schema, int depth) {
+  if (depth > 64 || schema == nullptr) return {};
+  if (is_avro_array(schema)) {
+    avro_schema_t items = avro_schema_array_items(schema);
+    if (EncodesInZeroBytes(items, depth + 1)) return "an array";
+    return ArrayOfZeroByteElements(items, depth + 1);
+  }
+  if (is_avro_map(schema)) return ArrayOfZeroByteElements(avro_schema_map_values(schema), depth + 1);
+  if (is_avro_union(schema)) {
+    for (size_t i = 0; i < avro_schema_union_size(schema); ++i) {
+      std::string found =
+          ArrayOfZeroByteElements(avro_schema_union_branch(schema, static_cast<int>(i)), depth + 1);
+      if (!found.empty()) return found;
+    }
+    return {};
+  }
+  if (is_avro_record(schema)) {
+    for (size_t i = 0; i < avro_schema_record_size(schema); ++i) {
+      avro_schema_t field = avro_schema_record_field_get_by_index(schema, static_cast<int>(i));
+      std::string found = ArrayOfZeroByteElements(field, depth + 1);
+      if (!found.empty()) {
+        return "field '" + std::string(avro_schema_record_field_name(schema, static_cast<int>(i))) +
+               "' (" + found + ")";
+      }
+    }
+  }
+  return {};
 }
 
 // A field the reader looks up in every record: by its index in the schema, or a partition
@@ -327,6 +377,13 @@ Result<std::unique_ptr<RecordReader>> OpenAvroReader(const InputFile& file, cons
     return Status::Error(name + ": cannot open: " +
                          (errno != 0 ? std::strerror(errno) : "unknown error"));
   }
+  // libavro allocates whatever lengths the file announces: check them all first.
+  if (Status checked = binary::CheckAvroContainer(fp, name, options.max_record_bytes);
+      !checked.ok()) {
+    std::fclose(fp);
+    return checked;
+  }
+  std::rewind(fp);
   avro_file_reader_t reader = nullptr;
   // Closes fp on failure as well (should_close = 1).
   if (avro_file_reader_fp(fp, file.path.c_str(), 1, &reader) != 0) {
@@ -341,6 +398,13 @@ Result<std::unique_ptr<RecordReader>> OpenAvroReader(const InputFile& file, cons
     avro_file_reader_close(reader);
     return Status::Error(name + ": the Avro file's schema is " + type +
                          ", expected a record");
+  }
+  if (const std::string zero = ArrayOfZeroByteElements(schema, 0); !zero.empty()) {
+    avro_schema_decref(schema);
+    avro_file_reader_close(reader);
+    return Status::Error(name + ": the Avro file's schema has " + zero +
+                         " whose elements encode in zero bytes (null or empty); such arrays are "
+                         "not read, as a corrupt count could make them grow without bound");
   }
   avro_value_iface_t* iface = avro_generic_class_from_schema(schema);
   if (iface == nullptr) {

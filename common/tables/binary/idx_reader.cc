@@ -204,7 +204,8 @@ Result<std::unique_ptr<RecordReader>> OpenIdxReader(const InputFile& file, const
   }
 
   AIMASS_ASSIGN_OR_RETURN(std::unique_ptr<io::InputStream> stream,
-                          io::OpenDecompressedStream(file.path, file.codec));
+                          io::OpenDecompressedStream(file.path, file.codec,
+                                                     options.max_record_bytes));
   ByteReader input(std::move(stream));
   unsigned char magic[4];
   AIMASS_ASSIGN_OR_RETURN(const size_t magic_got,
@@ -240,6 +241,13 @@ Result<std::unique_ptr<RecordReader>> OpenIdxReader(const InputFile& file, const
   }
   if (item_values == 0) {
     return Status::Error(name + ": IDX items have no values (dimensions " + shape + ")");
+  }
+  // An item is one record: its bytes are read into memory (and its values into floats) at once.
+  const uint64_t item_bytes = item_values * ValueBytes(type);
+  if (item_bytes > options.max_record_bytes) {
+    return Status::Corruption(name + ": the IDX header at byte 0 announces items of " +
+                              std::to_string(item_bytes) + " bytes (dimensions " + shape + "), " +
+                              io::RecordCapAdvice(options.max_record_bytes));
   }
   return std::unique_ptr<RecordReader>(std::make_unique<IdxReader>(
       name, std::move(input), type, items, item_values, id_kind, std::move(id_partition),

@@ -58,7 +58,8 @@ class TfRecordReader : public RecordReader {
         input_(std::move(stream)),
         id_column_(options.id_column),
         feature_count_(options.feature_count),
-        leading_values_(options.leading_values) {
+        leading_values_(options.leading_values),
+        max_record_bytes_(options.max_record_bytes) {
     if (!id_column_.empty()) {
       const std::string* value = binary::FindPartition(file, id_column_);
       if (value != nullptr) id_partition_ = *value;
@@ -119,6 +120,12 @@ class TfRecordReader : public RecordReader {
                            ") fails its CRC");
     }
     const uint64_t length = LittleEndian64(header);
+    if (length > max_record_bytes_) {
+      return Status::Corruption(name_ + ": the TFRecord record at byte " + std::to_string(start) +
+                                " (record " + std::to_string(next_index_) + ") announces " +
+                                std::to_string(length) + " bytes, " +
+                                io::RecordCapAdvice(max_record_bytes_));
+    }
     AIMASS_ASSIGN_OR_RETURN(const size_t data_got, input_.ReadInto(&data_, length));
     if (data_got < length) {
       return Truncated(start, "data (" + std::to_string(data_got) + " of " +
@@ -199,6 +206,7 @@ class TfRecordReader : public RecordReader {
   std::vector<FeatureColumn> columns_;
   const uint32_t feature_count_;
   const uint32_t leading_values_;
+  const uint64_t max_record_bytes_;
 
   tf::Example example_;  // reused: parsing into it keeps its allocations
   std::string data_;     // the current record's bytes
@@ -225,7 +233,8 @@ Result<std::unique_ptr<RecordReader>> OpenTfRecordReader(const InputFile& file,
                                                          const TableOptions& options) {
   AIMASS_RETURN_IF_ERROR(binary::CheckWholeFileSplit(file, split, "TFRecord"));
   AIMASS_ASSIGN_OR_RETURN(std::unique_ptr<io::InputStream> stream,
-                          io::OpenDecompressedStream(file.path, file.codec));
+                          io::OpenDecompressedStream(file.path, file.codec,
+                                                     options.max_record_bytes));
   return std::unique_ptr<RecordReader>(
       std::make_unique<TfRecordReader>(file, options, std::move(stream)));
 }

@@ -162,7 +162,8 @@ class DelimitedReader final : public RecordReader {
         feature_count_(options.feature_count) {}
 
   Status Open(const InputFile& file, const Split& split, const TableOptions& options) {
-    AIMASS_ASSIGN_OR_RETURN(lines_, LineReader::Open(file, split));
+    AIMASS_ASSIGN_OR_RETURN(lines_, LineReader::Open(file, split, LineReader::kDefaultBufferSize,
+                                                     options.max_record_bytes));
     std::vector<std::string> columns;
     if (options.header) {
       Line header;
@@ -172,7 +173,8 @@ class DelimitedReader final : public RecordReader {
         // Any later line at this offset cannot come back: the header is consumed.
       } else {
         Split first{split.index, split.file, 0, file.size, /*whole_file=*/true};
-        AIMASS_ASSIGN_OR_RETURN(header_lines_, LineReader::Open(file, first, kHeaderBufferSize));
+        AIMASS_ASSIGN_OR_RETURN(header_lines_, LineReader::Open(file, first, kHeaderBufferSize,
+                                                                options.max_record_bytes));
         AIMASS_ASSIGN_OR_RETURN(found, header_lines_->Next(&header));
         skip_header_ = found;
       }
@@ -300,9 +302,11 @@ Result<std::unique_ptr<RecordReader>> OpenDelimitedReader(const InputFile& file,
   return std::unique_ptr<RecordReader>(std::move(reader));
 }
 
-Result<std::vector<std::string>> ReadDelimitedHeader(const InputFile& file, char delimiter) {
+Result<std::vector<std::string>> ReadDelimitedHeader(const InputFile& file, char delimiter,
+                                                     uint64_t max_line_bytes) {
   Split whole{0, 0, 0, file.size, /*whole_file=*/true};
-  AIMASS_ASSIGN_OR_RETURN(auto lines, text::LineReader::Open(file, whole, kHeaderBufferSize));
+  AIMASS_ASSIGN_OR_RETURN(auto lines, text::LineReader::Open(file, whole, kHeaderBufferSize,
+                                                             max_line_bytes));
   text::Line header;
   AIMASS_ASSIGN_OR_RETURN(bool found, lines->Next(&header));
   std::vector<std::string> columns;

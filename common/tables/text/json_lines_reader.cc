@@ -141,7 +141,8 @@ class JsonLinesReader final : public RecordReader {
 
   Status Open(const InputFile& file, const Split& split, const TableOptions& options) {
     AIMASS_ASSIGN_OR_RETURN(projection_, text::ResolveProjection(file, options, nullptr));
-    AIMASS_ASSIGN_OR_RETURN(lines_, LineReader::Open(file, split));
+    AIMASS_ASSIGN_OR_RETURN(lines_, LineReader::Open(file, split, LineReader::kDefaultBufferSize,
+                                                     options.max_record_bytes));
     return Status::Ok();
   }
 

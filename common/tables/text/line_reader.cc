@@ -1,22 +1,25 @@
 #include "common/tables/text/line_reader.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
 namespace aimass::tables::text {
 
 Result<std::unique_ptr<LineReader>> LineReader::Open(const InputFile& file, const Split& split,
-                                                     size_t buffer_size) {
+                                                     size_t buffer_size,
+                                                     uint64_t max_line_bytes) {
   if (split.whole_file) {
     std::unique_ptr<io::InputStream> stream;
     if (file.codec == io::Codec::kNone) {
       AIMASS_ASSIGN_OR_RETURN(stream, io::OpenFileStream(file.path, 0));
     } else {
-      AIMASS_ASSIGN_OR_RETURN(stream, io::OpenDecompressedStream(file.path, file.codec));
+      AIMASS_ASSIGN_OR_RETURN(
+          stream, io::OpenDecompressedStream(file.path, file.codec, max_line_bytes));
     }
     return std::make_unique<LineReader>(std::move(stream), file.relative_path, 0, kNoEnd,
                                         /*skip_partial=*/false, /*count_lines=*/true,
-                                        buffer_size);
+                                        buffer_size, max_line_bytes);
   }
   if (file.codec != io::Codec::kNone) {
     return Status::Error(file.relative_path + ": a " + io::CodecName(file.codec) +
@@ -28,17 +31,19 @@ Result<std::unique_ptr<LineReader>> LineReader::Open(const InputFile& file, cons
   AIMASS_ASSIGN_OR_RETURN(stream, io::OpenFileStream(file.path, start));
   return std::make_unique<LineReader>(std::move(stream), file.relative_path, start, split.end,
                                       /*skip_partial=*/split.begin > 0,
-                                      /*count_lines=*/split.begin == 0, buffer_size);
+                                      /*count_lines=*/split.begin == 0, buffer_size,
+                                      max_line_bytes);
 }
 
 LineReader::LineReader(std::unique_ptr<io::InputStream> stream, std::string name,
                        uint64_t stream_offset, uint64_t end, bool skip_partial, bool count_lines,
-                       size_t buffer_size)
+                       size_t buffer_size, uint64_t max_line_bytes)
     : stream_(std::move(stream)),
       name_(std::move(name)),
       capacity_(buffer_size < 16 ? 16 : buffer_size),
       base_offset_(stream_offset),
       end_(end),
+      max_line_bytes_(max_line_bytes),
       skip_partial_(skip_partial),
       count_lines_(count_lines) {
   buffer_.reset(new char[capacity_]);  // not value-initialized: no 1 MiB memset per split
@@ -54,10 +59,15 @@ Result<bool> LineReader::Fill() {
     pos_ = 0;
   }
   if (limit_ == capacity_) {  // one line fills the buffer: make room for the rest of it
-    std::unique_ptr<char[]> bigger(new char[capacity_ * 2]);
+    // The line plus "\r\n" fits in max_line_bytes_ + 2; past that it is too long, and the
+    // buffer must not grow on (a file without newlines would otherwise be read into memory).
+    const uint64_t most = max_line_bytes_ + 2;
+    if (capacity_ >= most) return LineTooLong();
+    const size_t grown = static_cast<size_t>(std::min<uint64_t>(uint64_t{capacity_} * 2, most));
+    std::unique_ptr<char[]> bigger(new char[grown]);
     std::memcpy(bigger.get(), buffer_.get(), limit_);
     buffer_ = std::move(bigger);
-    capacity_ *= 2;
+    capacity_ = grown;
   }
   auto got = stream_->Read(buffer_.get() + limit_, capacity_ - limit_);
   if (!got.ok()) return got.status().WithContext(name_);
@@ -67,6 +77,14 @@ Result<bool> LineReader::Fill() {
   }
   limit_ += got.value();
   return true;
+}
+
+Status LineReader::LineTooLong() const {
+  std::string where = "the line at byte " + std::to_string(base_offset_ + pos_);
+  if (count_lines_) where += " (line " + std::to_string(line_number_ + 1) + ")";
+  return Status::Corruption(name_ + ": " + where + " is longer than " +
+                            std::to_string(max_line_bytes_) + " bytes, " +
+                            io::RecordCapAdvice(max_line_bytes_));
 }
 
 Result<bool> LineReader::Next(Line* line) {
@@ -115,11 +133,12 @@ Result<bool> LineReader::Next(Line* line) {
       data = buffer_.get();
     }
     const size_t start = pos_;
+    size_t length = line_end - start;
+    if (length > 0 && data[start + length - 1] == '\r') --length;
+    if (length > max_line_bytes_) return LineTooLong();  // a buffer larger than the cap held it
     pos_ = next;
     scan_ = next;
     const uint64_t number = count_lines_ ? ++line_number_ : 0;
-    size_t length = line_end - start;
-    if (length > 0 && data[start + length - 1] == '\r') --length;
     if (length == 0) continue;  // empty lines are no records
     line->text = std::string_view(data + start, length);
     line->offset = base_offset_ + start;

@@ -11,6 +11,9 @@
 // Lines lose their "\n" and one trailing "\r" (CRLF files); a last line without a newline is a
 // line; empty lines are skipped (they are no records) but are counted in line numbers.
 // Reads in large blocks into one buffer and hands out views into it: no per-line allocation.
+// The buffer grows for a long line up to the line cap (TableOptions::max_record_bytes) and no
+// further: a longer line, or a file without newlines, is an error naming the file and the byte
+// offset where the line starts.
 // Not thread-safe.
 #pragma once
 
@@ -39,17 +42,19 @@ class LineReader {
 
   // Opens the split's stream: the raw file from begin - 1 for a byte range (which must be of an
   // uncompressed file), the decompressed whole file for a whole-file split.
-  static Result<std::unique_ptr<LineReader>> Open(const InputFile& file, const Split& split,
-                                                  size_t buffer_size = kDefaultBufferSize);
+  static Result<std::unique_ptr<LineReader>> Open(
+      const InputFile& file, const Split& split, size_t buffer_size = kDefaultBufferSize,
+      uint64_t max_line_bytes = io::kDefaultMaxRecordBytes);
 
   // Over an already open stream whose first byte is at `stream_offset` of the file.
   // `skip_partial`: discard through the first '\n' (the stream starts at begin - 1).
   // `end`: lines starting at or past it are not returned (kNoEnd: read to the end).
   // `count_lines`: the stream starts at offset 0, so line numbers are known.
-  // `name` prefixes errors.
+  // `name` prefixes errors. `max_line_bytes`: the longest line accepted (without terminator).
   LineReader(std::unique_ptr<io::InputStream> stream, std::string name, uint64_t stream_offset,
              uint64_t end, bool skip_partial, bool count_lines,
-             size_t buffer_size = kDefaultBufferSize);
+             size_t buffer_size = kDefaultBufferSize,
+             uint64_t max_line_bytes = io::kDefaultMaxRecordBytes);
 
   LineReader(const LineReader&) = delete;
   LineReader& operator=(const LineReader&) = delete;
@@ -63,6 +68,9 @@ class LineReader {
   // growing the buffer when one line fills it. False at the end of the stream.
   Result<bool> Fill();
 
+  // The error for the line starting at buffer_[pos_], longer than max_line_bytes_.
+  Status LineTooLong() const;
+
   std::unique_ptr<io::InputStream> stream_;
   std::string name_;
   std::unique_ptr<char[]> buffer_;
@@ -72,6 +80,7 @@ class LineReader {
   size_t scan_ = 0;   // bytes in [pos_, scan_) are known to hold no '\n'
   uint64_t base_offset_ = 0;  // file offset of buffer_[0]
   uint64_t end_ = kNoEnd;
+  uint64_t max_line_bytes_ = io::kDefaultMaxRecordBytes;
   bool skip_partial_ = false;
   bool count_lines_ = false;
   bool eof_ = false;
