@@ -151,7 +151,8 @@ class JobDriver::Impl final : public JobContext {
   // final (inference's committed output) only warns about workers that do not leave, and ends
   // them; any other job fails.
   Status ReleaseAndFinish() {
-    Status released = roster_->Release(traits_.release_timeout);
+    Status released = roster_->Release(
+        traits_.release_timeout, [this](const std::string& line) { observer_.OnInfo(line); });
     if (!released.ok()) {
       if (!traits_.final_before_release) return released;
       // A worker that does not leave after the Shutdown (hung, stopped) would keep mpirun and
@@ -166,7 +167,16 @@ class JobDriver::Impl final : public JobContext {
       if (!traits_.final_before_release) return exited;
       observer_.OnInfo("warning: output committed, but " + exited.message());
     }
+    ReportPendingNotices();
     return job_->Finish(*this);
+  }
+
+  // The workers are gone: what the hub turned away meanwhile is still reported (one line each)
+  // before the job's last lines, rather than lost with the hub.
+  void ReportPendingNotices() {
+    while (auto event = hub_->NextEvent(std::chrono::milliseconds(0))) {
+      if (event->kind == HubEvent::Kind::kNotice) observer_.OnInfo(event->reason);
+    }
   }
 
   // Every reason to stop that does not come as an event.

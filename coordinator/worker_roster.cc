@@ -92,7 +92,8 @@ boost::json::array WorkerRoster::Listing() const {
   return listing;
 }
 
-Status WorkerRoster::Release(std::chrono::seconds timeout) {
+Status WorkerRoster::Release(std::chrono::seconds timeout,
+                             const std::function<void(const std::string&)>& on_notice) {
   proto::CoordinatorMessage shutdown;
   shutdown.mutable_shutdown()->set_abort(false);
   size_t waiting = 0;
@@ -108,6 +109,7 @@ Status WorkerRoster::Release(std::chrono::seconds timeout) {
                            " workers did not disconnect after the job finished");
     }
     auto event = hub_.NextEvent(std::chrono::milliseconds(250));
+    if (event && event->kind == HubEvent::Kind::kNotice) on_notice(event->reason);
     if (!event || event->kind != HubEvent::Kind::kDisconnected) continue;
     auto rank = RankOf(event->connection);
     if (rank && workers_[*rank].connected) {

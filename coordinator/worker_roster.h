@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -68,7 +69,10 @@ class WorkerRoster {
   // connection, which it does only after reading the Shutdown. Without the wait, a coordinator
   // about to exit could close sockets with the Shutdown still unsent, and the workers would take
   // that for its death.
-  Status Release(std::chrono::seconds timeout);
+  // The hub's notices that arrive meanwhile (a turned-away connection) go to `on_notice`, so that
+  // none is lost to the wait.
+  Status Release(std::chrono::seconds timeout,
+                 const std::function<void(const std::string&)>& on_notice);
   // Tells every connected worker (or one) to stop now, with `reason`. Best effort.
   void Abort(const std::string& reason);
   void Abort(uint32_t rank, const std::string& reason);
