@@ -1,14 +1,12 @@
 #include "coordinator/infer/output_committer.h"
 
-#include <openssl/rand.h>
-
 #include <boost/json.hpp>
 
 #include <cstdio>
 #include <random>
 
 #include "common/io/output_file.h"
-
+#include "common/net/handshake.h"
 #include "common/strict_json.h"
 
 namespace aimass::coordinator {
@@ -39,14 +37,13 @@ std::string FirstDifference(const json::object& expected, const json::object& fo
 // 64 random bits as hex. A failure of OpenSSL's generator (no entropy) falls back to
 // std::random_device: the nonce separates runs, it is not a secret.
 std::string NewRunNonce() {
-  unsigned char bytes[8];
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
-    std::random_device entropy;
-    for (unsigned char& byte : bytes) byte = static_cast<unsigned char>(entropy());
-  }
-  char text[17];
-  for (size_t i = 0; i < sizeof(bytes); ++i) std::snprintf(text + 2 * i, 3, "%02x", bytes[i]);
-  return text;
+  constexpr size_t kNonceBytes = 8;
+  auto random = net::RandomBytes(kNonceBytes);
+  if (random.ok()) return net::ToHex(*random);
+  std::random_device entropy;
+  std::string bytes(kNonceBytes, '\0');
+  for (char& byte : bytes) byte = static_cast<char>(entropy());
+  return net::ToHex(bytes);
 }
 
 // The file at `path` must be what its worker reported: `bytes` long with SHA-256 `sha256`.

@@ -49,6 +49,7 @@ Result<std::unique_ptr<GradientSynchronizer>> GradientSynchronizer::Create(
                             options.first_bucket_bytes / kFloatBytes);
   sync->flat_ = torch::zeros({sync->plan_.total + 2}, parameters.front().options());
   sync->statistics_ = sync->flat_.narrow(0, sync->plan_.total, 2);
+  sync->finite_probe_ = torch::zeros({}, sync->flat_.options());
   for (size_t i = 0; i < parameters.size(); ++i) {
     torch::Tensor parameter = parameters[i];
     parameter.mutable_grad() =
@@ -176,7 +177,8 @@ GradientSynchronizer::FiniteCheck GradientSynchronizer::CheckFinite() const {
   FiniteCheck check;
   // The fast path: a NaN or Inf anywhere (gradients, loss sum, correct count) makes the sum NaN
   // or Inf. One pass, one scalar to the host.
-  if (std::isfinite(flat_.sum().item<double>())) return check;
+  torch::sum_out(finite_probe_, flat_);
+  if (std::isfinite(finite_probe_.item<double>())) return check;
   check.gradients_finite =
       torch::isfinite(flat_.narrow(0, 0, plan_.total)).all().item<bool>();
   check.loss_finite = std::isfinite(statistics_[0].item<double>());

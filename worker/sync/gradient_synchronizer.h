@@ -94,6 +94,8 @@ class GradientSynchronizer {
   BucketPlan plan_;
   torch::Tensor flat_;        // gradients in bucket order, then the two statistics slots
   torch::Tensor statistics_;  // view of flat_'s last two elements
+  // CheckFinite's sum, allocated once: the check runs every step and allocates nothing.
+  mutable torch::Tensor finite_probe_;
   std::vector<torch::Tensor> bucket_views_;
   std::vector<torch::Tensor> staging_;  // per bucket, in the wire dtype; empty for float32
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // keeps hooks alive
