@@ -1,7 +1,11 @@
 #include "coordinator/commands.h"
 
 #include <boost/json.hpp>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 
 #include <atomic>
 #include <cstdio>
@@ -32,13 +36,14 @@ namespace {
 const char kUsage[] =
     "usage:\n"
     "  aimass-coordinator train --config JOB.yaml [--workers N] [--resume | --overwrite]\n"
-    "                           [--run-dir DIR] [--epochs N] [--mpirun-arg ARG]... [--quiet]\n"
-    "                           [--bind ADDR] [--advertise HOST[,HOST]]\n"
+    "                           [--run-dir DIR] [--epochs N] [--hostfile FILE]\n"
+    "                           [--mpirun-arg ARG]... [--quiet] [--bind ADDR] [--advertise HOST[,HOST]]\n"
     "      Under mpirun:  mpirun -np 1 aimass-coordinator train --config JOB.yaml : -np N aimass-worker\n"
     "      Local:         aimass-coordinator train --config JOB.yaml --workers N  (starts mpirun itself)\n"
     "  aimass-coordinator infer --config INFER.yaml [--workers N] [--model M] [--input DIR]\n"
-    "                           [--output DIR] [--overwrite] [--mpirun-arg ARG]... [--quiet]\n"
-    "                           [--bind ADDR] [--advertise HOST[,HOST]]\n"
+    "                           [--output DIR] [--overwrite] [--hostfile FILE]\n"
+    "                           [--mpirun-arg ARG]... [--quiet] [--bind ADDR] [--advertise HOST[,HOST]]\n"
+    "      --hostfile: with --workers, the workers' hosts (an Open MPI hostfile; docs/multi-host.md).\n"
     "      --bind/--advertise: where the control plane listens and what workers are told\n"
     "      (default: 127.0.0.1 when every worker runs on this host; see docs/security.md).\n"
     "      Scores every record of an exported table (part files + _SUCCESS) into OUTPUT/part-*,\n"
@@ -126,6 +131,9 @@ Result<std::unique_ptr<WorkerLauncher>> CreateLauncher(const Arguments& argument
     if (arguments.Has("--workers")) {
       return Status::Error("--workers starts mpirun itself; under mpirun the worker count comes from -np");
     }
+    if (arguments.Has("--hostfile")) {
+      return Status::Error("--hostfile goes with --workers; under mpirun give it to mpirun");
+    }
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     AIMASS_ASSIGN_OR_RETURN(MpiWorld world, JoinMpiWorld(ProcessRole::kCoordinator));
@@ -139,6 +147,14 @@ Result<std::unique_ptr<WorkerLauncher>> CreateLauncher(const Arguments& argument
   LocalLaunchOptions options;
   options.workers = static_cast<uint32_t>(*workers);
   if (tolerate_worker_loss) options.mpirun_args.push_back("--enable-recovery");
+  if (arguments.Has("--hostfile")) {
+    // Checked here: mpirun's own message for a missing hostfile is a page of help text.
+    const std::string hostfile = arguments.Get("--hostfile");
+    if (::access(hostfile.c_str(), R_OK) != 0) {
+      return Status::Error("--hostfile " + hostfile + ": " + std::strerror(errno));
+    }
+    options.mpirun_args.insert(options.mpirun_args.end(), {"--hostfile", Absolute(hostfile)});
+  }
   if (arguments.Has("--mpirun-arg")) {
     const auto& extra = arguments.values.at("--mpirun-arg");
     options.mpirun_args.insert(options.mpirun_args.end(), extra.begin(), extra.end());
@@ -202,7 +218,7 @@ int RunPreparedJob(DrivenJob& job, WorkerLauncher& launcher, bool under_mpirun, 
 int Train(int argc, char** argv) {
   auto arguments = ParseArguments(argc, argv, 2,
                                   {"--config", "--workers", "--run-dir", "--epochs", "--mpirun-arg",
-                                   "--bind", "--advertise"},
+                                   "--hostfile", "--bind", "--advertise"},
                                   {"--resume", "--overwrite", "--quiet"});
   if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
   auto file = ReadConfigFile(*arguments);
@@ -259,7 +275,7 @@ int Train(int argc, char** argv) {
 int Infer(int argc, char** argv) {
   auto arguments = ParseArguments(
       argc, argv, 2, {"--config", "--workers", "--model", "--input", "--output", "--mpirun-arg",
-                     "--bind", "--advertise"},
+                     "--hostfile", "--bind", "--advertise"},
       {"--overwrite", "--quiet"});
   if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
   auto file = ReadConfigFile(*arguments);

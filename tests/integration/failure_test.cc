@@ -94,37 +94,6 @@ TEST_CASE("a shard whose shape does not fit the model is named", "[integration][
 }
 
 // Gone, or a zombie nobody has reaped yet: either way it runs no more.
-bool ProcessEnded(uint32_t pid) {
-  std::string status = ReadText("/proc/" + std::to_string(pid) + "/status");
-  return status.empty() || status.find("State:\tZ") != std::string::npos;
-}
-
-// The pid of worker `rank` once training is under way (a checkpoint exists), or 0.
-// A whole checkpoint, not only the temporary file one is written to before its rename.
-bool HasFinishedCheckpoint(const std::string& run) {
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(run + "/checkpoints", error)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("ckpt-", 0) == 0 && name.size() > 7 &&
-        name.compare(name.size() - 7, 7, ".aimass") == 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
-uint32_t PidOnceTraining(const std::string& run, uint32_t rank) {
-  auto deadline = std::chrono::steady_clock::now() + seconds(120);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (fs::exists(run + "/workers.json") && HasFinishedCheckpoint(run)) {
-      json::array workers = json::parse(ReadText(run + "/workers.json")).as_array();
-      return static_cast<uint32_t>(workers.at(rank).as_object().at("pid").to_number<int64_t>());
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return 0;
-}
-
 TEST_CASE("a hung worker is named once it falls silent, and no process is left behind",
           "[integration][errors]") {
   TempDir scratch;

@@ -2,13 +2,21 @@
 
 #include <catch2/catch.hpp>
 
+#include <boost/json.hpp>
+
+#include <filesystem>
 #include <stdexcept>
+#include <thread>
 
 #include "models/model.h"
 #include "tests/temp_dir.h"
 #include "models/model_catalog.h"
 
 namespace aimass::testing {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using std::chrono::seconds;
 
 const std::string& FashionMnistSlice() {
   static const TempDir scratch;  // removed when the test process exits
@@ -95,6 +103,35 @@ double MaxParameterDifference(const std::string& model, const std::string& first
     worst = std::max(worst, (a[i] - b[i]).abs().max().item<double>());
   }
   return worst;
+}
+
+bool ProcessEnded(uint32_t pid) {
+  std::string status = ReadText("/proc/" + std::to_string(pid) + "/status");
+  return status.empty() || status.find("State:\tZ") != std::string::npos;
+}
+
+bool HasFinishedCheckpoint(const std::string& run) {
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(run + "/checkpoints", error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("ckpt-", 0) == 0 && name.size() > 7 &&
+        name.compare(name.size() - 7, 7, ".aimass") == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+uint32_t PidOnceTraining(const std::string& run, uint32_t rank) {
+  auto deadline = std::chrono::steady_clock::now() + seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(run + "/workers.json") && HasFinishedCheckpoint(run)) {
+      json::array workers = json::parse(ReadText(run + "/workers.json")).as_array();
+      return static_cast<uint32_t>(workers.at(rank).as_object().at("pid").to_number<int64_t>());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return 0;
 }
 
 }  // namespace aimass::testing

@@ -65,4 +65,14 @@ Fixture MakeFixture(const std::string& dir, const FixtureSize& size);
 double MaxParameterDifference(const std::string& model, const std::string& first_path,
                               const std::string& second_path);
 
+// Whether `pid` is gone (or a zombie).
+bool ProcessEnded(uint32_t pid);
+
+// Whether `run`/checkpoints holds a whole checkpoint, not only the temporary file one is written
+// to before its rename.
+bool HasFinishedCheckpoint(const std::string& run);
+
+// The pid of worker `rank` once training is under way (a checkpoint exists), or 0 after 120 s.
+uint32_t PidOnceTraining(const std::string& run, uint32_t rank);
+
 }  // namespace aimass::testing

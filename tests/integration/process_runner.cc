@@ -52,6 +52,8 @@ Process::~Process() {
   }
 }
 
+std::string Process::OutputSoFar() const { return ReadText(out_path_); }
+
 ProcessResult Process::Wait(std::chrono::seconds limit) {
   ProcessResult result;
   auto deadline = start_ + limit;

@@ -24,6 +24,8 @@ class Process {
   ~Process();  // kills the group if still running
 
   pid_t pid() const { return pid_; }
+  // Its standard output so far (the file it writes to), for watching a running job.
+  std::string OutputSoFar() const;
   // Waits up to `limit`; past it kills the whole group and reports exit_code -1.
   ProcessResult Wait(std::chrono::seconds limit);
 
