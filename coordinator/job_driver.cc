@@ -23,6 +23,7 @@ namespace {
 
 // After the job: how long the launcher's processes may take to end.
 constexpr auto kExitTimeout = std::chrono::seconds(60);
+constexpr auto kMinimumExitTimeout = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -162,7 +163,12 @@ class JobDriver::Impl final : public JobContext {
         if (roster_->at(rank).connected) KillIfLocal(rank);
       }
     }
-    Status exited = launcher_.WaitForExit(kExitTimeout);
+    // A worker that would not leave may be on a host that cannot be reached (its link is down):
+    // mpirun then waits for that host's daemon forever. It gets as long as the workers had to
+    // leave, and is then ended, rather than holding a finished job for a minute.
+    const std::chrono::seconds exit_timeout =
+        released.ok() ? kExitTimeout : std::max(traits_.release_timeout, kMinimumExitTimeout);
+    Status exited = launcher_.WaitForExit(exit_timeout);
     if (!exited.ok()) {
       if (!traits_.final_before_release) return exited;
       observer_.OnInfo("warning: output committed, but " + exited.message());

@@ -153,7 +153,7 @@ TEST_CASE("a worker host cut off mid-inference: its splits go to the other host,
           "[integration][multihost][infer]") {
   Cluster cluster(3);
   TempDir scratch;
-  Fixture fixture = MakeFixture(scratch.path(), FixtureSize{20000, 40, 256, 3});
+  Fixture fixture = MakeFixture(scratch.path(), FixtureSize{10000, 20, 256, 3});
   const std::string job =
       WriteInferJob(fixture, "inference: {batch_size: 32, heartbeat_timeout_s: 4}\n");
   Process running(OnWorkerHosts(cluster, "infer", job, false), scratch.path());
@@ -166,7 +166,7 @@ TEST_CASE("a worker host cut off mid-inference: its splits go to the other host,
   CHECK(result.out.find(" lost (") != std::string::npos);
   RequireExactlyPythonsPredictions(fixture, fixture.dir + "/out");
   json::object manifest = Manifest(fixture.dir + "/out");
-  CHECK(manifest.at("records_out").to_number<int>() == 20000);
+  CHECK(manifest.at("records_out").to_number<int>() == 10000);
 
   // The cut-off worker comes back to a finished job: whatever it still had can change nothing.
   cluster.SetLink(2, true);
@@ -174,6 +174,28 @@ TEST_CASE("a worker host cut off mid-inference: its splits go to the other host,
   RequireExactlyPythonsPredictions(fixture, fixture.dir + "/out");
   CHECK_FALSE(fs::exists(fixture.dir + "/out/_temporary"));
   fs::remove_all(fixture.dir + "/out");
+}
+
+// Four hosts sharing this machine's two cores: a rank that busy-polls for its peer's message
+// takes the core that peer needs to send it. Without the cluster's yield setting this benchmark
+// took 4.8 ms per 8-byte allreduce and looked hung; with it, it is done in seconds.
+TEST_CASE("the allreduce benchmark runs across four worker hosts and checks every size",
+          "[integration][multihost][bench]") {
+  Cluster cluster(5);
+  TempDir scratch;
+  ProcessResult result = Run(
+      cluster.On(0, {std::string(AIMASS_SOURCE_DIR) + "/scripts/mpirun.sh", "--hostfile",
+                     cluster.hostfile(), "-np", "4", WorkerBinary(), "bench", "allreduce",
+                     "--max-bytes", "1M", "--bytes-per-size", "4M", "--json"}),
+      scratch.path(), seconds(120));
+  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
+  REQUIRE(result.exit_code == 0);
+  const json::value rows = json::parse(result.out);
+  REQUIRE(rows.as_array().size() == 18);  // 8 B to 1 MiB
+  for (const auto& row : rows.as_array()) {
+    CHECK(row.at("workers").to_number<int>() == 4);
+    CHECK(row.at("correct").as_bool());
+  }
 }
 
 }  // namespace
