@@ -35,6 +35,7 @@ packages=(
   python3-torch
   dataset-fashion-mnist
   gnuplot-nox
+  iproute2
 )
 if ((fuzz)); then packages+=(clang-16 libfuzzer-16-dev libclang-rt-16-dev); fi
 
