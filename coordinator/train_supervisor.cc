@@ -2,6 +2,9 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
 #include <utility>
 
 #include "coordinator/run_directory.h"
@@ -89,6 +92,7 @@ class TrainSupervisor::Impl {
       const uint32_t restart = static_cast<uint32_t>(restarts_.size()) + 1;
       observer_.OnInfo("aimass: restart " + std::to_string(restart) + " of " +
                        std::to_string(options_.max_restarts) + " after: " + status.message());
+      if (!WaitBeforeRestart(restart)) return Fail(FinalError(status));
       auto next_launcher = options_.relaunch();
       if (!next_launcher.ok()) return Fail(AfterRestarts(next_launcher.status()));
       relaunched = std::move(next_launcher).value();  // the previous one has ended its processes
@@ -115,6 +119,22 @@ class TrainSupervisor::Impl {
 
   const TrainSummary& summary() const { return job_->summary(); }
   const std::vector<TrainRestart>& restarts() const { return restarts_; }
+
+  // Sleeps the backoff before restart `restart` (1-based); false when interrupted meanwhile.
+  bool WaitBeforeRestart(uint32_t restart) {
+    constexpr std::chrono::milliseconds kLongest(30000);
+    constexpr std::chrono::milliseconds kSlice(100);
+    std::chrono::milliseconds delay = options_.restart_backoff;
+    for (uint32_t k = 1; k < restart && delay < kLongest; ++k) delay *= 2;
+    delay = std::min(delay, kLongest);
+    const auto until = std::chrono::steady_clock::now() + delay;
+    while (std::chrono::steady_clock::now() < until) {
+      if (options_.driver.interrupted && options_.driver.interrupted()) return false;
+      std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(
+          kSlice, until - std::chrono::steady_clock::now()));
+    }
+    return !(options_.driver.interrupted && options_.driver.interrupted());
+  }
 
  private:
   bool ShouldRestart(const Status& failure) const {

@@ -34,6 +34,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -59,6 +60,10 @@ struct TrainSupervisorOptions {
   JobDriverOptions driver;  // each attempt's; a given job_id gets "-restart-N" on restarts
   uint32_t max_restarts = 0;
   LauncherFactory relaunch;  // required when max_restarts > 0
+  // Restart k starts restart_backoff x 2^(k-1) after attempt k failed (at most 30 s): a host
+  // that is rebooting or a link that flaps gets time to come back instead of the restarts
+  // being spent within a second. An interrupt ends the wait.
+  std::chrono::milliseconds restart_backoff{1000};
 };
 
 // Whether an attempt that failed with `failure` may be restarted (table above).

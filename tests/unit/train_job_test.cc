@@ -337,7 +337,8 @@ struct SupervisedRun {
 };
 
 void RunSupervised(const TempDir& dir, uint32_t max_restarts, uint32_t failing, bool permanent,
-                   SupervisedRun& run, std::function<bool()> interrupted = {}) {
+                   SupervisedRun& run, std::function<bool()> interrupted = {},
+                   std::chrono::milliseconds restart_backoff = std::chrono::milliseconds(10)) {
   std::atomic<uint64_t> eval_records{0};
   coordinator::TrainSupervisorOptions options;
   options.job = Options(dir);
@@ -345,6 +346,7 @@ void RunSupervised(const TempDir& dir, uint32_t max_restarts, uint32_t failing, 
   options.driver.bind_address = "127.0.0.1";
   options.driver.worker_start_timeout = std::chrono::seconds(5);
   options.max_restarts = max_restarts;
+  options.restart_backoff = restart_backoff;
   options.relaunch = [&]() -> Result<std::unique_ptr<coordinator::WorkerLauncher>> {
     return std::unique_ptr<coordinator::WorkerLauncher>(std::make_unique<ThreadLauncher>(
         2, AttemptBody(run.launches++, failing, permanent, eval_records)));
@@ -423,9 +425,13 @@ TEST_CASE("when restarts run out the job fails with the last error and the count
           "[train_supervisor]") {
   TempDir dir;
   SupervisedRun run;
-  RunSupervised(dir, /*max_restarts=*/2, /*failing=*/10, /*permanent=*/false, run);
+  const auto started = std::chrono::steady_clock::now();
+  RunSupervised(dir, /*max_restarts=*/2, /*failing=*/10, /*permanent=*/false, run, {},
+                std::chrono::milliseconds(150));
   REQUIRE_FALSE(run.status.ok());
   CHECK(run.launches == 3);
+  // Each restart waited its backoff, doubling: 150 ms, then 300 ms.
+  CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(450));
   CHECK(run.status.message() ==
         "worker rank 1 (host host-1, pid 1001) failed: out of memory (gave up after 2 restarts: "
         "training.max_restarts is 2)");
