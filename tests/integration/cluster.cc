@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "tests/integration/process_runner.h"
@@ -11,6 +13,8 @@
 namespace aimass::testing {
 namespace {
 
+namespace fs = std::filesystem;
+
 // Runs scripts/cluster.sh with `args`; its output when it fails.
 ProcessResult RunScript(const std::string& script, std::vector<std::string> args) {
   TempDir logs;
@@ -18,13 +22,30 @@ ProcessResult RunScript(const std::string& script, std::vector<std::string> args
   return Run(args, logs.path(), std::chrono::seconds(60));
 }
 
+// Clusters of test processes that are gone (killed at a time limit, crashed) are removed:
+// their namespaces and bridges would otherwise pile up across test runs.
+void RemoveClustersOfEndedTests(const std::string& script) {
+  std::error_code ignored;
+  std::set<std::string> stale;
+  for (const auto& entry : fs::directory_iterator("/run/netns", ignored)) {
+    const std::string name = entry.path().filename().string();  // itPID-hN
+    const size_t dash = name.find("-h");
+    if (name.rfind("it", 0) != 0 || dash == std::string::npos) continue;
+    const std::string pid = name.substr(2, dash - 2);
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (!fs::exists("/proc/" + pid, ignored)) stale.insert(name.substr(0, dash));
+  }
+  for (const std::string& cluster : stale) (void)RunScript(script, {"down", "--name", cluster});
+}
+
 }  // namespace
 
-Cluster::Cluster(uint32_t hosts) : name_("it" + std::to_string(::getpid() % 100000)) {
+Cluster::Cluster(uint32_t hosts) : name_("it" + std::to_string(::getpid())) {
   if (::geteuid() != 0) {
     FAIL("multi-host tests build hosts from network namespaces and need root "
          "(scripts/test.sh runs them as root in CI)");
   }
+  RemoveClustersOfEndedTests(Script());
   ProcessResult up = RunScript(Script(), {"up", std::to_string(hosts), "--name", name_});
   INFO("cluster.sh up:\n" << up.out << up.err);
   REQUIRE(up.exit_code == 0);
