@@ -22,7 +22,7 @@
 #                `mpirun --hostfile HOSTFILE ...` (or aimass's `--hostfile HOSTFILE`) just works
 # --link RATE (e.g. 1gbit, 10gbit, 25gbit) and --delay D (e.g. 50us) shape both directions of
 # every host's link with netem, like a NIC of that rate: the host's egress on eth0 and its
-# ingress on the bridge side. The coordinator is meant to run on host 0 (`exec NAME-h0`) and the
+# ingress on the bridge side (a kernel without netem gets tbf for the rate and no delay). The coordinator is meant to run on host 0 (`exec NAME-h0`) and the
 # workers on the others.
 set -euo pipefail
 
@@ -67,15 +67,33 @@ subnet_of() {
 
 hosts_up() { ip netns list | awk '{print $1}' | grep -c "^$name-h[0-9]*$" || true; }
 
-shape() {  # device [namespace]: netem rate/delay on the device's egress, or none
-  local device="$1" ns="${2:-}" run=()
+netem_missing_said=0
+# netem rate/delay on the device's egress, or nothing when neither is asked for. Where the kernel
+# has no netem (CONFIG_NET_SCH_NETEM off), the rate is shaped with a token bucket (tbf, burst
+# 1 ms at the rate, at least one 64 KiB GSO frame) and the delay is left out, said once.
+shape() {  # device [namespace]
+  local device="$1" ns="${2:-}" run=() errors
   [[ -n "$ns" ]] && run=(ip netns exec "$ns")
   "${run[@]}" tc qdisc del dev "$device" root 2>/dev/null || true
   [[ -z "$link_rate" && -z "$link_delay" ]] && return
   local netem=(netem limit 100000)
   [[ -n "$link_delay" ]] && netem+=(delay "$link_delay")
   [[ -n "$link_rate" ]] && netem+=(rate "$link_rate")
-  "${run[@]}" tc qdisc add dev "$device" root "${netem[@]}"
+  errors=$("${run[@]}" tc qdisc add dev "$device" root "${netem[@]}" 2>&1) && return
+  grep -q "qdisc kind is unknown" <<< "$errors" || die "tc on $device: $errors"
+  if ((!netem_missing_said)); then
+    echo "cluster.sh: this kernel has no netem qdisc: links shaped with tbf at ${link_rate:-full rate}" \
+         "${link_delay:+, without the delay $link_delay}" >&2
+    netem_missing_said=1
+  fi
+  [[ -n "$link_rate" ]] || return 0
+  local burst
+  burst=$(/usr/bin/python3 -c "
+import re, sys
+m = re.fullmatch(r'([0-9.]+)([kmg]?)bit', sys.argv[1].lower()) or sys.exit('cluster.sh: unknown rate ' + sys.argv[1])
+bytes_per_second = float(m.group(1)) * {'': 1, 'k': 1e3, 'm': 1e6, 'g': 1e9}[m.group(2)] / 8
+print(max(65536, int(bytes_per_second / 1000)))" "$link_rate")
+  "${run[@]}" tc qdisc add dev "$device" root tbf rate "$link_rate" burst "$burst" latency 50ms
 }
 
 write_files() {  # count
