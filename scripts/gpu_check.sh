@@ -128,28 +128,36 @@ fi
 
 torch_info="$("$python" -c '
 import torch
-cuda = torch.version.cuda
-print("torch_version=%s" % torch.__version__)
-print("torch_cuda=%s" % (cuda or "none"))
-print("torch_cxx11_abi=%d" % int(torch._C._GLIBCXX_USE_CXX11_ABI))
-print("torch_prefix=%s" % torch.utils.cmake_prefix_path)
-if cuda and torch.cuda.is_available():
-    major, minor = torch.cuda.get_device_capability(0)
-    print("torch_arch=%d%d" % (major, minor))
-    print("torch_arch_list=%d.%d" % (major, minor))
-    print("torch_cudnn=%s" % torch.backends.cudnn.version())
-    print("torch_nccl=%s" % ".".join(str(p) for p in torch.cuda.nccl.version()))
-')"
-torch_version="" torch_cuda="" torch_cxx11_abi="" torch_prefix="" torch_arch="" torch_arch_list=""
-torch_cudnn="" torch_nccl=""
+def fact(name, compute):
+    try:
+        value = compute()
+    except Exception:
+        value = None
+    if value is not None:
+        print("%s=%s" % (name, value))
+fact("torch_version", lambda: torch.__version__)
+fact("torch_cuda", lambda: torch.version.cuda or "none")
+fact("torch_cxx11_abi", lambda: int(getattr(torch._C, "_GLIBCXX_USE_CXX11_ABI", True)))
+fact("torch_prefix", lambda: torch.utils.cmake_prefix_path)
+if torch.version.cuda and torch.cuda.is_available():
+    fact("torch_gpus", torch.cuda.device_count)
+    fact("torch_arch", lambda: "%d%d" % torch.cuda.get_device_capability(0))
+    fact("torch_arch_list", lambda: "%d.%d" % torch.cuda.get_device_capability(0))
+    fact("torch_cudnn", torch.backends.cudnn.version)
+    nccl = lambda: torch.cuda.nccl.version()
+    fact("torch_nccl", lambda: ".".join(map(str, nccl())) if isinstance(nccl(), tuple) else nccl())
+' 2>&1)" || die "python's torch failed to report its versions: $(tail -n 1 <<< "$torch_info")"
+
+torch_version="" torch_cuda="" torch_cxx11_abi=1 torch_prefix="" torch_gpus=0 torch_arch=""
+torch_arch_list="" torch_cudnn="" torch_nccl=""
 while IFS='=' read -r key value; do
-  printf -v "$key" '%s' "$value"
+  if [[ "$key" == torch_* ]]; then printf -v "$key" '%s' "$value"; fi
 done <<< "$torch_info"
 
 if ((!test_mode)); then
   say "GPUs ($gpu_count):"
   nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader |
-    sed 's/^/    /'
+    sed 's/^/    /' || true
   driver_cuda="$(nvidia-smi | grep -o 'CUDA Version: [0-9.]*' | head -n 1 | cut -d' ' -f3 || true)"
   say "driver supports CUDA ${driver_cuda:-?}; torch $torch_version built for CUDA $torch_cuda" \
       "(cuDNN ${torch_cudnn:-?}, NCCL ${torch_nccl:-?}), compute capability ${torch_arch_list:-?}"
@@ -367,15 +375,16 @@ fi
 if ((test_mode)); then
   device=cpu backend=mpi ddp_device=cpu threads=1 bench_backend=mpi bench_ranks=2
 else
-  device=cuda backend=nccl ddp_device=cuda threads="$cores" bench_backend=nccl bench_ranks="$gpu_count"
+  # The GPUs torch sees (CUDA_VISIBLE_DEVICES may hide some that nvidia-smi lists).
+  device=cuda backend=nccl ddp_device=cuda threads="$cores" bench_backend=nccl bench_ranks="$torch_gpus"
 fi
 results="$work/results.jsonl"
 : > "$results"
 
 if ((have_data)); then
   for model in "${models[@]}"; do
-    run_dir="$work/run-$model"
-    cat > "$work/$model.yaml" << JOB
+    run_dir="$log_dir/run-$model"
+    cat > "$log_dir/$model.yaml" << JOB
 model: $model
 data:
   train: $data_dir/train
@@ -390,7 +399,7 @@ worker: {device: $device, backend: $backend, threads: $threads}
 output: {run_dir: $run_dir}
 JOB
     if run_step "train $model" 150 "$log_dir/train-$model.log" \
-         "$bin/aimass-coordinator" train --config "$work/$model.yaml" --workers 1 --overwrite --quiet; then
+         "$bin/aimass-coordinator" train --config "$log_dir/$model.yaml" --workers 1 --overwrite --quiet; then
       # Whole-run samples/s and accuracy from summary.json; the steady-state samples/s (median
       # metrics interval after the first and before the last, as scripts/bench_common.sh) is the
       # one set beside DDP's, which is also measured after its warm-up.
