@@ -292,8 +292,9 @@ if ((test_mode)); then
   say "[configure, build, unit tests] skipped (GPU_CHECK_DEVICE=cpu)"
 else
   torch_prefix="${LIBTORCH_DIR:-$torch_prefix}"
-  torch_include="$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "include"))')"
-  [[ -n "${LIBTORCH_DIR:-}" ]] && torch_include="$LIBTORCH_DIR/include"
+  torch_home="$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+  torch_home="${LIBTORCH_DIR:-$torch_home}"  # include/ and lib/ in both layouts
+  torch_include="$torch_home/include"
   # LibTorch 2.13 and later refuse to compile below C++20 (an #error in their headers): found by
   # that check in the headers, or by python's torch version.
   cxx_standard=17
@@ -333,7 +334,7 @@ else
   # Every library must resolve where the programs will run (mpirun passes this environment on).
   unresolved="$(ldd "$build_dir/bin/aimass-worker" | grep 'not found' || true)"
   if [[ -n "$unresolved" ]]; then
-    extra_paths="$(dirname "$nccl_library"):$cuda_home/lib64:$cuda_home/lib:$torch_prefix/../../lib"
+    extra_paths="$(dirname "$nccl_library"):$cuda_home/lib64:$cuda_home/lib:$torch_home/lib"
     export LD_LIBRARY_PATH="$extra_paths${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     unresolved="$(ldd "$build_dir/bin/aimass-worker" | grep 'not found' || true)"
     [[ -z "$unresolved" ]] || die "aimass-worker has unresolved libraries: $(tr -s ' \t\n' ' ' <<< "$unresolved")"
