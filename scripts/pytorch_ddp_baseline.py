@@ -1,9 +1,11 @@
-"""PyTorch DistributedDataParallel baseline for scripts/bench_train.sh.
+"""PyTorch DistributedDataParallel baseline for scripts/bench_train.sh and scripts/gpu_check.sh.
 
-Trains the same `mlp` or `cnn` as aimass (layer for layer, see models/) on Fashion-MNIST with
-the same per-worker batch, optimizer, normalization and threads per process, on CPU with the
-gloo backend, and prints one JSON line: the steady-state global samples/s, or with --target the
-seconds until the test accuracy after an epoch reaches the target (same cosine schedule).
+Trains the same `mlp`, `cnn` or `resnet` as aimass (layer for layer, see models/) on Fashion-MNIST
+with the same per-worker batch, optimizer, normalization and threads per process, and prints one
+JSON line: the steady-state global samples/s, or with --target the seconds until the test
+accuracy after an epoch reaches the target (same cosine schedule). By default on CPU with the
+gloo backend; with --device cuda each process trains on one GPU (cuda:rank) with NCCL, copying
+each batch to it as aimass's workers do. --eval adds the test accuracy after training.
 Data is decoded into memory first, as aimass's workers cache decoded shards.
 """
 import argparse
@@ -44,6 +46,50 @@ class Cnn(nn.Module):
         return self.fc2(F.relu(self.fc1(x.flatten(1))))
 
 
+def conv_no_bias(in_channels, out_channels, kernel, stride):
+    """A convolution followed by batch norm, whose shift replaces the bias (models/resnet.cc)."""
+    return nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=kernel // 2,
+                     bias=False)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_channels, out_channels, stride):
+        super().__init__()
+        self.conv1 = conv_no_bias(in_channels, out_channels, 3, stride)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = conv_no_bias(out_channels, out_channels, 3, 1)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = None
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(conv_no_bias(in_channels, out_channels, 1, stride),
+                                          nn.BatchNorm2d(out_channels))
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(out + (x if self.shortcut is None else self.shortcut(x)))
+
+
+class ResNet(nn.Module):
+    """3x3 stem, three stages of two BasicBlocks (32, 64, 128 channels), average pool, linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem_conv, self.stem_bn = conv_no_bias(1, 32, 3, 1), nn.BatchNorm2d(32)
+        blocks = []
+        for in_channels, out_channels, stride in ((32, 32, 1), (32, 64, 2), (64, 128, 2)):
+            blocks += [BasicBlock(in_channels, out_channels, stride),
+                       BasicBlock(out_channels, out_channels, 1)]
+        self.blocks = nn.Sequential(*blocks)
+        self.classifier = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.stem_bn(self.stem_conv(x))))
+        return self.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+MODELS = {"mlp": Mlp, "cnn": Cnn, "resnet": ResNet}
+
+
 def load_idx(directory, limit, split="train"):
     with gzip.open(os.path.join(directory, f"{split}-images-idx3-ubyte.gz")) as f:
         images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)[:limit]
@@ -71,7 +117,7 @@ def time_to_accuracy(rank, args):
     start = time.perf_counter()
     dist.init_process_group("gloo", rank=rank, world_size=args.workers)
     torch.manual_seed(42)
-    model = nn.parallel.DistributedDataParallel({"mlp": Mlp, "cnn": Cnn}[args.model]())
+    model = nn.parallel.DistributedDataParallel(MODELS[args.model]())
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True,
                                 weight_decay=5e-4)
     x, y = load_idx(args.data, None)
@@ -109,47 +155,100 @@ def time_to_accuracy(rank, args):
     dist.destroy_process_group()
 
 
+def place(rank, args):
+    """This process's device and process-group backend: cuda:rank with NCCL, or CPU with gloo."""
+    if args.device == "cuda":
+        torch.cuda.set_device(rank)
+        return torch.device("cuda", rank), args.backend or "nccl"
+    return torch.device("cpu"), args.backend or "gloo"
+
+
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def test_accuracy(model, args, rank, device):
+    """Accuracy on the test split; each rank scores its part, the counts are summed."""
+    test_x, test_y = load_idx(args.data, None, "t10k")
+    part = slice(rank * len(test_x) // args.workers, (rank + 1) * len(test_x) // args.workers)
+    model.eval()
+    correct = torch.zeros(1, dtype=torch.int64, device=device)
+    with torch.no_grad():
+        for start in range(part.start, part.stop, 1000):
+            end = min(start + 1000, part.stop)
+            logits = model(test_x[start:end].to(device))
+            correct += (logits.argmax(1) == test_y[start:end].to(device)).sum()
+    dist.all_reduce(correct)
+    return correct.item() / len(test_x)
+
+
 def train(rank, args):
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ.setdefault("MASTER_PORT", str(args.port))
     torch.set_num_threads(args.threads)
-    dist.init_process_group("gloo", rank=rank, world_size=args.workers)
+    device, backend = place(rank, args)
+    dist.init_process_group(backend, rank=rank, world_size=args.workers)
     torch.manual_seed(42)
-    model = nn.parallel.DistributedDataParallel({"mlp": Mlp, "cnn": Cnn}[args.model]())
+    module = MODELS[args.model]().to(device)
+    model = nn.parallel.DistributedDataParallel(
+        module, device_ids=[rank] if device.type == "cuda" else None)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True,
                                 weight_decay=5e-4)
-    x, y = load_idx(args.data, args.limit)
+    x, y = load_idx(args.data, args.limit if args.limit > 0 else None)
     sampler = torch.utils.data.distributed.DistributedSampler(
         torch.utils.data.TensorDataset(x, y), num_replicas=args.workers, rank=rank, seed=42)
-    indices = torch.tensor(list(iter(sampler)))
-    steps = len(indices) // args.batch
+    steps_per_pass = len(sampler) // args.batch
+    steps = steps_per_pass * args.passes
+    if steps <= args.warmup_steps:
+        raise SystemExit("%d steps leave nothing to time after %d warm-up steps" %
+                         (steps, args.warmup_steps))
     dist.barrier()
     start = None
+    model.train()
     for step in range(steps):
+        if step % steps_per_pass == 0:
+            sampler.set_epoch(step // steps_per_pass)
+            indices = torch.tensor(list(iter(sampler)))
         if step == args.warmup_steps:
+            synchronize(device)
             dist.barrier()
             start = time.perf_counter()
-        batch = indices[step * args.batch:(step + 1) * args.batch]
+        batch = indices[(step % steps_per_pass) * args.batch:(step % steps_per_pass + 1) * args.batch]
         optimizer.zero_grad()
-        F.cross_entropy(model(x[batch]), y[batch]).backward()
+        F.cross_entropy(model(x[batch].to(device, non_blocking=True)),
+                        y[batch].to(device, non_blocking=True)).backward()
         optimizer.step()
+    synchronize(device)
     dist.barrier()
     elapsed = time.perf_counter() - start
+    result = {"framework": "pytorch-ddp", "model": args.model, "workers": args.workers,
+              "batch": args.batch, "samples_per_second":
+                  (steps - args.warmup_steps) * args.batch * args.workers / elapsed,
+              "torch": torch.__version__, "device": str(device), "backend": backend}
+    if args.eval:
+        # The wrapped module: DDP's forward would broadcast buffers, a collective per call.
+        result["test_accuracy"] = test_accuracy(module, args, rank, device)
     if rank == 0:
-        measured = (steps - args.warmup_steps) * args.batch * args.workers
-        print(json.dumps({"framework": "pytorch-ddp", "model": args.model, "workers": args.workers,
-                          "batch": args.batch, "samples_per_second": measured / elapsed,
-                          "torch": torch.__version__}))
+        print(json.dumps(result), flush=True)
     dist.destroy_process_group()
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", choices=["mlp", "cnn"], default="cnn")
+    parser.add_argument("--model", choices=sorted(MODELS), default="cnn")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--limit", type=int, default=16384)
+    parser.add_argument("--limit", type=int, default=16384, help="training records, 0: all")
+    parser.add_argument("--passes", type=int, default=1,
+                        help="passes over the training records when measuring throughput")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: one GPU per process (cuda:rank)")
+    parser.add_argument("--backend", choices=["gloo", "nccl"],
+                        help="process-group backend (default: gloo on cpu, nccl on cuda)")
+    parser.add_argument("--eval", action="store_true",
+                        help="also report the test accuracy after training")
     parser.add_argument("--warmup-steps", type=int, default=10)
     parser.add_argument("--port", type=int, default=29531)
     parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
@@ -158,6 +257,11 @@ def main():
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=100)
     args = parser.parse_args()
+    if args.device == "cuda" and args.target > 0:
+        parser.error("--target (time to accuracy) runs on the CPU only")
+    if args.device == "cuda" and args.workers > torch.cuda.device_count():
+        parser.error("--workers %d needs as many GPUs; %d visible" %
+                     (args.workers, torch.cuda.device_count()))
     mp.spawn(time_to_accuracy if args.target > 0 else train, args=(args,), nprocs=args.workers)
 
 
