@@ -61,6 +61,7 @@ bench_cluster_up() {  # count rate delay
   rm -f "$errors"
 }
 
-bench_cluster_down() {
-  "$root/scripts/cluster.sh" down --name "$bench_cluster" >/dev/null 2>&1 || true
+bench_cluster_down() {  # safe in an EXIT trap, also before bench_build set `root`
+  "${root:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}/scripts/cluster.sh" down \
+    --name "$bench_cluster" >/dev/null 2>&1 || true
 }
