@@ -129,6 +129,9 @@ AGENT
   # this machine's cores, which Open MPI cannot see; a rank busy-polling for a message takes the
   # core its peer needs to send it (measured: an 8-byte allreduce over 4 hosts on 2 cores took
   # 4.8 ms polling, 0.1 ms yielding, so a benchmark of 1000 calls per size looked hung).
+  # btl_tcp_links 2: two TCP connections per pair of processes; measured at 1 Gbit/s between two
+  # hosts, one connection carrying both directions of a ring reached 48-51% of the link, two
+  # reached 93-96% (docs/benchmarks.md).
   cat > "$state/mpi.env" <<ENV
 OMPI_MCA_plm_rsh_agent=$state/rsh-agent
 OMPI_MCA_btl=tcp,self
@@ -136,6 +139,7 @@ OMPI_MCA_btl_tcp_if_include=eth0
 OMPI_MCA_oob_tcp_if_include=eth0
 OMPI_MCA_rmaps_base_mapping_policy=node
 OMPI_MCA_mpi_yield_when_idle=1
+OMPI_MCA_btl_tcp_links=2
 ENV
 }
 
