@@ -131,7 +131,7 @@ AGENT
   # 4.8 ms polling, 0.1 ms yielding, so a benchmark of 1000 calls per size looked hung).
   # btl_tcp_links 2: two TCP connections per pair of processes; measured at 1 Gbit/s between two
   # hosts, one connection carrying both directions of a ring reached 48-51% of the link, two
-  # reached 93-96% (docs/benchmarks.md).
+  # reached 93-96% (docs/benchmarks.md). The allreduce rules: below.
   cat > "$state/mpi.env" <<ENV
 OMPI_MCA_plm_rsh_agent=$state/rsh-agent
 OMPI_MCA_btl=tcp,self
@@ -140,7 +140,15 @@ OMPI_MCA_oob_tcp_if_include=eth0
 OMPI_MCA_rmaps_base_mapping_policy=node
 OMPI_MCA_mpi_yield_when_idle=1
 OMPI_MCA_btl_tcp_links=2
+OMPI_MCA_coll_tuned_use_dynamic_rules=1
+OMPI_MCA_coll_tuned_dynamic_rules_filename=$state/allreduce-rules
 ENV
+  # Allreduce from 1 MiB up runs as a ring (Open MPI's algorithm 4), below that as Open MPI
+  # decides. Its fixed decision takes Rabenseifner's algorithm for large buffers over 4
+  # processes, which reached 67% of a 1 Gbit/s link on 4 hosts where the ring reached 87-94%
+  # (docs/scaling.md). Format: collectives; collective id (2: allreduce); communicator sizes;
+  # from size 2; message sizes; then "bytes algorithm fan-in/out segment-size" (0: default).
+  printf '%s\n' 1 2 1 2 2 "0 0 0 0" "1048576 4 0 0" > "$state/allreduce-rules"
 }
 
 up() {
