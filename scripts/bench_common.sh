@@ -24,3 +24,24 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1] + '/metrics.jsonl')][1:-1]
 print(statistics.median(r['samples_per_second'] for r in rows))" "$1"
 }
+
+# Writes a training job for the benchmarks: Fashion-MNIST's first LIMIT training records,
+# normalized, one epoch, on CPU. Extra YAML lines (e.g. gradient_sync, checkpoint) follow.
+# Usage: bench_write_job FILE MODEL LIMIT BATCH LOG_EVERY THREADS RUN_DIR OPTIMIZER [LINE...]
+bench_write_job() {
+  local file="$1" model="$2" limit="$3" batch="$4" log_every="$5" threads="$6" run_dir="$7"
+  local optimizer="$8"
+  shift 8
+  {
+    echo "model: $model"
+    echo "data:"
+    echo "  train: $root/$data_dir/train"
+    echo "  limit: $limit"
+    echo "  normalize: {scale: 0.00392156862745098, mean: 0.2860, std: 0.3530}"
+    echo "training: {epochs: 1, batch_size: $batch, log_every: $log_every, seed: 42}"
+    echo "optimizer: $optimizer"
+    echo "worker: {device: cpu, threads: $threads}"
+    echo "output: {run_dir: $run_dir}"
+    for line in "$@"; do echo "$line"; done
+  } > "$file"
+}

@@ -42,18 +42,9 @@ if [[ "${1:-}" == --hosts ]]; then
     for model in $models; do
       for compression in none bf16; do
         for overlap in false true; do
-          cat > "$work/job.yaml" <<JOB
-model: $model
-data:
-  train: $root/$data_dir/train
-  limit: $limit
-  normalize: {scale: 0.00392156862745098, mean: 0.2860, std: 0.3530}
-training: {epochs: 1, batch_size: $batch, log_every: 4, seed: 42}
-optimizer: {name: sgd, lr: 0.05, momentum: 0.9, nesterov: true}
-worker: {device: cpu, threads: $threads}
-gradient_sync: {compression: $compression, overlap: $overlap}
-output: {run_dir: $work/run}
-JOB
+          bench_write_job "$work/job.yaml" "$model" "$limit" "$batch" 4 "$threads" "$work/run" \
+            "{name: sgd, lr: 0.05, momentum: 0.9, nesterov: true}" \
+            "gradient_sync: {compression: $compression, overlap: $overlap}"
           scripts/cluster.sh exec 0 --name "$bench_cluster" -- build/bin/aimass-coordinator train \
             --config "$work/job.yaml" --workers "$workers" --overwrite --quiet \
             --mpirun-arg --hostfile --mpirun-arg "$bench_cluster_state/hostfile" > /dev/null
@@ -115,17 +106,8 @@ mkdir -p "$out"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 
 measure() {  # workers per_worker_batch: prints samples/s
-  cat > "$work/job.yaml" <<JOB
-model: $model
-data:
-  train: $root/$data_dir/train
-  limit: $limit
-  normalize: {scale: 0.00392156862745098, mean: 0.2860, std: 0.3530}
-training: {epochs: 1, batch_size: $2, log_every: 10, seed: 42}
-optimizer: {name: sgd, lr: 0.05, momentum: 0.9, nesterov: true}
-worker: {device: cpu, threads: $threads}
-output: {run_dir: $work/run}
-JOB
+  bench_write_job "$work/job.yaml" "$model" "$limit" "$2" 10 "$threads" "$work/run" \
+    "{name: sgd, lr: 0.05, momentum: 0.9, nesterov: true}"
   build/bin/aimass-coordinator train --config "$work/job.yaml" --workers "$1" --overwrite \
     --quiet > /dev/null
   bench_samples_per_second "$work/run"

@@ -19,18 +19,9 @@ work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 
 printf '%-6s %8s %16s %16s %8s\n' model workers "aimass samp/s" "ddp samp/s" ratio
 for model in "${models[@]}"; do
-  cat > "$work/$model.yaml" <<JOB
-model: $model
-data:
-  train: $root/$data_dir/train
-  limit: $limit
-  normalize: {scale: 0.00392156862745098, mean: 0.2860, std: 0.3530}
-training: {epochs: 1, batch_size: $batch, log_every: 10, seed: 42}
-optimizer: {name: sgd, lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005}
-checkpoint: {every_steps: 0, keep: 1}
-worker: {device: cpu, threads: $threads}
-output: {run_dir: $work/run-$model}
-JOB
+  bench_write_job "$work/$model.yaml" "$model" "$limit" "$batch" 10 "$threads" "$work/run-$model" \
+    "{name: sgd, lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005}" \
+    "checkpoint: {every_steps: 0, keep: 1}"
   build/bin/aimass-coordinator train --config "$work/$model.yaml" --workers "$workers" --overwrite --quiet > /dev/null
   aimass=$(bench_samples_per_second "$work/run-$model")
   ddp=$(/usr/bin/python3 scripts/pytorch_ddp_baseline.py --model "$model" --workers "$workers" \
