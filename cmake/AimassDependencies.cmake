@@ -22,6 +22,8 @@ if(NOT AIMASS_COMMON_ONLY)
   endif()
 
   find_package(Catch2 2 QUIET)
+  # The platform service's state (coordinator/service/store): Debian's libsqlite3-dev.
+  find_package(SQLite3 REQUIRED)
 
   include(FindNccl)
 endif()

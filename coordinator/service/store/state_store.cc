@@ -1,0 +1,340 @@
+#include "coordinator/service/store/state_store.h"
+
+#include <openssl/evp.h>
+
+#include <array>
+#include <chrono>
+#include <filesystem>
+
+#include "common/net/handshake.h"
+
+namespace aimass::service {
+namespace {
+
+// Schema versions, applied in order inside one transaction each; PRAGMA user_version records
+// the last one applied. Never edit a released step: add the next one.
+const char* const kMigrations[] = {
+    // 1: jobs, tokens, audit.
+    R"sql(
+    CREATE TABLE jobs (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      kind TEXT NOT NULL CHECK (kind IN ('train', 'infer')),
+      state TEXT NOT NULL,
+      config_yaml TEXT NOT NULL,
+      workers INTEGER NOT NULL CHECK (workers > 0),
+      submitted_by TEXT NOT NULL,
+      register_as TEXT NOT NULL DEFAULT '',
+      created_at_ms INTEGER NOT NULL,
+      started_at_ms INTEGER,
+      finished_at_ms INTEGER,
+      error TEXT NOT NULL DEFAULT '',
+      summary_json TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX jobs_by_state ON jobs (state);
+    CREATE TABLE tokens (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      secret_sha256 TEXT NOT NULL UNIQUE,
+      role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+      description TEXT NOT NULL DEFAULT '',
+      created_at_ms INTEGER NOT NULL,
+      revoked_at_ms INTEGER
+    );
+    CREATE TABLE audit (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      at_ms INTEGER NOT NULL,
+      actor TEXT NOT NULL,
+      action TEXT NOT NULL,
+      target TEXT NOT NULL,
+      remote TEXT NOT NULL
+    );
+    )sql",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == StateStore::kSchemaVersion,
+              "one migration per schema version");
+
+constexpr std::array<JobState, 6> kJobStates = {JobState::kQueued,    JobState::kRunning,
+                                                JobState::kSucceeded, JobState::kFailed,
+                                                JobState::kCancelled, JobState::kInterrupted};
+constexpr std::array<Role, 3> kRoles = {Role::kViewer, Role::kOperator, Role::kAdmin};
+
+int64_t SystemMilliseconds() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr const char* kJobColumns =
+    "id, kind, state, config_yaml, workers, submitted_by, register_as, created_at_ms, "
+    "started_at_ms, finished_at_ms, error, summary_json";
+
+Result<JobRecord> ReadJob(const Statement& row) {
+  JobRecord job;
+  job.id = row.Int(0);
+  job.kind = row.Text(1);
+  AIMASS_ASSIGN_OR_RETURN(job.state, ParseJobState(row.Text(2)));
+  job.config_yaml = row.Text(3);
+  job.workers = static_cast<uint32_t>(row.Int(4));
+  job.submitted_by = row.Text(5);
+  job.register_as = row.Text(6);
+  job.created_at_ms = row.Int(7);
+  job.started_at_ms = row.OptionalInt(8);
+  job.finished_at_ms = row.OptionalInt(9);
+  job.error = row.Text(10);
+  job.summary_json = row.Text(11);
+  return job;
+}
+
+bool AllowedTransition(JobState from, JobState to) {
+  if (IsFinal(from)) return false;
+  if (from == JobState::kQueued) return to == JobState::kRunning || to == JobState::kCancelled;
+  return to != JobState::kQueued && to != JobState::kRunning;  // running -> a final state
+}
+
+}  // namespace
+
+const char* JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kQueued: return "queued";
+    case JobState::kRunning: return "running";
+    case JobState::kSucceeded: return "succeeded";
+    case JobState::kFailed: return "failed";
+    case JobState::kCancelled: return "cancelled";
+    case JobState::kInterrupted: return "interrupted";
+  }
+  return "unknown";
+}
+
+Result<JobState> ParseJobState(const std::string& name) {
+  for (JobState state : kJobStates) {
+    if (name == JobStateName(state)) return state;
+  }
+  return Status::InvalidArgument("unknown job state '" + name + "'");
+}
+
+bool IsFinal(JobState state) {
+  return state != JobState::kQueued && state != JobState::kRunning;
+}
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kViewer: return "viewer";
+    case Role::kOperator: return "operator";
+    case Role::kAdmin: return "admin";
+  }
+  return "unknown";
+}
+
+Result<Role> ParseRole(const std::string& name) {
+  for (Role role : kRoles) {
+    if (name == RoleName(role)) return role;
+  }
+  return Status::InvalidArgument("unknown role '" + name + "' (viewer, operator or admin)");
+}
+
+std::string Sha256Hex(const std::string& text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+  return net::ToHex(std::string(reinterpret_cast<const char*>(digest), length));
+}
+
+Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& state_dir, Clock clock) {
+  std::error_code error;
+  std::filesystem::create_directories(state_dir, error);
+  if (error) return Status::Error("state directory " + state_dir + ": " + error.message());
+  AIMASS_ASSIGN_OR_RETURN(auto db, Database::Open(state_dir + "/state.db"));
+  std::unique_ptr<StateStore> store(
+      new StateStore(std::move(db), clock ? std::move(clock) : Clock(SystemMilliseconds)));
+  AIMASS_RETURN_IF_ERROR(store->Migrate());
+  return store;
+}
+
+Status StateStore::Migrate() {
+  AIMASS_ASSIGN_OR_RETURN(Statement version_query, db_->Prepare("PRAGMA user_version"));
+  AIMASS_ASSIGN_OR_RETURN(bool has_row, version_query.Step());
+  const int64_t version = has_row ? version_query.Int(0) : 0;
+  if (version > kSchemaVersion) {
+    return Status::FailedPrecondition(
+        db_->path() + " has schema version " + std::to_string(version) + ", newer than this " +
+        "aimass understands (" + std::to_string(kSchemaVersion) + "): use a newer aimass");
+  }
+  for (int64_t next = version + 1; next <= kSchemaVersion; ++next) {
+    Status migrated = db_->InTransaction([&]() -> Status {
+      AIMASS_RETURN_IF_ERROR(db_->Execute(kMigrations[next - 1]));
+      return db_->Execute("PRAGMA user_version = " + std::to_string(next));
+    });
+    AIMASS_RETURN_IF_ERROR(migrated);
+  }
+  return Status::Ok();
+}
+
+Result<int64_t> StateStore::InsertJob(const NewJob& job) {
+  if (job.kind != "train" && job.kind != "infer") {
+    return Status::InvalidArgument("job kind must be train or infer, not '" + job.kind + "'");
+  }
+  if (job.workers == 0) return Status::InvalidArgument("a job needs at least one worker");
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement insert,
+      db_->Prepare("INSERT INTO jobs (kind, state, config_yaml, workers, submitted_by, "
+                   "register_as, created_at_ms) VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6)"));
+  insert.Bind(1, job.kind)
+      .Bind(2, job.config_yaml)
+      .Bind(3, static_cast<int64_t>(job.workers))
+      .Bind(4, job.submitted_by)
+      .Bind(5, job.register_as)
+      .Bind(6, clock_());
+  AIMASS_RETURN_IF_ERROR(db_->InTransaction([&] { return insert.Run(); }));
+  return db_->last_insert_rowid();
+}
+
+Result<JobRecord> StateStore::GetJob(int64_t id) {
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement select, db_->Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?1"));
+  select.Bind(1, id);
+  AIMASS_ASSIGN_OR_RETURN(bool found, select.Step());
+  if (!found) return Status::NotFound("no job " + std::to_string(id));
+  return ReadJob(select);
+}
+
+Result<std::vector<JobRecord>> StateStore::ListJobs(uint32_t limit) {
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement select,
+      db_->Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs ORDER BY id DESC LIMIT ?1"));
+  select.Bind(1, static_cast<int64_t>(limit));
+  std::vector<JobRecord> jobs;
+  while (true) {
+    AIMASS_ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    AIMASS_ASSIGN_OR_RETURN(JobRecord job, ReadJob(select));
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+Status StateStore::SetJobState(int64_t id, JobState state, const std::string& error,
+                               const std::string& summary_json) {
+  return db_->InTransaction([&]() -> Status {
+    AIMASS_ASSIGN_OR_RETURN(JobRecord job, GetJob(id));
+    if (!AllowedTransition(job.state, state)) {
+      return Status::FailedPrecondition("job " + std::to_string(id) + " is " +
+                                        JobStateName(job.state) + ", it cannot become " +
+                                        JobStateName(state));
+    }
+    const int64_t now = clock_();
+    AIMASS_ASSIGN_OR_RETURN(
+        Statement update,
+        db_->Prepare("UPDATE jobs SET state = ?2, error = ?3, "
+                     "summary_json = CASE WHEN ?4 = '' THEN summary_json ELSE ?4 END, "
+                     "started_at_ms = CASE WHEN ?2 = 'running' THEN ?5 ELSE started_at_ms END, "
+                     "finished_at_ms = CASE WHEN ?6 THEN ?5 ELSE finished_at_ms END "
+                     "WHERE id = ?1"));
+    update.Bind(1, id)
+        .Bind(2, std::string(JobStateName(state)))
+        .Bind(3, error)
+        .Bind(4, summary_json)
+        .Bind(5, now)
+        .Bind(6, static_cast<int64_t>(IsFinal(state) ? 1 : 0));
+    return update.Run();
+  });
+}
+
+Result<std::vector<int64_t>> StateStore::MarkRunningInterrupted() {
+  std::vector<int64_t> ids;
+  Status marked = db_->InTransaction([&]() -> Status {
+    AIMASS_ASSIGN_OR_RETURN(Statement select,
+                            db_->Prepare("SELECT id FROM jobs WHERE state = 'running' ORDER BY id"));
+    while (true) {
+      AIMASS_ASSIGN_OR_RETURN(bool row, select.Step());
+      if (!row) break;
+      ids.push_back(select.Int(0));
+    }
+    AIMASS_ASSIGN_OR_RETURN(
+        Statement update,
+        db_->Prepare("UPDATE jobs SET state = 'interrupted', finished_at_ms = ?1, "
+                     "error = 'the server stopped while the job ran' WHERE state = 'running'"));
+    update.Bind(1, clock_());
+    return update.Run();
+  });
+  AIMASS_RETURN_IF_ERROR(marked);
+  return ids;
+}
+
+Result<IssuedToken> StateStore::IssueToken(Role role, const std::string& description) {
+  IssuedToken issued;
+  AIMASS_ASSIGN_OR_RETURN(std::string random, net::RandomBytes(32));
+  issued.secret = "aimass_" + net::ToHex(random);
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement insert,
+      db_->Prepare("INSERT INTO tokens (secret_sha256, role, description, created_at_ms) "
+                   "VALUES (?1, ?2, ?3, ?4)"));
+  insert.Bind(1, Sha256Hex(issued.secret))
+      .Bind(2, std::string(RoleName(role)))
+      .Bind(3, description)
+      .Bind(4, clock_());
+  AIMASS_RETURN_IF_ERROR(db_->InTransaction([&] { return insert.Run(); }));
+  issued.id = db_->last_insert_rowid();
+  return issued;
+}
+
+Result<TokenRecord> StateStore::Authenticate(const std::string& secret) {
+  // Looked up by the secret's hash: the comparison is on a digest the caller cannot steer, so
+  // it leaks nothing useful about stored secrets through timing.
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement select,
+      db_->Prepare("SELECT id, role, description, created_at_ms FROM tokens "
+                   "WHERE secret_sha256 = ?1 AND revoked_at_ms IS NULL"));
+  select.Bind(1, Sha256Hex(secret));
+  AIMASS_ASSIGN_OR_RETURN(bool found, select.Step());
+  if (!found) return Status::NotFound("unknown or revoked token");
+  TokenRecord token;
+  token.id = select.Int(0);
+  AIMASS_ASSIGN_OR_RETURN(token.role, ParseRole(select.Text(1)));
+  token.description = select.Text(2);
+  token.created_at_ms = select.Int(3);
+  return token;
+}
+
+Status StateStore::RevokeToken(int64_t id) {
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement update,
+      db_->Prepare("UPDATE tokens SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL"));
+  update.Bind(1, id).Bind(2, clock_());
+  AIMASS_RETURN_IF_ERROR(db_->InTransaction([&] { return update.Run(); }));
+  if (db_->changes() == 0) return Status::NotFound("no active token " + std::to_string(id));
+  return Status::Ok();
+}
+
+Result<int64_t> StateStore::CountTokens() {
+  AIMASS_ASSIGN_OR_RETURN(Statement count,
+                          db_->Prepare("SELECT COUNT(*) FROM tokens WHERE revoked_at_ms IS NULL"));
+  AIMASS_ASSIGN_OR_RETURN(bool row, count.Step());
+  return row ? count.Int(0) : 0;
+}
+
+Status StateStore::Audit(const std::string& actor, const std::string& action,
+                         const std::string& target, const std::string& remote) {
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement insert,
+      db_->Prepare("INSERT INTO audit (at_ms, actor, action, target, remote) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5)"));
+  insert.Bind(1, clock_()).Bind(2, actor).Bind(3, action).Bind(4, target).Bind(5, remote);
+  return db_->InTransaction([&] { return insert.Run(); });
+}
+
+Result<std::vector<AuditEntry>> StateStore::ListAudit(uint32_t limit) {
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement select,
+      db_->Prepare("SELECT id, at_ms, actor, action, target, remote FROM audit "
+                   "ORDER BY id DESC LIMIT ?1"));
+  select.Bind(1, static_cast<int64_t>(limit));
+  std::vector<AuditEntry> entries;
+  while (true) {
+    AIMASS_ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    entries.push_back(AuditEntry{select.Int(0), select.Int(1), select.Text(2), select.Text(3),
+                                 select.Text(4), select.Text(5)});
+  }
+  return entries;
+}
+
+}  // namespace aimass::service

@@ -1,0 +1,127 @@
+// The service's durable state in one SQLite file (STATE_DIR/state.db): jobs, API tokens and
+// the audit log. Models, versions and aliases join it with the registry (schema migrations
+// below make that an added version, not a new file).
+//
+// Thread safety: none inside; the service calls it from one thread or under one mutex.
+// Crash safety: every method that writes is one transaction; a process killed at any point
+// leaves each of them either whole or absent (tested by killing a writer mid-stream).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "coordinator/service/store/sqlite_database.h"
+
+namespace aimass::service {
+
+enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCancelled, kInterrupted };
+
+const char* JobStateName(JobState state);
+[[nodiscard]] Result<JobState> ParseJobState(const std::string& name);
+// Succeeded, failed, cancelled and interrupted jobs never change state again.
+bool IsFinal(JobState state);
+
+struct NewJob {
+  std::string kind;  // "train" or "infer"
+  std::string config_yaml;
+  uint32_t workers = 1;
+  std::string submitted_by;  // the token's id
+  std::string register_as;   // empty: none
+};
+
+struct JobRecord {
+  int64_t id = 0;
+  std::string kind;
+  JobState state = JobState::kQueued;
+  std::string config_yaml;
+  uint32_t workers = 1;
+  std::string submitted_by;
+  std::string register_as;
+  int64_t created_at_ms = 0;
+  std::optional<int64_t> started_at_ms;
+  std::optional<int64_t> finished_at_ms;
+  std::string error;         // one line, for failed jobs
+  std::string summary_json;  // the CLI's summary, once the job has one
+};
+
+enum class Role { kViewer, kOperator, kAdmin };
+const char* RoleName(Role role);
+[[nodiscard]] Result<Role> ParseRole(const std::string& name);
+
+struct IssuedToken {
+  int64_t id = 0;
+  std::string secret;  // shown once; only its SHA-256 is stored
+};
+
+struct TokenRecord {
+  int64_t id = 0;
+  Role role = Role::kViewer;
+  std::string description;
+  int64_t created_at_ms = 0;
+};
+
+struct AuditEntry {
+  int64_t id = 0;
+  int64_t at_ms = 0;
+  std::string actor;   // token id, or "system"
+  std::string action;  // e.g. "job.submit"
+  std::string target;  // e.g. "job 12"
+  std::string remote;  // client address
+};
+
+class StateStore {
+ public:
+  using Clock = std::function<int64_t()>;  // milliseconds since the Unix epoch
+
+  // Opens or creates `state_dir`/state.db and brings its schema to the current version.
+  // A database written by a newer aimass (higher schema version) is refused, not touched.
+  [[nodiscard]] static Result<std::unique_ptr<StateStore>> Open(const std::string& state_dir,
+                                                                Clock clock = {});
+
+  static constexpr int kSchemaVersion = 1;
+
+  // Jobs.
+  [[nodiscard]] Result<int64_t> InsertJob(const NewJob& job);
+  [[nodiscard]] Result<JobRecord> GetJob(int64_t id);
+  // Newest first, at most `limit`.
+  [[nodiscard]] Result<std::vector<JobRecord>> ListJobs(uint32_t limit);
+  // Moves a job on: queued -> running -> a final state (or queued -> cancelled). A job already
+  // in a final state is kFailedPrecondition; an unknown id kNotFound.
+  [[nodiscard]] Status SetJobState(int64_t id, JobState state, const std::string& error = "",
+                                   const std::string& summary_json = "");
+  // At start-up: jobs left running by a server that crashed become interrupted (queued ones
+  // stay queued). Returns their ids.
+  [[nodiscard]] Result<std::vector<int64_t>> MarkRunningInterrupted();
+
+  // Tokens.
+  [[nodiscard]] Result<IssuedToken> IssueToken(Role role, const std::string& description);
+  // The token a secret belongs to, or kNotFound (revoked and unknown secrets alike).
+  [[nodiscard]] Result<TokenRecord> Authenticate(const std::string& secret);
+  [[nodiscard]] Status RevokeToken(int64_t id);
+  [[nodiscard]] Result<int64_t> CountTokens();
+
+  // Audit log: append-only.
+  [[nodiscard]] Status Audit(const std::string& actor, const std::string& action,
+                             const std::string& target, const std::string& remote);
+  // Newest first, at most `limit`.
+  [[nodiscard]] Result<std::vector<AuditEntry>> ListAudit(uint32_t limit);
+
+  Database& database() { return *db_; }
+
+ private:
+  StateStore(std::unique_ptr<Database> db, Clock clock)
+      : db_(std::move(db)), clock_(std::move(clock)) {}
+  Status Migrate();
+  std::unique_ptr<Database> db_;
+  Clock clock_;
+};
+
+// Hex SHA-256 of `text` (how token secrets are stored).
+std::string Sha256Hex(const std::string& text);
+
+}  // namespace aimass::service

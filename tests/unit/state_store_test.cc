@@ -1,0 +1,220 @@
+// The service's state store: jobs and their states, hashed tokens, the audit log, schema
+// versions, and a writer killed mid-stream leaving whole transactions only.
+#include <catch2/catch.hpp>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include "coordinator/service/store/state_store.h"
+#include "tests/temp_dir.h"
+
+namespace aimass::service {
+namespace {
+
+using aimass::testing::TempDir;
+
+std::unique_ptr<StateStore> OpenStore(const TempDir& dir, int64_t* now = nullptr) {
+  StateStore::Clock clock;
+  if (now != nullptr) clock = [now] { return *now; };
+  auto store = StateStore::Open(dir.path() + "/state", clock);
+  INFO(store.status().message());
+  REQUIRE(store.ok());
+  return std::move(store).value();
+}
+
+NewJob TrainJob(const std::string& by = "1") {
+  return NewJob{"train", "model: mlp\n", 2, by, "fashion"};
+}
+
+TEST_CASE("a job goes from queued to running to a final state, with its times", "[state_store]") {
+  TempDir dir;
+  int64_t now = 1000;
+  auto store = OpenStore(dir, &now);
+  auto id = store->InsertJob(TrainJob());
+  REQUIRE(id.ok());
+  auto queued = store->GetJob(*id);
+  REQUIRE(queued.ok());
+  CHECK(queued->state == JobState::kQueued);
+  CHECK(queued->created_at_ms == 1000);
+  CHECK_FALSE(queued->started_at_ms.has_value());
+  CHECK(queued->register_as == "fashion");
+  CHECK(queued->workers == 2);
+
+  now = 2000;
+  REQUIRE(store->SetJobState(*id, JobState::kRunning).ok());
+  now = 5000;
+  REQUIRE(store->SetJobState(*id, JobState::kSucceeded, "", "{\"steps\":32}").ok());
+  auto done = store->GetJob(*id);
+  REQUIRE(done.ok());
+  CHECK(done->state == JobState::kSucceeded);
+  CHECK(done->started_at_ms == std::optional<int64_t>(2000));
+  CHECK(done->finished_at_ms == std::optional<int64_t>(5000));
+  CHECK(done->summary_json == "{\"steps\":32}");
+
+  // A final state is final; unknown jobs are not found.
+  Status again = store->SetJobState(*id, JobState::kRunning);
+  CHECK(again.code() == StatusCode::kFailedPrecondition);
+  CHECK(again.message() == "job 1 is succeeded, it cannot become running");
+  CHECK(store->SetJobState(99, JobState::kRunning).code() == StatusCode::kNotFound);
+  CHECK(store->GetJob(99).status().code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("bad jobs are refused before they are stored", "[state_store]") {
+  TempDir dir;
+  auto store = OpenStore(dir);
+  NewJob odd = TrainJob();
+  odd.kind = "serve";
+  CHECK(store->InsertJob(odd).status().code() == StatusCode::kInvalidArgument);
+  NewJob none = TrainJob();
+  none.workers = 0;
+  CHECK(store->InsertJob(none).status().code() == StatusCode::kInvalidArgument);
+  auto jobs = store->ListJobs(10);
+  REQUIRE(jobs.ok());
+  CHECK(jobs->empty());
+}
+
+TEST_CASE("jobs list newest first; a restart marks running jobs interrupted", "[state_store]") {
+  TempDir dir;
+  std::vector<int64_t> ids;
+  {
+    auto store = OpenStore(dir);
+    for (int i = 0; i < 3; ++i) ids.push_back(store->InsertJob(TrainJob()).value());
+    REQUIRE(store->SetJobState(ids[0], JobState::kRunning).ok());
+    REQUIRE(store->SetJobState(ids[1], JobState::kRunning).ok());
+    REQUIRE(store->SetJobState(ids[1], JobState::kFailed, "worker rank 1 lost").ok());
+  }
+  auto store = OpenStore(dir);  // the next start
+  auto interrupted = store->MarkRunningInterrupted();
+  REQUIRE(interrupted.ok());
+  CHECK(*interrupted == std::vector<int64_t>{ids[0]});
+  auto jobs = store->ListJobs(2);
+  REQUIRE(jobs.ok());
+  REQUIRE(jobs->size() == 2);
+  CHECK((*jobs)[0].id == ids[2]);
+  CHECK((*jobs)[0].state == JobState::kQueued);  // queued jobs stay queued
+  CHECK((*jobs)[1].state == JobState::kFailed);
+  CHECK((*jobs)[1].error == "worker rank 1 lost");
+  CHECK(store->GetJob(ids[0])->state == JobState::kInterrupted);
+}
+
+TEST_CASE("tokens are stored hashed, carry a role, and stop working when revoked",
+          "[state_store]") {
+  TempDir dir;
+  auto store = OpenStore(dir);
+  auto admin = store->IssueToken(Role::kAdmin, "first start");
+  auto viewer = store->IssueToken(Role::kViewer, "dashboard");
+  REQUIRE(admin.ok());
+  REQUIRE(viewer.ok());
+  CHECK(admin->secret != viewer->secret);
+  CHECK(admin->secret.size() == 7 + 64);
+
+  auto who = store->Authenticate(viewer->secret);
+  REQUIRE(who.ok());
+  CHECK(who->id == viewer->id);
+  CHECK(who->role == Role::kViewer);
+  CHECK(who->description == "dashboard");
+  CHECK(store->Authenticate("aimass_wrong").status().code() == StatusCode::kNotFound);
+  CHECK(store->Authenticate("").status().code() == StatusCode::kNotFound);
+
+  REQUIRE(store->RevokeToken(viewer->id).ok());
+  CHECK(store->Authenticate(viewer->secret).status().code() == StatusCode::kNotFound);
+  CHECK(store->RevokeToken(viewer->id).code() == StatusCode::kNotFound);
+  CHECK(store->CountTokens().value() == 1);
+
+  // Only the digest is on disk: the secret appears nowhere in the database files.
+  store.reset();
+  for (const char* file : {"/state/state.db", "/state/state.db-wal"}) {
+    std::ifstream in(dir.path() + file, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    CHECK(bytes.find(admin->secret) == std::string::npos);
+    CHECK(bytes.find(admin->secret.substr(7)) == std::string::npos);
+  }
+}
+
+TEST_CASE("the audit log keeps who did what, newest first", "[state_store]") {
+  TempDir dir;
+  int64_t now = 10;
+  auto store = OpenStore(dir, &now);
+  REQUIRE(store->Audit("1", "job.submit", "job 1", "127.0.0.1").ok());
+  now = 20;
+  REQUIRE(store->Audit("2", "model.promote", "fashion@production=3", "10.0.0.5").ok());
+  auto entries = store->ListAudit(10);
+  REQUIRE(entries.ok());
+  REQUIRE(entries->size() == 2);
+  CHECK((*entries)[0].action == "model.promote");
+  CHECK((*entries)[0].at_ms == 20);
+  CHECK((*entries)[0].remote == "10.0.0.5");
+  CHECK((*entries)[1].actor == "1");
+  CHECK((*entries)[1].target == "job 1");
+}
+
+TEST_CASE("a database from a newer aimass is refused and left as it is", "[state_store]") {
+  TempDir dir;
+  { auto store = OpenStore(dir); }
+  {
+    auto db = Database::Open(dir.path() + "/state/state.db");
+    REQUIRE(db.ok());
+    REQUIRE((*db)->Execute("PRAGMA user_version = 99").ok());
+  }
+  auto refused = StateStore::Open(dir.path() + "/state");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == StatusCode::kFailedPrecondition);
+  CHECK(refused.status().message().find("schema version 99, newer than this aimass") !=
+        std::string::npos);
+}
+
+TEST_CASE("a writer killed mid-stream leaves every committed job and no partial one",
+          "[state_store][crash]") {
+  TempDir dir;
+  { auto store = OpenStore(dir); }  // schema first, so the child only writes jobs
+  int report[2];
+  REQUIRE(::pipe(report) == 0);
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(report[0]);
+    auto store = StateStore::Open(dir.path() + "/state");
+    if (!store.ok()) ::_exit(2);
+    for (int64_t n = 1;; ++n) {
+      // Each job goes in as one transaction, then its state as another.
+      auto id = (*store)->InsertJob(TrainJob());
+      if (!id.ok() || !(*store)->SetJobState(*id, JobState::kRunning).ok()) ::_exit(3);
+      if (::write(report[1], &n, sizeof(n)) != sizeof(n)) ::_exit(4);
+    }
+  }
+  ::close(report[1]);
+  int64_t reported = 0;
+  int64_t n = 0;
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  while (std::chrono::steady_clock::now() < until && ::read(report[0], &n, sizeof(n)) == sizeof(n)) {
+    reported = n;
+  }
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  while (::read(report[0], &n, sizeof(n)) == sizeof(n)) reported = n;  // written before the kill
+  ::close(report[0]);
+  REQUIRE(reported > 5);
+
+  auto store = OpenStore(dir);
+  auto check = store->database().Prepare("PRAGMA integrity_check");
+  REQUIRE(check.ok());
+  REQUIRE(check->Step().value());
+  CHECK(check->Text(0) == "ok");
+  auto jobs = store->ListJobs(1000000);
+  REQUIRE(jobs.ok());
+  // Every job the child reported is there and running; at most one more, queued or running,
+  // whose commits finished before the kill but not its report.
+  CHECK(static_cast<int64_t>(jobs->size()) >= reported);
+  CHECK(static_cast<int64_t>(jobs->size()) <= reported + 1);
+  for (const JobRecord& job : *jobs) {
+    if (job.id <= reported) CHECK(job.state == JobState::kRunning);
+  }
+}
+
+}  // namespace
+}  // namespace aimass::service
