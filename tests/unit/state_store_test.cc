@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -166,6 +167,87 @@ TEST_CASE("a database from a newer aimass is refused and left as it is", "[state
   CHECK(refused.status().code() == StatusCode::kFailedPrecondition);
   CHECK(refused.status().message().find("schema version 99, newer than this aimass") !=
         std::string::npos);
+}
+
+NewModelVersion Version(const std::string& model, std::optional<int64_t> job,
+                        const std::string& sha) {
+  return NewModelVersion{model, job, "fp-1", "model: mlp\n", "{\"test_accuracy\":0.9}", sha, "2"};
+}
+
+TEST_CASE("model versions are numbered per model; aliases promote and roll back, every move kept",
+          "[state_store][registry]") {
+  TempDir dir;
+  int64_t now = 100;
+  auto store = OpenStore(dir, &now);
+  const int64_t job = store->InsertJob(TrainJob()).value();
+  CHECK(store->RegisterVersion(Version("fashion", job, "aa")).value() == 1);
+  CHECK(store->RegisterVersion(Version("fashion", std::nullopt, "bb")).value() == 2);
+  CHECK(store->RegisterVersion(Version("other", std::nullopt, "cc")).value() == 1);
+  CHECK(store->ListModels().value() == std::vector<std::string>{"fashion", "other"});
+
+  now = 200;
+  REQUIRE(store->SetAlias("fashion", "production", 2, "2").ok());  // promote
+  now = 300;
+  REQUIRE(store->SetAlias("fashion", "production", 1, "3").ok());  // roll back
+  auto model = store->GetModel("fashion");
+  REQUIRE(model.ok());
+  REQUIRE(model->versions.size() == 2);
+  CHECK(model->versions[0].job_id == std::optional<int64_t>(job));
+  CHECK(model->versions[0].artifact_sha256 == "aa");
+  CHECK(model->versions[1].metrics_json == "{\"test_accuracy\":0.9}");
+  CHECK(model->aliases.at("production") == 1);
+  auto moves = store->AliasHistory("fashion");
+  REQUIRE(moves.ok());
+  REQUIRE(moves->size() == 2);
+  CHECK_FALSE((*moves)[0].from_version.has_value());
+  CHECK((*moves)[0].to_version == 2);
+  CHECK((*moves)[1].from_version == std::optional<int64_t>(2));
+  CHECK((*moves)[1].to_version == 1);
+  CHECK((*moves)[1].moved_by == "3");
+  CHECK((*moves)[1].at_ms == 300);
+
+  // An alias only points at a version that exists; names are checked.
+  CHECK(store->SetAlias("fashion", "production", 7, "2").code() == StatusCode::kNotFound);
+  CHECK(store->GetModel("fashion")->aliases.at("production") == 1);
+  CHECK(store->SetAlias("fashion", "../prod", 1, "2").code() == StatusCode::kInvalidArgument);
+  CHECK(store->RegisterVersion(Version("a/b", std::nullopt, "dd")).status().code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(store->GetModel("missing").status().code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("a version-1 database is brought to the current schema with its data",
+          "[state_store]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/state");
+  {
+    // What the first release of the schema wrote: jobs, tokens and audit only.
+    auto db = Database::Open(dir.path() + "/state/state.db");
+    REQUIRE(db.ok());
+    REQUIRE((*db)->Execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT "
+                           "NULL, state TEXT NOT NULL, config_yaml TEXT NOT NULL, workers INTEGER "
+                           "NOT NULL, submitted_by TEXT NOT NULL, register_as TEXT NOT NULL DEFAULT "
+                           "'', created_at_ms INTEGER NOT NULL, started_at_ms INTEGER, "
+                           "finished_at_ms INTEGER, error TEXT NOT NULL DEFAULT '', summary_json "
+                           "TEXT NOT NULL DEFAULT '');"
+                           "CREATE TABLE tokens (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                           "secret_sha256 TEXT NOT NULL UNIQUE, role TEXT NOT NULL, description "
+                           "TEXT NOT NULL DEFAULT '', created_at_ms INTEGER NOT NULL, "
+                           "revoked_at_ms INTEGER);"
+                           "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER "
+                           "NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT "
+                           "NULL, remote TEXT NOT NULL);"
+                           "INSERT INTO jobs (kind, state, config_yaml, workers, submitted_by, "
+                           "created_at_ms) VALUES ('train', 'succeeded', 'model: cnn', 2, '1', 5);"
+                           "PRAGMA user_version = 1;")
+              .ok());
+  }
+  auto store = OpenStore(dir);
+  CHECK(store->GetJob(1)->state == JobState::kSucceeded);
+  CHECK(store->RegisterVersion(Version("fashion", 1, "aa")).value() == 1);
+  auto version = store->database().Prepare("PRAGMA user_version");
+  REQUIRE(version.ok());
+  REQUIRE(version->Step().value());
+  CHECK(version->Int(0) == StateStore::kSchemaVersion);
 }
 
 TEST_CASE("a writer killed mid-stream leaves every committed job and no partial one",

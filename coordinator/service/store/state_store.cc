@@ -48,6 +48,41 @@ const char* const kMigrations[] = {
       remote TEXT NOT NULL
     );
     )sql",
+    // 2: the model registry: models, their numbered versions, aliases and every alias move.
+    R"sql(
+    CREATE TABLE models (
+      name TEXT PRIMARY KEY,
+      created_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE model_versions (
+      model TEXT NOT NULL REFERENCES models (name),
+      version INTEGER NOT NULL CHECK (version > 0),
+      job_id INTEGER REFERENCES jobs (id),
+      dataset TEXT NOT NULL,
+      config_yaml TEXT NOT NULL,
+      metrics_json TEXT NOT NULL,
+      artifact_sha256 TEXT NOT NULL,
+      created_by TEXT NOT NULL,
+      created_at_ms INTEGER NOT NULL,
+      PRIMARY KEY (model, version)
+    );
+    CREATE TABLE model_aliases (
+      model TEXT NOT NULL,
+      alias TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      PRIMARY KEY (model, alias),
+      FOREIGN KEY (model, version) REFERENCES model_versions (model, version)
+    );
+    CREATE TABLE alias_moves (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      model TEXT NOT NULL,
+      alias TEXT NOT NULL,
+      from_version INTEGER,
+      to_version INTEGER NOT NULL,
+      moved_by TEXT NOT NULL,
+      at_ms INTEGER NOT NULL
+    );
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == StateStore::kSchemaVersion,
               "one migration per schema version");
@@ -335,6 +370,155 @@ Result<std::vector<AuditEntry>> StateStore::ListAudit(uint32_t limit) {
                                  select.Text(4), select.Text(5)});
   }
   return entries;
+}
+
+}  // namespace aimass::service
+
+namespace aimass::service {
+
+Result<int64_t> StateStore::RegisterVersion(const NewModelVersion& version) {
+  if (!ValidModelName(version.model)) {
+    return Status::InvalidArgument("model name '" + version.model +
+                                   "': use 1-64 letters, digits, '-', '_' or '.'");
+  }
+  int64_t number = 0;
+  Status registered = db_->InTransaction([&]() -> Status {
+    const int64_t now = clock_();
+    AIMASS_ASSIGN_OR_RETURN(
+        Statement model,
+        db_->Prepare("INSERT INTO models (name, created_at_ms) VALUES (?1, ?2) "
+                     "ON CONFLICT (name) DO NOTHING"));
+    model.Bind(1, version.model).Bind(2, now);
+    AIMASS_RETURN_IF_ERROR(model.Run());
+    AIMASS_ASSIGN_OR_RETURN(
+        Statement next,
+        db_->Prepare("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model = ?1"));
+    next.Bind(1, version.model);
+    AIMASS_ASSIGN_OR_RETURN(bool row, next.Step());
+    number = row ? next.Int(0) : 1;
+    AIMASS_ASSIGN_OR_RETURN(
+        Statement insert,
+        db_->Prepare("INSERT INTO model_versions (model, version, job_id, dataset, config_yaml, "
+                     "metrics_json, artifact_sha256, created_by, created_at_ms) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+    insert.Bind(1, version.model)
+        .Bind(2, number)
+        .Bind(3, version.job_id)
+        .Bind(4, version.dataset)
+        .Bind(5, version.config_yaml)
+        .Bind(6, version.metrics_json)
+        .Bind(7, version.artifact_sha256)
+        .Bind(8, version.created_by)
+        .Bind(9, now);
+    return insert.Run();
+  });
+  AIMASS_RETURN_IF_ERROR(registered);
+  return number;
+}
+
+Result<ModelRecord> StateStore::GetModel(const std::string& name) {
+  ModelRecord model;
+  model.name = name;
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement versions,
+      db_->Prepare("SELECT version, job_id, dataset, config_yaml, metrics_json, artifact_sha256, "
+                   "created_by, created_at_ms FROM model_versions WHERE model = ?1 "
+                   "ORDER BY version"));
+  versions.Bind(1, name);
+  while (true) {
+    AIMASS_ASSIGN_OR_RETURN(bool row, versions.Step());
+    if (!row) break;
+    model.versions.push_back(ModelVersionRecord{versions.Int(0), versions.OptionalInt(1),
+                                                versions.Text(2), versions.Text(3),
+                                                versions.Text(4), versions.Text(5),
+                                                versions.Text(6), versions.Int(7)});
+  }
+  if (model.versions.empty()) return Status::NotFound("no model '" + name + "'");
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement aliases,
+      db_->Prepare("SELECT alias, version FROM model_aliases WHERE model = ?1 ORDER BY alias"));
+  aliases.Bind(1, name);
+  while (true) {
+    AIMASS_ASSIGN_OR_RETURN(bool row, aliases.Step());
+    if (!row) break;
+    model.aliases[aliases.Text(0)] = aliases.Int(1);
+  }
+  return model;
+}
+
+Result<std::vector<std::string>> StateStore::ListModels() {
+  AIMASS_ASSIGN_OR_RETURN(Statement select, db_->Prepare("SELECT name FROM models ORDER BY name"));
+  std::vector<std::string> names;
+  while (true) {
+    AIMASS_ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    names.push_back(select.Text(0));
+  }
+  return names;
+}
+
+Status StateStore::SetAlias(const std::string& model, const std::string& alias, int64_t version,
+                            const std::string& moved_by) {
+  if (!ValidModelName(alias)) {
+    return Status::InvalidArgument("alias '" + alias +
+                                   "': use 1-64 letters, digits, '-', '_' or '.'");
+  }
+  return db_->InTransaction([&]() -> Status {
+    AIMASS_ASSIGN_OR_RETURN(
+        Statement exists,
+        db_->Prepare("SELECT 1 FROM model_versions WHERE model = ?1 AND version = ?2"));
+    exists.Bind(1, model).Bind(2, version);
+    AIMASS_ASSIGN_OR_RETURN(bool found, exists.Step());
+    if (!found) {
+      return Status::NotFound("model '" + model + "' has no version " + std::to_string(version));
+    }
+    AIMASS_ASSIGN_OR_RETURN(
+        Statement current,
+        db_->Prepare("SELECT version FROM model_aliases WHERE model = ?1 AND alias = ?2"));
+    current.Bind(1, model).Bind(2, alias);
+    AIMASS_ASSIGN_OR_RETURN(bool had, current.Step());
+    std::optional<int64_t> from;
+    if (had) from = current.Int(0);
+    AIMASS_ASSIGN_OR_RETURN(
+        Statement upsert,
+        db_->Prepare("INSERT INTO model_aliases (model, alias, version) VALUES (?1, ?2, ?3) "
+                     "ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version"));
+    upsert.Bind(1, model).Bind(2, alias).Bind(3, version);
+    AIMASS_RETURN_IF_ERROR(upsert.Run());
+    AIMASS_ASSIGN_OR_RETURN(
+        Statement move,
+        db_->Prepare("INSERT INTO alias_moves (model, alias, from_version, to_version, moved_by, "
+                     "at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+    move.Bind(1, model).Bind(2, alias).Bind(3, from).Bind(4, version).Bind(5, moved_by).Bind(6,
+                                                                                         clock_());
+    return move.Run();
+  });
+}
+
+Result<std::vector<AliasMove>> StateStore::AliasHistory(const std::string& model) {
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement select,
+      db_->Prepare("SELECT alias, from_version, to_version, moved_by, at_ms FROM alias_moves "
+                   "WHERE model = ?1 ORDER BY id"));
+  select.Bind(1, model);
+  std::vector<AliasMove> moves;
+  while (true) {
+    AIMASS_ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    moves.push_back(AliasMove{select.Text(0), select.OptionalInt(1), select.Int(2),
+                              select.Text(3), select.Int(4)});
+  }
+  return moves;
+}
+
+bool ValidModelName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return name != "." && name != "..";
 }
 
 }  // namespace aimass::service

@@ -1,6 +1,6 @@
-// The service's durable state in one SQLite file (STATE_DIR/state.db): jobs, API tokens and
-// the audit log. Models, versions and aliases join it with the registry (schema migrations
-// below make that an added version, not a new file).
+// The service's durable state in one SQLite file (STATE_DIR/state.db): jobs, API tokens, the
+// audit log and the model registry (models, numbered versions, aliases and every alias move).
+// Schema versions are applied in order at Open (PRAGMA user_version).
 //
 // Thread safety: none inside; the service calls it from one thread or under one mutex.
 // Crash safety: every method that writes is one transaction; a process killed at any point
@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +66,41 @@ struct TokenRecord {
   int64_t created_at_ms = 0;
 };
 
+struct NewModelVersion {
+  std::string model;
+  std::optional<int64_t> job_id;  // the train job it came from
+  std::string dataset;            // the training data's fingerprint
+  std::string config_yaml;
+  std::string metrics_json;
+  std::string artifact_sha256;    // of the copy in the state dir's content-addressed store
+  std::string created_by;
+};
+
+struct ModelVersionRecord {
+  int64_t version = 0;
+  std::optional<int64_t> job_id;
+  std::string dataset;
+  std::string config_yaml;
+  std::string metrics_json;
+  std::string artifact_sha256;
+  std::string created_by;
+  int64_t created_at_ms = 0;
+};
+
+struct ModelRecord {
+  std::string name;
+  std::vector<ModelVersionRecord> versions;  // by version, ascending
+  std::map<std::string, int64_t> aliases;    // e.g. production -> 3
+};
+
+struct AliasMove {
+  std::string alias;
+  std::optional<int64_t> from_version;  // none: the alias was new
+  int64_t to_version = 0;
+  std::string moved_by;
+  int64_t at_ms = 0;
+};
+
 struct AuditEntry {
   int64_t id = 0;
   int64_t at_ms = 0;
@@ -83,7 +119,7 @@ class StateStore {
   [[nodiscard]] static Result<std::unique_ptr<StateStore>> Open(const std::string& state_dir,
                                                                 Clock clock = {});
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Jobs.
   [[nodiscard]] Result<int64_t> InsertJob(const NewJob& job);
@@ -111,6 +147,16 @@ class StateStore {
   // Newest first, at most `limit`.
   [[nodiscard]] Result<std::vector<AuditEntry>> ListAudit(uint32_t limit);
 
+  // Model registry. Versions are numbered 1, 2, ... per model, in registration order; a
+  // model exists once it has a version.
+  [[nodiscard]] Result<int64_t> RegisterVersion(const NewModelVersion& version);
+  [[nodiscard]] Result<ModelRecord> GetModel(const std::string& name);
+  [[nodiscard]] Result<std::vector<std::string>> ListModels();
+  // Points `alias` at `version` (promote, or roll back to an older one); every move is kept.
+  [[nodiscard]] Status SetAlias(const std::string& model, const std::string& alias, int64_t version,
+                                const std::string& moved_by);
+  [[nodiscard]] Result<std::vector<AliasMove>> AliasHistory(const std::string& model);
+
   Database& database() { return *db_; }
 
  private:
@@ -120,6 +166,9 @@ class StateStore {
   std::unique_ptr<Database> db_;
   Clock clock_;
 };
+
+// Model and alias names: 1-64 of [A-Za-z0-9._-], not "." or "..": they appear in URLs and paths.
+bool ValidModelName(const std::string& name);
 
 // Hex SHA-256 of `text` (how token secrets are stored).
 std::string Sha256Hex(const std::string& text);
