@@ -232,6 +232,7 @@ if command -v "$cxx" > /dev/null 2>&1; then
   need_header bzlib.h libbz2-dev
   need_header snappy-c.h libsnappy-dev
   need_header openssl/evp.h libssl-dev
+  need_header sqlite3.h libsqlite3-dev
   need_header avro.h libavro-dev
   need_header catch2/catch.hpp "catch2 (version 2)"
   if command -v mpicxx > /dev/null 2>&1; then
