@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -12,6 +11,7 @@
 #include <utility>
 
 #include "common/io/input_stream.h"
+#include "common/sha256.h"
 
 namespace aimass::io {
 namespace {
@@ -19,41 +19,6 @@ namespace {
 // Output parts are written in records of a few hundred bytes; one syscall per MiB keeps the
 // writer off the profile, and a bound keeps many open parts cheap.
 constexpr size_t kBufferSize = 1 << 20;
-
-// SHA-256 over bytes fed in pieces. OpenSSL's EVP interface, not the deprecated SHA256_*.
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) {
-    ok_ = ctx_ != nullptr && EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) == 1;
-  }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-
-  void Update(const char* data, size_t size) {
-    if (ok_ && size > 0) ok_ = EVP_DigestUpdate(ctx_, data, size) == 1;
-  }
-
-  // 64 lowercase hex digits, or empty where OpenSSL failed.
-  std::string FinalHex() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    if (!ok_ || EVP_DigestFinal_ex(ctx_, digest, &length) != 1) return "";
-    ok_ = false;  // a context is finished once
-    static const char kHex[] = "0123456789abcdef";
-    std::string hex;
-    hex.reserve(2 * length);
-    for (unsigned int i = 0; i < length; ++i) {
-      hex += kHex[digest[i] >> 4];
-      hex += kHex[digest[i] & 0xf];
-    }
-    return hex;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-  bool ok_ = false;
-};
 
 class PosixOutputFile : public OutputFile {
  public:

@@ -93,7 +93,6 @@ TEST_CASE("a shard whose shape does not fit the model is named", "[integration][
                                    "(input shape 1x28x28) takes 784 values per record");
 }
 
-// Gone, or a zombie nobody has reaped yet: either way it runs no more.
 TEST_CASE("a hung worker is named once it falls silent, and no process is left behind",
           "[integration][errors]") {
   TempDir scratch;

@@ -41,6 +41,13 @@ void RequireStrictJsonFiles(const std::string& run) {
   }
 }
 
+void RequireFinite(const std::vector<torch::Tensor>& parameters) {
+  REQUIRE_FALSE(parameters.empty());
+  for (const torch::Tensor& parameter : parameters) {
+    REQUIRE(torch::isfinite(parameter).all().item<bool>());
+  }
+}
+
 TEST_CASE("a diverging run fails naming the step and keeps its last finite checkpoint",
           "[integration][nonfinite]") {
   TempDir scratch;
@@ -82,9 +89,7 @@ TEST_CASE("a diverging run fails naming the step and keeps its last finite check
   auto optimizer = worker::CreateOptimizer(OptimizerConfig(), (*model)->Parameters());
   REQUIRE(optimizer.ok());
   REQUIRE(worker::RestoreTrainingState(checkpoint->payload, **model, **optimizer).ok());
-  for (const torch::Tensor& parameter : (*model)->Parameters()) {
-    REQUIRE(torch::isfinite(parameter).all().item<bool>());
-  }
+  RequireFinite((*model)->Parameters());
 }
 
 TEST_CASE("on_nonfinite: skip_step drops every non-finite update on every worker and counts it",
@@ -121,9 +126,7 @@ TEST_CASE("on_nonfinite: skip_step drops every non-finite update on every worker
   REQUIRE(models::ResolveModelConfig(config).ok());
   auto exported = models::LoadExportedModel(config, run + "/model.pt");
   REQUIRE(exported.ok());
-  for (const torch::Tensor& parameter : (*exported)->Parameters()) {
-    REQUIRE(torch::isfinite(parameter).all().item<bool>());
-  }
+  RequireFinite((*exported)->Parameters());
 }
 
 TEST_CASE("a NaN in the config is refused naming its key, before any worker starts",

@@ -1,12 +1,11 @@
 #include "coordinator/service/store/state_store.h"
 
-#include <openssl/evp.h>
-
 #include <array>
 #include <chrono>
 #include <filesystem>
 
 #include "common/net/handshake.h"
+#include "common/sha256.h"
 
 namespace aimass::service {
 namespace {
@@ -166,13 +165,6 @@ Result<Role> ParseRole(const std::string& name) {
   return Status::InvalidArgument("unknown role '" + name + "' (viewer, operator or admin)");
 }
 
-std::string Sha256Hex(const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
-  return net::ToHex(std::string(reinterpret_cast<const char*>(digest), length));
-}
-
 Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& state_dir, Clock clock) {
   std::error_code error;
   std::filesystem::create_directories(state_dir, error);
@@ -302,7 +294,9 @@ Result<IssuedToken> StateStore::IssueToken(Role role, const std::string& descrip
       Statement insert,
       db_->Prepare("INSERT INTO tokens (secret_sha256, role, description, created_at_ms) "
                    "VALUES (?1, ?2, ?3, ?4)"));
-  insert.Bind(1, Sha256Hex(issued.secret))
+  const std::string digest = Sha256Hex(issued.secret);
+  if (digest.empty()) return Status::Internal("cannot compute SHA-256 (OpenSSL failed)");
+  insert.Bind(1, digest)
       .Bind(2, std::string(RoleName(role)))
       .Bind(3, description)
       .Bind(4, clock_());
@@ -318,7 +312,9 @@ Result<TokenRecord> StateStore::Authenticate(const std::string& secret) {
       Statement select,
       db_->Prepare("SELECT id, role, description, created_at_ms FROM tokens "
                    "WHERE secret_sha256 = ?1 AND revoked_at_ms IS NULL"));
-  select.Bind(1, Sha256Hex(secret));
+  const std::string digest = Sha256Hex(secret);
+  if (digest.empty()) return Status::Internal("cannot compute SHA-256 (OpenSSL failed)");
+  select.Bind(1, digest);
   AIMASS_ASSIGN_OR_RETURN(bool found, select.Step());
   if (!found) return Status::NotFound("unknown or revoked token");
   TokenRecord token;

@@ -170,7 +170,4 @@ class StateStore {
 // Model and alias names: 1-64 of [A-Za-z0-9._-], not "." or "..": they appear in URLs and paths.
 bool ValidModelName(const std::string& name);
 
-// Hex SHA-256 of `text` (how token secrets are stored).
-std::string Sha256Hex(const std::string& text);
-
 }  // namespace aimass::service
