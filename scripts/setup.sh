@@ -36,6 +36,9 @@ packages=(
   dataset-fashion-mnist
   gnuplot-nox
   iproute2
+  libjs-vue libjs-chart.js libjs-bootstrap5
+  chromium chromium-driver python3-selenium
+  wrk
 )
 if ((fuzz)); then packages+=(clang-16 libfuzzer-16-dev libclang-rt-16-dev); fi
 
