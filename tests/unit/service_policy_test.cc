@@ -2,6 +2,7 @@
 // config is placed under the state dir, registered-model references, the content-addressed
 // artifact store, finding a crashed server's leftover processes, and the store's job records.
 #include <catch2/catch.hpp>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -188,12 +189,17 @@ TEST_CASE("artifact store: content-addressed copies survive the run directory") 
 TEST_CASE("leftover processes: found by the tag on their command line, and only those") {
   const std::string tag = "svc42-0123456789ab";
   // A shell keeps its extra arguments on its command line (as $0), as mpirun keeps --job-id.
-  std::vector<std::string> shell = {"/bin/sh", "-c", "sleep 30", tag + "-restart-1"};
+  std::vector<std::string> shell = {"/bin/sh", "-c", "sleep 5", tag + "-restart-1"};
   std::vector<char*> shell_argv;
   for (auto& arg : shell) shell_argv.push_back(arg.data());
   shell_argv.push_back(nullptr);
   pid_t pid = -1;
-  REQUIRE(::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, shell_argv.data(), environ) == 0);
+  // Its `sleep` outlives the shell: it must not hold the test's output open.
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  for (int fd : {0, 1, 2}) posix_spawn_file_actions_addopen(&files, fd, "/dev/null", O_RDWR, 0);
+  REQUIRE(::posix_spawn(&pid, "/bin/sh", &files, nullptr, shell_argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&files);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   auto found = FindTaggedProcesses(tag);
   CHECK(std::find(found.begin(), found.end(), pid) != found.end());
