@@ -155,17 +155,22 @@ Result<std::string> JobScheduler::ResolveModel(const ModelReference& reference) 
 
 Result<int64_t> JobScheduler::RegisterModel(int64_t job_id, const std::string& model,
                                             const std::string& actor) {
-  if (!ValidModelName(model)) {
-    return Status::InvalidArgument("model name '" + model + "': use 1-64 of A-Z a-z 0-9 . _ -");
-  }
   AIMASS_ASSIGN_OR_RETURN(JobRecord job, store_.With([&](StateStore& store) { return store.GetJob(job_id); }));
   if (job.kind != "train" || job.state != JobState::kSucceeded) {
     return Status::FailedPrecondition("job " + std::to_string(job_id) + " is a " + job.kind + " job that is " +
                                       JobStateName(job.state) + ": only a succeeded train job has a model");
   }
+  return RegisterRun(job, job.summary_json, model, actor);
+}
+
+Result<int64_t> JobScheduler::RegisterRun(const JobRecord& job, const std::string& summary_json,
+                                          const std::string& model, const std::string& actor) {
+  if (!ValidModelName(model)) {
+    return Status::InvalidArgument("model name '" + model + "': use 1-64 of A-Z a-z 0-9 . _ -");
+  }
   json::object summary;
   boost::system::error_code parse_error;
-  json::value parsed = json::parse(job.summary_json, parse_error);
+  json::value parsed = json::parse(summary_json, parse_error);
   if (!parse_error && parsed.is_object()) summary = parsed.as_object();
   json::object metrics;
   for (const char* key : {"test_accuracy", "test_loss", "samples_per_second", "steps", "epochs",
@@ -174,7 +179,7 @@ Result<int64_t> JobScheduler::RegisterModel(int64_t job_id, const std::string& m
   }
   NewModelVersion version;
   version.model = model;
-  version.job_id = job_id;
+  version.job_id = job.id;
   if (const json::value* dataset = summary.if_contains("dataset"); dataset && dataset->is_string()) {
     version.dataset = std::string(dataset->as_string());
   }
@@ -187,7 +192,7 @@ Result<int64_t> JobScheduler::RegisterModel(int64_t job_id, const std::string& m
     AIMASS_ASSIGN_OR_RETURN(int64_t number, store.RegisterVersion(version));
     AIMASS_RETURN_IF_ERROR(store.Audit(actor, "model.register",
                                        model + " version " + std::to_string(number) + " from job " +
-                                           std::to_string(job_id),
+                                           std::to_string(job.id),
                                        "-"));
     return number;
   });
@@ -290,27 +295,26 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
       error = status.message();
     }
   }
+  // A job's model is registered, and every line of its log written, before its final state
+  // is stored: whoever sees the state (a poll, a followed log) sees the model and the last line.
   if (status.ok() && record.ok() && !record->register_as.empty()) {
-    // Recorded as succeeded first: only a succeeded job's model may be registered.
-    Status succeeded = store_.With([&](StateStore& store) {
-      return store.SetJobState(id, JobState::kSucceeded, "", summary_json);
-    });
-    auto version = succeeded.ok() ? RegisterModel(id, record->register_as, record->submitted_by)
-                                  : Result<int64_t>(succeeded);
+    JobRecord finished = *record;
+    finished.directory = prepared->directory;
+    auto version = RegisterRun(finished, summary_json, record->register_as, record->submitted_by);
     if (version.ok()) {
       recorder.OnInfo("aimass: registered the model as " + record->register_as + " version " +
                       std::to_string(*version));
     } else {
+      // The training itself succeeded; the registration can be retried through the API.
       recorder.OnInfo("aimass: error: registering the model as " + record->register_as + ": " +
                       version.status().message());
     }
-  } else {
-    if (!error.empty()) recorder.OnInfo(std::string("aimass: job ") + JobStateName(final_state) + ": " + error);
-    Status stored = store_.With([&](StateStore& store) {
-      return store.SetJobState(id, final_state, error, summary_json);
-    });
-    if (!stored.ok()) recorder.OnInfo("aimass: error: recording the job's end: " + stored.message());
   }
+  if (!error.empty()) recorder.OnInfo(std::string("aimass: job ") + JobStateName(final_state) + ": " + error);
+  Status stored = store_.With([&](StateStore& store) {
+    return store.SetJobState(id, final_state, error, summary_json);
+  });
+  if (!stored.ok()) recorder.OnInfo("aimass: error: recording the job's end: " + stored.message());
   (void)store_.With([&](StateStore& store) { return store.SetJobProcess(id, std::nullopt, ""); });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   metrics_.ObserveJobFinished(record.ok() ? record->kind : "unknown", JobStateName(final_state), seconds);

@@ -67,6 +67,9 @@ class JobScheduler {
  private:
   void Dispatch();
   void RunJob(int64_t id, std::shared_ptr<LiveJob> live);
+  // Registers `job`'s run directory with the figures of `summary_json`, whatever its state.
+  Result<int64_t> RegisterRun(const JobRecord& job, const std::string& summary_json,
+                              const std::string& model, const std::string& actor);
 
   SchedulerOptions options_;
   SharedStore& store_;
