@@ -1,0 +1,191 @@
+// One job: state, progress, charts of its metrics, its log, summary and error; operators may
+// cancel it. Everything is polled while the job is queued or running, then fetched once more
+// after it ends (the last metrics and log lines land with the final state).
+(function () {
+  'use strict';
+  const Aimass = (window.Aimass = window.Aimass || {});
+  Aimass.views = Aimass.views || {};
+  const C = () => Aimass.colors;
+
+  Aimass.views.job = {
+    mixins: [Aimass.pollingMixin],
+    props: ['me', 'id'],
+    data() {
+      return {
+        job: null, metrics: null, log: '', error: null, cancelError: null, cancelling: false,
+        followLog: true, f: Aimass.format,
+      };
+    },
+    template: `
+      <div>
+        <div class="d-flex align-items-center mb-3">
+          <h3 class="me-3 mb-0">Job <span data-test="job-id">{{ id }}</span></h3>
+          <span v-if="job" class="badge fs-6 me-auto" :class="'bg-' + f.stateClass(job.state)" id="job-state">{{ job.state }}</span>
+          <span v-else class="me-auto"></span>
+          <button v-if="canCancel" id="job-cancel" class="btn btn-outline-danger btn-sm"
+                  :disabled="cancelling" @click="cancel">{{ cancelling ? 'Cancelling…' : 'Cancel job' }}</button>
+        </div>
+        <api-error :error="error"></api-error>
+        <api-error :error="cancelError"></api-error>
+        <div v-if="!job && !error" class="text-muted">Loading…</div>
+        <template v-if="job">
+          <div v-if="job.error" class="alert alert-danger" id="job-error">
+            <strong>Error:</strong> <span class="error-line">{{ job.error }}</span>
+          </div>
+          <div class="row g-3 mb-3">
+            <div class="col-lg-5">
+              <div class="card shadow-sm h-100"><div class="card-body">
+                <table class="table table-sm mb-2" id="job-details">
+                  <tbody>
+                    <tr><th>kind</th><td>{{ job.kind }}</td></tr>
+                    <tr><th>workers</th><td>{{ job.workers }}</td></tr>
+                    <tr><th>submitted by</th><td>{{ job.submitted_by }}</td></tr>
+                    <tr><th>submitted</th><td>{{ f.time(job.created_at) }}</td></tr>
+                    <tr><th>started</th><td>{{ f.time(job.started_at) }}</td></tr>
+                    <tr><th>finished</th><td>{{ f.time(job.finished_at) }}</td></tr>
+                    <tr><th>took</th><td>{{ f.duration(job.started_at, job.finished_at) }}</td></tr>
+                    <tr v-if="job.register_as || job.model"><th>model</th><td>
+                      <a v-if="job.model" id="job-model" :href="'#/models/' + encodeURIComponent(job.model.name)">{{ job.model.name }} v{{ job.model.version }}</a>
+                      <span v-else>{{ job.register_as }} (registered when it succeeds)</span>
+                    </td></tr>
+                    <tr><th>directory</th><td class="mono small">{{ job.directory }}</td></tr>
+                  </tbody>
+                </table>
+                <job-progress :job="job"></job-progress>
+                <div v-if="progressLine" class="small mt-1 mono" id="job-progress-line">{{ progressLine }}</div>
+              </div></div>
+            </div>
+            <div class="col-lg-7">
+              <div class="card shadow-sm h-100"><div class="card-body">
+                <h6 class="card-title">Summary</h6>
+                <div v-if="!job.summary" class="text-muted small">Once the job has succeeded.</div>
+                <table v-else class="table table-sm mb-0" id="job-summary">
+                  <tbody>
+                    <tr v-for="(v, k) in job.summary" :key="k" :data-test="'summary-' + k">
+                      <th class="mono">{{ k }}</th><td class="mono">{{ f.value(v) }}</td>
+                    </tr>
+                  </tbody>
+                </table>
+              </div></div>
+            </div>
+          </div>
+          <div class="row g-3 mb-3" v-if="job.kind === 'train'">
+            <div class="col-lg-4"><metric-chart canvas-id="chart-loss" title="Loss" y-label="loss" :series="lossSeries"></metric-chart></div>
+            <div class="col-lg-4"><metric-chart canvas-id="chart-accuracy" title="Accuracy" y-label="accuracy" :series="accuracySeries"></metric-chart></div>
+            <div class="col-lg-4"><metric-chart canvas-id="chart-throughput" title="Throughput" y-label="samples/s" :series="throughputSeries"></metric-chart></div>
+          </div>
+          <div class="row g-3 mb-3" v-else>
+            <div class="col-lg-6"><metric-chart canvas-id="chart-records" title="Records" x-label="seconds" y-label="records" :series="recordsSeries"></metric-chart></div>
+            <div class="col-lg-6"><metric-chart canvas-id="chart-splits" title="Splits committed" x-label="seconds" y-label="splits" :series="splitsSeries"></metric-chart></div>
+          </div>
+          <div class="card shadow-sm">
+            <div class="card-body">
+              <div class="d-flex align-items-center mb-2">
+                <h6 class="card-title me-auto mb-0">Log</h6>
+                <div class="form-check form-switch small mb-0">
+                  <input class="form-check-input" type="checkbox" id="job-log-follow" v-model="followLog">
+                  <label class="form-check-label" for="job-log-follow">follow</label>
+                </div>
+              </div>
+              <pre class="job-log mb-0" id="job-log" ref="log">{{ log || '(no output yet)' }}</pre>
+            </div>
+          </div>
+        </template>
+      </div>`,
+    computed: {
+      canCancel() {
+        return this.job && this.me.role !== 'viewer' && !Aimass.format.isTerminal(this.job.state);
+      },
+      progressLine() {
+        const p = this.job && this.job.progress;
+        if (!p) return '';
+        const f = Aimass.format;
+        if (this.job.kind === 'train') {
+          return 'step ' + p.step_in_epoch + '/' + p.steps_per_epoch + ' · loss ' + f.number(p.loss, 4) +
+            ' · acc ' + f.number(p.accuracy, 4) + ' · ' + f.number(Math.round(p.samples_per_second || 0)) + ' samples/s';
+        }
+        return f.number(p.records) + ' records · ' + f.number(Math.round(p.records_per_second || 0)) + ' records/s';
+      },
+      steps() {
+        return (this.metrics && this.metrics.steps) || [];
+      },
+      evaluations() {
+        return (this.metrics && this.metrics.evaluations) || [];
+      },
+      splits() {
+        return (this.metrics && this.metrics.splits) || [];
+      },
+      lossSeries() {
+        return [
+          { label: 'train loss', color: C().blue, points: pick(this.steps, 'step', 'loss') },
+          { label: 'test loss', color: C().orange, dashed: true, points: pick(this.evaluations, 'step', 'test_loss') },
+        ];
+      },
+      accuracySeries() {
+        return [
+          { label: 'train accuracy', color: C().blue, points: pick(this.steps, 'step', 'accuracy') },
+          { label: 'test accuracy', color: C().orange, dashed: true, points: pick(this.evaluations, 'step', 'test_accuracy') },
+        ];
+      },
+      throughputSeries() {
+        return [{ label: 'samples/s', color: C().green, points: pick(this.steps, 'step', 'samples_per_second') }];
+      },
+      recordsSeries() {
+        return [
+          { label: 'records in', color: C().blue, points: pick(this.splits, 'elapsed_seconds', 'records_in') },
+          { label: 'records out', color: C().green, dashed: true, points: pick(this.splits, 'elapsed_seconds', 'records_out') },
+        ];
+      },
+      splitsSeries() {
+        return [{ label: 'splits committed', color: C().purple, points: pick(this.splits, 'elapsed_seconds', 'splits_committed') }];
+      },
+    },
+    methods: {
+      async poll() {
+        const id = this.id;
+        try {
+          const job = await Aimass.api.job(id);
+          // Metrics and log after the job: a job that just ended has all of them by now.
+          const [metrics, log] = await Promise.all([Aimass.api.jobMetrics(id), Aimass.api.jobLog(id)]);
+          this.job = job;
+          this.metrics = metrics;
+          this.setLog(log);
+          this.error = null;
+          return !Aimass.format.isTerminal(job.state);
+        } catch (e) {
+          this.error = e;
+          // A job that does not exist will not appear; anything else may be passing.
+          return e.status !== 404 && e.status !== 403;
+        }
+      },
+      setLog(text) {
+        if (text === this.log) return;
+        const box = this.$refs.log;
+        this.log = text;
+        if (this.followLog && box) this.$nextTick(() => { box.scrollTop = box.scrollHeight; });
+      },
+      async cancel() {
+        this.cancelling = true;
+        this.cancelError = null;
+        try {
+          this.job = await Aimass.api.cancelJob(this.id);
+        } catch (e) {
+          this.cancelError = e;
+        } finally {
+          this.cancelling = false;
+        }
+      },
+    },
+  };
+
+  // [{x, y}] from the rows that have both fields as finite numbers.
+  function pick(rows, xKey, yKey) {
+    const points = [];
+    for (const r of rows) {
+      const x = r[xKey];
+      const y = r[yKey];
+      if (typeof x === 'number' && typeof y === 'number' && isFinite(x) && isFinite(y)) points.push({ x, y });
+    }
+    return points;
+  }
+})();
