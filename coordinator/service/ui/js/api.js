@@ -18,6 +18,24 @@
   // Called when the service answers 401 to a signed-in session: the token was revoked.
   let onUnauthenticated = null;
 
+  // The ApiError for a response that is not 2xx, from the service's {"error", "code"} body.
+  async function failure(response, signedIn) {
+    const text = await response.text();
+    let code = 'http_' + response.status;
+    let message = text.trim() || response.statusText || 'HTTP ' + response.status;
+    try {
+      const parsed = JSON.parse(text);
+      if (parsed && typeof parsed.error === 'string') {
+        message = parsed.error;
+        if (typeof parsed.code === 'string') code = parsed.code;
+      }
+    } catch (_) {
+      // Not JSON (a proxy's page, say): show its text.
+    }
+    if (response.status === 401 && signedIn && onUnauthenticated) onUnauthenticated(message);
+    return new ApiError(response.status, code, message);
+  }
+
   async function request(method, path, body, options) {
     options = options || {};
     const token = options.token !== undefined ? options.token : sessionStorage.getItem(TOKEN_KEY);
@@ -35,22 +53,8 @@
       if (e && e.name === 'AbortError') throw e;
       throw new ApiError(0, 'unreachable', 'cannot reach the service (' + e.message + ')');
     }
+    if (!response.ok) throw await failure(response, !options.token);
     const text = await response.text();
-    if (!response.ok) {
-      let code = 'http_' + response.status;
-      let message = text.trim() || response.statusText || 'HTTP ' + response.status;
-      try {
-        const parsed = JSON.parse(text);
-        if (parsed && typeof parsed.error === 'string') {
-          message = parsed.error;
-          if (typeof parsed.code === 'string') code = parsed.code;
-        }
-      } catch (_) {
-        // Not JSON (a proxy's page, say): show its text.
-      }
-      if (response.status === 401 && !options.token && onUnauthenticated) onUnauthenticated(message);
-      throw new ApiError(response.status, code, message);
-    }
     if (options.text) return text;
     if (!text) return null;
     try {
@@ -76,6 +80,25 @@
     job: (id) => request('GET', '/jobs/' + enc(id)),
     jobMetrics: (id) => request('GET', '/jobs/' + enc(id) + '/metrics'),
     jobLog: (id) => request('GET', '/jobs/' + enc(id) + '/log', undefined, { text: true }),
+    // GET .../log?follow=1: the open response, whose body streams the log's lines until the
+    // job ends. The caller reads response.body and aborts through `signal`.
+    async openJobLog(id, signal) {
+      const token = sessionStorage.getItem(TOKEN_KEY);
+      let response;
+      try {
+        response = await fetch('api/v1/jobs/' + enc(id) + '/log?follow=1', {
+          headers: { Accept: 'text/plain', Authorization: 'Bearer ' + token }, cache: 'no-store', signal,
+        });
+      } catch (e) {
+        if (e && e.name === 'AbortError') throw e;
+        throw new ApiError(0, 'unreachable', 'cannot reach the service (' + e.message + ')');
+      }
+      if (!response.ok) throw await failure(response, true);
+      if (!response.body || !response.body.getReader) {
+        throw new ApiError(0, 'unsupported', 'this browser cannot read a streamed response');
+      }
+      return response;
+    },
     submitJob: (body) => request('POST', '/jobs', body),
     cancelJob: (id) => request('POST', '/jobs/' + enc(id) + '/cancel', {}),
 

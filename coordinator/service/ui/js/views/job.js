@@ -1,6 +1,7 @@
 // One job: state, progress, charts of its metrics, its log, summary and error; operators may
-// cancel it. Everything is polled while the job is queued or running, then fetched once more
-// after it ends (the last metrics and log lines land with the final state).
+// cancel it. The job and its metrics are polled while it is queued or running, then fetched
+// once more after it ends. The log streams (GET .../log?follow=1), so a long log is sent once
+// rather than on every poll; where streaming fails the log is polled with the rest.
 (function () {
   'use strict';
   const Aimass = (window.Aimass = window.Aimass || {});
@@ -13,7 +14,7 @@
     data() {
       return {
         job: null, metrics: null, log: '', error: null, cancelError: null, cancelling: false,
-        followLog: true, f: Aimass.format,
+        followLog: true, logStreaming: true, logCut: false, f: Aimass.format,
       };
     },
     template: `
@@ -87,11 +88,20 @@
                   <label class="form-check-label" for="job-log-follow">follow</label>
                 </div>
               </div>
+              <div v-if="logCut" class="small text-muted mb-1">Earlier lines are not shown (the log is longer than this page keeps).</div>
               <pre class="job-log mb-0" id="job-log" ref="log">{{ log || '(no output yet)' }}</pre>
             </div>
           </div>
         </template>
       </div>`,
+    mounted() {
+      this._gone = false;
+      this.streamLog();
+    },
+    beforeDestroy() {
+      this._gone = true;
+      if (this._logAbort) this._logAbort.abort();
+    },
     computed: {
       canCancel() {
         return this.job && this.me.role !== 'viewer' && !Aimass.format.isTerminal(this.job.state);
@@ -145,11 +155,12 @@
         const id = this.id;
         try {
           const job = await Aimass.api.job(id);
-          // Metrics and log after the job: a job that just ended has all of them by now.
-          const [metrics, log] = await Promise.all([Aimass.api.jobMetrics(id), Aimass.api.jobLog(id)]);
+          // Metrics after the job: a job that just ended has all of them by now.
+          const metrics = await Aimass.api.jobMetrics(id);
+          const log = this.logStreaming ? null : await Aimass.api.jobLog(id);
           this.job = job;
           this.metrics = metrics;
-          this.setLog(log);
+          if (log !== null) this.setLog(log);
           this.error = null;
           return !Aimass.format.isTerminal(job.state);
         } catch (e) {
@@ -158,10 +169,62 @@
           return e.status !== 404 && e.status !== 403;
         }
       },
+      // Reads GET .../log?follow=1 until the job ends. The stream starts with the whole log, so
+      // a reconnect replaces what was shown.
+      async streamLog() {
+        if (this._gone) return;
+        const controller = new AbortController();
+        this._logAbort = controller;
+        let text = '';
+        try {
+          const response = await Aimass.api.openJobLog(this.id, controller.signal);
+          const reader = response.body.getReader();
+          const decoder = new TextDecoder();
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            text += decoder.decode(value, { stream: true });
+            this.setLog(text);
+          }
+          text += decoder.decode();
+          this.setLog(text);
+        } catch (e) {
+          if (this._gone || (e && e.name === 'AbortError')) return;
+          // No streaming here (or the service refused it): poll the log instead.
+          this.logStreaming = false;
+          if (this.job && Aimass.format.isTerminal(this.job.state)) this.fetchLogOnce();
+          return;
+        }
+        if (this._gone) return;
+        // The stream ended: the job is over, or the connection was cut (then follow again).
+        // The state may not have been polled yet, so check it rather than trust this.job.
+        try {
+          const job = await Aimass.api.job(this.id);
+          if (Aimass.format.isTerminal(job.state)) {
+            this.fetchLogOnce();
+            return;
+          }
+        } catch (e) {
+          // Fall through: retry the stream in a moment.
+        }
+        setTimeout(() => this.streamLog(), 2000);
+      },
+      // The whole log once more, after the job ended: nothing after the stream's end is lost.
+      async fetchLogOnce() {
+        try {
+          this.setLog(await Aimass.api.jobLog(this.id));
+        } catch (e) {
+          this.error = e;
+        }
+      },
       setLog(text) {
+        // Keep the page responsive with a huge log: show its last megabyte.
+        const KEEP = 1 << 20;
+        this.logCut = text.length > KEEP;
+        if (this.logCut) text = text.slice(text.length - KEEP);
         if (text === this.log) return;
-        const box = this.$refs.log;
         this.log = text;
+        const box = this.$refs.log;
         if (this.followLog && box) this.$nextTick(() => { box.scrollTop = box.scrollHeight; });
       },
       async cancel() {

@@ -61,6 +61,12 @@
           : 'model: /data/runs/fmnist\ninput: {path: /data/exports/events, format: csv}\nschema: {id: event_id, features: [f0..f783]}\noutput: {path: /data/scores/events}\n...';
       },
     },
+    watch: {
+      // The error was about the config as submitted; once it is edited, it no longer applies.
+      config() {
+        this.error = null;
+      },
+    },
     methods: {
       loadFile(event) {
         const file = event.target.files && event.target.files[0];
