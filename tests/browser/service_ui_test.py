@@ -158,6 +158,15 @@ class Server:
 class Api:
     """The REST API, for checking what the UI showed."""
 
+    def call_text(self, path):
+        request = urllib.request.Request(self.base + "api/v1" + path)
+        request.add_header("Authorization", "Bearer " + self.token)
+        try:
+            with urllib.request.urlopen(request, timeout=DEADLINE.cap(15)) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as e:
+            raise Failure("GET %s: status %d: %s" % (path, e.code, e.read().decode()[:200]))
+
     def __init__(self, base, token):
         self.base = base
         self.token = token
@@ -178,6 +187,39 @@ class Api:
             except ValueError:
                 raise Failure("%s %s: status %d with a body that is not JSON: %r"
                               % (method, path, e.code, text[:200]))
+
+
+def lines(text):
+    """Text compared as the page shows it: without trailing blanks on lines or at the end."""
+    return [line.rstrip() for line in text.strip().splitlines()]
+
+
+def submit(api, body):
+    status, created = api.call("POST", "/jobs", body)
+    if status != 201 or not isinstance(created.get("id"), int):
+        raise Failure("POST /jobs: expected 201 with an id, got %d %r" % (status, created))
+    return created["id"]
+
+
+def wait_for_job_page_state(driver, job_id, wanted, timeout):
+    """Waits on the job page until #job-state reads `wanted`; any other final state fails at once."""
+    from selenium.webdriver.common.by import By
+    seen = []
+
+    def probe():
+        state = driver.find_element(By.CSS_SELECTOR, "#job-state").text.strip()
+        if not seen or seen[-1] != state:
+            seen.append(state)
+            log("job %d is %s" % (job_id, state))
+        if state != wanted and state in ("succeeded", "failed", "cancelled", "interrupted"):
+            error = driver.find_elements(By.CSS_SELECTOR, "#job-error")
+            logs = driver.find_elements(By.CSS_SELECTOR, "#job-log")
+            raise Failure("job %d ended %s, expected %s: %s\nlog:\n%s" % (
+                job_id, state, wanted, error[0].text if error else "(no error shown)",
+                logs[0].text if logs else ""))
+        return state == wanted
+
+    wait_for("job %d to be %s on its page" % (job_id, wanted), probe, timeout, interval=0.3)
 
 
 def start_browser(profile_dir, log_path):
@@ -346,26 +388,18 @@ def run(args, work):
         css("#submit-button").click()
 
         # --- The job page: it runs, succeeds, and its charts and log fill in.
-        job_id = int(wait_for("the job page after submitting",
-                              lambda: re.search(r"#/jobs/(\d+)$", driver.current_url), 10).group(1))
-        log("job %d submitted" % job_id)
-        seen = set()
-
-        def job_state():
-            state = text_of("#job-state")
-            if state not in seen:
-                seen.add(state)
-                log("job %d is %s" % (job_id, state))
-            if state in ("failed", "cancelled", "interrupted"):
-                error = driver.find_elements(By.CSS_SELECTOR, "#job-error")
-                raise Failure("job %d ended %s: %s\nlog:\n%s" % (
-                    job_id, state, error[0].text if error else "(no error shown)", text_of("#job-log")))
-            return state == "succeeded"
-
-        wait_for("job %d to succeed" % job_id, job_state, 120, interval=0.5)
-        status, job = api.call("GET", "/jobs/%d" % job_id)
+        first = int(wait_for("the job page after submitting",
+                             lambda: re.search(r"#/jobs/(\d+)$", driver.current_url), 10).group(1))
+        log("job %d submitted from the form" % first)
+        # A second version of the model, through the API: it waits in the queue behind the first
+        # (one job at a time), so the jobs list has a live job to show.
+        second_yaml = TRAIN_YAML.format(root=data_root).replace("seed: 7", "seed: 8")
+        second = submit(api, {"kind": "train", "config": second_yaml, "workers": 2, "register_as": MODEL})
+        log("job %d submitted through the API" % second)
+        wait_for_job_page_state(driver, first, "succeeded", 100)
+        status, job = api.call("GET", "/jobs/%d" % first)
         if status != 200 or job["state"] != "succeeded":
-            raise Failure("GET /jobs/%d: %d %r" % (job_id, status, job))
+            raise Failure("GET /jobs/%d: %d %r" % (first, status, job))
 
         for chart in ("chart-loss", "chart-accuracy", "chart-throughput"):
             def drawn(chart=chart):
@@ -375,11 +409,15 @@ def run(args, work):
                 return probe if probe["points"] > 0 and probe["coloured"] > 50 else None
             probe = wait_for("chart %s to have data and be drawn" % chart, drawn, 10)
             log("%s: %d points, %d line pixels" % (chart, probe["points"], probe["coloured"]))
-        status, metrics = api.call("GET", "/jobs/%d/metrics" % job_id)
-        loss_points = driver.execute_script("return Chart.getChart(document.getElementById('chart-loss')).data.datasets[0].data.length")
-        if status != 200 or loss_points != len([s for s in metrics["steps"] if s.get("loss") is not None]):
-            raise Failure("the loss chart has %r points, the API %d steps" % (loss_points, len(metrics.get("steps", []))))
+        status, metrics = api.call("GET", "/jobs/%d/metrics" % first)
+        api_losses = len([m for m in metrics.get("steps", []) if isinstance(m.get("loss"), (int, float))])
+        chart_losses = driver.execute_script(
+            "return Chart.getChart(document.getElementById('chart-loss')).data.datasets[0].data.length")
+        if status != 200 or api_losses == 0 or chart_losses != api_losses:
+            raise Failure("the loss chart has %r points, the API %d steps with a loss" % (chart_losses, api_losses))
         wait_for("the job's log", lambda: text_of("#job-log") not in ("", "(no output yet)"), 10)
+        status, api_log = api.call_text("/jobs/%d/log" % first)
+        wait_for("the job's whole log on the page", lambda: lines(text_of("#job-log")) == lines(api_log), 10)
         wait_for("the job's summary", lambda: css("#job-summary"), 10)
         model_link = wait_for("the registered model's link", lambda: text_of("#job-model"), 10)
         if model_link != "%s v1" % MODEL:
@@ -387,36 +425,82 @@ def run(args, work):
         driver.execute_script("window.scrollTo(0, 0)")
         screenshot("job")
 
-        # --- The jobs list shows it succeeded at 100%.
+        # --- The jobs list follows the second job to success without a reload.
         css("#nav-jobs").click()
-        wait_for("job %d succeeded in the list" % job_id,
-                 lambda: text_of("[data-test=job-state-%d]" % job_id) == "succeeded", 10)
-        if not text_of("[data-test=job-progress-%d]" % job_id).startswith("100%"):
-            raise Failure("the jobs list shows progress %r" % text_of("[data-test=job-progress-%d]" % job_id))
-        screenshot("jobs")
+        wait_for("job %d succeeded in the list" % first,
+                 lambda: text_of("[data-test=job-state-%d]" % first) == "succeeded", 10)
+        if not text_of("[data-test=job-progress-%d]" % first).startswith("100%"):
+            raise Failure("the jobs list shows progress %r" % text_of("[data-test=job-progress-%d]" % first))
+        listed = text_of("[data-test=job-state-%d]" % second)
+        log("job %d is %s in the list" % (second, listed))
+        if listed != "succeeded":
+            wait_for("job %d running in the list" % second,
+                     lambda: text_of("[data-test=job-state-%d]" % second) in ("running", "succeeded"), 30)
+            screenshot("jobs")
+        states = set()
 
-        # --- The model: promote version 1 to production with the button.
+        def second_done():
+            state = text_of("[data-test=job-state-%d]" % second)
+            states.add(state)
+            if state in ("failed", "cancelled", "interrupted"):
+                raise Failure("job %d ended %s: %r" % (second, state, api.call("GET", "/jobs/%d" % second)[1]))
+            return state == "succeeded"
+        wait_for("job %d to succeed in the list" % second, second_done, 100, interval=0.5)
+        if listed == "succeeded":
+            screenshot("jobs")
+        log("job %d succeeded (list showed %s)" % (second, ", ".join(sorted(states | {listed}))))
+
+        # --- The model: two versions side by side; promote v1, then v2, then roll back to v1.
         css("#nav-models").click()
-        wait_for("the model in the list", lambda: css("[data-test=model-link-%s]" % MODEL), 10)
-        screenshot("models")
-        css("[data-test=model-link-%s]" % MODEL).click()
-        wait_for("version 1's row", lambda: css("[data-test=version-row-1]"), 10)
+        css_wait = wait_for("the model in the list", lambda: css("[data-test=model-link-%s]" % MODEL), 10)
+        css_wait.click()
+        wait_for("version 2's row", lambda: css("[data-test=version-row-2]"), 10)
+        status, model = api.call("GET", "/models/%s" % MODEL)
+        v1 = [v for v in model.get("versions", []) if v.get("version") == 1]
+        if status != 200 or not v1 or "test_accuracy" not in v1[0].get("metrics", {}):
+            raise Failure("GET /models/%s: no version 1 with a test_accuracy: %d %r" % (MODEL, status, model))
+        shown = text_of("[data-test=metric-1-test_accuracy]")
+        if shown != "%.4f" % v1[0]["metrics"]["test_accuracy"]:
+            raise Failure("version 1's test_accuracy shows %r, the API has %r" % (shown, v1[0]["metrics"]["test_accuracy"]))
         if css("#promote-alias").get_attribute("value") != "production":
             raise Failure("the alias field does not default to production")
         css("[data-test=promote-1]").click()
-        wait_for("the production alias on v1",
-                 lambda: text_of("[data-test=alias-production]") == "production → v1", 10)
-        wait_for("the alias move in the history",
-                 lambda: "production" in text_of("[data-test=alias-history-0]"), 10)
+        wait_for("production on v1", lambda: text_of("[data-test=alias-production]") == "production → v1", 10)
+        css("[data-test=promote-2]").click()
+        wait_for("production on v2", lambda: text_of("[data-test=alias-production]") == "production → v2", 10)
+        rollback = wait_for("the roll-back button", lambda: css("[data-test=rollback-production]"), 10)
+        if rollback.text.strip() != "Roll back to v1":
+            raise Failure("the roll-back button reads %r" % rollback.text)
+        rollback.click()
+        wait_for("production back on v1", lambda: text_of("[data-test=alias-production]") == "production → v1", 10)
+        wait_for("three moves in the alias history", lambda: css("[data-test=alias-history-2]"), 10)
         screenshot("model")
 
         status, model = api.call("GET", "/models/%s" % MODEL)
         if status != 200 or model.get("aliases", {}).get("production") != 1:
             raise Failure("GET /models/%s: production is not version 1: %d %r" % (MODEL, status, model))
-        moves = [h for h in model.get("alias_history", []) if h.get("alias") == "production"]
-        if len(moves) != 1 or moves[0].get("to") != 1 or moves[0].get("from") is not None:
-            raise Failure("production's alias history: %r" % moves)
-        log("production -> v1 confirmed by the API")
+        moves = [(h.get("from"), h.get("to")) for h in model.get("alias_history", []) if h.get("alias") == "production"]
+        if sorted(moves, key=str) != sorted([(None, 1), (1, 2), (2, 1)], key=str):
+            raise Failure("production's alias history: %r" % model.get("alias_history"))
+        log("production moved v1 -> v2 -> v1, confirmed by the API")
+
+        css("#nav-models").click()
+        wait_for("the alias in the models list",
+                 lambda: text_of("[data-test=model-alias-%s-production]" % MODEL) == "production → v1", 10)
+        screenshot("models")
+
+        # --- Cancel: a long job submitted through the API, cancelled with the button.
+        long_yaml = TRAIN_YAML.format(root=data_root).replace("epochs: 2", "epochs: 500")
+        doomed = submit(api, {"kind": "train", "config": long_yaml, "workers": 2})
+        driver.get(base + "#/jobs/%d" % doomed)
+        wait_for("job %d's cancel button" % doomed, lambda: css("#job-cancel"), 15).click()
+        wait_for_job_page_state(driver, doomed, "cancelled", 30)
+        if driver.find_elements(By.CSS_SELECTOR, "#job-cancel"):
+            raise Failure("the cancel button is still shown on a cancelled job")
+        status, job = api.call("GET", "/jobs/%d" % doomed)
+        if status != 200 or job.get("state") != "cancelled":
+            raise Failure("GET /jobs/%d after cancelling: %d %r" % (doomed, status, job))
+        log("job %d cancelled from its page" % doomed)
 
         # --- Audit (admin): the newest entry the API lists is on the page.
         status, audit = api.call("GET", "/audit")
@@ -431,6 +515,26 @@ def run(args, work):
         wait_for("the sign-in form after signing out", lambda: css("#token-input"), 10)
         if driver.execute_script("return sessionStorage.getItem('aimass.token')") is not None:
             raise Failure("the token is still in sessionStorage after signing out")
+
+        # --- A viewer sees jobs and models but no submit, audit, promote or cancel.
+        status, created = api.call("POST", "/tokens", {"role": "viewer", "description": "browser test viewer"})
+        if status != 201 or not created.get("token"):
+            raise Failure("POST /tokens: %d %r" % (status, created))
+        css("#token-input").send_keys(created["token"])
+        css("#signin-button").click()
+        role = wait_for("the viewer's role", lambda: text_of("#whoami [data-test=role]"), 10)
+        if role != "viewer":
+            raise Failure("signed in as %r, expected viewer" % role)
+        for hidden in ("#nav-submit", "#nav-audit"):
+            if driver.find_elements(By.CSS_SELECTOR, hidden):
+                raise Failure("a viewer sees %s" % hidden)
+        driver.get(base + "#/models/%s" % MODEL)
+        wait_for("the model page as a viewer", lambda: css("[data-test=version-row-1]"), 10)
+        if driver.find_elements(By.CSS_SELECTOR, "[data-test=promote-1], [data-test=rollback-production]"):
+            raise Failure("a viewer sees the promote or roll-back buttons")
+        driver.get(base + "#/audit")
+        wait_for("the audit page refusing a viewer", lambda: css("[data-test=audit-forbidden]"), 10)
+        log("viewer: no submit, audit, promote or roll back")
 
         # No script errors in the browser (the refused requests above log as network errors).
         errors = [e["message"] for e in driver.get_log("browser")

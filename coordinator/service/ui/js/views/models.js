@@ -27,7 +27,8 @@
                 <td>v{{ m.latest_version }}</td>
                 <td>{{ m.versions }}</td>
                 <td>
-                  <span v-for="(v, alias) in m.aliases" :key="alias" class="badge bg-info text-dark me-1">{{ alias }} → v{{ v }}</span>
+                  <span v-for="(v, alias) in m.aliases" :key="alias" class="badge bg-info text-dark me-1"
+                        :data-test="'model-alias-' + m.name + '-' + alias">{{ alias }} → v{{ v }}</span>
                 </td>
               </tr>
             </tbody>
