@@ -289,6 +289,7 @@ return {points: points, coloured: coloured, width: canvas.width, height: canvas.
 def run(args, work):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
 
     state_dir = os.path.join(work, "state")
     data_root = os.path.join(work, "data")
@@ -510,22 +511,30 @@ def run(args, work):
         css("#nav-audit").click()
         wait_for("audit entry %d on the page" % newest, lambda: css("[data-test=audit-row-%d]" % newest), 10)
 
+        # --- Tokens (admin): a viewer token made on the page, listed by the API.
+        css("#nav-tokens").click()
+        Select(wait_for("the token form", lambda: css("#token-role"), 10)).select_by_value("viewer")
+        css("#token-description").send_keys("browser test viewer")
+        css("#token-create").click()
+        viewer_token = wait_for("the new token", lambda: text_of("[data-test=new-token]"), 10)
+        status, listed = api.call("GET", "/tokens")
+        if status != 200 or not [t for t in listed.get("tokens", [])
+                                 if t.get("role") == "viewer" and t.get("description") == "browser test viewer"]:
+            raise Failure("GET /tokens does not list the viewer token made on the page: %d %r" % (status, listed))
+
         # --- Sign out forgets the token.
         css("#signout").click()
         wait_for("the sign-in form after signing out", lambda: css("#token-input"), 10)
         if driver.execute_script("return sessionStorage.getItem('aimass.token')") is not None:
             raise Failure("the token is still in sessionStorage after signing out")
 
-        # --- A viewer sees jobs and models but no submit, audit, promote or cancel.
-        status, created = api.call("POST", "/tokens", {"role": "viewer", "description": "browser test viewer"})
-        if status != 201 or not created.get("token"):
-            raise Failure("POST /tokens: %d %r" % (status, created))
-        css("#token-input").send_keys(created["token"])
+        # --- A viewer sees jobs and models but no submit, audit, tokens, promote or cancel.
+        css("#token-input").send_keys(viewer_token)
         css("#signin-button").click()
         role = wait_for("the viewer's role", lambda: text_of("#whoami [data-test=role]"), 10)
         if role != "viewer":
             raise Failure("signed in as %r, expected viewer" % role)
-        for hidden in ("#nav-submit", "#nav-audit"):
+        for hidden in ("#nav-submit", "#nav-audit", "#nav-tokens"):
             if driver.find_elements(By.CSS_SELECTOR, hidden):
                 raise Failure("a viewer sees %s" % hidden)
         driver.get(base + "#/models/%s" % MODEL)
@@ -534,7 +543,7 @@ def run(args, work):
             raise Failure("a viewer sees the promote or roll-back buttons")
         driver.get(base + "#/audit")
         wait_for("the audit page refusing a viewer", lambda: css("[data-test=audit-forbidden]"), 10)
-        log("viewer: no submit, audit, promote or roll back")
+        log("viewer: no submit, audit, tokens, promote or roll back")
 
         # No script errors in the browser (the refused requests above log as network errors).
         errors = [e["message"] for e in driver.get_log("browser")

@@ -108,5 +108,8 @@
       request('PUT', '/models/' + enc(name) + '/aliases/' + enc(alias), { version }),
 
     audit: () => request('GET', '/audit'),
+    tokens: () => request('GET', '/tokens'),
+    createToken: (role, description) => request('POST', '/tokens', { role, description }),
+    revokeToken: (id) => request('DELETE', '/tokens/' + enc(id)),
   };
 })();

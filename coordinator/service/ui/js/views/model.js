@@ -59,7 +59,8 @@
                     <tr :key="'v' + v.version" :data-test="'version-row-' + v.version">
                       <td>v{{ v.version }}</td>
                       <td><a v-if="v.job !== null && v.job !== undefined" :href="'#/jobs/' + v.job">{{ v.job }}</a></td>
-                      <td v-for="k in metricKeys" :key="k" class="mono" :data-test="'metric-' + v.version + '-' + k">
+                      <td v-for="k in metricKeys" :key="k" class="mono" :data-test="'metric-' + v.version + '-' + k"
+                          :class="{ 'fw-bold text-success': best[k] === v.version }">
                         {{ v.metrics ? f.value(v.metrics[k]) : '' }}
                       </td>
                       <td><span v-for="a in aliasesOf(v.version)" :key="a" class="badge bg-info text-dark me-1">{{ a }}</span></td>
@@ -117,6 +118,30 @@
           if (ia !== ib) return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
           return a < b ? -1 : a > b ? 1 : 0;
         });
+      },
+      // Per metric, the version with the best value (when it is clear which way is better and
+      // there is more than one version to compare).
+      best() {
+        const out = {};
+        const versions = this.model.versions || [];
+        if (versions.length < 2) return out;
+        for (const k of this.metricKeys) {
+          const higher = /accuracy|per_second/.test(k);
+          const lower = /loss/.test(k);
+          if (!higher && !lower) continue;
+          let bestVersion = null;
+          let bestValue = null;
+          for (const v of versions) {
+            const x = v.metrics ? v.metrics[k] : undefined;
+            if (typeof x !== 'number' || !isFinite(x)) continue;
+            if (bestValue === null || (higher ? x > bestValue : x < bestValue)) {
+              bestValue = x;
+              bestVersion = v.version;
+            }
+          }
+          out[k] = bestVersion;
+        }
+        return out;
       },
       columns() {
         return 6 + this.metricKeys.length + (this.canOperate ? 1 : 0);
