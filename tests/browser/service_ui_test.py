@@ -205,12 +205,19 @@ def wait_for_job_page_state(driver, job_id, wanted, timeout):
     """Waits on the job page until #job-state reads `wanted`; any other final state fails at once."""
     from selenium.webdriver.common.by import By
     seen = []
+    points = []  # the loss chart's points seen while the job ran
 
     def probe():
         state = driver.find_element(By.CSS_SELECTOR, "#job-state").text.strip()
         if not seen or seen[-1] != state:
             seen.append(state)
             log("job %d is %s" % (job_id, state))
+        if state == "running":
+            n = driver.execute_script(
+                "const c = document.getElementById('chart-loss');"
+                "return c && Chart.getChart(c) ? Chart.getChart(c).data.datasets[0].data.length : null")
+            if n is not None and (not points or points[-1] != n):
+                points.append(n)
         if state != wanted and state in ("succeeded", "failed", "cancelled", "interrupted"):
             error = driver.find_elements(By.CSS_SELECTOR, "#job-error")
             logs = driver.find_elements(By.CSS_SELECTOR, "#job-log")
@@ -220,6 +227,7 @@ def wait_for_job_page_state(driver, job_id, wanted, timeout):
         return state == wanted
 
     wait_for("job %d to be %s on its page" % (job_id, wanted), probe, timeout, interval=0.3)
+    return points
 
 
 def start_browser(profile_dir, log_path):
@@ -397,7 +405,9 @@ def run(args, work):
         second_yaml = TRAIN_YAML.format(root=data_root).replace("seed: 7", "seed: 8")
         second = submit(api, {"kind": "train", "config": second_yaml, "workers": 2, "register_as": MODEL})
         log("job %d submitted through the API" % second)
-        wait_for_job_page_state(driver, first, "succeeded", 100)
+        running_points = wait_for_job_page_state(driver, first, "succeeded", 100)
+        # Not asserted: a job of a few seconds may end between two polls of the page.
+        log("loss chart points seen while job %d ran: %s" % (first, running_points or "none"))
         status, job = api.call("GET", "/jobs/%d" % first)
         if status != 200 or job["state"] != "succeeded":
             raise Failure("GET /jobs/%d: %d %r" % (first, status, job))

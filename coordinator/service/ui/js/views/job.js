@@ -15,6 +15,7 @@
       return {
         job: null, metrics: null, log: '', error: null, cancelError: null, cancelling: false,
         followLog: true, logStreaming: true, logCut: false, f: Aimass.format,
+        pollInterval: 1000,  // a job of a few seconds still shows its charts grow
       };
     },
     template: `
