@@ -22,7 +22,7 @@
         <div v-else-if="jobs" class="card shadow-sm">
           <table class="table table-sm table-hover mb-0" id="jobs-table">
             <thead><tr>
-              <th>#</th><th>kind</th><th>state</th><th>progress</th><th>loss / acc.</th>
+              <th>#</th><th>kind</th><th>state</th><th>progress</th><th>figures</th>
               <th>workers</th><th>model</th><th>by</th><th>submitted</th><th>took</th>
             </tr></thead>
             <tbody>
@@ -32,11 +32,7 @@
                 <td><span class="badge" :class="'bg-' + f.stateClass(job.state)"
                           :data-test="'job-state-' + job.id">{{ job.state }}</span></td>
                 <td><job-progress :job="job"></job-progress></td>
-                <td class="mono">
-                  <template v-if="job.progress && job.progress.loss !== undefined">
-                    {{ f.number(job.progress.loss, 3) }} / {{ f.number(job.progress.accuracy, 3) }}
-                  </template>
-                </td>
+                <td class="mono small" :data-test="'job-figures-' + job.id">{{ figures(job) }}</td>
                 <td>{{ job.workers }}</td>
                 <td><a v-if="job.model" :href="'#/models/' + encodeURIComponent(job.model.name)">{{ job.model.name }} v{{ job.model.version }}</a>
                     <span v-else-if="job.register_as" class="text-muted">{{ job.register_as }}</span></td>
@@ -49,6 +45,18 @@
         </div>
       </div>`,
     methods: {
+      // The figure worth a glance: live loss and accuracy while training runs, the test
+      // accuracy once it is done; records for inference.
+      figures(job) {
+        const f = Aimass.format;
+        const p = job.progress;
+        const s = job.summary;
+        if (p && typeof p.loss === 'number') return 'loss ' + f.number(p.loss, 3) + ' · acc ' + f.number(p.accuracy, 3);
+        if (p && typeof p.records === 'number') return f.number(p.records) + ' records';
+        if (s && typeof s.test_accuracy === 'number') return 'test acc ' + f.number(s.test_accuracy, 4);
+        if (s && typeof s.records_out === 'number') return f.number(s.records_out) + ' records out';
+        return '';
+      },
       async poll() {
         try {
           this.jobs = (await Aimass.api.jobs(100)).jobs;
