@@ -26,6 +26,7 @@
 #include "coordinator/job_driver.h"
 #include "coordinator/launch/local_mpirun_launcher.h"
 #include "coordinator/launch/mpi_world_launcher.h"
+#include "coordinator/service/service.h"
 #include "coordinator/train_job.h"
 #include "coordinator/train_supervisor.h"
 #include "models/model_catalog.h"
@@ -48,6 +49,10 @@ const char kUsage[] =
     "      (default: 127.0.0.1 when every worker runs on this host; see docs/security.md).\n"
     "      Scores every record of an exported table (part files + _SUCCESS) into OUTPUT/part-*,\n"
     "      each record exactly once; the same command resumes an interrupted job.\n"
+    "  aimass-coordinator serve --state-dir DIR [--listen 127.0.0.1:8470] [--data-root PATH]...\n"
+    "                           [--max-concurrent-jobs N] [--tls-cert F --tls-key F]\n"
+    "                           [--insecure-listen] [--max-body-bytes N] [--hostfile FILE] [--ui-dir DIR]\n"
+    "      The platform service: REST API and web UI, jobs, model registry (docs/service.md).\n"
     "  aimass-coordinator data convert --output DIR [--input IDX_DIR] [--shard-records N] [--limit N]\n"
     "      Fashion-MNIST IDX files into gzip CSV part files (train/ and test/).\n";
 
@@ -317,6 +322,34 @@ int Infer(int argc, char** argv) {
   return RunPreparedJob(job, **launcher, under_mpirun, console, *arguments);
 }
 
+int Serve(int argc, char** argv) {
+  auto arguments = ParseArguments(argc, argv, 2,
+                                  {"--state-dir", "--listen", "--data-root", "--max-concurrent-jobs",
+                                   "--tls-cert", "--tls-key", "--max-body-bytes", "--hostfile", "--ui-dir"},
+                                  {"--insecure-listen"});
+  if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
+  service::ServiceOptions options;
+  options.state_dir = arguments->Get("--state-dir");
+  options.listen = arguments->Get("--listen", options.listen);
+  if (arguments->Has("--data-root")) options.data_roots = arguments->values.at("--data-root");
+  if (arguments->Has("--max-concurrent-jobs")) {
+    auto jobs = ParseCount("--max-concurrent-jobs", arguments->Get("--max-concurrent-jobs"));
+    if (!jobs.ok() || *jobs == 0 || *jobs > 1024) return Fail("--max-concurrent-jobs: must be 1 to 1024");
+    options.max_concurrent_jobs = static_cast<uint32_t>(*jobs);
+  }
+  if (arguments->Has("--max-body-bytes")) {
+    auto bytes = ParseCount("--max-body-bytes", arguments->Get("--max-body-bytes"));
+    if (!bytes.ok() || *bytes < 1024 || *bytes > (1ull << 30)) return Fail("--max-body-bytes: must be 1024 to 1073741824");
+    options.max_body_bytes = static_cast<size_t>(*bytes);
+  }
+  options.tls_cert_file = arguments->Get("--tls-cert");
+  options.tls_key_file = arguments->Get("--tls-key");
+  options.insecure_listen = arguments->switches.count("--insecure-listen") > 0;
+  options.hostfile = arguments->Get("--hostfile");
+  options.ui_dir = arguments->Get("--ui-dir");
+  return service::RunService(options);
+}
+
 int DataCommand(int argc, char** argv) {
   if (argc < 3 || std::string(argv[2]) != "convert") {
     return Fail(std::string("unknown data command\n") + kUsage);
@@ -358,6 +391,7 @@ int CoordinatorMain(int argc, char** argv) {
   if (command == "train") return Train(argc, argv);
   if (command == "infer") return Infer(argc, argv);
   if (command == "data") return DataCommand(argc, argv);
+  if (command == "serve") return Serve(argc, argv);
   if (command == "--help" || command == "-h" || command == "help") {
     std::fputs(kUsage, stdout);
     return 0;

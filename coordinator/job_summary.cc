@@ -34,6 +34,19 @@ json::object ToJson(const TrainSummary& summary) {
                       {"restart_history", std::move(restarts)}};
 }
 
+json::object ToJson(const InferSummary& summary) {
+  return json::object{{"output_path", summary.output_path},
+                      {"records_in", summary.records_in},
+                      {"records_out", summary.records_out},
+                      {"bad_records", summary.bad_records},
+                      {"splits", summary.splits},
+                      {"failed_attempts", summary.failed_attempts},
+                      {"resumed_splits", summary.resumed_splits},
+                      {"records_per_second", summary.records_per_second},
+                      {"wall_seconds", summary.wall_seconds},
+                      {"already_complete", summary.already_complete}};
+}
+
 InferSummary InferSummaryFromManifest(const json::object& manifest) {
   auto number = [&](const char* key) {
     const auto* value = manifest.if_contains(key);

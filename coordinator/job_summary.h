@@ -56,6 +56,9 @@ struct InferSummary {
   bool already_complete = false;  // an earlier run had written this job's complete output
 };
 
+// The figures above as JSON (the service's job summary).
+boost::json::object ToJson(const InferSummary& summary);
+
 // From a manifest (_SUCCESS), the one place where a summary comes from JSON: an earlier run's
 // output found on disk. Missing figures read as 0.
 InferSummary InferSummaryFromManifest(const boost::json::object& manifest);

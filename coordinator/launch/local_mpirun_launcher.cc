@@ -78,8 +78,13 @@ Status LocalMpirunLauncher::Launch(const CoordinatorContact& contact) {
 
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  // A fresh signal mask: a service blocks SIGTERM in its threads (to sigwait for it), and a
+  // child would inherit that and ignore the Abort that ends it.
+  sigset_t no_signals;
+  sigemptyset(&no_signals);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
   posix_spawnattr_setpgroup(&attributes, 0);
+  posix_spawnattr_setsigmask(&attributes, &no_signals);
   int error = ::posix_spawnp(&mpirun_pid_, "mpirun", nullptr, &attributes, argv.data(), envp.data());
   posix_spawnattr_destroy(&attributes);
   if (error != 0) {
@@ -87,6 +92,7 @@ Status LocalMpirunLauncher::Launch(const CoordinatorContact& contact) {
     return Status::Error(std::string("cannot start mpirun: ") + std::strerror(error) +
                          " (is openmpi-bin installed? run scripts/setup.sh)");
   }
+  if (options_.on_launched) options_.on_launched(mpirun_pid_);
   return Status::Ok();
 }
 

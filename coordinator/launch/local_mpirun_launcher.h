@@ -6,6 +6,8 @@
 // processes than cores are allowed here, so users need not know mpirun's flags for either.
 #pragma once
 
+#include <functional>
+
 #include <sys/types.h>
 
 #include <string>
@@ -19,6 +21,8 @@ struct LocalLaunchOptions {
   uint32_t workers = 2;
   std::string worker_binary;             // empty: aimass-worker beside this executable
   std::vector<std::string> mpirun_args;  // extra arguments, e.g. {"--hostfile", "hosts"}
+  // Called with mpirun's pid (also its process group) once it started: a service records it.
+  std::function<void(pid_t)> on_launched;
 };
 
 class LocalMpirunLauncher final : public WorkerLauncher {

@@ -82,6 +82,21 @@ const char* const kMigrations[] = {
       at_ms INTEGER NOT NULL
     );
     )sql",
+    // 3: what the service needs to run jobs: each job's directory, the process group of its
+    // current launch (to clean up after a crash), and its step metrics and evaluations.
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN directory TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN process_group INTEGER;
+    ALTER TABLE jobs ADD COLUMN process_tag TEXT NOT NULL DEFAULT '';
+    CREATE TABLE job_metrics (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      job_id INTEGER NOT NULL REFERENCES jobs (id),
+      kind TEXT NOT NULL CHECK (kind IN ('step', 'evaluation', 'split')),
+      body TEXT NOT NULL
+    );
+    CREATE INDEX job_metrics_by_job ON job_metrics (job_id, id);
+    CREATE INDEX model_versions_by_job ON model_versions (job_id);
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == StateStore::kSchemaVersion,
               "one migration per schema version");
@@ -97,9 +112,15 @@ int64_t SystemMilliseconds() {
       .count();
 }
 
+// The model version a job registered is read from the registry (model_versions.job_id), so
+// the two can never disagree.
 constexpr const char* kJobColumns =
     "id, kind, state, config_yaml, workers, submitted_by, register_as, created_at_ms, "
-    "started_at_ms, finished_at_ms, error, summary_json";
+    "started_at_ms, finished_at_ms, error, summary_json, directory, process_group, process_tag, "
+    "(SELECT model FROM model_versions v WHERE v.job_id = jobs.id ORDER BY v.created_at_ms DESC, "
+    "v.version DESC LIMIT 1), "
+    "(SELECT version FROM model_versions v WHERE v.job_id = jobs.id ORDER BY v.created_at_ms DESC, "
+    "v.version DESC LIMIT 1)";
 
 Result<JobRecord> ReadJob(const Statement& row) {
   JobRecord job;
@@ -115,6 +136,13 @@ Result<JobRecord> ReadJob(const Statement& row) {
   job.finished_at_ms = row.OptionalInt(9);
   job.error = row.Text(10);
   job.summary_json = row.Text(11);
+  job.directory = row.Text(12);
+  job.process_group = row.OptionalInt(13);
+  job.process_tag = row.Text(14);
+  if (!row.IsNull(15)) {
+    job.model_name = row.Text(15);
+    job.model_version = row.OptionalInt(16);
+  }
   return job;
 }
 
@@ -286,6 +314,84 @@ Result<std::vector<int64_t>> StateStore::MarkRunningInterrupted() {
   return ids;
 }
 
+Result<std::vector<int64_t>> StateStore::ListQueuedJobIds() {
+  AIMASS_ASSIGN_OR_RETURN(Statement select,
+                          db_->Prepare("SELECT id FROM jobs WHERE state = 'queued' ORDER BY id"));
+  std::vector<int64_t> ids;
+  while (true) {
+    AIMASS_ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    ids.push_back(select.Int(0));
+  }
+  return ids;
+}
+
+Result<std::map<std::string, int64_t>> StateStore::CountJobsByState() {
+  std::map<std::string, int64_t> counts;
+  for (JobState state : kJobStates) counts[JobStateName(state)] = 0;
+  AIMASS_ASSIGN_OR_RETURN(Statement select,
+                          db_->Prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state"));
+  while (true) {
+    AIMASS_ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    counts[select.Text(0)] = select.Int(1);
+  }
+  return counts;
+}
+
+Status StateStore::SetJobDirectory(int64_t id, const std::string& directory) {
+  AIMASS_ASSIGN_OR_RETURN(Statement update,
+                          db_->Prepare("UPDATE jobs SET directory = ?2 WHERE id = ?1"));
+  update.Bind(1, id).Bind(2, directory);
+  return db_->InTransaction([&]() -> Status {
+    AIMASS_RETURN_IF_ERROR(update.Run());
+    if (db_->changes() == 0) return Status::NotFound("no job " + std::to_string(id));
+    return Status::Ok();
+  });
+}
+
+Status StateStore::SetJobProcess(int64_t id, std::optional<int64_t> process_group,
+                                 const std::string& tag) {
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement update,
+      db_->Prepare("UPDATE jobs SET process_group = ?2, process_tag = ?3 WHERE id = ?1"));
+  update.Bind(1, id).Bind(2, process_group).Bind(3, tag);
+  return db_->InTransaction([&]() -> Status {
+    AIMASS_RETURN_IF_ERROR(update.Run());
+    if (db_->changes() == 0) return Status::NotFound("no job " + std::to_string(id));
+    return Status::Ok();
+  });
+}
+
+Status StateStore::AppendJobMetrics(int64_t job_id, const std::vector<JobMetric>& metrics) {
+  if (metrics.empty()) return Status::Ok();
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement insert,
+      db_->Prepare("INSERT INTO job_metrics (job_id, kind, body) VALUES (?1, ?2, ?3)"));
+  return db_->InTransaction([&]() -> Status {
+    for (const JobMetric& metric : metrics) {
+      insert.Reset();
+      insert.Bind(1, job_id).Bind(2, metric.kind).Bind(3, metric.body_json);
+      AIMASS_RETURN_IF_ERROR(insert.Run());
+    }
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<JobMetric>> StateStore::ListJobMetrics(int64_t job_id) {
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement select,
+      db_->Prepare("SELECT kind, body FROM job_metrics WHERE job_id = ?1 ORDER BY id"));
+  select.Bind(1, job_id);
+  std::vector<JobMetric> metrics;
+  while (true) {
+    AIMASS_ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    metrics.push_back(JobMetric{select.Text(0), select.Text(1)});
+  }
+  return metrics;
+}
+
 Result<IssuedToken> StateStore::IssueToken(Role role, const std::string& description) {
   IssuedToken issued;
   AIMASS_ASSIGN_OR_RETURN(std::string random, net::RandomBytes(32));
@@ -340,6 +446,25 @@ Result<int64_t> StateStore::CountTokens() {
                           db_->Prepare("SELECT COUNT(*) FROM tokens WHERE revoked_at_ms IS NULL"));
   AIMASS_ASSIGN_OR_RETURN(bool row, count.Step());
   return row ? count.Int(0) : 0;
+}
+
+Result<std::vector<TokenRecord>> StateStore::ListTokens() {
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement select,
+      db_->Prepare("SELECT id, role, description, created_at_ms FROM tokens "
+                   "WHERE revoked_at_ms IS NULL ORDER BY id"));
+  std::vector<TokenRecord> tokens;
+  while (true) {
+    AIMASS_ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    TokenRecord token;
+    token.id = select.Int(0);
+    AIMASS_ASSIGN_OR_RETURN(token.role, ParseRole(select.Text(1)));
+    token.description = select.Text(2);
+    token.created_at_ms = select.Int(3);
+    tokens.push_back(std::move(token));
+  }
+  return tokens;
 }
 
 Status StateStore::Audit(const std::string& actor, const std::string& action,

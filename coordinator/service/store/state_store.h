@@ -48,6 +48,20 @@ struct JobRecord {
   std::optional<int64_t> finished_at_ms;
   std::string error;         // one line, for failed jobs
   std::string summary_json;  // the CLI's summary, once the job has one
+  std::string directory;     // its run or output directory, once it started
+  // The process group of its current launch (mpirun and the workers) and a tag that their
+  // command lines carry, so that a restarted server can end what a crashed one left behind
+  // without signalling a process that merely reuses the number.
+  std::optional<int64_t> process_group;
+  std::string process_tag;
+  std::string model_name;    // the model version it registered, if any
+  std::optional<int64_t> model_version;
+};
+
+// One of a job's step metrics, evaluations or committed splits, as JSON.
+struct JobMetric {
+  std::string kind;  // "step", "evaluation" or "split"
+  std::string body_json;
 };
 
 enum class Role { kViewer, kOperator, kAdmin };
@@ -119,7 +133,7 @@ class StateStore {
   [[nodiscard]] static Result<std::unique_ptr<StateStore>> Open(const std::string& state_dir,
                                                                 Clock clock = {});
 
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Jobs.
   [[nodiscard]] Result<int64_t> InsertJob(const NewJob& job);
@@ -134,12 +148,25 @@ class StateStore {
   // stay queued). Returns their ids.
   [[nodiscard]] Result<std::vector<int64_t>> MarkRunningInterrupted();
 
+  // Queued jobs, oldest first: the order they run in.
+  [[nodiscard]] Result<std::vector<int64_t>> ListQueuedJobIds();
+  [[nodiscard]] Result<std::map<std::string, int64_t>> CountJobsByState();
+  [[nodiscard]] Status SetJobDirectory(int64_t id, const std::string& directory);
+  // Records (or with nullopt forgets) the process group of the job's current launch.
+  [[nodiscard]] Status SetJobProcess(int64_t id, std::optional<int64_t> process_group,
+                                     const std::string& tag);
+  // Appends in one transaction; a job's metrics come back in the order they were appended.
+  [[nodiscard]] Status AppendJobMetrics(int64_t job_id, const std::vector<JobMetric>& metrics);
+  [[nodiscard]] Result<std::vector<JobMetric>> ListJobMetrics(int64_t job_id);
+
   // Tokens.
   [[nodiscard]] Result<IssuedToken> IssueToken(Role role, const std::string& description);
   // The token a secret belongs to, or kNotFound (revoked and unknown secrets alike).
   [[nodiscard]] Result<TokenRecord> Authenticate(const std::string& secret);
   [[nodiscard]] Status RevokeToken(int64_t id);
   [[nodiscard]] Result<int64_t> CountTokens();
+  // Tokens not revoked, by id.
+  [[nodiscard]] Result<std::vector<TokenRecord>> ListTokens();
 
   // Audit log: append-only.
   [[nodiscard]] Status Audit(const std::string& actor, const std::string& action,

@@ -1,0 +1,327 @@
+#include "coordinator/service/job_scheduler.h"
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+
+#include "common/net/handshake.h"
+#include "coordinator/infer/infer_job.h"
+#include "coordinator/job_driver.h"
+#include "coordinator/launch/local_mpirun_launcher.h"
+#include "coordinator/service/submitted_job.h"
+#include "coordinator/train_supervisor.h"
+
+namespace aimass::service {
+
+namespace json = boost::json;
+
+namespace {
+
+// Closes the job's log file however RunJob ends.
+struct LogFile {
+  std::FILE* file = nullptr;
+  ~LogFile() {
+    if (file != nullptr) std::fclose(file);
+  }
+};
+
+std::optional<double> NumberAt(const json::object& object, const char* key) {
+  const json::value* value = object.if_contains(key);
+  if (value == nullptr || !value->is_number()) return std::nullopt;
+  return value->to_number<double>();
+}
+
+}  // namespace
+
+JobScheduler::JobScheduler(SchedulerOptions options, SharedStore& store, const DataRoots& roots,
+                           ArtifactStore& artifacts, ServiceMetrics& metrics, Env& env)
+    : options_(std::move(options)), store_(store), roots_(roots), artifacts_(artifacts),
+      metrics_(metrics), env_(env) {
+  if (options_.max_concurrent_jobs == 0) options_.max_concurrent_jobs = 1;
+}
+
+JobScheduler::~JobScheduler() { Shutdown(); }
+
+void JobScheduler::Start() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (dispatcher_.joinable() || stopping_) return;
+  dispatcher_ = std::thread([this] { Dispatch(); });
+}
+
+void JobScheduler::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    dirty_ = true;
+  }
+  wake_.notify_all();
+}
+
+void JobScheduler::Dispatch() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    for (int64_t id : finished_) {
+      auto thread = threads_.find(id);
+      if (thread != threads_.end()) {
+        thread->second.join();
+        threads_.erase(thread);
+      }
+    }
+    finished_.clear();
+    if (dirty_ && running_.size() < options_.max_concurrent_jobs) {
+      dirty_ = false;
+      auto queued = store_.With([](StateStore& store) { return store.ListQueuedJobIds(); });
+      if (queued.ok()) {
+        for (int64_t id : *queued) {
+          if (running_.size() >= options_.max_concurrent_jobs) {
+            dirty_ = true;  // more wait: look again when one ends
+            break;
+          }
+          if (running_.count(id) > 0) continue;
+          Status started = store_.With([&](StateStore& store) {
+            return store.SetJobState(id, JobState::kRunning);
+          });
+          if (!started.ok()) continue;  // cancelled meanwhile
+          auto live = std::make_shared<LiveJob>();
+          running_[id] = live;
+          threads_[id] = std::thread([this, id, live] { RunJob(id, live); });
+        }
+      }
+    }
+    // A periodic look as well: a wake-up lost to a race costs at most this long.
+    wake_.wait_for(lock, std::chrono::seconds(1), [this] {
+      return stopping_ || !finished_.empty() ||
+             (dirty_ && running_.size() < options_.max_concurrent_jobs);
+    });
+  }
+}
+
+Status JobScheduler::Cancel(int64_t id, const std::string& actor) {
+  std::shared_ptr<LiveJob> live;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = running_.find(id);
+    if (found != running_.end()) live = found->second;
+  }
+  if (live) {
+    live->RequestCancel("cancelled by " + actor);
+    return Status::Ok();
+  }
+  return store_.With([&](StateStore& store) -> Status {
+    AIMASS_ASSIGN_OR_RETURN(JobRecord job, store.GetJob(id));
+    if (job.state != JobState::kQueued) {
+      return Status::FailedPrecondition("job " + std::to_string(id) + " is " +
+                                        JobStateName(job.state) + ", it cannot be cancelled");
+    }
+    return store.SetJobState(id, JobState::kCancelled, "cancelled by " + actor + " while queued");
+  });
+}
+
+std::string JobScheduler::Progress(int64_t id) {
+  std::shared_ptr<LiveJob> live;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = running_.find(id);
+    if (found == running_.end()) return "";
+    live = found->second;
+  }
+  std::lock_guard<std::mutex> lock(live->mutex);
+  return live->progress_json;
+}
+
+void JobScheduler::Shutdown() {
+  std::map<int64_t, std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_ && !dispatcher_.joinable() && threads_.empty()) return;
+    stopping_ = true;
+    for (auto& [id, live] : running_) live->RequestCancel("the server was stopped");
+  }
+  wake_.notify_all();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    threads.swap(threads_);
+  }
+  for (auto& [id, thread] : threads) thread.join();
+}
+
+Result<std::string> JobScheduler::ResolveModel(const ModelReference& reference) {
+  AIMASS_ASSIGN_OR_RETURN(ModelVersionRecord version, store_.With([&](StateStore& store) {
+                            return ResolveModelReference(store, reference);
+                          }));
+  return artifacts_.PathOf(version.artifact_sha256);
+}
+
+Result<int64_t> JobScheduler::RegisterModel(int64_t job_id, const std::string& model,
+                                            const std::string& actor) {
+  if (!ValidModelName(model)) {
+    return Status::InvalidArgument("model name '" + model + "': use 1-64 of A-Z a-z 0-9 . _ -");
+  }
+  AIMASS_ASSIGN_OR_RETURN(JobRecord job, store_.With([&](StateStore& store) { return store.GetJob(job_id); }));
+  if (job.kind != "train" || job.state != JobState::kSucceeded) {
+    return Status::FailedPrecondition("job " + std::to_string(job_id) + " is a " + job.kind + " job that is " +
+                                      JobStateName(job.state) + ": only a succeeded train job has a model");
+  }
+  json::object summary;
+  boost::system::error_code parse_error;
+  json::value parsed = json::parse(job.summary_json, parse_error);
+  if (!parse_error && parsed.is_object()) summary = parsed.as_object();
+  json::object metrics;
+  for (const char* key : {"test_accuracy", "test_loss", "samples_per_second", "steps", "epochs",
+                          "train_records", "wall_seconds"}) {
+    if (auto number = NumberAt(summary, key)) metrics[key] = *number;
+  }
+  NewModelVersion version;
+  version.model = model;
+  version.job_id = job_id;
+  if (const json::value* dataset = summary.if_contains("dataset"); dataset && dataset->is_string()) {
+    version.dataset = std::string(dataset->as_string());
+  }
+  version.config_yaml = job.config_yaml;
+  version.metrics_json = json::serialize(metrics);
+  version.created_by = actor;
+  // The copy is made outside the store's lock: it may take a while for a large model.
+  AIMASS_ASSIGN_OR_RETURN(version.artifact_sha256, artifacts_.AddRun(job.directory));
+  return store_.With([&](StateStore& store) -> Result<int64_t> {
+    AIMASS_ASSIGN_OR_RETURN(int64_t number, store.RegisterVersion(version));
+    AIMASS_RETURN_IF_ERROR(store.Audit(actor, "model.register",
+                                       model + " version " + std::to_string(number) + " from job " +
+                                           std::to_string(job_id),
+                                       "-"));
+    return number;
+  });
+}
+
+void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
+  const auto started = std::chrono::steady_clock::now();
+  auto record = store_.With([&](StateStore& store) { return store.GetJob(id); });
+  const std::string job_dir = options_.state_dir + "/jobs/" + std::to_string(id);
+  Status status = record.ok() ? env_.CreateDirectories(job_dir) : record.status();
+  LogFile log;
+  if (status.ok()) {
+    log.file = std::fopen((job_dir + "/job.log").c_str(), "a");
+    if (log.file == nullptr) {
+      status = Status::IOError(job_dir + "/job.log: cannot open");
+    } else {
+      std::setvbuf(log.file, nullptr, _IOLBF, 0);
+    }
+  }
+  std::FILE* log_out = log.file != nullptr ? log.file : stderr;
+  JobRecorder recorder(id, record.ok() ? record->kind : "train", log_out, store_, metrics_, *live);
+  std::string summary_json;
+
+  Result<PreparedJob> prepared = Status::Internal("not prepared");
+  if (status.ok()) {
+    prepared = PrepareSubmittedJob(record->kind, record->config_yaml, job_dir, roots_,
+                                   [this](const ModelReference& reference) { return ResolveModel(reference); });
+    status = prepared.ok() ? Status::Ok() : prepared.status();
+  }
+  std::string tag;
+  if (status.ok()) {
+    status = store_.With([&](StateStore& store) { return store.SetJobDirectory(id, prepared->directory); });
+    auto random = net::RandomBytes(6);
+    if (!random.ok()) status = random.status();
+    if (status.ok()) tag = "svc" + std::to_string(id) + "-" + net::ToHex(*random);
+  }
+  if (status.ok()) {
+    // Each launch records its process group, so that a server restarted after a crash can end
+    // what this launch leaves behind (leftover_processes.h).
+    coordinator::LocalLaunchOptions launch;
+    launch.workers = record->workers;
+    launch.mpirun_args = options_.mpirun_args;
+    if (record->kind == "infer") launch.mpirun_args.push_back("--enable-recovery");
+    launch.on_launched = [this, id, tag](pid_t pid) {
+      (void)store_.With([&](StateStore& store) { return store.SetJobProcess(id, pid, tag); });
+    };
+    auto make_launcher = [launch]() -> Result<std::unique_ptr<coordinator::WorkerLauncher>> {
+      return std::unique_ptr<coordinator::WorkerLauncher>(
+          std::make_unique<coordinator::LocalMpirunLauncher>(launch));
+    };
+    coordinator::JobDriverOptions driver;
+    driver.job_id = tag;
+    driver.interrupted = [live] { return live->cancel.load(); };
+    if (record->kind == "train") {
+      coordinator::TrainSupervisorOptions supervised;
+      supervised.job.config = *prepared->train;
+      supervised.job.config_text = record->config_yaml;
+      supervised.driver = driver;
+      supervised.max_restarts = prepared->train->max_restarts.value_or(coordinator::kDefaultMaxRestarts);
+      supervised.relaunch = make_launcher;
+      coordinator::TrainSupervisor supervisor(std::move(supervised), env_, recorder);
+      status = supervisor.Prepare(record->workers);
+      if (status.ok()) {
+        auto launcher = make_launcher();
+        status = launcher.ok() ? supervisor.Run(**launcher) : launcher.status();
+      }
+      if (status.ok()) {
+        json::object summary = coordinator::ToJson(supervisor.summary());
+        auto dataset = DatasetFingerprint(prepared->train->data.train.input.path, env_);
+        summary["dataset"] = dataset.ok() ? json::value(*dataset) : json::value(nullptr);
+        summary_json = json::serialize(summary);
+      }
+    } else {
+      coordinator::InferJobOptions infer;
+      infer.config = *prepared->infer;
+      coordinator::InferJob job(std::move(infer), env_, recorder);
+      status = job.Prepare(record->workers);
+      if (status.ok() && !job.already_complete()) {
+        auto launcher = make_launcher();
+        if (launcher.ok()) {
+          coordinator::JobDriver run(driver, **launcher, recorder);
+          status = run.Run(job);
+        } else {
+          status = launcher.status();
+        }
+      }
+      if (status.ok()) summary_json = json::serialize(coordinator::ToJson(job.summary()));
+    }
+  }
+
+  JobState final_state = JobState::kSucceeded;
+  std::string error;
+  if (!status.ok()) {
+    if (live->cancel) {
+      final_state = JobState::kCancelled;
+      std::lock_guard<std::mutex> lock(live->mutex);
+      error = live->cancel_reason;
+    } else {
+      final_state = JobState::kFailed;
+      error = status.message();
+    }
+  }
+  if (status.ok() && record.ok() && !record->register_as.empty()) {
+    // Recorded as succeeded first: only a succeeded job's model may be registered.
+    Status succeeded = store_.With([&](StateStore& store) {
+      return store.SetJobState(id, JobState::kSucceeded, "", summary_json);
+    });
+    auto version = succeeded.ok() ? RegisterModel(id, record->register_as, record->submitted_by)
+                                  : Result<int64_t>(succeeded);
+    if (version.ok()) {
+      recorder.OnInfo("aimass: registered the model as " + record->register_as + " version " +
+                      std::to_string(*version));
+    } else {
+      recorder.OnInfo("aimass: error: registering the model as " + record->register_as + ": " +
+                      version.status().message());
+    }
+  } else {
+    if (!error.empty()) recorder.OnInfo(std::string("aimass: job ") + JobStateName(final_state) + ": " + error);
+    Status stored = store_.With([&](StateStore& store) {
+      return store.SetJobState(id, final_state, error, summary_json);
+    });
+    if (!stored.ok()) recorder.OnInfo("aimass: error: recording the job's end: " + stored.message());
+  }
+  (void)store_.With([&](StateStore& store) { return store.SetJobProcess(id, std::nullopt, ""); });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  metrics_.ObserveJobFinished(record.ok() ? record->kind : "unknown", JobStateName(final_state), seconds);
+  metrics_.ForgetJob(id);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    running_.erase(id);
+    finished_.push_back(id);
+    dirty_ = true;
+  }
+  wake_.notify_all();
+}
+
+}  // namespace aimass::service

@@ -1,0 +1,124 @@
+#include "coordinator/service/model_registry.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "common/net/handshake.h"
+#include "common/sha256.h"
+
+namespace aimass::service {
+
+namespace {
+
+bool IsHexDigest(const std::string& text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// Every regular file under `dir`, as paths relative to it, sorted.
+Status ListFiles(Env& env, const std::string& dir, const std::string& prefix,
+                 std::vector<std::string>& files) {
+  AIMASS_ASSIGN_OR_RETURN(auto entries, env.ListDirectory(dir));
+  for (const FileInfo& entry : entries) {
+    const std::string relative = prefix.empty() ? entry.name : prefix + "/" + entry.name;
+    if (entry.is_directory) {
+      AIMASS_RETURN_IF_ERROR(ListFiles(env, dir + "/" + entry.name, relative, files));
+    } else {
+      files.push_back(relative);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string ArtifactStore::PathOf(const std::string& sha256) const {
+  return root_ + "/sha256/" + sha256.substr(0, 2) + "/" + sha256;
+}
+
+Result<std::string> ArtifactStore::AddRun(const std::string& run_dir) {
+  AIMASS_ASSIGN_OR_RETURN(std::string model, env_.ReadFile(run_dir + "/model.pt"));
+  AIMASS_ASSIGN_OR_RETURN(std::string config, env_.ReadFile(run_dir + "/config.yaml"));
+  const std::string digest = Sha256Hex(model);
+  if (!IsHexDigest(digest)) return Status::Internal("cannot compute SHA-256 (OpenSSL failed)");
+  const std::string final_dir = PathOf(digest);
+  if (env_.Exists(final_dir + "/model.pt")) return digest;
+  // Written whole under a private name, then renamed into place: a crash leaves a stray
+  // temporary directory, never a half-written artifact under its digest.
+  AIMASS_ASSIGN_OR_RETURN(std::string random, net::RandomBytes(8));
+  const std::string temporary = root_ + "/tmp-" + net::ToHex(random);
+  AIMASS_RETURN_IF_ERROR(env_.CreateDirectories(temporary));
+  AIMASS_RETURN_IF_ERROR(env_.WriteFileAtomically(temporary + "/model.pt", model));
+  AIMASS_RETURN_IF_ERROR(env_.WriteFileAtomically(temporary + "/config.yaml", config));
+  AIMASS_RETURN_IF_ERROR(env_.CreateDirectories(root_ + "/sha256/" + digest.substr(0, 2)));
+  Status renamed = env_.RenameFile(temporary, final_dir);
+  if (!renamed.ok()) {
+    (void)env_.RemoveTree(temporary);
+    if (env_.Exists(final_dir + "/model.pt")) return digest;  // a concurrent copy won
+    return renamed;
+  }
+  return digest;
+}
+
+Result<std::optional<ModelReference>> ParseModelReference(const std::string& text) {
+  const std::string prefix = "models:/";
+  if (text.rfind(prefix, 0) != 0) return std::optional<ModelReference>();
+  const std::string rest = text.substr(prefix.size());
+  ModelReference reference;
+  const size_t at = rest.find('@');
+  const size_t slash = rest.find('/');
+  auto malformed = [&] {
+    return Status::InvalidArgument("model: '" + text +
+                                   "' is not models:/NAME/VERSION or models:/NAME@ALIAS");
+  };
+  if (at != std::string::npos && slash == std::string::npos) {
+    reference.name = rest.substr(0, at);
+    reference.alias = rest.substr(at + 1);
+    if (!ValidModelName(reference.alias)) return malformed();
+  } else if (slash != std::string::npos && at == std::string::npos) {
+    reference.name = rest.substr(0, slash);
+    const std::string number = rest.substr(slash + 1);
+    if (number.empty() || number.size() > 9 ||
+        !std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return malformed();
+    }
+    reference.version = std::stoll(number);
+  } else {
+    return malformed();
+  }
+  if (!ValidModelName(reference.name)) return malformed();
+  return std::optional<ModelReference>(reference);
+}
+
+Result<ModelVersionRecord> ResolveModelReference(StateStore& store, const ModelReference& reference) {
+  AIMASS_ASSIGN_OR_RETURN(ModelRecord model, store.GetModel(reference.name));
+  int64_t version = 0;
+  if (reference.version) {
+    version = *reference.version;
+  } else {
+    auto alias = model.aliases.find(reference.alias);
+    if (alias == model.aliases.end()) {
+      return Status::NotFound("model '" + reference.name + "' has no alias '" + reference.alias + "'");
+    }
+    version = alias->second;
+  }
+  for (const ModelVersionRecord& record : model.versions) {
+    if (record.version == version) return record;
+  }
+  return Status::NotFound("model '" + reference.name + "' has no version " + std::to_string(version));
+}
+
+Result<std::string> DatasetFingerprint(const std::string& dir, Env& env) {
+  std::vector<std::string> files;
+  AIMASS_RETURN_IF_ERROR(ListFiles(env, dir, "", files));
+  std::sort(files.begin(), files.end());
+  std::string listing;
+  for (const std::string& file : files) {
+    AIMASS_ASSIGN_OR_RETURN(std::string contents, env.ReadFile(dir + "/" + file));
+    listing += file + "\t" + std::to_string(contents.size()) + "\t" + Sha256Hex(contents) + "\n";
+  }
+  return "sha256:" + Sha256Hex(listing);
+}
+
+}  // namespace aimass::service

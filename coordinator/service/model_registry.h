@@ -1,0 +1,56 @@
+// The model registry's file side: a registered model's files are copied into the state
+// directory, content-addressed by the SHA-256 of model.pt (STATE/artifacts/sha256/ab/abcd...),
+// so that deleting or overwriting the training run never breaks a version, and two versions
+// with the same weights share one copy. A stored artifact is a directory that `infer` takes as
+// its `model:` exactly like a training run directory (model.pt + config.yaml).
+//
+// Jobs name registered models as `models:/NAME/VERSION` or `models:/NAME@ALIAS`.
+//
+// Thread safety: AddRun may run concurrently (a copy lands by an atomic rename); the store
+// is the caller's to lock.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "common/env.h"
+#include "common/status.h"
+#include "coordinator/service/store/state_store.h"
+
+namespace aimass::service {
+
+class ArtifactStore {
+ public:
+  ArtifactStore(std::string root, Env& env) : root_(std::move(root)), env_(env) {}
+
+  // Copies model.pt and config.yaml of a finished training run in; returns the SHA-256 of
+  // model.pt. Idempotent: the same weights are stored once.
+  [[nodiscard]] Result<std::string> AddRun(const std::string& run_dir);
+  // The artifact directory of `sha256` (which must be 64 hex digits).
+  std::string PathOf(const std::string& sha256) const;
+
+ private:
+  std::string root_;
+  Env& env_;
+};
+
+// A reference to a registered model in a job's `model:` key.
+struct ModelReference {
+  std::string name;
+  std::optional<int64_t> version;  // models:/NAME/3
+  std::string alias;               // models:/NAME@production
+};
+
+// nullopt when `text` does not start with "models:/"; an error when it does but is malformed.
+[[nodiscard]] Result<std::optional<ModelReference>> ParseModelReference(const std::string& text);
+
+// The version a reference points at, from the registry.
+[[nodiscard]] Result<ModelVersionRecord> ResolveModelReference(StateStore& store,
+                                                               const ModelReference& reference);
+
+// "sha256:<hex>" over every file under `dir` (relative path, size and content, in path order):
+// the same data gives the same fingerprint wherever it lies.
+[[nodiscard]] Result<std::string> DatasetFingerprint(const std::string& dir, Env& env);
+
+}  // namespace aimass::service

@@ -1,0 +1,212 @@
+#include "coordinator/service/service.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/address.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "common/env.h"
+#include "coordinator/launch/local_mpirun_launcher.h"
+#include "coordinator/service/api.h"
+#include "coordinator/service/data_roots.h"
+#include "coordinator/service/http/http_server.h"
+#include "coordinator/service/job_scheduler.h"
+#include "coordinator/service/leftover_processes.h"
+#include "coordinator/service/model_registry.h"
+#include "coordinator/service/service_metrics.h"
+#include "coordinator/service/shared_store.h"
+
+namespace aimass::service {
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "aimass-coordinator serve: error: %s\n", message.c_str());
+  return 1;
+}
+
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+  bool loopback = false;
+};
+
+Result<ListenAddress> ParseListen(const std::string& text) {
+  ListenAddress address;
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return Status::InvalidArgument("--listen '" + text + "': use HOST:PORT");
+  address.host = text.substr(0, colon);
+  if (address.host.size() >= 2 && address.host.front() == '[' && address.host.back() == ']') {
+    address.host = address.host.substr(1, address.host.size() - 2);
+  }
+  const std::string port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit) ||
+      std::stoi(port) > 65535) {
+    return Status::InvalidArgument("--listen '" + text + "': the port must be 0 to 65535");
+  }
+  address.port = static_cast<uint16_t>(std::stoi(port));
+  boost::system::error_code error;
+  auto ip = boost::asio::ip::make_address(address.host, error);
+  if (error) return Status::InvalidArgument("--listen '" + text + "': '" + address.host + "' is not an IP address");
+  address.loopback = ip.is_loopback();
+  return address;
+}
+
+// The admin token's secret goes to a file only its owner can read; the path is printed, the
+// secret never is (terminal scrollback and service logs are read by others).
+Status WriteSecretFile(const std::string& path, const std::string& secret) {
+  const std::string temporary = path + ".tmp";
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Status::IOError(temporary + ": " + std::strerror(errno));
+  ::fchmod(fd, 0600);  // also when the file existed with a wider mode
+  const std::string line = secret + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    return Status::IOError(path + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+// Jobs a crashed server left running become interrupted, and what their launches left behind
+// is ended.
+void RecoverFromCrash(SharedStore& store) {
+  auto interrupted = store.With([](StateStore& state) { return state.MarkRunningInterrupted(); });
+  if (!interrupted.ok()) {
+    std::fprintf(stderr, "aimass: warning: cannot mark interrupted jobs: %s\n",
+                 interrupted.status().message().c_str());
+    return;
+  }
+  for (int64_t id : *interrupted) {
+    auto job = store.With([&](StateStore& state) { return state.GetJob(id); });
+    int ended = job.ok() ? KillTaggedProcesses(job->process_tag) : 0;
+    (void)store.With([&](StateStore& state) -> Status {
+      AIMASS_RETURN_IF_ERROR(state.SetJobProcess(id, std::nullopt, ""));
+      return state.Audit("system", "job.interrupted",
+                         "job " + std::to_string(id) + " (" + std::to_string(ended) + " leftover processes ended)",
+                         "-");
+    });
+    std::printf("aimass: job %lld was running when the server stopped: interrupted (%d leftover processes ended)\n",
+                static_cast<long long>(id), ended);
+  }
+}
+
+}  // namespace
+
+int RunService(const ServiceOptions& options) {
+  // SIGINT and SIGTERM are taken by sigwait below; blocked before any thread exists, so that
+  // every thread inherits the mask and none is interrupted by them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  if (options.state_dir.empty()) return Fail("--state-dir is required");
+  auto listen = ParseListen(options.listen);
+  if (!listen.ok()) return Fail(listen.status().message());
+  const bool tls = !options.tls_cert_file.empty() || !options.tls_key_file.empty();
+  if (!listen->loopback && !tls) {
+    if (!options.insecure_listen) {
+      return Fail("--listen " + options.listen + " is reachable from other hosts: give --tls-cert and " +
+                  "--tls-key, or --insecure-listen to send tokens in clear text anyway");
+    }
+    std::fprintf(stderr, "aimass: warning: serving on %s without TLS: tokens and data cross the network "
+                         "in clear text (--insecure-listen)\n", options.listen.c_str());
+  }
+  if (!options.hostfile.empty() && ::access(options.hostfile.c_str(), R_OK) != 0) {
+    return Fail("--hostfile " + options.hostfile + ": " + std::strerror(errno));
+  }
+  auto roots = DataRoots::Create(options.data_roots);
+  if (!roots.ok()) return Fail(roots.status().message());
+  if (roots->roots().empty()) {
+    std::fprintf(stderr, "aimass: warning: no --data-root: jobs that name data or output paths are refused\n");
+  }
+
+  std::error_code made;
+  std::filesystem::create_directories(options.state_dir, made);
+  if (made) return Fail("--state-dir " + options.state_dir + ": " + made.message());
+  ::chmod(options.state_dir.c_str(), 0700);  // tokens, configs and models of every user live here
+  const std::string state_dir = std::filesystem::canonical(options.state_dir).string();
+  auto opened = StateStore::Open(state_dir);
+  if (!opened.ok()) return Fail(opened.status().message());
+  SharedStore store(std::move(opened).value());
+
+  RecoverFromCrash(store);
+
+  const std::string token_path = state_dir + "/admin.token";
+  auto tokens = store.With([](StateStore& state) { return state.CountTokens(); });
+  if (!tokens.ok()) return Fail(tokens.status().message());
+  if (*tokens == 0) {
+    auto issued = store.With([](StateStore& state) -> Result<IssuedToken> {
+      AIMASS_ASSIGN_OR_RETURN(IssuedToken token, state.IssueToken(Role::kAdmin, "admin"));
+      AIMASS_RETURN_IF_ERROR(state.Audit("system", "token.create", "token " + std::to_string(token.id) + " (admin)", "-"));
+      return token;
+    });
+    if (!issued.ok()) return Fail(issued.status().message());
+    Status written = WriteSecretFile(token_path, issued->secret);
+    if (!written.ok()) {
+      (void)store.With([&](StateStore& state) { return state.RevokeToken(issued->id); });
+      return Fail("writing the admin token: " + written.message());
+    }
+    std::printf("aimass: admin token written to %s (mode 0600)\n", token_path.c_str());
+  } else if (::access(token_path.c_str(), F_OK) == 0) {
+    std::printf("aimass: admin token in %s\n", token_path.c_str());
+  }
+
+  Env& env = Env::Default();
+  ArtifactStore artifacts(state_dir + "/artifacts", env);
+  ServiceMetrics metrics;
+  SchedulerOptions scheduling;
+  scheduling.state_dir = state_dir;
+  scheduling.max_concurrent_jobs = options.max_concurrent_jobs;
+  if (!options.hostfile.empty()) {
+    scheduling.mpirun_args = {"--hostfile", std::filesystem::absolute(options.hostfile).string()};
+  }
+  JobScheduler scheduler(scheduling, store, *roots, artifacts, metrics, env);
+
+  ApiOptions api_options;
+  api_options.state_dir = state_dir;
+  api_options.ui_dir = options.ui_dir.empty()
+                           ? (std::filesystem::path(coordinator::ExecutableDirectory()) / ".." / "share" / "aimass" / "ui")
+                                 .lexically_normal()
+                                 .string()
+                           : options.ui_dir;
+  Api api(api_options, store, scheduler, metrics, *roots);
+
+  http::ServerOptions serving;
+  serving.host = listen->host;
+  serving.port = listen->port;
+  serving.tls_cert_file = options.tls_cert_file;
+  serving.tls_key_file = options.tls_key_file;
+  serving.max_body_bytes = options.max_body_bytes;
+  auto server = http::Server::Start(serving, [&api](const http::Request& request) { return api.Handle(request); });
+  if (!server.ok()) return Fail(server.status().message());
+  const std::string shown_host = listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host;
+  std::printf("aimass: serving %s://%s:%u/ (UI and API)\n", (*server)->tls() ? "https" : "http",
+              shown_host.c_str(), static_cast<unsigned>((*server)->port()));
+  std::fflush(stdout);
+  scheduler.Start();
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::printf("aimass: %s: stopping (running jobs are cancelled, queued jobs stay queued)\n",
+              signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  std::fflush(stdout);
+  (*server)->Stop();
+  scheduler.Shutdown();
+  std::printf("aimass: stopped\n");
+  return 0;
+}
+
+}  // namespace aimass::service

@@ -1,0 +1,32 @@
+// `aimass-coordinator serve`: the platform service (docs/service.md). Wires the state store,
+// the job scheduler, the REST API and the HTTP server together, recovers from a crash of an
+// earlier run (running jobs become `interrupted`, their leftover processes are ended), makes
+// the first admin token, and runs until SIGINT or SIGTERM, which cancel running jobs cleanly.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace aimass::service {
+
+struct ServiceOptions {
+  std::string state_dir;
+  std::string listen = "127.0.0.1:8470";  // HOST:PORT or [IPv6]:PORT; port 0 picks one
+  std::vector<std::string> data_roots;
+  uint32_t max_concurrent_jobs = 1;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  bool insecure_listen = false;  // allow a non-loopback address without TLS
+  size_t max_body_bytes = 1 << 20;
+  std::string ui_dir;            // empty: share/aimass/ui beside the executable's bin/
+  std::string hostfile;          // empty: every job's workers on this host
+};
+
+// Runs the service until a signal stops it. The process's exit code.
+int RunService(const ServiceOptions& options);
+
+}  // namespace aimass::service

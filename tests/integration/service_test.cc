@@ -1,0 +1,474 @@
+// The platform service over real HTTP: a real `aimass-coordinator serve` process, real jobs
+// with real workers (mpirun), and a client that only speaks HTTP. Each test asserts what a user
+// of the API sees: status codes and JSON, jobs reaching their states, the registry, the audit
+// log, the Prometheus text, and that no worker process outlives a cancelled or interrupted job.
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/http_client.h"
+#include "tests/integration/job_fixture.h"
+#include "tests/integration/process_runner.h"
+#include "tests/temp_dir.h"
+
+namespace aimass::testing {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using std::chrono::seconds;
+
+json::value ParseJson(const HttpReply& reply) {
+  boost::system::error_code error;
+  json::value value = json::parse(reply.body, error);
+  if (error) FAIL("not JSON (" << reply.status << " " << reply.error << "): " << reply.body);
+  return value;
+}
+
+
+// The data root: the directory holding the converted Fashion-MNIST slice.
+std::string DataRoot() { return fs::path(FashionMnistSlice()).parent_path().string(); }
+
+std::string TrainYaml(uint32_t epochs, uint64_t limit = 256) {
+  return "model: mlp\n"
+         "data:\n"
+         "  train: fashion-mnist/train\n"
+         "  test: fashion-mnist/test\n"
+         "  limit: " + std::to_string(limit) + "\n"
+         "  normalize: {scale: 0.00392156862745098, mean: 0.2860, std: 0.3530}\n"
+         "training: {epochs: " + std::to_string(epochs) + ", batch_size: 16, seed: 7, log_every: 1}\n"
+         "optimizer: {name: sgd, lr: 0.05, momentum: 0.9}\n"
+         "checkpoint: {every_steps: 0, every_seconds: 0}\n"
+         "worker: {device: cpu, threads: 1}\n";
+}
+
+std::string JobBody(const std::string& kind, const std::string& yaml, int workers,
+                    const std::string& register_as = "") {
+  json::object body{{"kind", kind}, {"config", yaml}, {"workers", workers}};
+  if (!register_as.empty()) body["register_as"] = register_as;
+  return json::serialize(body);
+}
+
+// Pids of processes whose command line names the service job `id`'s launch (svc<id>-...).
+std::vector<uint32_t> JobProcesses(int64_t id) {
+  std::vector<uint32_t> pids;
+  const std::string tag = "svc" + std::to_string(id) + "-";
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    std::string cmdline = ReadText(entry.path().string() + "/cmdline");
+    if (cmdline.find(tag) != std::string::npos && !ProcessEnded(static_cast<uint32_t>(std::stoul(name)))) {
+      pids.push_back(static_cast<uint32_t>(std::stoul(name)));
+    }
+  }
+  return pids;
+}
+
+// A running `aimass-coordinator serve` on a free loopback port.
+class Service {
+ public:
+  Service(const std::string& state_dir, std::vector<std::string> extra = {})
+      : state_dir_(state_dir), logs_(std::make_unique<TempDir>()) {
+    std::vector<std::string> argv = {CoordinatorBinary(), "serve", "--state-dir", state_dir,
+                                     "--data-root", DataRoot(), "--listen", "127.0.0.1:0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process_ = std::make_unique<Process>(argv, logs_->path());
+    const std::regex serving("serving http://127\\.0\\.0\\.1:([0-9]+)/");
+    for (int i = 0; i < 300 && port_ == 0; ++i) {
+      std::smatch match;
+      const std::string out = process_->OutputSoFar();
+      if (std::regex_search(out, match, serving)) port_ = static_cast<uint16_t>(std::stoi(match[1]));
+      if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    REQUIRE(port_ != 0);
+    std::string token = ReadText(state_dir + "/admin.token");
+    while (!token.empty() && token.back() == '\n') token.pop_back();
+    admin_ = token;
+    REQUIRE(admin_.rfind("aimass_", 0) == 0);
+  }
+  ~Service() {
+    if (process_ && !stopped_) {
+      ::kill(process_->pid(), SIGTERM);
+      process_->Wait(seconds(60));
+    }
+  }
+
+  uint16_t port() const { return port_; }
+  const std::string& admin() const { return admin_; }
+  std::string Output() const { return process_->OutputSoFar(); }
+
+  HttpReply Call(const std::string& method, const std::string& target, const std::string& body = "",
+                 std::optional<std::string> token = std::nullopt) {
+    return HttpCall(port_, method, target, body, token ? *token : admin_);
+  }
+  json::value Json(const std::string& method, const std::string& target, int expected_status,
+                   const std::string& body = "", std::optional<std::string> token = std::nullopt) {
+    HttpReply reply = Call(method, target, body, token);
+    INFO(method << " " << target << " -> " << reply.status << " " << reply.error << " " << reply.body);
+    REQUIRE(reply.status == expected_status);
+    return ParseJson(reply);
+  }
+
+  int64_t Submit(const std::string& kind, const std::string& yaml, int workers,
+                 const std::string& register_as = "") {
+    json::value created = Json("POST", "/api/v1/jobs", 201, JobBody(kind, yaml, workers, register_as));
+    return created.at("id").as_int64();
+  }
+
+  // Polls the job until `done` says so or `limit` passes; returns the last job object.
+  json::object WaitForJob(int64_t id, const std::function<bool(const json::object&)>& done,
+                          seconds limit = seconds(240)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    json::object job;
+    while (std::chrono::steady_clock::now() < deadline) {
+      job = Json("GET", "/api/v1/jobs/" + std::to_string(id), 200).as_object();
+      if (done(job)) return job;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    FAIL("job " << id << " did not get there within " << limit.count() << " s: " << json::serialize(job)
+                << "\nserver output:\n" << Output());
+    return job;
+  }
+  json::object WaitForState(int64_t id, const std::string& state, seconds limit = seconds(240)) {
+    return WaitForJob(id, [&](const json::object& job) {
+      const std::string now(job.at("state").as_string());
+      INFO("job " << id << ": " << json::serialize(job));
+      if (state != "failed" && now == "failed") FAIL("job failed: " << json::serialize(job));
+      return now == state;
+    }, limit);
+  }
+  // Running, with its workers started (it reported progress).
+  json::object WaitUntilTraining(int64_t id) {
+    return WaitForJob(id, [](const json::object& job) {
+      return job.at("state").as_string() == "running" && !job.at("progress").is_null();
+    });
+  }
+
+  void Signal(int signal) {
+    ::kill(process_->pid(), signal);
+  }
+  ProcessResult WaitForExit(seconds limit) {
+    stopped_ = true;
+    return process_->Wait(limit);
+  }
+
+ private:
+  std::string state_dir_;
+  std::unique_ptr<TempDir> logs_;
+  std::unique_ptr<Process> process_;
+  uint16_t port_ = 0;
+  std::string admin_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("service: tokens are required and roles are enforced", "[service]") {
+  TempDir dir;
+  Service service(dir.Path("state"));
+  struct stat info {};
+  REQUIRE(::stat(dir.Path("state/admin.token").c_str(), &info) == 0);
+  CHECK((info.st_mode & 0777) == 0600);
+  CHECK(service.Output().find(service.admin()) == std::string::npos);  // the path, never the token
+
+  CHECK(service.Json("GET", "/healthz", 200, "", std::string()).at("status") == "ok");
+  HttpReply anonymous = service.Call("GET", "/api/v1/jobs", "", std::string());
+  CHECK(anonymous.status == 401);
+  CHECK(ParseJson(anonymous).at("code") == "unauthenticated");
+  CHECK(service.Call("GET", "/api/v1/jobs", "", std::string("aimass_not_a_token")).status == 401);
+  CHECK(service.Call("GET", "/metrics", "", std::string()).status == 401);
+
+  json::value viewer = service.Json("POST", "/api/v1/tokens", 201,
+                                    R"({"role": "viewer", "description": "dashboards"})");
+  const std::string viewer_token(viewer.at("token").as_string());
+  CHECK(service.Json("GET", "/api/v1/whoami", 200, "", viewer_token).at("role") == "viewer");
+  CHECK(service.Json("GET", "/api/v1/jobs", 200, "", viewer_token).at("jobs").as_array().empty());
+  HttpReply refused = service.Call("POST", "/api/v1/jobs", JobBody("train", TrainYaml(1), 2), viewer_token);
+  CHECK(refused.status == 403);
+  CHECK(ParseJson(refused).at("code") == "forbidden");
+  CHECK(service.Call("GET", "/api/v1/audit", "", viewer_token).status == 403);
+  CHECK(service.Call("POST", "/api/v1/tokens", R"({"role": "admin"})", viewer_token).status == 403);
+
+  // Every refusal of a known token is in the audit log, with where it came from.
+  json::array audit = service.Json("GET", "/api/v1/audit", 200).at("entries").as_array();
+  int denied = 0;
+  for (const auto& entry : audit) {
+    if (entry.at("action") == "denied") {
+      ++denied;
+      CHECK(entry.at("actor").as_string().find("dashboards") != json::string::npos);
+      CHECK(entry.at("remote") == "127.0.0.1");
+    }
+  }
+  CHECK(denied == 3);
+
+  // A revoked token is refused from then on.
+  const int64_t viewer_id = viewer.at("id").as_int64();
+  service.Json("DELETE", "/api/v1/tokens/" + std::to_string(viewer_id), 200);
+  CHECK(service.Call("GET", "/api/v1/jobs", "", viewer_token).status == 401);
+  CHECK(service.Call("GET", "/api/v1/nothing-here").status == 404);
+}
+
+TEST_CASE("service: a train job registers its model; aliases promote and roll back; an infer "
+          "job scores with the production model", "[service]") {
+  TempDir dir;
+  Service service(dir.Path("state"));
+  const int64_t first = service.Submit("train", TrainYaml(1), 2, "fmnist");
+
+  // The followed log streams until the job has ended.
+  HttpReply log = HttpCall(service.port(), "GET", "/api/v1/jobs/" + std::to_string(first) + "/log?follow=1",
+                           "", service.admin(), seconds(240));
+  REQUIRE(log.status == 200);
+  CHECK(log.content_type.find("text/plain") == 0);
+  CHECK(log.body.find("registered the model as fmnist version 1") != std::string::npos);
+
+  json::object job = service.WaitForState(first, "succeeded");
+  CHECK(job.at("kind") == "train");
+  CHECK(job.at("workers") == 2);
+  CHECK(job.at("submitted_by").as_string().find("token:1") == 0);
+  CHECK(job.at("started_at").is_string());
+  CHECK(job.at("finished_at").is_string());
+  CHECK(job.at("error").is_null());
+  const double accuracy = job.at("summary").at("test_accuracy").as_double();
+  CHECK(accuracy > 0.1);
+  CHECK(job.at("model").at("name") == "fmnist");
+  CHECK(job.at("model").at("version") == 1);
+  const std::string run_dir(job.at("directory").as_string());
+  CHECK(run_dir == fs::canonical(dir.Path("state")).string() + "/jobs/" + std::to_string(first) + "/run");
+
+  json::object metrics = service.Json("GET", "/api/v1/jobs/" + std::to_string(first) + "/metrics", 200).as_object();
+  CHECK(metrics.at("steps").as_array().size() >= 8);  // 256 records, global batch 32, log_every 1
+  CHECK(metrics.at("steps").as_array()[0].at("loss").as_double() > 0);
+  REQUIRE(metrics.at("evaluations").as_array().size() == 1);
+  CHECK(metrics.at("evaluations").as_array()[0].at("test_accuracy").as_double() == accuracy);
+
+  // The registry has the version with the job's test accuracy, its dataset and its digest.
+  json::object model = service.Json("GET", "/api/v1/models/fmnist", 200).as_object();
+  REQUIRE(model.at("versions").as_array().size() == 1);
+  json::object version = model.at("versions").as_array()[0].as_object();
+  CHECK(version.at("version") == 1);
+  CHECK(version.at("job") == first);
+  CHECK(version.at("metrics").at("test_accuracy").as_double() == accuracy);
+  CHECK(version.at("dataset").as_string().find("sha256:") == 0);
+  CHECK(version.at("config").as_string() == TrainYaml(1));
+  const std::string digest(version.at("sha256").as_string());
+  REQUIRE(digest.size() == 64);
+  const std::string artifact = dir.Path("state/artifacts/sha256/" + digest.substr(0, 2) + "/" + digest + "/model.pt");
+  CHECK(fs::exists(artifact));
+
+  // Deleting the run directory does not break the registry.
+  fs::remove_all(run_dir);
+  CHECK(fs::exists(artifact));
+
+  // A second run, registered by hand: version 2.
+  const int64_t second = service.Submit("train", TrainYaml(2), 2);
+  service.WaitForState(second, "succeeded");
+  CHECK(service.Json("POST", "/api/v1/models/fmnist/versions", 201,
+                     R"({"job": )" + std::to_string(second) + "}").at("version") == 2);
+  // An infer job has no model to register; a running or missing job neither.
+  CHECK(service.Call("POST", "/api/v1/models/fmnist/versions", R"({"job": 999})").status == 404);
+
+  // Promote 1, promote 2, roll back to 1: every move is recorded.
+  CHECK(service.Json("PUT", "/api/v1/models/fmnist/aliases/production", 200, R"({"version": 1})")
+            .at("previous").is_null());
+  CHECK(service.Json("PUT", "/api/v1/models/fmnist/aliases/production", 200, R"({"version": 2})")
+            .at("previous") == 1);
+  CHECK(service.Json("PUT", "/api/v1/models/fmnist/aliases/production", 200, R"({"version": 1})")
+            .at("previous") == 2);
+  CHECK(service.Call("PUT", "/api/v1/models/fmnist/aliases/production", R"({"version": 9})").status == 404);
+  model = service.Json("GET", "/api/v1/models/fmnist", 200).as_object();
+  CHECK(model.at("aliases").at("production") == 1);
+  json::array moves = model.at("alias_history").as_array();
+  REQUIRE(moves.size() == 3);
+  CHECK(moves[0].at("to") == 1);
+  CHECK(moves[1].at("from") == 1);
+  CHECK(moves[2].at("to") == 1);
+  json::array models = service.Json("GET", "/api/v1/models", 200).at("models").as_array();
+  REQUIRE(models.size() == 1);
+  CHECK(models[0].at("latest_version") == 2);
+
+  // Inference with the production model, by name: every test record scored once.
+  const std::string infer_yaml =
+      "model: models:/fmnist@production\n"
+      "input: {path: fashion-mnist/test, format: csv, header: true}\n"
+      "schema: {id: id, features: [pixel0..pixel783], shape: [1, 28, 28]}\n"
+      "output: {path: scores}\n"
+      "inference: {device: cpu, threads: 1}\n";
+  const int64_t scoring = service.Submit("infer", infer_yaml, 2);
+  json::object scored = service.WaitForState(scoring, "succeeded");
+  CHECK(scored.at("summary").at("records_out").as_int64() == 512);
+  CHECK(fs::exists(std::string(scored.at("directory").as_string()) + "/_SUCCESS"));
+
+  json::array audit = service.Json("GET", "/api/v1/audit", 200).at("entries").as_array();
+  std::multiset<std::string> actions;
+  for (const auto& entry : audit) actions.insert(std::string(entry.at("action").as_string()));
+  CHECK(actions.count("job.submit") == 3);
+  CHECK(actions.count("model.register") == 2);
+  CHECK(actions.count("model.alias") == 3);
+}
+
+TEST_CASE("service: the queue honours --max-concurrent-jobs and cancel leaves no worker behind",
+          "[service]") {
+  TempDir dir;
+  Service service(dir.Path("state"), {"--max-concurrent-jobs", "1"});
+  const int64_t running = service.Submit("train", TrainYaml(1000), 2);
+  const int64_t waiting = service.Submit("train", TrainYaml(1), 2);
+  service.WaitUntilTraining(running);
+  CHECK(service.Json("GET", "/api/v1/jobs/" + std::to_string(waiting), 200).at("state") == "queued");
+  const std::vector<uint32_t> workers = JobProcesses(running);
+  CHECK(workers.size() >= 3);  // mpirun and two workers
+
+  // A queued job is cancelled at once; a running one once its workers are gone.
+  CHECK(service.Json("POST", "/api/v1/jobs/" + std::to_string(waiting) + "/cancel", 200).at("state") == "cancelled");
+  service.Json("POST", "/api/v1/jobs/" + std::to_string(running) + "/cancel", 200);
+  json::object cancelled = service.WaitForState(running, "cancelled", seconds(90));
+  CHECK(cancelled.at("error").as_string().find("cancelled by token:1") == 0);
+  for (uint32_t pid : workers) CHECK(ProcessEnded(pid));
+  CHECK(JobProcesses(running).empty());
+  // An ended job cannot be cancelled again.
+  CHECK(service.Call("POST", "/api/v1/jobs/" + std::to_string(running) + "/cancel").status == 409);
+}
+
+TEST_CASE("service: paths outside the data roots, bad configs and oversized bodies are refused",
+          "[service]") {
+  TempDir dir;
+  Service service(dir.Path("state"));
+  auto submit = [&](const std::string& yaml) {
+    return service.Call("POST", "/api/v1/jobs", JobBody("train", yaml, 1));
+  };
+  auto replace = [](std::string text, const std::string& from, const std::string& to) {
+    return text.replace(text.find(from), from.size(), to);
+  };
+  const std::string yaml = TrainYaml(1);
+
+  HttpReply absolute = submit(replace(yaml, "fashion-mnist/train", "/etc"));
+  CHECK(absolute.status == 403);
+  CHECK(ParseJson(absolute).at("error").as_string().find("data.train") != json::string::npos);
+  CHECK(submit(replace(yaml, "fashion-mnist/train", "../../../../../../etc")).status == 403);
+  // A symlink inside a root that leads outside it is followed, then refused.
+  const std::string link = DataRoot() + "/service-test-link-" + std::to_string(::getpid());
+  fs::create_directory_symlink("/etc", link);
+  HttpReply through_link = submit(replace(yaml, "fashion-mnist/train", link));
+  fs::remove(link);
+  CHECK(through_link.status == 403);
+  CHECK(submit(yaml + "output: {run_dir: /tmp/elsewhere}\n").status == 403);
+  CHECK(submit(replace(yaml, "model: mlp", "model: torchscript:/etc/passwd")).status == 403);
+
+  // A bad config gets the CLI's message with its dotted key, before anything is queued.
+  HttpReply bad = submit(replace(yaml, "epochs: 1", "epochs: -3"));
+  CHECK(bad.status == 400);
+  CHECK(ParseJson(bad).at("error").as_string().find("training.epochs") != json::string::npos);
+  CHECK(submit(yaml + "surprise: 1\n").status == 400);
+  CHECK(service.Call("POST", "/api/v1/jobs", JobBody("sing", yaml, 1)).status == 400);
+  CHECK(service.Call("POST", "/api/v1/jobs", JobBody("train", yaml, 0)).status == 400);
+  CHECK(service.Call("POST", "/api/v1/jobs", "{not json").status == 400);
+  CHECK(service.Call("POST", "/api/v1/jobs", R"({"kind": "train", "config": 5})").status == 400);
+  CHECK(service.Call("POST", "/api/v1/jobs", JobBody("infer", yaml, 1, "x")).status == 400);
+  CHECK(service.Json("GET", "/api/v1/jobs", 200).at("jobs").as_array().empty());
+
+  // Bodies over the cap (1 MiB) are refused from their Content-Length, before they are read.
+  HttpReply huge = HttpRaw(service.port(),
+                           "POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                               service.admin() + "\r\nContent-Length: 2097152\r\n\r\n");
+  CHECK(huge.status == 413);
+  CHECK(huge.body.find("payload_too_large") != std::string::npos);
+  // A whole oversized body too, and the server is still there afterwards.
+  HttpReply whole = service.Call("POST", "/api/v1/jobs", std::string(1100000, 'x'));
+  CHECK((whole.status == 413 || whole.status == 0));
+  CHECK(service.Json("GET", "/healthz", 200, "", std::string()).at("status") == "ok");
+  // Garbage instead of HTTP gets a 400, not a crash.
+  CHECK(HttpRaw(service.port(), "\x01\x02 nonsense\r\n\r\n").status == 400);
+  // A static path that climbs out of the UI directory is not served.
+  CHECK(service.Call("GET", "/static/../state.db", "", std::string()).status == 404);
+}
+
+TEST_CASE("service: after SIGKILL a restart marks the running job interrupted, ends its "
+          "processes and keeps everything else; SIGTERM cancels cleanly", "[service]") {
+  TempDir dir;
+  const std::string state = dir.Path("state");
+  int64_t finished = 0, killed = 0;
+  std::vector<uint32_t> orphans;
+  std::string admin;
+  {
+    Service service(state);
+    admin = service.admin();
+    finished = service.Submit("train", TrainYaml(1), 2, "kept");
+    service.WaitForState(finished, "succeeded");
+    killed = service.Submit("train", TrainYaml(1000), 2);
+    service.WaitUntilTraining(killed);
+    orphans = JobProcesses(killed);
+    REQUIRE(orphans.size() >= 3);
+    service.Signal(SIGKILL);
+    service.WaitForExit(seconds(30));
+  }
+  {
+    Service service(state);
+    CHECK(service.admin() == admin);  // the same token file, the same admin
+    CHECK(service.Output().find("job " + std::to_string(killed) + " was running when the server stopped") !=
+          std::string::npos);
+    json::object job = service.Json("GET", "/api/v1/jobs/" + std::to_string(killed), 200).as_object();
+    CHECK(job.at("state") == "interrupted");
+    for (uint32_t pid : orphans) CHECK(ProcessEnded(pid));
+    CHECK(JobProcesses(killed).empty());
+    // What was finished, registered and audited is all still there.
+    CHECK(service.Json("GET", "/api/v1/jobs/" + std::to_string(finished), 200).at("state") == "succeeded");
+    CHECK(service.Json("GET", "/api/v1/models/kept", 200).at("versions").as_array().size() == 1);
+    CHECK(service.Json("GET", "/api/v1/audit", 200).at("entries").as_array().size() >= 3);
+
+    // SIGTERM: the running job is cancelled, its workers end, the server exits 0.
+    const int64_t stopped = service.Submit("train", TrainYaml(1000), 2);
+    service.WaitUntilTraining(stopped);
+    std::vector<uint32_t> workers = JobProcesses(stopped);
+    service.Signal(SIGTERM);
+    ProcessResult exit = service.WaitForExit(seconds(90));
+    CHECK(exit.exit_code == 0);
+    for (uint32_t pid : workers) CHECK(ProcessEnded(pid));
+    Service again(state);
+    json::object cancelled = again.Json("GET", "/api/v1/jobs/" + std::to_string(stopped), 200).as_object();
+    CHECK(cancelled.at("state") == "cancelled");
+    CHECK(cancelled.at("error") == "the server was stopped");
+  }
+}
+
+TEST_CASE("service: /metrics is Prometheus text with jobs and requests", "[service]") {
+  TempDir dir;
+  Service service(dir.Path("state"));
+  const int64_t id = service.Submit("train", TrainYaml(1), 1);
+  service.WaitForState(id, "succeeded");
+  service.Call("GET", "/api/v1/jobs");
+  HttpReply metrics = service.Call("GET", "/metrics");
+  REQUIRE(metrics.status == 200);
+  CHECK(metrics.content_type.find("text/plain") == 0);
+  // Every line is a comment (# HELP / # TYPE) or a sample: name{labels} value.
+  const std::regex comment(R"(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .*)");
+  const std::regex sample(
+      R"([a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?([0-9.eE+-]+|Inf|NaN))");
+  std::istringstream lines(metrics.body);
+  std::string line;
+  int samples = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    INFO(line);
+    CHECK((std::regex_match(line, comment) || std::regex_match(line, sample)));
+    if (line[0] != '#') ++samples;
+  }
+  CHECK(samples > 10);
+  CHECK(metrics.body.find("aimass_jobs{state=\"succeeded\"} 1") != std::string::npos);
+  CHECK(metrics.body.find("aimass_http_requests_total{") != std::string::npos);
+  CHECK(metrics.body.find("route=\"/api/v1/jobs\"") != std::string::npos);
+  CHECK(metrics.body.find("aimass_job_duration_seconds_count{kind=\"train\",state=\"succeeded\"} 1") !=
+        std::string::npos);
+}
+
+}  // namespace aimass::testing
