@@ -337,10 +337,18 @@ def run(args, work):
         def css(selector):
             return driver.find_element(By.CSS_SELECTOR, selector)
 
+        def click_enabled(selector):
+            """Clicks once the element exists and is enabled (buttons are disabled while busy)."""
+            wait_for("%s to be enabled" % selector, lambda: css(selector).is_enabled(), 10)
+            css(selector).click()
+
         def text_of(selector):
             return css(selector).text.strip()
 
+        screenshots_taken = set()
+
         def screenshot(name):
+            screenshots_taken.add(name)
             if shots:
                 path = os.path.join(shots, "service-%s.png" % name)
                 driver.save_screenshot(path)
@@ -401,8 +409,10 @@ def run(args, work):
                              lambda: re.search(r"#/jobs/(\d+)$", driver.current_url), 10).group(1))
         log("job %d submitted from the form" % first)
         # A second version of the model, through the API: it waits in the queue behind the first
-        # (one job at a time), so the jobs list has a live job to show.
-        second_yaml = TRAIN_YAML.format(root=data_root).replace("seed: 7", "seed: 8")
+        # (one job at a time) and trains longer (some seconds), so the jobs list has a live job
+        # to show.
+        second_yaml = TRAIN_YAML.format(root=data_root).replace("seed: 7", "seed: 8").replace(
+            "epochs: 2,", "epochs: 60,")
         second = submit(api, {"kind": "train", "config": second_yaml, "workers": 2, "register_as": MODEL})
         log("job %d submitted through the API" % second)
         running_points = wait_for_job_page_state(driver, first, "succeeded", 100)
@@ -429,6 +439,9 @@ def run(args, work):
         wait_for("the job's log", lambda: text_of("#job-log") not in ("", "(no output yet)"), 10)
         status, api_log = api.call_text("/jobs/%d/log" % first)
         wait_for("the job's whole log on the page", lambda: lines(text_of("#job-log")) == lines(api_log), 10)
+        source = css("#job-log").get_attribute("data-log-source")
+        if source != "stream":
+            raise Failure("the job page read the log by %r, not by following it (log?follow=1)" % source)
         wait_for("the job's summary", lambda: css("#job-summary"), 10)
         model_link = wait_for("the registered model's link", lambda: text_of("#job-model"), 10)
         if model_link != "%s v1" % MODEL:
@@ -436,36 +449,36 @@ def run(args, work):
         driver.execute_script("window.scrollTo(0, 0)")
         screenshot("job")
 
-        # --- The jobs list follows the second job to success without a reload.
+        # --- The jobs list follows the second (longer) job live, to success, without a reload.
         css("#nav-jobs").click()
         wait_for("job %d succeeded in the list" % first,
                  lambda: text_of("[data-test=job-state-%d]" % first) == "succeeded", 10)
         if not text_of("[data-test=job-progress-%d]" % first).startswith("100%"):
             raise Failure("the jobs list shows progress %r" % text_of("[data-test=job-progress-%d]" % first))
-        listed = text_of("[data-test=job-state-%d]" % second)
-        log("job %d is %s in the list" % (second, listed))
-        if listed != "succeeded":
-            wait_for("job %d running in the list" % second,
-                     lambda: text_of("[data-test=job-state-%d]" % second) in ("running", "succeeded"), 30)
-            screenshot("jobs")
-        states = set()
+        progress_seen = []  # (state, percent) as the list showed them
 
         def second_done():
             state = text_of("[data-test=job-state-%d]" % second)
-            states.add(state)
+            percent = int(re.match(r"(\d+)%", text_of("[data-test=job-progress-%d]" % second)).group(1))
+            if not progress_seen or progress_seen[-1] != (state, percent):
+                progress_seen.append((state, percent))
+                if state == "running" and 20 <= percent < 90 and "jobs" not in screenshots_taken:
+                    screenshot("jobs")
             if state in ("failed", "cancelled", "interrupted"):
                 raise Failure("job %d ended %s: %r" % (second, state, api.call("GET", "/jobs/%d" % second)[1]))
             return state == "succeeded"
-        wait_for("job %d to succeed in the list" % second, second_done, 100, interval=0.5)
-        if listed == "succeeded":
+        wait_for("job %d to succeed in the list" % second, second_done, 100, interval=0.3)
+        if "jobs" not in screenshots_taken:
             screenshot("jobs")
-        log("job %d succeeded (list showed %s)" % (second, ", ".join(sorted(states | {listed}))))
+        log("job %d in the list: %s" % (second, " ".join("%s:%d%%" % p for p in progress_seen)))
+        if not [p for p in progress_seen if p[0] == "running" and 0 < p[1] < 100]:
+            raise Failure("the jobs list never showed job %d running part-way: %r" % (second, progress_seen))
 
         # --- The model: two versions side by side; promote v1, then v2, then roll back to v1.
         css("#nav-models").click()
         css_wait = wait_for("the model in the list", lambda: css("[data-test=model-link-%s]" % MODEL), 10)
         css_wait.click()
-        wait_for("version 2's row", lambda: css("[data-test=version-row-2]"), 10)
+        wait_for("version 2's column", lambda: css("[data-test=version-2]"), 10)
         status, model = api.call("GET", "/models/%s" % MODEL)
         v1 = [v for v in model.get("versions", []) if v.get("version") == 1]
         if status != 200 or not v1 or "test_accuracy" not in v1[0].get("metrics", {}):
@@ -475,16 +488,17 @@ def run(args, work):
             raise Failure("version 1's test_accuracy shows %r, the API has %r" % (shown, v1[0]["metrics"]["test_accuracy"]))
         if css("#promote-alias").get_attribute("value") != "production":
             raise Failure("the alias field does not default to production")
-        css("[data-test=promote-1]").click()
+        click_enabled("[data-test=promote-1]")
         wait_for("production on v1", lambda: text_of("[data-test=alias-production]") == "production → v1", 10)
-        css("[data-test=promote-2]").click()
+        click_enabled("[data-test=promote-2]")
         wait_for("production on v2", lambda: text_of("[data-test=alias-production]") == "production → v2", 10)
-        rollback = wait_for("the roll-back button", lambda: css("[data-test=rollback-production]"), 10)
-        if rollback.text.strip() != "Roll back to v1":
-            raise Failure("the roll-back button reads %r" % rollback.text)
-        rollback.click()
+        rollback = wait_for("the roll-back button", lambda: text_of("[data-test=rollback-production]"), 10)
+        if rollback != "Roll back to v1":
+            raise Failure("the roll-back button reads %r" % rollback)
+        click_enabled("[data-test=rollback-production]")
         wait_for("production back on v1", lambda: text_of("[data-test=alias-production]") == "production → v1", 10)
         wait_for("three moves in the alias history", lambda: css("[data-test=alias-history-2]"), 10)
+        wait_for("the page to settle", lambda: css("[data-test=promote-2]").is_enabled(), 10)
         screenshot("model")
 
         status, model = api.call("GET", "/models/%s" % MODEL)
@@ -548,7 +562,7 @@ def run(args, work):
             if driver.find_elements(By.CSS_SELECTOR, hidden):
                 raise Failure("a viewer sees %s" % hidden)
         driver.get(base + "#/models/%s" % MODEL)
-        wait_for("the model page as a viewer", lambda: css("[data-test=version-row-1]"), 10)
+        wait_for("the model page as a viewer", lambda: css("[data-test=version-1]"), 10)
         if driver.find_elements(By.CSS_SELECTOR, "[data-test=promote-1], [data-test=rollback-production]"):
             raise Failure("a viewer sees the promote or roll-back buttons")
         driver.get(base + "#/audit")

@@ -16,7 +16,7 @@
       },
       label() {
         const p = this.p;
-        if (!p) return this.job.state === 'queued' ? 'waiting' : '';
+        if (!p) return { queued: 'waiting in the queue', running: 'starting the workers' }[this.job.state] || '';
         const parts = [];
         if (p.epochs) parts.push('epoch ' + p.epoch + '/' + p.epochs);
         if (p.splits_total) parts.push(p.splits_committed + '/' + p.splits_total + ' splits');

@@ -49,6 +49,8 @@
       if (x === null || x === undefined || x === '') return '';
       if (typeof x !== 'number') return String(x);
       if (Number.isInteger(x)) return x.toLocaleString('en-US');
+      // Throughputs in the thousands read better whole; losses and accuracies need decimals.
+      if (Math.abs(x) >= 1000) return Math.round(x).toLocaleString('en-US');
       return x.toFixed(digits === undefined ? 4 : digits);
     },
 

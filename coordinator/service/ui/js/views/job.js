@@ -34,10 +34,25 @@
           <div v-if="job.error" class="alert alert-danger" id="job-error">
             <strong>Error:</strong> <span class="error-line">{{ job.error }}</span>
           </div>
+          <div class="card shadow-sm mb-3"><div class="card-body py-2">
+            <div class="row align-items-center g-2">
+              <div class="col-lg-5"><job-progress :job="job"></job-progress></div>
+              <div class="col-lg-7 small mono" id="job-progress-line">{{ progressLine }}</div>
+            </div>
+          </div></div>
+          <div class="row g-3 mb-3" v-if="job.kind === 'train'">
+            <div class="col-lg-4"><metric-chart canvas-id="chart-loss" title="Loss" y-label="loss" :series="lossSeries"></metric-chart></div>
+            <div class="col-lg-4"><metric-chart canvas-id="chart-accuracy" title="Accuracy" y-label="accuracy" :series="accuracySeries"></metric-chart></div>
+            <div class="col-lg-4"><metric-chart canvas-id="chart-throughput" title="Throughput" y-label="samples/s" :series="throughputSeries"></metric-chart></div>
+          </div>
+          <div class="row g-3 mb-3" v-else>
+            <div class="col-lg-6"><metric-chart canvas-id="chart-records" title="Records" x-label="seconds" y-label="records" :series="recordsSeries"></metric-chart></div>
+            <div class="col-lg-6"><metric-chart canvas-id="chart-splits" title="Splits committed" x-label="seconds" y-label="splits" :series="splitsSeries"></metric-chart></div>
+          </div>
           <div class="row g-3 mb-3">
             <div class="col-lg-5">
               <div class="card shadow-sm h-100"><div class="card-body">
-                <table class="table table-sm mb-2" id="job-details">
+                <table class="table table-sm mb-0" id="job-details">
                   <tbody>
                     <tr><th>kind</th><td>{{ job.kind }}</td></tr>
                     <tr><th>workers</th><td>{{ job.workers }}</td></tr>
@@ -53,32 +68,23 @@
                     <tr><th>directory</th><td class="mono small">{{ job.directory }}</td></tr>
                   </tbody>
                 </table>
-                <job-progress :job="job"></job-progress>
-                <div v-if="progressLine" class="small mt-1 mono" id="job-progress-line">{{ progressLine }}</div>
               </div></div>
             </div>
             <div class="col-lg-7">
               <div class="card shadow-sm h-100"><div class="card-body">
                 <h6 class="card-title">Summary</h6>
                 <div v-if="!job.summary" class="text-muted small">Once the job has succeeded.</div>
-                <table v-else class="table table-sm mb-0" id="job-summary">
-                  <tbody>
-                    <tr v-for="(v, k) in job.summary" :key="k" :data-test="'summary-' + k">
-                      <th class="mono">{{ k }}</th><td class="mono">{{ f.value(v) }}</td>
-                    </tr>
-                  </tbody>
-                </table>
+                <div v-else class="summary-box">
+                  <table class="table table-sm mb-0" id="job-summary">
+                    <tbody>
+                      <tr v-for="(v, k) in job.summary" :key="k" :data-test="'summary-' + k">
+                        <th class="mono">{{ k }}</th><td class="mono">{{ f.value(v) }}</td>
+                      </tr>
+                    </tbody>
+                  </table>
+                </div>
               </div></div>
             </div>
-          </div>
-          <div class="row g-3 mb-3" v-if="job.kind === 'train'">
-            <div class="col-lg-4"><metric-chart canvas-id="chart-loss" title="Loss" y-label="loss" :series="lossSeries"></metric-chart></div>
-            <div class="col-lg-4"><metric-chart canvas-id="chart-accuracy" title="Accuracy" y-label="accuracy" :series="accuracySeries"></metric-chart></div>
-            <div class="col-lg-4"><metric-chart canvas-id="chart-throughput" title="Throughput" y-label="samples/s" :series="throughputSeries"></metric-chart></div>
-          </div>
-          <div class="row g-3 mb-3" v-else>
-            <div class="col-lg-6"><metric-chart canvas-id="chart-records" title="Records" x-label="seconds" y-label="records" :series="recordsSeries"></metric-chart></div>
-            <div class="col-lg-6"><metric-chart canvas-id="chart-splits" title="Splits committed" x-label="seconds" y-label="splits" :series="splitsSeries"></metric-chart></div>
           </div>
           <div class="card shadow-sm">
             <div class="card-body">
@@ -90,7 +96,7 @@
                 </div>
               </div>
               <div v-if="logCut" class="small text-muted mb-1">Earlier lines are not shown (the log is longer than this page keeps).</div>
-              <pre class="job-log mb-0" id="job-log" ref="log">{{ log || '(no output yet)' }}</pre>
+              <pre class="job-log mb-0" id="job-log" ref="log" :data-log-source="logStreaming ? 'stream' : 'poll'">{{ log || '(no output yet)' }}</pre>
             </div>
           </div>
         </template>
@@ -107,10 +113,21 @@
       canCancel() {
         return this.job && this.me.role !== 'viewer' && !Aimass.format.isTerminal(this.job.state);
       },
+      // The live figures while the job runs; its headline results once it has succeeded.
       progressLine() {
         const p = this.job && this.job.progress;
-        if (!p) return '';
         const f = Aimass.format;
+        const s = this.job && this.job.summary;
+        if (!p && s) {
+          const parts = [];
+          if (typeof s.test_accuracy === 'number') parts.push('test accuracy ' + f.number(s.test_accuracy, 4));
+          if (typeof s.test_loss === 'number') parts.push('test loss ' + f.number(s.test_loss, 4));
+          if (typeof s.records_out === 'number') parts.push(f.number(s.records_out) + ' records out');
+          if (typeof s.samples_per_second === 'number') parts.push(f.number(Math.round(s.samples_per_second)) + ' samples/s');
+          if (typeof s.records_per_second === 'number') parts.push(f.number(Math.round(s.records_per_second)) + ' records/s');
+          return parts.join(' · ');
+        }
+        if (!p) return '';
         if (this.job.kind === 'train') {
           return 'step ' + p.step_in_epoch + '/' + p.steps_per_epoch + ' · loss ' + f.number(p.loss, 4) +
             ' · acc ' + f.number(p.accuracy, 4) + ' · ' + f.number(Math.round(p.samples_per_second || 0)) + ' samples/s';

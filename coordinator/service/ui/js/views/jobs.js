@@ -8,7 +8,7 @@
     mixins: [Aimass.pollingMixin],
     props: ['me'],
     data() {
-      return { jobs: null, error: null, f: Aimass.format };
+      return { jobs: null, error: null, pollInterval: 1000, f: Aimass.format };
     },
     template: `
       <div>

@@ -47,40 +47,46 @@
                 <input id="promote-alias" class="form-control form-control-sm w-auto" v-model.trim="alias">
               </template>
             </div>
+            <!-- Versions are columns and metrics rows, so versions sit side by side however many
+                 metrics a run reports. -->
             <div class="table-responsive">
               <table class="table table-sm mb-0" id="versions-table">
                 <thead><tr>
-                  <th>version</th><th>job</th>
-                  <th v-for="k in metricKeys" :key="k" class="mono">{{ k }}</th>
-                  <th>aliases</th><th>artifact</th><th>by</th><th>created</th><th v-if="canOperate"></th>
+                  <th></th>
+                  <th v-for="v in versions" :key="v.version" :data-test="'version-' + v.version">v{{ v.version }}
+                    <span v-for="a in aliasesOf(v.version)" :key="a" class="badge bg-info text-dark ms-1">{{ a }}</span>
+                  </th>
                 </tr></thead>
                 <tbody>
-                  <template v-for="v in versions">
-                    <tr :key="'v' + v.version" :data-test="'version-row-' + v.version">
-                      <td>v{{ v.version }}</td>
-                      <td><a v-if="v.job !== null && v.job !== undefined" :href="'#/jobs/' + v.job">{{ v.job }}</a></td>
-                      <td v-for="k in metricKeys" :key="k" class="mono" :data-test="'metric-' + v.version + '-' + k"
-                          :class="{ 'fw-bold text-success': best[k] === v.version }">
-                        {{ v.metrics ? f.value(v.metrics[k]) : '' }}
-                      </td>
-                      <td><span v-for="a in aliasesOf(v.version)" :key="a" class="badge bg-info text-dark me-1">{{ a }}</span></td>
-                      <td class="mono small" :title="v.sha256">{{ f.shortHash(v.sha256) }}</td>
-                      <td class="small">{{ v.created_by }}</td>
-                      <td class="small">{{ f.time(v.created_at) }}</td>
-                      <td v-if="canOperate" class="text-nowrap">
-                        <button class="btn btn-primary btn-sm" :data-test="'promote-' + v.version"
-                                :disabled="busy || !alias || model.aliases[alias] === v.version"
-                                @click="move(alias, v.version)">Promote to {{ alias || '…' }}</button>
-                        <button class="btn btn-link btn-sm" @click="toggleConfig(v.version)">config</button>
-                      </td>
-                    </tr>
-                    <tr v-if="shownConfig === v.version" :key="'c' + v.version">
-                      <td :colspan="columns"><pre class="mono small mb-0" :data-test="'config-' + v.version">{{ v.config }}</pre>
-                        <div class="small text-muted">dataset {{ v.dataset }}</div></td>
-                    </tr>
-                  </template>
+                  <tr><th class="small">job</th>
+                    <td v-for="v in versions" :key="v.version">
+                      <a v-if="v.job !== null && v.job !== undefined" :href="'#/jobs/' + v.job">job {{ v.job }}</a>
+                    </td></tr>
+                  <tr v-for="k in metricKeys" :key="k">
+                    <th class="mono small">{{ k }}</th>
+                    <td v-for="v in versions" :key="v.version" class="mono" :data-test="'metric-' + v.version + '-' + k"
+                        :class="{ 'fw-bold text-success': best[k] === v.version }">{{ v.metrics ? f.value(v.metrics[k]) : '' }}</td>
+                  </tr>
+                  <tr><th class="small">dataset</th>
+                    <td v-for="v in versions" :key="v.version" class="mono small" :title="v.dataset">{{ f.shortHash(v.dataset) }}</td></tr>
+                  <tr><th class="small">artifact</th>
+                    <td v-for="v in versions" :key="v.version" class="mono small" :title="v.sha256">{{ f.shortHash(v.sha256) }}</td></tr>
+                  <tr><th class="small">created</th>
+                    <td v-for="v in versions" :key="v.version" class="small">{{ f.time(v.created_at) }}<br>{{ v.created_by }}</td></tr>
+                  <tr><th></th>
+                    <td v-for="v in versions" :key="v.version" class="text-nowrap">
+                      <button v-if="canOperate" class="btn btn-primary btn-sm me-1" :data-test="'promote-' + v.version"
+                              :disabled="busy || !alias || model.aliases[alias] === v.version"
+                              @click="move(alias, v.version)">Promote to {{ alias || '…' }}</button>
+                      <button class="btn btn-outline-secondary btn-sm" :data-test="'show-config-' + v.version"
+                              @click="toggleConfig(v.version)">{{ shownConfig === v.version ? 'hide' : 'config' }}</button>
+                    </td></tr>
                 </tbody>
               </table>
+            </div>
+            <div v-if="shownVersion" class="mt-2">
+              <div class="small text-muted">v{{ shownVersion.version }}'s config</div>
+              <pre class="mono small mb-0 p-2 bg-light border rounded" :data-test="'config-' + shownVersion.version">{{ shownVersion.config }}</pre>
             </div>
           </div></div>
 
@@ -143,8 +149,8 @@
         }
         return out;
       },
-      columns() {
-        return 6 + this.metricKeys.length + (this.canOperate ? 1 : 0);
+      shownVersion() {
+        return (this.model.versions || []).find((v) => v.version === this.shownConfig) || null;
       },
       aliasNames() {
         return Object.keys(this.model.aliases || {}).sort();
