@@ -20,10 +20,16 @@
         const parts = [];
         if (p.epochs) parts.push('epoch ' + p.epoch + '/' + p.epochs);
         if (p.splits_total) parts.push(p.splits_committed + '/' + p.splits_total + ' splits');
-        if (!Aimass.format.isTerminal(this.job.state) && p.eta_seconds !== undefined && p.eta_seconds !== null) {
+        // The engine reports -1 while it cannot tell yet.
+        if (!Aimass.format.isTerminal(this.job.state) && typeof p.eta_seconds === 'number' && p.eta_seconds >= 0) {
           parts.push('ETA ' + Aimass.format.seconds(p.eta_seconds));
         }
         return parts.join(' · ');
+      },
+      // A job that stopped early has no fraction left to show (the service reports progress
+      // only while a job runs): a bar stuck at 0% would mislead.
+      stoppedEarly() {
+        return !this.p && Aimass.format.isTerminal(this.job.state) && this.job.state !== 'succeeded';
       },
       barClass() {
         const cls = ['progress-bar', 'bg-' + Aimass.format.stateClass(this.job.state)];
@@ -33,10 +39,13 @@
     },
     template: `
       <div :data-test="'job-progress-' + job.id">
-        <div class="progress" role="progressbar" :aria-valuenow="Math.round(pct)" aria-valuemin="0" aria-valuemax="100">
-          <div :class="barClass" :style="{ width: pct + '%' }"></div>
-        </div>
-        <div class="small text-muted">{{ Math.round(pct) }}%<span v-if="label"> · {{ label }}</span></div>
+        <div v-if="stoppedEarly" class="small text-muted">{{ job.state }} before the end</div>
+        <template v-else>
+          <div class="progress" role="progressbar" :aria-valuenow="Math.round(pct)" aria-valuemin="0" aria-valuemax="100">
+            <div :class="barClass" :style="{ width: pct + '%' }"></div>
+          </div>
+          <div class="small text-muted">{{ Math.round(pct) }}%<span v-if="label"> · {{ label }}</span></div>
+        </template>
       </div>`,
   });
 

@@ -54,6 +54,11 @@
       return x.toFixed(digits === undefined ? 4 : digits);
     },
 
+    // A loss or an accuracy: always `digits` decimals, so 1 reads 1.000 beside 0.987.
+    fixed(x, digits) {
+      return typeof x === 'number' && isFinite(x) ? x.toFixed(digits) : '';
+    },
+
     percent(fraction) {
       if (typeof fraction !== 'number' || !isFinite(fraction)) return 0;
       return Math.max(0, Math.min(100, fraction * 100));

@@ -73,7 +73,7 @@
             <div class="col-lg-7">
               <div class="card shadow-sm h-100"><div class="card-body">
                 <h6 class="card-title">Summary</h6>
-                <div v-if="!job.summary" class="text-muted small">Once the job has succeeded.</div>
+                <div v-if="!job.summary" class="text-muted small">{{ f.isTerminal(job.state) ? 'None: the job ' + job.state + '.' : 'Once the job has succeeded.' }}</div>
                 <div v-else class="summary-box">
                   <table class="table table-sm mb-0" id="job-summary">
                     <tbody>
@@ -120,8 +120,8 @@
         const s = this.job && this.job.summary;
         if (!p && s) {
           const parts = [];
-          if (typeof s.test_accuracy === 'number') parts.push('test accuracy ' + f.number(s.test_accuracy, 4));
-          if (typeof s.test_loss === 'number') parts.push('test loss ' + f.number(s.test_loss, 4));
+          if (typeof s.test_accuracy === 'number') parts.push('test accuracy ' + f.fixed(s.test_accuracy, 4));
+          if (typeof s.test_loss === 'number') parts.push('test loss ' + f.fixed(s.test_loss, 4));
           if (typeof s.records_out === 'number') parts.push(f.number(s.records_out) + ' records out');
           if (typeof s.samples_per_second === 'number') parts.push(f.number(Math.round(s.samples_per_second)) + ' samples/s');
           if (typeof s.records_per_second === 'number') parts.push(f.number(Math.round(s.records_per_second)) + ' records/s');
@@ -129,8 +129,8 @@
         }
         if (!p) return '';
         if (this.job.kind === 'train') {
-          return 'step ' + p.step_in_epoch + '/' + p.steps_per_epoch + ' · loss ' + f.number(p.loss, 4) +
-            ' · acc ' + f.number(p.accuracy, 4) + ' · ' + f.number(Math.round(p.samples_per_second || 0)) + ' samples/s';
+          return 'step ' + p.step_in_epoch + '/' + p.steps_per_epoch + ' · loss ' + f.fixed(p.loss, 4) +
+            ' · acc ' + f.fixed(p.accuracy, 4) + ' · ' + f.number(Math.round(p.samples_per_second || 0)) + ' samples/s';
         }
         return f.number(p.records) + ' records · ' + f.number(Math.round(p.records_per_second || 0)) + ' records/s';
       },

@@ -51,9 +51,9 @@
         const f = Aimass.format;
         const p = job.progress;
         const s = job.summary;
-        if (p && typeof p.loss === 'number') return 'loss ' + f.number(p.loss, 3) + ' · acc ' + f.number(p.accuracy, 3);
+        if (p && typeof p.loss === 'number') return 'loss ' + f.fixed(p.loss, 3) + ' · acc ' + f.fixed(p.accuracy, 3);
         if (p && typeof p.records === 'number') return f.number(p.records) + ' records';
-        if (s && typeof s.test_accuracy === 'number') return 'test acc ' + f.number(s.test_accuracy, 4);
+        if (s && typeof s.test_accuracy === 'number') return 'test acc ' + f.fixed(s.test_accuracy, 4);
         if (s && typeof s.records_out === 'number') return f.number(s.records_out) + ' records out';
         return '';
       },
