@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 
@@ -245,8 +246,9 @@ def start_browser(profile_dir, log_path):
                 "--disable-extensions", "--disable-background-networking",
                 "--force-device-scale-factor=1", "--user-data-dir=" + profile_dir):
         options.add_argument(arg)
-    if os.geteuid() == 0:
-        options.add_argument("--no-sandbox")  # Chromium's sandbox refuses to run as root
+    # Chromium's sandbox refuses root, and needs user namespaces a container may not give: the
+    # browser only ever loads the local test server's pages.
+    options.add_argument("--no-sandbox")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(executable_path=CHROMEDRIVER, log_path=log_path)
     driver = webdriver.Chrome(service=service, options=options)
@@ -629,6 +631,7 @@ def main():
 
     # ctest ends the test on SIGTERM: the cleanup in run() must still happen.
     def terminated(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup short
         raise Failure("terminated by signal %d" % signum)
     signal.signal(signal.SIGTERM, terminated)
 
@@ -639,6 +642,10 @@ def main():
         ok = True
     except Failure as e:
         print("FAILED: %s" % e, file=sys.stderr)
+    except Exception:
+        # Selenium or chromedriver trouble (Chromium failed to start, a command timed out).
+        traceback.print_exc()
+        print("FAILED: unexpected error (traceback above)", file=sys.stderr)
     finally:
         if ok or not os.environ.get("AIMASS_UI_KEEP"):
             shutil.rmtree(work, ignore_errors=True)
