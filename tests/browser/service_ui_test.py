@@ -449,16 +449,18 @@ def run(args, work):
             "return Chart.getChart(document.getElementById('chart-loss')).data.datasets[0].data.length")
         if status != 200 or api_losses == 0 or chart_losses != api_losses:
             raise Failure("the loss chart has %r points, the API %d steps with a loss" % (chart_losses, api_losses))
-        wait_for("the job's log", lambda: text_of("#job-log") not in ("", "(no output yet)"), 10)
-        status, api_log = api.call_text("/jobs/%d/log" % first)
-        wait_for("the job's whole log on the page", lambda: lines(text_of("#job-log")) == lines(api_log), 10)
-        source = css("#job-log").get_attribute("data-log-source")
-        if source != "stream":
-            raise Failure("the job page read the log by %r, not by following it (log?follow=1)" % source)
+        # The service shows the job succeeded a moment before its model is registered and its
+        # last log line written: the page keeps polling a little after the end for them.
         wait_for("the job's summary", lambda: css("#job-summary"), 10)
         model_link = wait_for("the registered model's link", lambda: text_of("#job-model"), 10)
         if model_link != "%s v1" % MODEL:
             raise Failure("the job page names model %r, expected '%s v1'" % (model_link, MODEL))
+        wait_for("the job's log", lambda: text_of("#job-log") not in ("", "(no output yet)"), 10)
+        wait_for("the job's whole log on the page",
+                 lambda: lines(text_of("#job-log")) == lines(api.call_text("/jobs/%d/log" % first)[1]), 10)
+        source = css("#job-log").get_attribute("data-log-source")
+        if source != "stream":
+            raise Failure("the job page read the log by %r, not by following it (log?follow=1)" % source)
         driver.execute_script("window.scrollTo(0, 0)")
         screenshot("job")
 
@@ -481,6 +483,8 @@ def run(args, work):
                     screenshot("jobs")
             return state == "succeeded"
         wait_for("job %d to succeed in the list" % second, second_done, 100, interval=0.3)
+        wait_for("job %d's model in the list" % second,
+                 lambda: text_of("[data-test=job-model-%d]" % second) == "%s v2" % MODEL, 30)
         if "jobs" not in screenshots_taken:
             screenshot("jobs")
         log("job %d in the list: %s" % (second, " ".join("%s:%d%%" % p for p in progress_seen)))

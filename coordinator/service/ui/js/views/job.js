@@ -16,6 +16,7 @@
         job: null, metrics: null, log: '', error: null, cancelError: null, cancelling: false,
         followLog: true, logStreaming: true, logCut: false, f: Aimass.format,
         pollInterval: 1000,  // a job of a few seconds still shows its charts grow
+        roundsSinceEnd: 0,
       };
     },
     template: `
@@ -173,14 +174,22 @@
         const id = this.id;
         try {
           const job = await Aimass.api.job(id);
-          // Metrics after the job: a job that just ended has all of them by now.
+          const ended = Aimass.format.isTerminal(job.state);
+          // Metrics and log after the job: a job that just ended has all of them by now. Once it
+          // has ended the log is read whole, since the stream may have closed before its last lines.
           const metrics = await Aimass.api.jobMetrics(id);
-          const log = this.logStreaming ? null : await Aimass.api.jobLog(id);
+          const log = this.logStreaming && !ended ? null : await Aimass.api.jobLog(id);
           this.job = job;
           this.metrics = metrics;
           if (log !== null) this.setLog(log);
           this.error = null;
-          return !Aimass.format.isTerminal(job.state);
+          if (!ended) return true;
+          // The service records a job's final state before it registers the job's model and
+          // writes its last log lines, so a few more rounds after the end pick those up (and
+          // more while the model of a succeeded register_as job is still missing).
+          this.roundsSinceEnd += 1;
+          const modelPending = job.state === 'succeeded' && job.register_as && !job.model;
+          return this.roundsSinceEnd < (modelPending ? 30 : 3);
         } catch (e) {
           this.error = e;
           // A job that does not exist will not appear; anything else may be passing.

@@ -34,7 +34,7 @@
                 <td><job-progress :job="job"></job-progress></td>
                 <td class="mono small" :data-test="'job-figures-' + job.id">{{ figures(job) }}</td>
                 <td>{{ job.workers }}</td>
-                <td><a v-if="job.model" :href="'#/models/' + encodeURIComponent(job.model.name)">{{ job.model.name }} v{{ job.model.version }}</a>
+                <td :data-test="'job-model-' + job.id"><a v-if="job.model" :href="'#/models/' + encodeURIComponent(job.model.name)">{{ job.model.name }} v{{ job.model.version }}</a>
                     <span v-else-if="job.register_as" class="text-muted">{{ job.register_as }}</span></td>
                 <td class="small">{{ job.submitted_by }}</td>
                 <td class="small">{{ f.time(job.created_at) }}</td>

@@ -9,11 +9,12 @@
   const METRIC_ORDER = ['test_accuracy', 'test_loss', 'samples_per_second'];
 
   Aimass.views.model = {
+    mixins: [Aimass.pollingMixin],
     props: ['me', 'name'],
     data() {
       return {
         model: null, error: null, actionError: null, notice: '', busy: false,
-        alias: 'production', shownConfig: null, f: Aimass.format,
+        alias: 'production', shownConfig: null, pollInterval: 5000, f: Aimass.format,
       };
     },
     template: `
@@ -166,10 +167,12 @@
         return this.moves.slice().reverse();  // newest first on screen
       },
     },
-    mounted() {
-      this.load();
-    },
     methods: {
+      // Polled slowly: a version registered by a job that just ended appears by itself.
+      async poll() {
+        await this.load();
+        return !(this.error && this.error.status === 404);
+      },
       async load() {
         try {
           this.model = await Aimass.api.model(this.name);
