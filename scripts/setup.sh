@@ -38,7 +38,7 @@ packages=(
   iproute2
   libjs-vue libjs-chart.js libjs-bootstrap5
   chromium chromium-driver python3-selenium
-  wrk
+  wrk python3-flask
 )
 if ((fuzz)); then packages+=(clang-16 libfuzzer-16-dev libclang-rt-16-dev); fi
 

@@ -136,6 +136,17 @@ Result<int64_t> ParseId(const std::string& text, const char* what) {
   return std::stoll(text);
 }
 
+// The `limit` query parameter of a list: `fallback` when absent, 1 to `most` when given.
+Result<int64_t> QueryLimit(const Request& request, int64_t fallback, int64_t most) {
+  auto query = request.query.find("limit");
+  if (query == request.query.end()) return fallback;
+  auto parsed = ParseId(query->second, "limit");
+  if (!parsed.ok() || *parsed < 1 || *parsed > most) {
+    return Status::InvalidArgument("limit: must be 1 to " + std::to_string(most));
+  }
+  return *parsed;
+}
+
 std::string ContentType(const std::string& path) {
   auto ends_with = [&](const char* suffix) {
     const size_t n = std::strlen(suffix);
@@ -255,6 +266,13 @@ class Api::Impl {
     response.headers.emplace_back("X-Content-Type-Options", "nosniff");
     response.headers.emplace_back("X-Frame-Options", "DENY");
     response.headers.emplace_back("Referrer-Policy", "no-referrer");
+    // The UI loads only its own files and talks only to this server. Vue 2 compiles its
+    // templates in the browser, which needs 'unsafe-eval'; no inline script is allowed.
+    response.headers.emplace_back(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'; form-action 'self'");
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     metrics_.ObserveRequest(route_label, request.method, response.status, seconds);
     return response;
@@ -448,15 +466,7 @@ class Api::Impl {
   }
 
   Response ListJobs(Call& call) {
-    int64_t limit = 100;
-    auto query = call.request.query.find("limit");
-    if (query != call.request.query.end()) {
-      auto parsed = ParseId(query->second, "limit");
-      if (!parsed.ok() || *parsed < 1 || *parsed > 1000) {
-        return ErrorResponse(400, "invalid_argument", "limit: must be 1 to 1000");
-      }
-      limit = *parsed;
-    }
+    AIMASS_ASSIGN_OR_RETURN_RESPONSE(int64_t limit, QueryLimit(call.request, 100, 1000));
     auto jobs = store_.With([&](StateStore& store) { return store.ListJobs(static_cast<uint32_t>(limit)); });
     if (!jobs.ok()) return FromStatus(jobs.status());
     json::array list;
@@ -638,14 +648,7 @@ class Api::Impl {
   }
 
   Response Audit(Call& call) {
-    int64_t limit = 200;
-    if (auto query = call.request.query.find("limit"); query != call.request.query.end()) {
-      auto parsed = ParseId(query->second, "limit");
-      if (!parsed.ok() || *parsed < 1 || *parsed > 10000) {
-        return ErrorResponse(400, "invalid_argument", "limit: must be 1 to 10000");
-      }
-      limit = *parsed;
-    }
+    AIMASS_ASSIGN_OR_RETURN_RESPONSE(int64_t limit, QueryLimit(call.request, 200, 10000));
     auto entries = store_.With([&](StateStore& store) { return store.ListAudit(static_cast<uint32_t>(limit)); });
     if (!entries.ok()) return FromStatus(entries.status());
     json::array list;

@@ -472,3 +472,31 @@ TEST_CASE("service: /metrics is Prometheus text with jobs and requests", "[servi
 }
 
 }  // namespace aimass::testing
+
+namespace aimass::testing {
+
+TEST_CASE("service: a non-loopback address needs TLS, or --insecure-listen and a warning",
+          "[service]") {
+  TempDir dir;
+  ProcessResult refused = Run({CoordinatorBinary(), "serve", "--state-dir", dir.Path("state"),
+                               "--listen", "0.0.0.0:0"},
+                              dir.path(), seconds(30));
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.err.find("--listen 0.0.0.0:0 is reachable from other hosts") != std::string::npos);
+
+  Process insecure({CoordinatorBinary(), "serve", "--state-dir", dir.Path("state"), "--listen",
+                    "0.0.0.0:0", "--insecure-listen"},
+                   dir.path());
+  bool serving = false;
+  for (int i = 0; i < 100 && !serving; ++i) {
+    serving = insecure.OutputSoFar().find("serving http://0.0.0.0:") != std::string::npos;
+    if (!serving) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(serving);
+  ::kill(insecure.pid(), SIGTERM);
+  ProcessResult stopped = insecure.Wait(seconds(30));
+  CHECK(stopped.exit_code == 0);
+  CHECK(stopped.err.find("without TLS") != std::string::npos);
+}
+
+}  // namespace aimass::testing

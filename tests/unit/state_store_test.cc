@@ -250,7 +250,7 @@ TEST_CASE("a version-1 database is brought to the current schema with its data",
   CHECK(version->Int(0) == StateStore::kSchemaVersion);
 }
 
-TEST_CASE("a writer killed mid-stream leaves every committed job and no partial one",
+TEST_CASE("a writer killed mid-stream leaves every committed write and no partial one",
           "[state_store][crash]") {
   TempDir dir;
   { auto store = OpenStore(dir); }  // schema first, so the child only writes jobs
@@ -266,6 +266,13 @@ TEST_CASE("a writer killed mid-stream leaves every committed job and no partial 
       // Each job goes in as one transaction, then its state as another.
       auto id = (*store)->InsertJob(TrainJob());
       if (!id.ok() || !(*store)->SetJobState(*id, JobState::kRunning).ok()) ::_exit(3);
+      // What a running service job writes: its directory, batches of metrics, a version.
+      if (!(*store)->SetJobDirectory(*id, "/runs/" + std::to_string(*id)).ok()) ::_exit(5);
+      std::vector<JobMetric> batch = {{"step", "{\"step\":1}"}, {"step", "{\"step\":2}"},
+                                      {"evaluation", "{\"epoch\":1}"}};
+      if (!(*store)->AppendJobMetrics(*id, batch).ok()) ::_exit(6);
+      auto version = (*store)->RegisterVersion(Version("crash", *id, "ab"));
+      if (!version.ok() || !(*store)->SetAlias("crash", "production", *version, "t").ok()) ::_exit(7);
       if (::write(report[1], &n, sizeof(n)) != sizeof(n)) ::_exit(4);
     }
   }
@@ -294,8 +301,25 @@ TEST_CASE("a writer killed mid-stream leaves every committed job and no partial 
   CHECK(static_cast<int64_t>(jobs->size()) >= reported);
   CHECK(static_cast<int64_t>(jobs->size()) <= reported + 1);
   for (const JobRecord& job : *jobs) {
-    if (job.id <= reported) CHECK(job.state == JobState::kRunning);
+    if (job.id <= reported) {
+      CHECK(job.state == JobState::kRunning);
+      CHECK(job.directory == "/runs/" + std::to_string(job.id));
+      CHECK(store->ListJobMetrics(job.id)->size() == 3);
+      CHECK(job.model_version.has_value());
+    } else {
+      const size_t metrics = store->ListJobMetrics(job.id)->size();
+      CHECK((metrics == 0 || metrics == 3));  // a batch is whole or absent
+    }
   }
+  // Every version's alias move is there, and the alias points at a version that exists.
+  auto model = store->GetModel("crash");
+  REQUIRE(model.ok());
+  CHECK(static_cast<int64_t>(model->versions.size()) >= reported);
+  const int64_t production = model->aliases.at("production");
+  CHECK(production >= static_cast<int64_t>(model->versions.size()) - 1);
+  CHECK(production <= static_cast<int64_t>(model->versions.size()));
+  auto moves = store->AliasHistory("crash");
+  CHECK(static_cast<int64_t>(moves->size()) >= reported);
 }
 
 }  // namespace
