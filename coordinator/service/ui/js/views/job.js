@@ -1,7 +1,8 @@
 // One job: state, progress, charts of its metrics, its log, summary and error; operators may
-// cancel it. The job and its metrics are polled while it is queued or running, then fetched
-// once more after it ends. The log streams (GET .../log?follow=1), so a long log is sent once
-// rather than on every poll; where streaming fails the log is polled with the rest.
+// cancel it. The job and its metrics are polled every second while it is queued or running,
+// and for a few rounds after it ends. While it runs the log streams (GET .../log?follow=1), so
+// a long log is sent once rather than on every poll; where streaming fails, and after the end,
+// the log is read whole with the rest.
 (function () {
   'use strict';
   const Aimass = (window.Aimass = window.Aimass || {});
@@ -196,8 +197,8 @@
           return e.status !== 404 && e.status !== 403;
         }
       },
-      // Reads GET .../log?follow=1 until the job ends. The stream starts with the whole log, so
-      // a reconnect replaces what was shown.
+      // Reads GET .../log?follow=1 until the job ends. The stream starts with the whole log (the
+      // service sends the last part of a very long one), so a reconnect replaces what was shown.
       async streamLog() {
         if (this._gone) return;
         const controller = new AbortController();
