@@ -160,10 +160,12 @@
       throughputSeries() {
         return [{ label: 'samples/s', color: C().green, points: pick(this.steps, 'step', 'samples_per_second') }];
       },
+      // Each split reports its own records: the chart adds them up as splits commit.
       recordsSeries() {
+        const splits = this.splits.slice().sort((a, b) => a.elapsed_seconds - b.elapsed_seconds);
         return [
-          { label: 'records in', color: C().blue, points: pick(this.splits, 'elapsed_seconds', 'records_in') },
-          { label: 'records out', color: C().green, dashed: true, points: pick(this.splits, 'elapsed_seconds', 'records_out') },
+          { label: 'records in', color: C().blue, points: cumulative(splits, 'records_in') },
+          { label: 'records out', color: C().green, dashed: true, points: cumulative(splits, 'records_out') },
         ];
       },
       splitsSeries() {
@@ -268,6 +270,18 @@
       },
     },
   };
+
+  // [{x: elapsed seconds, y: running total of `key`}] over rows in time order.
+  function cumulative(rows, key) {
+    const points = [];
+    let total = 0;
+    for (const r of rows) {
+      if (typeof r[key] !== 'number' || typeof r.elapsed_seconds !== 'number') continue;
+      total += r[key];
+      points.push({ x: r.elapsed_seconds, y: total });
+    }
+    return points;
+  }
 
   // [{x, y}] from the rows that have both fields as finite numbers.
   function pick(rows, xKey, yKey) {
