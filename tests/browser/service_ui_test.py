@@ -6,8 +6,9 @@ browser: signs in (a wrong token first); submits a train job from the form (a co
 service refuses first: its error line must show verbatim); watches the job succeed on its page
 with its charts drawn and its log streamed; follows a second, longer job live in the jobs list;
 promotes the model's version 1 to `production`, then version 2, then rolls back; cancels a job
-from its page; reads the audit log; makes a viewer token on the tokens page and checks what a
-viewer does not see. The REST API confirms what the pages showed.
+from its page; reads the audit log; makes a viewer token on the tokens page, checks what a
+viewer does not see, and that revoking the token ends the viewer's session. The REST API
+confirms what the pages showed.
 
 The server, Chromium and chromedriver are always stopped, also on failure or SIGTERM; every
 wait has a deadline and the whole run gives up after TOTAL_BUDGET_S.
@@ -574,6 +575,28 @@ def check_viewer(ui, base, token):
     log("viewer: no submit, audit, tokens, promote or roll back")
 
 
+def check_revoked(ui, api, base, token):
+    """A token revoked while its session is open: the next request is refused and the page goes
+    back to the sign-in form with the service's reason."""
+    status, listed = api.call("GET", "/tokens")
+    ids = [t["id"] for t in listed.get("tokens", []) if t.get("description") == "browser test viewer"]
+    if status != 200 or len(ids) != 1:
+        raise Failure("GET /tokens: the viewer token is not listed once: %d %r" % (status, listed))
+    status, revoked = api.call("DELETE", "/tokens/%d" % ids[0])
+    if status != 200 or revoked.get("revoked") is not True:
+        raise Failure("DELETE /tokens/%d: %d %r" % (ids[0], status, revoked))
+    status, refused = api.call("GET", "/whoami", token=token)
+    if status != 401:
+        raise Failure("GET /whoami with the revoked token: expected 401, got %d %r" % (status, refused))
+    ui.go(base + "#/jobs")
+    notice = wait_for("the sign-in form saying why", lambda: ui.text("[data-test=signin-notice]"), 10)
+    if not notice.endswith(refused["error"]):
+        raise Failure("the sign-in notice reads %r, the service said %r" % (notice, refused["error"]))
+    if ui.script("return sessionStorage.getItem('aimass.token')") is not None:
+        raise Failure("the revoked token is still in sessionStorage")
+    log("revoked token: back at sign-in (%s)" % notice)
+
+
 def run(args, work):
     state_dir = os.path.join(work, "state")
     data_root = os.path.join(work, "data")
@@ -625,6 +648,7 @@ def run(args, work):
         check_cancel(ui, api, base, config.replace("epochs: 2,", "epochs: 500,"))
         viewer_token = check_admin_pages(ui, api)
         check_viewer(ui, base, viewer_token)
+        check_revoked(ui, api, base, viewer_token)
 
         # No script errors in the browser (the refused requests above log as network errors).
         errors = [e["message"] for e in driver.get_log("browser")
