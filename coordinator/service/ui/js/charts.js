@@ -29,7 +29,7 @@
       <div class="card h-100">
         <div class="card-body">
           <h6 class="card-title">{{ title }}</h6>
-          <div class="chart-box"><canvas :id="canvasId" :data-test="'chart-' + canvasId"></canvas></div>
+          <div class="chart-box"><canvas :id="canvasId" :data-test="canvasId"></canvas></div>
           <div v-if="empty" class="text-muted small" :data-test="canvasId + '-empty'">No data yet.</div>
         </div>
       </div>`,
