@@ -233,6 +233,7 @@ if command -v "$cxx" > /dev/null 2>&1; then
   need_header snappy-c.h libsnappy-dev
   need_header openssl/evp.h libssl-dev
   need_header sqlite3.h libsqlite3-dev
+  need_header prometheus/registry.h "prometheus-cpp-dev (the service's /metrics)"
   need_header avro.h libavro-dev
   need_header catch2/catch.hpp "catch2 (version 2)"
   if command -v mpicxx > /dev/null 2>&1; then
@@ -313,7 +314,8 @@ else
              -DCUDA_TOOLKIT_ROOT_DIR="$cuda_home" -DCUDAToolkit_ROOT="$cuda_home"
              -DCMAKE_CUDA_COMPILER="$cuda_home/bin/nvcc"
              -DCMAKE_CUDA_ARCHITECTURES="${torch_arch:-90}"
-             -DAIMASS_NCCL_INCLUDE_DIR="$nccl_include" -DAIMASS_NCCL_LIBRARY="$nccl_library")
+             -DAIMASS_NCCL_INCLUDE_DIR="$nccl_include" -DAIMASS_NCCL_LIBRARY="$nccl_library"
+             -DAIMASS_WITH_UI=OFF)  # the web UI's JavaScript packages are not a GPU matter
   # NVTX 3 is header-only and ships with CUDA 12+; pointing LibTorch's config at it keeps it from
   # falling back to libnvToolsExt, which CUDA 12.9 and later no longer have.
   [[ -d "$cuda_home/include/nvtx3" ]] && configure+=(-Dnvtx3_dir="$cuda_home/include")
