@@ -342,9 +342,20 @@ class TrainJob::Impl {
     progress.samples_per_second = metrics.samples_per_second();
     uint64_t remaining = steps_per_epoch_ * config_.epochs - std::min(metrics.step(),
                                                                       steps_per_epoch_ * config_.epochs);
-    progress.eta_seconds = metrics.samples_per_second() > 0
-                               ? static_cast<double>(remaining * GlobalBatch()) / metrics.samples_per_second()
-                               : -1;
+    // The ETA comes from the wall-clock pace since the first report of this run, which counts
+    // evaluations, checkpoints and data waits; one interval's samples/s (the first report's
+    // only estimate) swings with every pause and overstates or hides them.
+    const auto now = Clock::now();
+    if (!eta_base_) eta_base_ = std::make_pair(metrics.step(), now);
+    const double base_seconds = SecondsBetween(eta_base_->second, now);
+    const uint64_t base_steps = metrics.step() - std::min(metrics.step(), eta_base_->first);
+    if (base_steps > 0 && base_seconds > 0) {
+      progress.eta_seconds = static_cast<double>(remaining) * base_seconds / static_cast<double>(base_steps);
+    } else {
+      progress.eta_seconds = metrics.samples_per_second() > 0
+                                 ? static_cast<double>(remaining * GlobalBatch()) / metrics.samples_per_second()
+                                 : -1;
+    }
     observer_.OnProgress(progress);
     return Status::Ok();
   }
@@ -458,6 +469,8 @@ class TrainJob::Impl {
   std::string last_checkpoint_;
   Clock::time_point started_;
   Clock::time_point train_started_;
+  // The step and time of this run's first step report: the ETA's base.
+  std::optional<std::pair<uint64_t, Clock::time_point>> eta_base_;
   TrainSummary summary_;
   std::vector<TrainRestart> restarts_;
 };
