@@ -95,6 +95,19 @@ TEST_CASE("http server: answers, decodes queries, caps bodies and survives a thr
   reply = RawExchange(port, huge_header, std::chrono::seconds(5));
   CHECK(reply.find("HTTP/1.1 431") == 0);
 
+  // A client that asks before it sends its body gets the go-ahead, then the answer.
+  reply = RawExchange(port,
+                      "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\n"
+                      "Connection: close\r\n\r\nabc",
+                      std::chrono::seconds(5));
+  CHECK(reply.find("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK") == 0);
+  CHECK(reply.find("POST /x q= body=3") != std::string::npos);
+  // ... but not for a body over the cap, which is refused at once.
+  reply = RawExchange(port,
+                      "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n",
+                      std::chrono::seconds(5));
+  CHECK(reply.find("HTTP/1.1 413") == 0);
+
   // Keep-alive: two requests on one connection.
   reply = RawExchange(port,
                       "GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",

@@ -112,10 +112,33 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_->header_limit(static_cast<uint32_t>(shared_->options.max_header_bytes));
     parser_->body_limit(shared_->options.max_body_bytes);
     beast::get_lowest_layer(stream_).expires_after(shared_->options.io_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = this->shared_from_this()](beast::error_code error, size_t) {
-                        self->OnRead(error);
-                      });
+    // The header first: a client that sent `Expect: 100-continue` (curl does for larger
+    // bodies) waits for a go-ahead before it sends the body, and a body over the cap is
+    // refused from its Content-Length here, before it is read.
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = this->shared_from_this()](beast::error_code error, size_t) {
+                               self->OnHeader(error);
+                             });
+  }
+
+  void OnHeader(beast::error_code error) {
+    if (error) return OnRead(error);
+    auto expect = parser_->get().find(bhttp::field::expect);
+    const bool wants_go_ahead = expect != parser_->get().end() &&
+                                beast::iequals(expect->value(), "100-continue") &&
+                                !parser_->is_done();
+    auto read_body = [self = this->shared_from_this()] {
+      beast::get_lowest_layer(self->stream_).expires_after(self->shared_->options.io_timeout);
+      bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
+                        [self](beast::error_code read_error, size_t) { self->OnRead(read_error); });
+    };
+    if (!wants_go_ahead) return read_body();
+    static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    net::async_write(stream_, net::buffer(kContinue),
+                     [self = this->shared_from_this(), read_body](beast::error_code write_error, size_t) {
+                       if (write_error) return self->Close();
+                       read_body();
+                     });
   }
 
   void OnRead(beast::error_code error) {
