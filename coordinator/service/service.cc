@@ -138,6 +138,13 @@ int RunService(const ServiceOptions& options) {
   if (made) return Fail("--state-dir " + options.state_dir + ": " + made.message());
   ::chmod(options.state_dir.c_str(), 0700);  // tokens, configs and models of every user live here
   const std::string state_dir = std::filesystem::canonical(options.state_dir).string();
+  // One server per state directory: a second one would take the first's running jobs for a
+  // crash's leftovers and end them.
+  auto server_lock = Env::Default().LockFile(state_dir + "/serve.lock");
+  if (!server_lock.ok()) {
+    return Fail("--state-dir " + state_dir + " is in use by another aimass-coordinator serve (" +
+                server_lock.status().message() + ")");
+  }
   auto opened = StateStore::Open(state_dir);
   if (!opened.ok()) return Fail(opened.status().message());
   SharedStore store(std::move(opened).value());

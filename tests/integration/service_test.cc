@@ -419,6 +419,11 @@ TEST_CASE("service: after SIGKILL a restart marks the running job interrupted, e
           std::string::npos);
     json::object job = service.Json("GET", "/api/v1/jobs/" + std::to_string(killed), 200).as_object();
     CHECK(job.at("state") == "interrupted");
+    // A second server on the same state directory is refused: it would end this one's jobs.
+    ProcessResult second = Run({CoordinatorBinary(), "serve", "--state-dir", state, "--listen", "127.0.0.1:0"},
+                               dir.path(), seconds(30));
+    CHECK(second.exit_code == 1);
+    CHECK(second.err.find("is in use by another aimass-coordinator serve") != std::string::npos);
     for (uint32_t pid : orphans) CHECK(ProcessEnded(pid));
     CHECK(JobProcesses(killed).empty());
     // What was finished, registered and audited is all still there.
