@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -136,17 +137,39 @@ Status LocalMpirunLauncher::WaitForExit(std::chrono::seconds timeout) {
 
 void LocalMpirunLauncher::Abort() {
   if (mpirun_pid_ <= 0) return;
+  // Open MPI gives every worker a process group of its own: signalling mpirun's group reaches
+  // mpirun only. The workers are found as mpirun's descendants while it runs (twice: some may
+  // have started between the looks) and ended by pid and start time once it is gone.
+  std::vector<ProcessIdentity> family = LiveDescendantsOf(mpirun_pid_);
   if (!Reap(false)) {
     // mpirun forwards SIGTERM to its workers and exits once they have.
     ::kill(-mpirun_pid_, SIGTERM);
     for (int i = 0; i < 100 && !Reap(false); ++i) {
+      if (i == 0) {
+        for (const ProcessIdentity& late : LiveDescendantsOf(mpirun_pid_)) family.push_back(late);
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
-  // Whatever is left of the group goes now: a stopped worker cannot act on SIGTERM, and mpirun
-  // may have exited without it.
+  // Whatever is left goes now: a stopped worker cannot act on SIGTERM, and mpirun may have
+  // exited without it.
   ::kill(-mpirun_pid_, SIGKILL);
+  for (const ProcessIdentity& process : family) {
+    if (StillRunning(process)) ::kill(process.pid, SIGKILL);
+  }
   Reap(true);
+  // SIGKILL is delivered, not awaited: a worker in the middle of a page fault or a disk read
+  // dies a moment later. Callers (a service's cancel, a restart) are told the workers are gone
+  // only once they are.
+  auto any_left = [&] {
+    if (GroupHasLiveProcesses(mpirun_pid_)) return true;
+    return std::any_of(family.begin(), family.end(), [](const ProcessIdentity& process) {
+      return StillRunning(process);
+    });
+  };
+  for (int i = 0; i < 250 && any_left(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 }  // namespace aimass::coordinator

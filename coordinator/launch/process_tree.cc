@@ -1,5 +1,8 @@
 #include "coordinator/launch/process_tree.h"
 
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -32,6 +35,85 @@ bool IsDescendantOf(pid_t pid, pid_t ancestor) {
     pid = *parent;
   }
   return false;
+}
+
+namespace {
+
+struct ProcStat {
+  pid_t pid = 0;
+  std::string state;
+  pid_t parent = 0;
+  pid_t group = 0;
+  unsigned long long start_time = 0;
+};
+
+// /proc/PID/stat: "PID (COMM) STATE PPID PGRP SESSION TTY TPGID FLAGS MINFLT CMINFLT MAJFLT
+// CMAJFLT UTIME STIME CUTIME CSTIME PRIORITY NICE THREADS ITREALVALUE STARTTIME ..."; COMM may
+// hold spaces and parentheses, so fields are read after the last ')'.
+std::optional<ProcStat> ReadStat(pid_t pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!file || !std::getline(file, line)) return std::nullopt;
+  size_t end_of_name = line.rfind(')');
+  if (end_of_name == std::string::npos) return std::nullopt;
+  std::istringstream fields(line.substr(end_of_name + 1));
+  ProcStat stat;
+  stat.pid = pid;
+  long parent = 0, group = 0;
+  if (!(fields >> stat.state >> parent >> group)) return std::nullopt;
+  std::string skipped;
+  for (int field = 6; field < 22; ++field) fields >> skipped;  // SESSION .. ITREALVALUE
+  if (!(fields >> stat.start_time)) return std::nullopt;
+  stat.parent = static_cast<pid_t>(parent);
+  stat.group = static_cast<pid_t>(group);
+  return stat;
+}
+
+std::vector<ProcStat> AllProcesses() {
+  std::vector<ProcStat> processes;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); })) {
+      continue;
+    }
+    if (auto stat = ReadStat(static_cast<pid_t>(std::stol(name)))) processes.push_back(*stat);
+  }
+  return processes;
+}
+
+bool Ended(const std::string& state) { return state == "Z" || state == "X"; }
+
+}  // namespace
+
+bool GroupHasLiveProcesses(pid_t group) {
+  if (group <= 1) return false;
+  for (const ProcStat& process : AllProcesses()) {
+    if (process.group == group && !Ended(process.state)) return true;
+  }
+  return false;
+}
+
+std::vector<ProcessIdentity> LiveDescendantsOf(pid_t ancestor) {
+  std::vector<ProcessIdentity> found;
+  if (ancestor <= 1) return found;
+  const std::vector<ProcStat> processes = AllProcesses();
+  std::vector<pid_t> frontier = {ancestor};
+  // Breadth-first over parent links; the bound guards against a cycle read mid-reparenting.
+  for (size_t next = 0; next < frontier.size() && frontier.size() < 100000; ++next) {
+    for (const ProcStat& process : processes) {
+      if (process.parent == frontier[next] && process.pid != ancestor && !Ended(process.state)) {
+        frontier.push_back(process.pid);
+        found.push_back(ProcessIdentity{process.pid, process.start_time});
+      }
+    }
+  }
+  return found;
+}
+
+bool StillRunning(const ProcessIdentity& process) {
+  auto stat = ReadStat(process.pid);
+  return stat && stat->start_time == process.start_time && !Ended(stat->state);
 }
 
 }  // namespace aimass::coordinator

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <optional>
+#include <vector>
 
 namespace aimass::coordinator {
 
@@ -14,5 +15,24 @@ std::optional<pid_t> ParentProcess(pid_t pid);
 
 // True when `ancestor` is a strict ancestor of `pid`: `pid` itself is not its own descendant.
 bool IsDescendantOf(pid_t pid, pid_t ancestor);
+
+// A process as it was seen: its pid and its start time (clock ticks after boot), which tell
+// it from a later process that reuses the pid.
+struct ProcessIdentity {
+  pid_t pid = 0;
+  unsigned long long start_time = 0;
+};
+
+// Every live (not zombie) descendant of `ancestor`, which is not included. Open MPI puts each
+// worker it starts in a process group of its own, so a launcher that must end them all finds
+// them through their parents, while mpirun still runs.
+std::vector<ProcessIdentity> LiveDescendantsOf(pid_t ancestor);
+
+// True while `process` (the same pid with the same start time) has not ended.
+bool StillRunning(const ProcessIdentity& process);
+
+// True while a process of process group `group` has not ended (zombies have ended: they only
+// wait for a parent to collect them, which for orphans may never happen in a container).
+bool GroupHasLiveProcesses(pid_t group);
 
 }  // namespace aimass::coordinator

@@ -334,7 +334,9 @@ TEST_CASE("service: the queue honours --max-concurrent-jobs and cancel leaves no
   service.Json("POST", "/api/v1/jobs/" + std::to_string(running) + "/cancel", 200);
   json::object cancelled = service.WaitForState(running, "cancelled", seconds(90));
   CHECK(cancelled.at("error").as_string().find("cancelled by token:1") == 0);
-  for (uint32_t pid : workers) CHECK(ProcessEnded(pid));
+  for (uint32_t pid : workers) {
+    CHECK(ProcessEnded(pid));
+  }
   CHECK(JobProcesses(running).empty());
   // An ended job cannot be cancelled again.
   CHECK(service.Call("POST", "/api/v1/jobs/" + std::to_string(running) + "/cancel").status == 409);

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
@@ -15,6 +16,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "common/aimass.pb.h"
 #include "common/env.h"
@@ -487,7 +489,21 @@ TEST_CASE("only a launcher's own descendants count as its processes", "[control]
   coordinator::LocalLaunchOptions with_hostfile;
   with_hostfile.mpirun_args = {"--hostfile", "hosts"};
   CHECK_FALSE(coordinator::LocalMpirunLauncher(with_hostfile).workers_on_this_host());
+  // The child is seen as a live descendant, with a start time that tells it from a later
+  // process with its pid; once it is killed it is not running (also as a zombie).
+  auto family = coordinator::LiveDescendantsOf(::getpid());
+  auto seen = std::find_if(family.begin(), family.end(),
+                           [&](const coordinator::ProcessIdentity& process) { return process.pid == child; });
+  REQUIRE(seen != family.end());
+  CHECK(coordinator::StillRunning(*seen));
+  coordinator::ProcessIdentity impostor = *seen;
+  impostor.start_time += 1;
+  CHECK_FALSE(coordinator::StillRunning(impostor));
   ::kill(child, SIGKILL);
+  for (int i = 0; i < 200 && coordinator::StillRunning(*seen); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK_FALSE(coordinator::StillRunning(*seen));  // a zombie until reaped, and ended
   ::waitpid(child, nullptr, 0);
 }
 
