@@ -29,6 +29,10 @@
 
 namespace aimass::service {
 
+// Where a job's sealed registered model is opened while the job runs (removed when it ends,
+// and by a restart after a crash).
+inline std::string OpenedModelDirectory(const std::string& job_dir) { return job_dir + "/model"; }
+
 struct SchedulerOptions {
   std::string state_dir;
   uint32_t max_concurrent_jobs = 1;
