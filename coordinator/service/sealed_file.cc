@@ -65,6 +65,8 @@ bool Crypt(EVP_CIPHER_CTX* ctx, const unsigned char* in, unsigned char* out, siz
 
 }  // namespace
 
+MasterKey::~MasterKey() { OPENSSL_cleanse(bytes_.data(), bytes_.size()); }
+
 Result<MasterKey> MasterKey::FromBytes(std::string bytes) {
   if (bytes.size() != kMasterKeyBytes) {
     return Status::InvalidArgument("a master key is " + std::to_string(kMasterKeyBytes) + " bytes, not " +
@@ -76,6 +78,7 @@ Result<MasterKey> MasterKey::FromBytes(std::string bytes) {
   labelled += bytes;
   Sha256 digest;
   digest.Update(labelled.data(), labelled.size());
+  OPENSSL_cleanse(labelled.data(), labelled.size());
   const std::string hex = digest.FinalHex();
   if (hex.size() != 64) return Status::Internal("cannot compute SHA-256 (OpenSSL failed)");
   std::string id;
@@ -122,17 +125,23 @@ Result<MasterKey> MasterKey::Load(const std::string& path) {
                                    (filled > kKeyFileReadLimit ? "+" : "") + " bytes");
   };
   if (text.size() == kMasterKeyBytes) return FromBytes(std::move(text));
-  std::string hex = text;
-  if (!hex.empty() && hex.back() == '\n') hex.pop_back();
-  if (hex.size() != 2 * kMasterKeyBytes) return wrong_size();
-  std::string bytes;
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    const int high = HexValue(hex[i]);
-    const int low = HexValue(hex[i + 1]);
-    if (high < 0 || low < 0) {
-      return Status::InvalidArgument("--master-key-file " + path + ": 64 characters that are not all hex digits");
-    }
-    bytes.push_back(static_cast<char>(high * 16 + low));
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  if (text.size() != 2 * kMasterKeyBytes) {
+    OPENSSL_cleanse(text.data(), text.size());
+    return wrong_size();
+  }
+  std::string bytes(kMasterKeyBytes, '\0');
+  bool hex = true;
+  for (size_t i = 0; i < kMasterKeyBytes; ++i) {
+    const int high = HexValue(text[2 * i]);
+    const int low = HexValue(text[2 * i + 1]);
+    hex = hex && high >= 0 && low >= 0;
+    bytes[i] = static_cast<char>(high * 16 + low);
+  }
+  OPENSSL_cleanse(text.data(), text.size());
+  if (!hex) {
+    OPENSSL_cleanse(bytes.data(), bytes.size());
+    return Status::InvalidArgument("--master-key-file " + path + ": 64 characters that are not all hex digits");
   }
   return FromBytes(std::move(bytes));
 }

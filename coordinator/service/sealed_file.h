@@ -43,6 +43,13 @@ class MasterKey {
   // or stricter), InvalidArgument when it is of another size; one line naming the file.
   [[nodiscard]] static Result<MasterKey> Load(const std::string& path);
 
+  // The bytes are wiped when a MasterKey goes (copies wipe their own).
+  ~MasterKey();
+  MasterKey(const MasterKey&) = default;
+  MasterKey(MasterKey&&) = default;
+  MasterKey& operator=(const MasterKey&) = default;
+  MasterKey& operator=(MasterKey&&) = default;
+
   const std::string& bytes() const { return bytes_; }
   // The 8-byte key id, as stored in every sealed file.
   const std::string& id() const { return id_; }
