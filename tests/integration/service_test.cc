@@ -580,24 +580,27 @@ TEST_CASE("service: a key added to a plain state directory seals new models and 
     return dir.Path("state/artifacts/sha256/" + digest.substr(0, 2) + "/" + digest);
   };
   CHECK(fs::exists(artifact(plain_digest) + "/model.pt"));
-  Service service(dir.Path("state"), {"--master-key-file", key});
-  const int64_t trained = service.Submit("train", TrainYaml(2), 1, "new");
-  service.WaitForState(trained, "succeeded");
-  const std::string sealed_digest(
-      service.Json("GET", "/api/v1/models/new", 200).at("versions").as_array()[0].at("sha256").as_string());
-  CHECK(fs::exists(artifact(sealed_digest) + "/model.pt.sealed"));
-  CHECK_FALSE(fs::exists(artifact(sealed_digest) + "/model.pt"));
-  CHECK(fs::exists(artifact(plain_digest) + "/model.pt"));  // left as it was
-  for (const char* model : {"models:/old/1", "models:/new/1"}) {
-    const int64_t scoring = service.Submit(
-        "infer", std::string("model: ") + model + "\n"
-                 "input: {path: fashion-mnist/test, format: csv, header: true}\n"
-                 "schema: {id: id, features: [pixel0..pixel783], shape: [1, 28, 28]}\n"
-                 "output: {path: scores}\n"
-                 "inference: {device: cpu, threads: 1}\n", 1);
-    INFO(model);
-    CHECK(service.WaitForState(scoring, "succeeded").at("summary").at("records_out").as_int64() == 512);
+  {
+    Service service(dir.Path("state"), {"--master-key-file", key});
+    const int64_t trained = service.Submit("train", TrainYaml(2), 1, "new");
+    service.WaitForState(trained, "succeeded");
+    const std::string sealed_digest(
+        service.Json("GET", "/api/v1/models/new", 200).at("versions").as_array()[0].at("sha256").as_string());
+    CHECK(fs::exists(artifact(sealed_digest) + "/model.pt.sealed"));
+    CHECK_FALSE(fs::exists(artifact(sealed_digest) + "/model.pt"));
+    CHECK(fs::exists(artifact(plain_digest) + "/model.pt"));  // left as it was
+    for (const char* model : {"models:/old/1", "models:/new/1"}) {
+      const int64_t scoring = service.Submit(
+          "infer", std::string("model: ") + model + "\n"
+                   "input: {path: fashion-mnist/test, format: csv, header: true}\n"
+                   "schema: {id: id, features: [pixel0..pixel783], shape: [1, 28, 28]}\n"
+                   "output: {path: scores}\n"
+                   "inference: {device: cpu, threads: 1}\n", 1);
+      INFO(model);
+      CHECK(service.WaitForState(scoring, "succeeded").at("summary").at("records_out").as_int64() == 512);
+    }
   }
+  // Stopped first: the refusal must be the key's, not that of a state directory in use.
   ProcessResult keyless = RefusedStart(dir, {});
   CHECK(keyless.exit_code == 1);
   CHECK(keyless.err.find("give --master-key-file") != std::string::npos);
