@@ -52,6 +52,7 @@ const char kUsage[] =
     "  aimass-coordinator serve --state-dir DIR [--listen 127.0.0.1:8470] [--data-root PATH]...\n"
     "                           [--max-concurrent-jobs N] [--tls-cert F --tls-key F]\n"
     "                           [--insecure-listen] [--max-body-bytes N] [--hostfile FILE] [--ui-dir DIR]\n"
+    "                           [--master-key-file F]\n"
     "      The platform service: REST API and web UI, jobs, model registry (docs/service.md).\n"
     "  aimass-coordinator data convert --output DIR [--input IDX_DIR] [--shard-records N] [--limit N]\n"
     "      Fashion-MNIST IDX files into gzip CSV part files (train/ and test/).\n";
@@ -325,7 +326,8 @@ int Infer(int argc, char** argv) {
 int Serve(int argc, char** argv) {
   auto arguments = ParseArguments(argc, argv, 2,
                                   {"--state-dir", "--listen", "--data-root", "--max-concurrent-jobs",
-                                   "--tls-cert", "--tls-key", "--max-body-bytes", "--hostfile", "--ui-dir"},
+                                   "--tls-cert", "--tls-key", "--max-body-bytes", "--hostfile", "--ui-dir",
+                                   "--master-key-file"},
                                   {"--insecure-listen"});
   if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
   service::ServiceOptions options;
@@ -347,6 +349,7 @@ int Serve(int argc, char** argv) {
   options.insecure_listen = arguments->switches.count("--insecure-listen") > 0;
   options.hostfile = arguments->Get("--hostfile");
   options.ui_dir = arguments->Get("--ui-dir");
+  options.master_key_file = arguments->Get("--master-key-file");
   return service::RunService(options);
 }
 

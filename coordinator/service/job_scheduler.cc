@@ -218,8 +218,16 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
 
   Result<PreparedJob> prepared = Status::Internal("not prepared");
   if (status.ok()) {
+    // A registered model is opened into the job's own directory when it is stored sealed.
     prepared = PrepareSubmittedJob(record->kind, record->config_yaml, job_dir, roots_,
-                                   [this](const ModelReference& reference) { return ResolveModel(reference); });
+                                   [&](const ModelReference& reference) -> Result<std::string> {
+                                     AIMASS_ASSIGN_OR_RETURN(ModelVersionRecord version,
+                                                             store_.With([&](StateStore& store) {
+                                                               return ResolveModelReference(store, reference);
+                                                             }));
+                                     return artifacts_.Materialize(version.artifact_sha256,
+                                                                   OpenedModelDirectory(job_dir));
+                                   });
     status = prepared.ok() ? Status::Ok() : prepared.status();
   }
   std::string tag;
@@ -281,6 +289,12 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
       }
       if (status.ok()) summary_json = json::serialize(coordinator::ToJson(job.summary()));
     }
+  }
+
+  // The opened copy of a sealed model lives no longer than the job that needed it.
+  if (env_.Exists(OpenedModelDirectory(job_dir))) {
+    Status removed = env_.RemoveTree(OpenedModelDirectory(job_dir));
+    if (!removed.ok()) recorder.OnInfo("aimass: warning: removing the opened model: " + removed.message());
   }
 
   JobState final_state = JobState::kSucceeded;

@@ -29,6 +29,10 @@
 
 namespace aimass::service {
 
+// Where a job's sealed registered model is opened while the job runs (removed when it ends,
+// and by a restart after a crash).
+inline std::string OpenedModelDirectory(const std::string& job_dir) { return job_dir + "/model"; }
+
 struct SchedulerOptions {
   std::string state_dir;
   uint32_t max_concurrent_jobs = 1;
@@ -56,11 +60,13 @@ class JobScheduler {
   // Stops dispatching, cancels every running job and waits for them to end.
   void Shutdown();
 
-  // Registers a succeeded train job's model as a new version of `model` (used by the API and
-  // by jobs submitted with register_as). Returns the version.
-  // The artifact directory of a registered model (`models:/NAME@ALIAS` in an infer config).
+  // The artifact directory of a registered model (`models:/NAME@ALIAS` in an infer config),
+  // for checking a submitted config. A running job reads a sealed artifact through
+  // ArtifactStore::Materialize instead, in OpenedModelDirectory(its directory).
   [[nodiscard]] Result<std::string> ResolveModel(const ModelReference& reference);
 
+  // Registers a succeeded train job's model as a new version of `model` (used by the API and
+  // by jobs submitted with register_as). Returns the version.
   [[nodiscard]] Result<int64_t> RegisterModel(int64_t job_id, const std::string& model,
                                               const std::string& actor);
 

@@ -1,6 +1,10 @@
 #include "coordinator/service/model_registry.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "common/net/handshake.h"
@@ -31,6 +35,13 @@ Status ListFiles(Env& env, const std::string& dir, const std::string& prefix,
   return Status::Ok();
 }
 
+// The additional data of an artifact's sealed file: which artifact, which file.
+std::string SealContext(const std::string& sha256, const std::string& file) {
+  return "aimass artifact sha256:" + sha256 + "/" + file;
+}
+
+constexpr const char* kArtifactFiles[] = {"model.pt", "config.yaml"};
+
 }  // namespace
 
 std::string ArtifactStore::PathOf(const std::string& sha256) const {
@@ -43,22 +54,58 @@ Result<std::string> ArtifactStore::AddRun(const std::string& run_dir) {
   const std::string digest = Sha256Hex(model);
   if (!IsHexDigest(digest)) return Status::Internal("cannot compute SHA-256 (OpenSSL failed)");
   const std::string final_dir = PathOf(digest);
-  if (env_.Exists(final_dir + "/model.pt")) return digest;
+  // A plain copy made before the server had a key is kept as it is (docs/service.md).
+  const auto stored = [&] {
+    return env_.Exists(final_dir + "/model.pt") || env_.Exists(final_dir + "/model.pt.sealed");
+  };
+  if (stored()) return digest;
   // Written whole under a private name, then renamed into place: a crash leaves a stray
   // temporary directory, never a half-written artifact under its digest.
   AIMASS_ASSIGN_OR_RETURN(std::string random, net::RandomBytes(8));
   const std::string temporary = root_ + "/tmp-" + net::ToHex(random);
   AIMASS_RETURN_IF_ERROR(env_.CreateDirectories(temporary));
-  AIMASS_RETURN_IF_ERROR(env_.WriteFileAtomically(temporary + "/model.pt", model));
-  AIMASS_RETURN_IF_ERROR(env_.WriteFileAtomically(temporary + "/config.yaml", config));
+  for (const char* file : kArtifactFiles) {
+    const std::string& contents = std::string(file) == "model.pt" ? model : config;
+    if (key_) {
+      AIMASS_ASSIGN_OR_RETURN(std::string sealed, Seal(*key_, contents, SealContext(digest, file)));
+      AIMASS_RETURN_IF_ERROR(env_.WriteFileAtomically(temporary + "/" + file + ".sealed", sealed));
+    } else {
+      AIMASS_RETURN_IF_ERROR(env_.WriteFileAtomically(temporary + "/" + file, contents));
+    }
+  }
   AIMASS_RETURN_IF_ERROR(env_.CreateDirectories(root_ + "/sha256/" + digest.substr(0, 2)));
   Status renamed = env_.RenameFile(temporary, final_dir);
   if (!renamed.ok()) {
     (void)env_.RemoveTree(temporary);
-    if (env_.Exists(final_dir + "/model.pt")) return digest;  // a concurrent copy won
+    if (stored()) return digest;  // a concurrent copy won
     return renamed;
   }
   return digest;
+}
+
+Result<std::string> ArtifactStore::Materialize(const std::string& sha256, const std::string& private_dir) {
+  if (!IsHexDigest(sha256)) return Status::InvalidArgument("artifact '" + sha256 + "' is not a SHA-256 digest");
+  const std::string artifact = PathOf(sha256);
+  if (!env_.Exists(artifact + "/model.pt.sealed")) return artifact;  // stored plain
+  if (!key_) {
+    return Status::FailedPrecondition(artifact + " is sealed and the server has no --master-key-file");
+  }
+  // Private before anything is written into it: other users of the host never see the weights.
+  AIMASS_RETURN_IF_ERROR(env_.CreateDirectories(private_dir));
+  if (::chmod(private_dir.c_str(), 0700) != 0) {
+    return Status::IOError(private_dir + ": " + std::strerror(errno));
+  }
+  for (const char* file : kArtifactFiles) {
+    const std::string path = artifact + "/" + file + ".sealed";
+    AIMASS_ASSIGN_OR_RETURN(std::string sealed, env_.ReadFile(path));
+    AIMASS_ASSIGN_OR_RETURN(std::string plain, Open(*key_, sealed, SealContext(sha256, file), path));
+    // The tag vouches for the bytes; the digest also vouches that they are this artifact's.
+    if (std::string(file) == "model.pt" && Sha256Hex(plain) != sha256) {
+      return Status::Corruption(path + ": the opened model.pt does not have the artifact's SHA-256");
+    }
+    AIMASS_RETURN_IF_ERROR(env_.WriteFileAtomically(private_dir + "/" + file, plain));
+  }
+  return private_dir;
 }
 
 Result<std::optional<ModelReference>> ParseModelReference(const std::string& text) {

@@ -6,8 +6,15 @@
 //
 // Jobs name registered models as `models:/NAME/VERSION` or `models:/NAME@ALIAS`.
 //
-// Thread safety: AddRun may run concurrently (a copy lands by an atomic rename); the store
-// is the caller's to lock.
+// With a master key (serve --master-key-file) the files are stored sealed (sealed_file.h):
+// model.pt.sealed and config.yaml.sealed, each bound to "sha256:<digest>/<file name>", so a
+// sealed file moved into another artifact does not open. The digest stays that of the
+// plaintext model.pt, so references and the API are the same either way. A job reads a sealed
+// artifact through Materialize, which opens it into a private directory of the job's own.
+// Artifacts stored plain before a key was given stay plain and readable (docs/service.md).
+//
+// Thread safety: AddRun and Materialize may run concurrently (a copy lands by an atomic
+// rename); the store is the caller's to lock.
 #pragma once
 
 #include <cstdint>
@@ -16,23 +23,33 @@
 
 #include "common/env.h"
 #include "common/status.h"
+#include "coordinator/service/sealed_file.h"
 #include "coordinator/service/store/state_store.h"
 
 namespace aimass::service {
 
 class ArtifactStore {
  public:
-  ArtifactStore(std::string root, Env& env) : root_(std::move(root)), env_(env) {}
+  // `key`: seal what is added and open what is sealed; nullopt: plain files only.
+  ArtifactStore(std::string root, Env& env, std::optional<MasterKey> key = std::nullopt)
+      : root_(std::move(root)), env_(env), key_(std::move(key)) {}
 
-  // Copies model.pt and config.yaml of a finished training run in; returns the SHA-256 of
-  // model.pt. Idempotent: the same weights are stored once.
+  // Copies model.pt and config.yaml of a finished training run in (sealed when there is a
+  // key); returns the SHA-256 of model.pt. Idempotent: the same weights are stored once.
   [[nodiscard]] Result<std::string> AddRun(const std::string& run_dir);
   // The artifact directory of `sha256` (which must be 64 hex digits).
   std::string PathOf(const std::string& sha256) const;
+  // A directory a job can read as a run directory (model.pt + config.yaml) for `sha256`: the
+  // artifact itself when it is plain; when it is sealed, `private_dir` (created, mode 0700)
+  // with the opened files, once the tag of each has verified and the SHA-256 of model.pt is
+  // `sha256`. The caller removes `private_dir` when the job is done with it. kCorruption for
+  // an altered file, kFailedPrecondition for a sealed artifact and no key.
+  [[nodiscard]] Result<std::string> Materialize(const std::string& sha256, const std::string& private_dir);
 
  private:
   std::string root_;
   Env& env_;
+  std::optional<MasterKey> key_;
 };
 
 // A reference to a registered model in a job's `model:` key.

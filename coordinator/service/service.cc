@@ -23,6 +23,7 @@
 #include "coordinator/service/job_scheduler.h"
 #include "coordinator/service/leftover_processes.h"
 #include "coordinator/service/model_registry.h"
+#include "coordinator/service/sealed_file.h"
 #include "coordinator/service/service_metrics.h"
 #include "coordinator/service/shared_store.h"
 
@@ -77,9 +78,44 @@ Status WriteSecretFile(const std::string& path, const std::string& secret) {
   return Status::Ok();
 }
 
+// The state directory's record of its master key: a sealed file of a fixed text. Opening it
+// proves the key is the one the artifacts were sealed with (the GCM tag, not just the key id),
+// and its presence says that the directory holds sealed artifacts.
+constexpr char kKeyCheckFile[] = "master-key.check";
+constexpr char kKeyCheckText[] = "aimass master key check v1";
+
+// nullopt with no --master-key-file; an error (one line) for a bad key file, for a key that is
+// not the state directory's, and for a state directory with sealed artifacts and no key.
+Result<std::optional<MasterKey>> LoadStateKey(const std::string& state_dir, const std::string& key_file) {
+  const std::string check_path = state_dir + "/" + kKeyCheckFile;
+  const bool sealed_before = ::access(check_path.c_str(), F_OK) == 0;
+  if (key_file.empty()) {
+    if (sealed_before) {
+      return Status::FailedPrecondition("--state-dir " + state_dir +
+                                        " holds artifacts sealed with a master key: give --master-key-file");
+    }
+    return std::optional<MasterKey>();
+  }
+  AIMASS_ASSIGN_OR_RETURN(MasterKey key, MasterKey::Load(key_file));
+  Env& env = Env::Default();
+  if (sealed_before) {
+    AIMASS_ASSIGN_OR_RETURN(std::string check, env.ReadFile(check_path));
+    auto opened = Open(key, check, kKeyCheckFile, check_path);
+    if (!opened.ok() || *opened != kKeyCheckText) {
+      return Status::PermissionDenied("--master-key-file " + key_file +
+                                      " is not the key this state directory was sealed with");
+    }
+  } else {
+    // The first start with a key: from now on this key, and only it, opens the directory.
+    AIMASS_ASSIGN_OR_RETURN(std::string check, Seal(key, kKeyCheckText, kKeyCheckFile));
+    AIMASS_RETURN_IF_ERROR(env.WriteFileAtomically(check_path, check));
+  }
+  return std::optional<MasterKey>(std::move(key));
+}
+
 // Jobs a crashed server left running become interrupted, and what their launches left behind
-// is ended.
-void RecoverFromCrash(SharedStore& store) {
+// is ended (their processes, and the opened copy of a sealed model).
+void RecoverFromCrash(SharedStore& store, const std::string& state_dir) {
   auto interrupted = store.With([](StateStore& state) { return state.MarkRunningInterrupted(); });
   if (!interrupted.ok()) {
     std::fprintf(stderr, "aimass: warning: cannot mark interrupted jobs: %s\n",
@@ -89,6 +125,8 @@ void RecoverFromCrash(SharedStore& store) {
   for (int64_t id : *interrupted) {
     auto job = store.With([&](StateStore& state) { return state.GetJob(id); });
     int ended = job.ok() ? KillTaggedProcesses(job->process_tag) : 0;
+    std::error_code ignored;
+    std::filesystem::remove_all(OpenedModelDirectory(state_dir + "/jobs/" + std::to_string(id)), ignored);
     (void)store.With([&](StateStore& state) -> Status {
       AIMASS_RETURN_IF_ERROR(state.SetJobProcess(id, std::nullopt, ""));
       return state.Audit("system", "job.interrupted",
@@ -149,7 +187,13 @@ int RunService(const ServiceOptions& options) {
   if (!opened.ok()) return Fail(opened.status().message());
   SharedStore store(std::move(opened).value());
 
-  RecoverFromCrash(store);
+  // Before anything else is done with the state: a wrong key stops the server here, not at
+  // the first job that needs a model.
+  auto key = LoadStateKey(state_dir, options.master_key_file);
+  if (!key.ok()) return Fail(key.status().message());
+  if (*key) std::printf("aimass: registered models are encrypted at rest (AES-256-GCM)\n");
+
+  RecoverFromCrash(store, state_dir);
 
   const std::string token_path = state_dir + "/admin.token";
   auto tokens = store.With([](StateStore& state) { return state.CountTokens(); });
@@ -172,7 +216,7 @@ int RunService(const ServiceOptions& options) {
   }
 
   Env& env = Env::Default();
-  ArtifactStore artifacts(state_dir + "/artifacts", env);
+  ArtifactStore artifacts(state_dir + "/artifacts", env, std::move(key).value());
   ServiceMetrics metrics;
   SchedulerOptions scheduling;
   scheduling.state_dir = state_dir;

@@ -24,6 +24,7 @@ struct ServiceOptions {
   size_t max_body_bytes = 1 << 20;
   std::string ui_dir;            // empty: share/aimass/ui beside the executable's bin/
   std::string hostfile;          // empty: every job's workers on this host
+  std::string master_key_file;   // non-empty: registered model artifacts are stored sealed
 };
 
 // Runs the service until a signal stops it. The process's exit code.

@@ -478,6 +478,140 @@ TEST_CASE("service: /metrics is Prometheus text with jobs and requests", "[servi
         std::string::npos);
 }
 
+
+// A state directory sealed with one key: the serve command's one-line refusal for `extra`.
+ProcessResult RefusedStart(const TempDir& dir, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {CoordinatorBinary(), "serve", "--state-dir", dir.Path("state"),
+                                   "--data-root", DataRoot(), "--listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return Run(argv, dir.path(), seconds(30));
+}
+
+TEST_CASE("service: with --master-key-file registered models are sealed at rest, still score, "
+          "and only the right key opens the state directory", "[service]") {
+  TempDir dir;
+  const std::string key = dir.Path("master.key");
+  WriteRaw(key, std::string(32, '\x11'));
+  REQUIRE(::chmod(key.c_str(), 0600) == 0);
+  const std::string other_key = dir.Path("other.key");
+  WriteRaw(other_key, std::string(64, 'e') + "\n");
+  REQUIRE(::chmod(other_key.c_str(), 0600) == 0);
+  const std::string infer_yaml =
+      "model: models:/sealed@production\n"
+      "input: {path: fashion-mnist/test, format: csv, header: true}\n"
+      "schema: {id: id, features: [pixel0..pixel783], shape: [1, 28, 28]}\n"
+      "output: {path: scores}\n"
+      "inference: {device: cpu, threads: 1}\n";
+  std::string artifact;
+  {
+    Service service(dir.Path("state"), {"--master-key-file", key});
+    CHECK(service.Output().find("encrypted at rest") != std::string::npos);
+    const int64_t trained = service.Submit("train", TrainYaml(1), 2, "sealed");
+    json::object job = service.WaitForState(trained, "succeeded");
+    CHECK(job.at("model").at("version") == 1);
+    const std::string weights = ReadText(std::string(job.at("directory").as_string()) + "/model.pt");
+    REQUIRE(weights.size() > 1000);
+    json::object version =
+        service.Json("GET", "/api/v1/models/sealed", 200).at("versions").as_array()[0].as_object();
+    const std::string digest(version.at("sha256").as_string());
+    artifact = dir.Path("state/artifacts/sha256/" + digest.substr(0, 2) + "/" + digest);
+    // Only sealed files on disk, and none of the weights' bytes in them.
+    CHECK_FALSE(fs::exists(artifact + "/model.pt"));
+    CHECK_FALSE(fs::exists(artifact + "/config.yaml"));
+    const std::string sealed = ReadText(artifact + "/model.pt.sealed");
+    CHECK(sealed.size() == weights.size() + 44);
+    for (size_t offset : {size_t{0}, weights.size() / 2, weights.size() - 64}) {
+      CHECK(sealed.find(weights.substr(offset, 32)) == std::string::npos);
+    }
+    CHECK(ReadText(artifact + "/config.yaml.sealed").find("model:") == std::string::npos);
+
+    service.Json("PUT", "/api/v1/models/sealed/aliases/production", 200, R"({"version": 1})");
+    const int64_t scoring = service.Submit("infer", infer_yaml, 2);
+    json::object scored = service.WaitForState(scoring, "succeeded");
+    CHECK(scored.at("summary").at("records_out").as_int64() == 512);
+    // The opened copy lived only as long as the job.
+    CHECK_FALSE(fs::exists(dir.Path("state/jobs/" + std::to_string(scoring) + "/model")));
+    service.Signal(SIGTERM);
+    CHECK(service.WaitForExit(seconds(60)).exit_code == 0);
+  }
+
+  ProcessResult wrong = RefusedStart(dir, {"--master-key-file", other_key});
+  CHECK(wrong.exit_code == 1);
+  CHECK(wrong.err.find("--master-key-file " + other_key + " is not the key this state directory was sealed with") !=
+        std::string::npos);
+  ProcessResult keyless = RefusedStart(dir, {});
+  CHECK(keyless.exit_code == 1);
+  CHECK(keyless.err.find("holds artifacts sealed with a master key: give --master-key-file") != std::string::npos);
+  REQUIRE(::chmod(key.c_str(), 0644) == 0);
+  ProcessResult readable = RefusedStart(dir, {"--master-key-file", key});
+  CHECK(readable.exit_code == 1);
+  CHECK(readable.err.find("has mode 0644: it must be 0600 or stricter") != std::string::npos);
+  REQUIRE(::chmod(key.c_str(), 0600) == 0);
+  for (const ProcessResult* refused : {&wrong, &keyless, &readable}) {
+    CHECK(refused->err.find(std::string(32, '\x11')) == std::string::npos);  // never the key
+  }
+
+  {
+    // The right key: the registered version scores again, by number this time.
+    Service service(dir.Path("state"), {"--master-key-file", key});
+    const int64_t scoring = service.Submit("infer", std::regex_replace(infer_yaml, std::regex("@production"), "/1"), 1);
+    CHECK(service.WaitForState(scoring, "succeeded").at("summary").at("records_out").as_int64() == 512);
+
+    // A sealed file altered on disk: the job fails and says which file and why.
+    std::string sealed = ReadText(artifact + "/model.pt.sealed");
+    sealed[sealed.size() / 2] = static_cast<char>(sealed[sealed.size() / 2] ^ 0x01);
+    WriteRaw(artifact + "/model.pt.sealed", sealed);
+    const int64_t tampered = service.Submit("infer", infer_yaml, 1);
+    json::object failed = service.WaitForState(tampered, "failed");
+    CHECK(std::string(failed.at("error").as_string()).find(
+              "model.pt.sealed: authentication failed: the file was altered or the key is wrong") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir.Path("state/jobs/" + std::to_string(tampered) + "/model/model.pt")));
+  }
+}
+
+TEST_CASE("service: a key added to a plain state directory seals new models and still reads the "
+          "plain ones; then the key is required", "[service]") {
+  TempDir dir;
+  const std::string key = dir.Path("master.key");
+  WriteRaw(key, std::string(64, 'a') + "\n");
+  REQUIRE(::chmod(key.c_str(), 0400) == 0);
+  std::string plain_digest;
+  {
+    Service service(dir.Path("state"));
+    const int64_t trained = service.Submit("train", TrainYaml(1), 1, "old");
+    service.WaitForState(trained, "succeeded");
+    plain_digest = std::string(
+        service.Json("GET", "/api/v1/models/old", 200).at("versions").as_array()[0].at("sha256").as_string());
+  }
+  const auto artifact = [&](const std::string& digest) {
+    return dir.Path("state/artifacts/sha256/" + digest.substr(0, 2) + "/" + digest);
+  };
+  CHECK(fs::exists(artifact(plain_digest) + "/model.pt"));
+  {
+    Service service(dir.Path("state"), {"--master-key-file", key});
+    const int64_t trained = service.Submit("train", TrainYaml(2), 1, "new");
+    service.WaitForState(trained, "succeeded");
+    const std::string sealed_digest(
+        service.Json("GET", "/api/v1/models/new", 200).at("versions").as_array()[0].at("sha256").as_string());
+    CHECK(fs::exists(artifact(sealed_digest) + "/model.pt.sealed"));
+    CHECK_FALSE(fs::exists(artifact(sealed_digest) + "/model.pt"));
+    CHECK(fs::exists(artifact(plain_digest) + "/model.pt"));  // left as it was
+    for (const char* model : {"models:/old/1", "models:/new/1"}) {
+      const int64_t scoring = service.Submit(
+          "infer", std::string("model: ") + model + "\n"
+                   "input: {path: fashion-mnist/test, format: csv, header: true}\n"
+                   "schema: {id: id, features: [pixel0..pixel783], shape: [1, 28, 28]}\n"
+                   "output: {path: scores}\n"
+                   "inference: {device: cpu, threads: 1}\n", 1);
+      INFO(model);
+      CHECK(service.WaitForState(scoring, "succeeded").at("summary").at("records_out").as_int64() == 512);
+    }
+  }
+  // Stopped first: the refusal must be the key's, not that of a state directory in use.
+  ProcessResult keyless = RefusedStart(dir, {});
+  CHECK(keyless.exit_code == 1);
+  CHECK(keyless.err.find("give --master-key-file") != std::string::npos);
+}
 }  // namespace aimass::testing
 
 namespace aimass::testing {
