@@ -37,6 +37,20 @@ bool IsDescendantOf(pid_t pid, pid_t ancestor) {
   return false;
 }
 
+std::vector<pid_t> ListProcesses() {
+  std::vector<pid_t> pids;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.size() > 9 ||
+        !std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); })) {
+      continue;
+    }
+    pids.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return pids;
+}
+
 namespace {
 
 struct ProcStat {
@@ -71,13 +85,8 @@ std::optional<ProcStat> ReadStat(pid_t pid) {
 
 std::vector<ProcStat> AllProcesses() {
   std::vector<ProcStat> processes;
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); })) {
-      continue;
-    }
-    if (auto stat = ReadStat(static_cast<pid_t>(std::stol(name)))) processes.push_back(*stat);
+  for (pid_t pid : ListProcesses()) {
+    if (auto stat = ReadStat(pid)) processes.push_back(*stat);
   }
   return processes;
 }

@@ -16,6 +16,9 @@ std::optional<pid_t> ParentProcess(pid_t pid);
 // True when `ancestor` is a strict ancestor of `pid`: `pid` itself is not its own descendant.
 bool IsDescendantOf(pid_t pid, pid_t ancestor);
 
+// The pids /proc shows now.
+std::vector<pid_t> ListProcesses();
+
 // A process as it was seen: its pid and its start time (clock ticks after boot), which tell
 // it from a later process that reuses the pid.
 struct ProcessIdentity {

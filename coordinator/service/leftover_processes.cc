@@ -3,26 +3,19 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cctype>
-#include <filesystem>
 #include <fstream>
 #include <iterator>
+
+#include "coordinator/launch/process_tree.h"
 
 namespace aimass::service {
 
 std::vector<int> FindTaggedProcesses(const std::string& tag) {
   std::vector<int> pids;
   if (tag.size() < 8) return pids;  // never match on a short (or empty) tag
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); })) {
-      continue;
-    }
-    const int pid = std::stoi(name);
+  for (pid_t pid : coordinator::ListProcesses()) {
     if (pid == ::getpid()) continue;
-    std::ifstream file(entry.path() / "cmdline", std::ios::binary);
+    std::ifstream file("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
     std::string cmdline((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
     size_t start = 0;
     while (start < cmdline.size()) {

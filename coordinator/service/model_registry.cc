@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/io/output_file.h"
 #include "common/net/handshake.h"
 #include "common/sha256.h"
 
@@ -20,16 +21,16 @@ bool IsHexDigest(const std::string& text) {
          });
 }
 
-// Every regular file under `dir`, as paths relative to it, sorted.
+// Every regular file under `dir`, as paths relative to it with their sizes.
 Status ListFiles(Env& env, const std::string& dir, const std::string& prefix,
-                 std::vector<std::string>& files) {
+                 std::vector<std::pair<std::string, uint64_t>>& files) {
   AIMASS_ASSIGN_OR_RETURN(auto entries, env.ListDirectory(dir));
   for (const FileInfo& entry : entries) {
     const std::string relative = prefix.empty() ? entry.name : prefix + "/" + entry.name;
     if (entry.is_directory) {
       AIMASS_RETURN_IF_ERROR(ListFiles(env, dir + "/" + entry.name, relative, files));
     } else {
-      files.push_back(relative);
+      files.emplace_back(relative, entry.size);
     }
   }
   return Status::Ok();
@@ -157,13 +158,14 @@ Result<ModelVersionRecord> ResolveModelReference(StateStore& store, const ModelR
 }
 
 Result<std::string> DatasetFingerprint(const std::string& dir, Env& env) {
-  std::vector<std::string> files;
+  std::vector<std::pair<std::string, uint64_t>> files;
   AIMASS_RETURN_IF_ERROR(ListFiles(env, dir, "", files));
   std::sort(files.begin(), files.end());
   std::string listing;
-  for (const std::string& file : files) {
-    AIMASS_ASSIGN_OR_RETURN(std::string contents, env.ReadFile(dir + "/" + file));
-    listing += file + "\t" + std::to_string(contents.size()) + "\t" + Sha256Hex(contents) + "\n";
+  for (const auto& [file, size] : files) {
+    // Streamed: a training table may be far larger than memory.
+    AIMASS_ASSIGN_OR_RETURN(std::string digest, io::Sha256OfFile(dir + "/" + file));
+    listing += file + "\t" + std::to_string(size) + "\t" + digest + "\n";
   }
   return "sha256:" + Sha256Hex(listing);
 }

@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/json.hpp>
 
 #include <atomic>
 #include <exception>
@@ -24,13 +25,7 @@ namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
 std::string ErrorJson(const std::string& message, const std::string& code) {
-  // Messages here are fixed strings of this file: no escaping needed beyond quotes.
-  std::string escaped;
-  for (char c : message) {
-    if (c == '"' || c == '\\') escaped += '\\';
-    escaped += c;
-  }
-  return "{\"error\":\"" + escaped + "\",\"code\":\"" + code + "\"}";
+  return boost::json::serialize(boost::json::object{{"error", message}, {"code", code}});
 }
 
 Response JsonError(unsigned status, const std::string& message, const std::string& code) {

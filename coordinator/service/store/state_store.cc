@@ -339,15 +339,20 @@ Result<std::map<std::string, int64_t>> StateStore::CountJobsByState() {
   return counts;
 }
 
-Status StateStore::SetJobDirectory(int64_t id, const std::string& directory) {
-  AIMASS_ASSIGN_OR_RETURN(Statement update,
-                          db_->Prepare("UPDATE jobs SET directory = ?2 WHERE id = ?1"));
-  update.Bind(1, id).Bind(2, directory);
+// Runs `update` (whose ?1 is the job id) in a transaction; kNotFound when no job has that id.
+Status StateStore::UpdateJob(int64_t id, Statement& update) {
   return db_->InTransaction([&]() -> Status {
     AIMASS_RETURN_IF_ERROR(update.Run());
     if (db_->changes() == 0) return Status::NotFound("no job " + std::to_string(id));
     return Status::Ok();
   });
+}
+
+Status StateStore::SetJobDirectory(int64_t id, const std::string& directory) {
+  AIMASS_ASSIGN_OR_RETURN(Statement update,
+                          db_->Prepare("UPDATE jobs SET directory = ?2 WHERE id = ?1"));
+  update.Bind(1, id).Bind(2, directory);
+  return UpdateJob(id, update);
 }
 
 Status StateStore::SetJobProcess(int64_t id, std::optional<int64_t> process_group,
@@ -356,11 +361,7 @@ Status StateStore::SetJobProcess(int64_t id, std::optional<int64_t> process_grou
       Statement update,
       db_->Prepare("UPDATE jobs SET process_group = ?2, process_tag = ?3 WHERE id = ?1"));
   update.Bind(1, id).Bind(2, process_group).Bind(3, tag);
-  return db_->InTransaction([&]() -> Status {
-    AIMASS_RETURN_IF_ERROR(update.Run());
-    if (db_->changes() == 0) return Status::NotFound("no job " + std::to_string(id));
-    return Status::Ok();
-  });
+  return UpdateJob(id, update);
 }
 
 Status StateStore::AppendJobMetrics(int64_t job_id, const std::vector<JobMetric>& metrics) {

@@ -190,6 +190,7 @@ class StateStore {
   StateStore(std::unique_ptr<Database> db, Clock clock)
       : db_(std::move(db)), clock_(std::move(clock)) {}
   Status Migrate();
+  Status UpdateJob(int64_t id, Statement& update);
   std::unique_ptr<Database> db_;
   Clock clock_;
 };
