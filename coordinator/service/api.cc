@@ -12,6 +12,7 @@
 #include <sstream>
 #include <vector>
 
+#include "coordinator/service/api_support.h"
 #include "coordinator/service/submitted_job.h"
 
 namespace aimass::service {
@@ -20,132 +21,11 @@ namespace json = boost::json;
 using http::Request;
 using http::Response;
 
-// `lhs = value of expr`, or the error response its Status maps to.
-#define AIMASS_ASSIGN_OR_RETURN_RESPONSE(lhs, expr) \
-  AIMASS_ASSIGN_OR_RETURN_RESPONSE_IMPL(AIMASS_CONCAT(api_result_, __LINE__), lhs, expr)
-#define AIMASS_ASSIGN_OR_RETURN_RESPONSE_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                                          \
-  if (!tmp.ok()) return FromStatus(tmp.status());             \
-  lhs = std::move(tmp).value()
-
 namespace {
 
 constexpr size_t kMaxLogBytes = 4 << 20;      // a plain GET of a log returns at most its tail
 constexpr size_t kMaxStreamChunk = 64 << 10;  // a followed log sends at most this per poll
 constexpr uint32_t kMaxWorkers = 1024;
-
-// An error on its way to a response: the HTTP status and the API's code come from the Status.
-Response ErrorResponse(unsigned status, const std::string& code, const std::string& message) {
-  Response response;
-  response.status = status;
-  response.body = json::serialize(json::object{{"error", message}, {"code", code}});
-  return response;
-}
-
-Response FromStatus(const Status& status) {
-  switch (status.code()) {
-    case StatusCode::kInvalidArgument: return ErrorResponse(400, "invalid_argument", status.message());
-    case StatusCode::kNotFound: return ErrorResponse(404, "not_found", status.message());
-    case StatusCode::kPermissionDenied: return ErrorResponse(403, "forbidden", status.message());
-    case StatusCode::kFailedPrecondition:
-    case StatusCode::kAlreadyExists: return ErrorResponse(409, "conflict", status.message());
-    default: return ErrorResponse(500, "internal", status.message());
-  }
-}
-
-Response JsonResponse(const json::value& value, unsigned status = 200) {
-  Response response;
-  response.status = status;
-  response.body = json::serialize(value);
-  return response;
-}
-
-std::string IsoTime(int64_t ms) {
-  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[40];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-  char millis[8];
-  std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>(ms % 1000));
-  return std::string(text) + millis;
-}
-
-json::value OptionalTime(const std::optional<int64_t>& ms) {
-  return ms ? json::value(IsoTime(*ms)) : json::value(nullptr);
-}
-
-// A JSON text stored by the service (summaries, metrics): an object, or null if absent.
-json::value ParseStored(const std::string& text) {
-  if (text.empty()) return nullptr;
-  boost::system::error_code error;
-  json::value value = json::parse(text, error);
-  return error ? json::value(nullptr) : value;
-}
-
-std::string ActorName(const TokenRecord& token) {
-  std::string actor = "token:" + std::to_string(token.id);
-  if (!token.description.empty()) actor += " (" + token.description + ")";
-  return actor;
-}
-
-// A request body that must be a JSON object with only the keys given; each key's type is
-// checked where it is read.
-Result<json::object> ParseBody(const std::string& body, std::initializer_list<const char*> keys) {
-  boost::system::error_code error;
-  json::value value = json::parse(body, error);
-  if (error) return Status::InvalidArgument("the request body is not JSON: " + error.message());
-  if (!value.is_object()) return Status::InvalidArgument("the request body must be a JSON object");
-  for (const auto& field : value.as_object()) {
-    if (std::find_if(keys.begin(), keys.end(), [&](const char* key) { return field.key() == key; }) ==
-        keys.end()) {
-      return Status::InvalidArgument("unknown key '" + std::string(field.key()) + "' in the request body");
-    }
-  }
-  return std::move(value.as_object());
-}
-
-Result<std::string> StringField(const json::object& body, const char* key, bool required) {
-  const json::value* value = body.if_contains(key);
-  if (value == nullptr || value->is_null()) {
-    if (required) return Status::InvalidArgument(std::string(key) + ": required");
-    return std::string();
-  }
-  if (!value->is_string()) return Status::InvalidArgument(std::string(key) + ": must be a string");
-  return std::string(value->as_string());
-}
-
-Result<int64_t> IntegerField(const json::object& body, const char* key, std::optional<int64_t> fallback) {
-  const json::value* value = body.if_contains(key);
-  if (value == nullptr || value->is_null()) {
-    if (fallback) return *fallback;
-    return Status::InvalidArgument(std::string(key) + ": required");
-  }
-  if (value->is_int64()) return value->as_int64();
-  if (value->is_uint64() && value->as_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
-    return static_cast<int64_t>(value->as_uint64());
-  }
-  return Status::InvalidArgument(std::string(key) + ": must be an integer");
-}
-
-Result<int64_t> ParseId(const std::string& text, const char* what) {
-  if (text.empty() || text.size() > 18 ||
-      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return Status::NotFound(std::string("no ") + what + " '" + text + "'");
-  }
-  return std::stoll(text);
-}
-
-// The `limit` query parameter of a list: `fallback` when absent, 1 to `most` when given.
-Result<int64_t> QueryLimit(const Request& request, int64_t fallback, int64_t most) {
-  auto query = request.query.find("limit");
-  if (query == request.query.end()) return fallback;
-  auto parsed = ParseId(query->second, "limit");
-  if (!parsed.ok() || *parsed < 1 || *parsed > most) {
-    return Status::InvalidArgument("limit: must be 1 to " + std::to_string(most));
-  }
-  return *parsed;
-}
 
 std::string ContentType(const std::string& path) {
   auto ends_with = [&](const char* suffix) {
@@ -195,35 +75,17 @@ uint64_t FileSize(const std::string& path) {
   return error ? 0 : size;
 }
 
-enum class Access { kPublic, kViewer, kOperator, kAdmin };
-
-bool Allowed(Role role, Access access) {
-  switch (access) {
-    case Access::kPublic:
-    case Access::kViewer: return true;
-    case Access::kOperator: return role == Role::kOperator || role == Role::kAdmin;
-    case Access::kAdmin: return role == Role::kAdmin;
-  }
-  return false;
-}
-
 }  // namespace
 
-class Api::Impl {
+class Api::Impl : public RouteTable {
  public:
-  struct Call {
-    const Request& request;
-    std::vector<std::string> params;  // the {placeholders} of the route, in order
-    TokenRecord token;
-    std::string actor;
-  };
-  using Route = std::function<Response(Call&)>;
+  using Call = ApiCall;
   struct RouteEntry {
     std::string method;
     std::string pattern;
     std::vector<std::string> segments;
     Access access;
-    Route handler;
+    ApiRoute handler;
   };
 
   Impl(ApiOptions options, SharedStore& store, JobScheduler& scheduler, ServiceMetrics& metrics,
@@ -278,10 +140,12 @@ class Api::Impl {
     return response;
   }
 
- private:
-  void Add(const char* method, const char* pattern, Access access, Route handler) {
+ public:
+  void Add(const char* method, const char* pattern, Access access, ApiRoute handler) override {
     routes_.push_back(RouteEntry{method, pattern, Split(pattern), access, std::move(handler)});
   }
+
+ private:
 
   static std::vector<std::string> Split(const std::string& path) {
     std::vector<std::string> segments;
@@ -358,12 +222,7 @@ class Api::Impl {
   }
 
   void AuditEntry(const Call& call, const std::string& action, const std::string& target) {
-    // The audit log is best-effort only where the action itself already happened; a failure
-    // to append is printed by the server (stderr) rather than failing the request.
-    Status audited = store_.With([&](StateStore& store) {
-      return store.Audit(call.actor, action, target, call.request.remote);
-    });
-    if (!audited.ok()) std::fprintf(stderr, "aimass: warning: audit: %s\n", audited.message().c_str());
+    AuditCall(store_, call, action, target);
   }
 
   Response StaticFile(const std::string& path) {
@@ -716,5 +575,6 @@ Api::Api(ApiOptions options, SharedStore& store, JobScheduler& scheduler, Servic
     : impl_(std::make_unique<Impl>(std::move(options), store, scheduler, metrics, roots)) {}
 Api::~Api() = default;
 http::Response Api::Handle(const http::Request& request) { return impl_->Handle(request); }
+RouteTable& Api::routes() { return *impl_; }
 
 }  // namespace aimass::service

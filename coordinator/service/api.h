@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "coordinator/service/api_support.h"
 #include "coordinator/service/http/http_server.h"
 #include "coordinator/service/job_scheduler.h"
 #include "coordinator/service/service_metrics.h"
@@ -31,6 +32,9 @@ class Api {
   Api& operator=(const Api&) = delete;
 
   http::Response Handle(const http::Request& request);
+
+  // Where the other parts of the platform add their routes (before the server starts).
+  RouteTable& routes();
 
  private:
   class Impl;
