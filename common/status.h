@@ -25,6 +25,7 @@ enum class StatusCode : int {
   kNotFound = 5,            // a file, key or entry that should exist does not
   kAlreadyExists = 6,       // something to create exists already
   kPermissionDenied = 7,    // the caller may not do this (a role, a path outside the data roots)
+  kResourceExhausted = 8,   // a bounded queue or quota is full now: retry later
   kFailedPrecondition = 9,  // the system is not in the state the operation needs
   kUnavailable = 14,        // a peer or service cannot be reached now (connect, closed socket)
   kInternal = 13,           // a generic error: Status::Error() and broken invariants
@@ -46,6 +47,7 @@ inline const char* StatusCodeName(StatusCode code) {
     case StatusCode::kNotFound: return "NotFound";
     case StatusCode::kAlreadyExists: return "AlreadyExists";
     case StatusCode::kPermissionDenied: return "PermissionDenied";
+    case StatusCode::kResourceExhausted: return "ResourceExhausted";
     case StatusCode::kFailedPrecondition: return "FailedPrecondition";
     case StatusCode::kUnavailable: return "Unavailable";
     case StatusCode::kInternal: return "Internal";
@@ -87,6 +89,9 @@ class [[nodiscard]] Status {
   }
   static Status PermissionDenied(std::string message) {
     return Status(StatusCode::kPermissionDenied, std::move(message));
+  }
+  static Status ResourceExhausted(std::string message) {
+    return Status(StatusCode::kResourceExhausted, std::move(message));
   }
   static Status FailedPrecondition(std::string message) {
     return Status(StatusCode::kFailedPrecondition, std::move(message));

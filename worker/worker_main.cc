@@ -21,6 +21,7 @@
 #include "worker/device.h"
 #include "worker/infer/inference_runner.h"
 #include "worker/job_spec.h"
+#include "worker/serve/serving_loop.h"
 #include "worker/trainer.h"
 
 namespace aimass::worker {
@@ -33,6 +34,7 @@ constexpr auto kHandshakeTimeout = std::chrono::seconds(30);
 
 const char kUsage[] =
     "usage: aimass-worker [--coordinator HOST:PORT --job-id ID]\n"
+    "       aimass-worker serve --coordinator HOST:PORT --job-id ID [--replica I --replicas N]\n"
     "       aimass-worker bench allreduce [--min-bytes 8] [--max-bytes 256M] [--dtype float32|float64|bfloat16|float16]\n"
     "                                     [--backend auto|mpi|nccl] [--json]\n"
     "Started by mpirun. Under `mpirun -np 1 aimass-coordinator ... : -np N aimass-worker` the\n"
@@ -146,12 +148,90 @@ void KeepFreedMemory() {
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
 }
 
+// `aimass-worker serve ...`: a resident replica of a served model, started by the service
+// (coordinator/service/serving/replica_set.h) with the deployment's secret in its environment.
+// It needs no MPI: replicas never talk to each other.
+int ServeMain(int argc, char** argv, const std::string& secret_hex) {
+  std::string address;
+  std::string job_id;
+  int replica = 0;
+  int replicas = 1;
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (arg == "--coordinator") {
+      address = value();
+    } else if (arg == "--job-id") {
+      job_id = value();
+    } else if (arg == "--replica") {
+      replica = std::atoi(value().c_str());
+    } else if (arg == "--replicas") {
+      replicas = std::max(1, std::atoi(value().c_str()));
+    } else {
+      std::cerr << "aimass-worker: unknown argument '" << arg << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  if (address.empty() || job_id.empty()) {
+    std::cerr << "aimass-worker: serve needs --coordinator and --job-id\n" << kUsage;
+    return 2;
+  }
+  SetLogPrefix("aimass-worker serve " + std::to_string(replica));
+  auto secret = net::SecretFromHex(secret_hex);
+  if (!secret.ok()) {
+    LogError(std::string("no valid serving secret in ") + net::kJobSecretEnvironmentVariable);
+    return 2;
+  }
+  auto control = ControlClient::Connect(address, kConnectTimeout, [](const std::string& reason, bool aborted) {
+    if (!aborted) LogError("service connection lost: " + reason);
+    ExitNow(3);
+  });
+  if (!control.ok()) {
+    LogError(control.status().message());
+    return 1;
+  }
+  Status status = [&]() -> Status {
+    proto::WorkerMessage hello;
+    auto* body = hello.mutable_hello();
+    body->set_job_id(job_id);
+    body->set_rank(static_cast<uint32_t>(replica));
+    body->set_world_size(static_cast<uint32_t>(replicas));
+    body->set_host(LocalHostName());
+    body->set_pid(static_cast<uint32_t>(::getpid()));
+    body->set_device(DefaultDeviceName(replica));
+    body->set_local_rank(static_cast<uint32_t>(replica));
+    body->set_torch_version(TORCH_VERSION);
+    AIMASS_RETURN_IF_ERROR((*control)->Authenticate(hello, *secret, kHandshakeTimeout));
+    AIMASS_ASSIGN_OR_RETURN(auto message, (*control)->Receive(kStartTimeout));
+    if (message->has_shutdown()) return Status::Ok();
+    if (!message->has_start_serving()) return Status::Error("expected a model to serve");
+    AIMASS_RETURN_IF_ERROR(CheckJobId(message->start_serving().job_id(), job_id));
+    const proto::ServeSpec& spec = message->start_serving().spec();
+    AIMASS_ASSIGN_OR_RETURN(DeviceKind device, ParseDeviceKind(spec.device(), "device"));
+    AIMASS_ASSIGN_OR_RETURN(Placement placement,
+                            ChoosePlacement(device, BackendKind::kAuto, spec.threads(), replica, replicas));
+    (*control)->StartHeartbeat(kHeartbeatInterval);
+    return RunServing(message->start_serving(), placement, **control);
+  }();
+  if (!status.ok()) {
+    proto::WorkerMessage failure;
+    failure.mutable_failure()->set_message(status.message());
+    (void)(*control)->Send(failure);
+    LogError(status.message());
+    ExitNow(1);
+  }
+  (*control)->ExpectClose();
+  control->reset();
+  return 0;
+}
+
 }  // namespace
 
 int WorkerMain(int argc, char** argv) {
   KeepFreedMemory();
   if (argc >= 2 && std::string(argv[1]) == "bench") return BenchMain(argc, argv);
   std::string secret_hex = TakeSecretFromEnvironment();
+  if (argc >= 2 && std::string(argv[1]) == "serve") return ServeMain(argc, argv, secret_hex);
   std::string address;
   std::string job_id;
   if (const char* from_env = std::getenv("AIMASS_COORDINATOR")) address = from_env;

@@ -206,6 +206,17 @@ Result<DatasetIndex> IndexDataset(const DatasetSourceConfig& source, const Index
   return index;
 }
 
+Result<std::vector<std::string>> FeatureColumns(const DatasetSourceConfig& source, Env& env) {
+  if (!source.features.empty()) return source.features;
+  AIMASS_ASSIGN_OR_RETURN(tables::TableOptions table,
+                          tables::TableOptionsFromInput(source.input).WithContext(source.input.path));
+  tables::ListOptions list_options;
+  list_options.require_success = source.input.require_success;
+  AIMASS_ASSIGN_OR_RETURN(std::vector<tables::InputFile> files,
+                          tables::ListTable(source.input.path, list_options, env));
+  return DefaultFeatures(source, table, files);
+}
+
 void LimitRecords(uint64_t limit, DatasetIndex* index) {
   if (limit == 0) return;
   uint64_t left = limit;

@@ -51,6 +51,11 @@ struct IndexOptions {
 Result<DatasetIndex> IndexDataset(const DatasetSourceConfig& source, const IndexOptions& options,
                                   Env& env);
 
+// The feature columns of `source`, in model-input order: the configured ones, or (when none
+// are configured) every column of its delimited table but the label and the id. Lists the
+// table and reads one header for the latter. Online serving maps named records with it.
+Result<std::vector<std::string>> FeatureColumns(const DatasetSourceConfig& source, Env& env);
+
 // Keeps only the first `limit` records (in split order): later splits get no record, the split
 // holding the limit is cut. 0 keeps everything.
 void LimitRecords(uint64_t limit, DatasetIndex* index);

@@ -14,6 +14,7 @@
 
 #include "coordinator/service/api_support.h"
 #include "coordinator/service/submitted_job.h"
+#include "coordinator/service/token_cache.h"
 
 namespace aimass::service {
 
@@ -122,9 +123,32 @@ class Api::Impl : public RouteTable {
     const auto started = std::chrono::steady_clock::now();
     std::string route_label = "other";
     Response response = Dispatch(request, route_label);
-    if (request.path.rfind("/static/", 0) != 0) {
-      response.headers.emplace_back("Cache-Control", "no-store");
+    if (response.deferred) {
+      // Headers and metrics once the answer is there (a prediction answers from another thread).
+      auto inner = std::move(response.deferred);
+      const bool is_static = request.path.rfind("/static/", 0) == 0;
+      response.deferred = [this, inner = std::move(inner), started, route_label, is_static,
+                           method = request.method](http::Respond respond) {
+        inner([this, respond = std::move(respond), started, route_label, is_static, method](Response answer) {
+          Decorate(answer, is_static);
+          metrics_.ObserveRequest(route_label, method, answer.status, SecondsSince(started));
+          respond(std::move(answer));
+        });
+      };
+      return response;
     }
+    Decorate(response, request.path.rfind("/static/", 0) == 0);
+    metrics_.ObserveRequest(route_label, request.method, response.status, SecondsSince(started));
+    return response;
+  }
+
+ private:
+  static double SecondsSince(std::chrono::steady_clock::time_point started) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  }
+
+  static void Decorate(Response& response, bool is_static) {
+    if (!is_static) response.headers.emplace_back("Cache-Control", "no-store");
     response.headers.emplace_back("X-Content-Type-Options", "nosniff");
     response.headers.emplace_back("X-Frame-Options", "DENY");
     response.headers.emplace_back("Referrer-Policy", "no-referrer");
@@ -135,9 +159,6 @@ class Api::Impl : public RouteTable {
         "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
         "frame-ancestors 'none'; form-action 'self'");
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    metrics_.ObserveRequest(route_label, request.method, response.status, seconds);
-    return response;
   }
 
  public:
@@ -203,7 +224,7 @@ class Api::Impl : public RouteTable {
         return refused;
       }
       const std::string secret = request.authorization.substr(prefix.size());
-      auto token = store_.With([&](StateStore& store) { return store.Authenticate(secret); });
+      auto token = tokens_.Authenticate(secret);
       if (!token.ok()) {
         Response refused = ErrorResponse(401, "unauthenticated", "unknown or revoked token");
         refused.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
@@ -558,6 +579,7 @@ class Api::Impl : public RouteTable {
       AIMASS_RETURN_IF_ERROR(store.RevokeToken(id));
       return store.Audit(call.actor, "token.revoke", "token " + std::to_string(id), call.request.remote);
     });
+    tokens_.Forget();  // even when the revocation failed: nothing may outlive a revoked token
     if (!revoked.ok()) return FromStatus(revoked);
     return JsonResponse(json::object{{"id", id}, {"revoked", true}});
   }
@@ -567,6 +589,7 @@ class Api::Impl : public RouteTable {
   JobScheduler& scheduler_;
   ServiceMetrics& metrics_;
   const DataRoots& roots_;
+  TokenCache tokens_{store_};
   std::vector<RouteEntry> routes_;
 };
 

@@ -23,6 +23,13 @@ http::Response FromStatus(const Status& status) {
     case StatusCode::kPermissionDenied: return ErrorResponse(403, "forbidden", status.message());
     case StatusCode::kFailedPrecondition:
     case StatusCode::kAlreadyExists: return ErrorResponse(409, "conflict", status.message());
+    case StatusCode::kResourceExhausted: {
+      http::Response response = ErrorResponse(503, "overloaded", status.message());
+      response.headers.emplace_back("Retry-After", "1");
+      return response;
+    }
+    case StatusCode::kUnavailable: return ErrorResponse(503, "unavailable", status.message());
+    case StatusCode::kDeadlineExceeded: return ErrorResponse(504, "deadline_exceeded", status.message());
     default: return ErrorResponse(500, "internal", status.message());
   }
 }

@@ -25,6 +25,8 @@
 #include "coordinator/service/model_registry.h"
 #include "coordinator/service/sealed_file.h"
 #include "coordinator/service/service_metrics.h"
+#include "coordinator/service/serving/serving_manager.h"
+#include "coordinator/service/serving/serving_routes.h"
 #include "coordinator/service/shared_store.h"
 
 namespace aimass::service {
@@ -235,6 +237,12 @@ int RunService(const ServiceOptions& options) {
                            : options.ui_dir;
   Api api(api_options, store, scheduler, metrics, *roots);
 
+  ServingManagerOptions online_options;
+  online_options.state_dir = state_dir;
+  online_options.worker_binary = coordinator::ExecutableDirectory() + "/aimass-worker";
+  ServingManager online(online_options, store, artifacts, *roots, env);
+  AddServingRoutes(api.routes(), online, store);
+
   http::ServerOptions serving;
   serving.host = listen->host;
   serving.port = listen->port;
@@ -248,6 +256,7 @@ int RunService(const ServiceOptions& options) {
               shown_host.c_str(), static_cast<unsigned>((*server)->port()));
   std::fflush(stdout);
   scheduler.Start();
+  online.Start();
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
@@ -255,6 +264,7 @@ int RunService(const ServiceOptions& options) {
               signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   std::fflush(stdout);
   (*server)->Stop();
+  online.Stop();
   scheduler.Shutdown();
   std::printf("aimass: stopped\n");
   return 0;

@@ -3,7 +3,6 @@
 // when the whole job is killed and run again.
 #include <catch2/catch.hpp>
 #include <signal.h>
-#include <zlib.h>
 
 #include <boost/json.hpp>
 
@@ -228,14 +227,7 @@ std::map<std::string, std::string> Labels(const std::string& dir) {
   for (const auto& entry : fs::directory_iterator(dir)) {
     std::string name = entry.path().filename().string();
     if (name.rfind("part-", 0) != 0) continue;
-    gzFile file = gzopen(entry.path().c_str(), "rb");
-    REQUIRE(file != nullptr);
-    std::string text;
-    char buffer[1 << 16];
-    int got = 0;
-    while ((got = gzread(file, buffer, sizeof(buffer))) > 0) text.append(buffer, static_cast<size_t>(got));
-    gzclose(file);
-    std::stringstream lines(text);
+    std::stringstream lines(ReadGzipText(entry.path().string()));
     std::string line;
     std::getline(lines, line);  // header
     while (std::getline(lines, line)) {

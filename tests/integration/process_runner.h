@@ -41,6 +41,8 @@ ProcessResult Run(const std::vector<std::string>& argv, const std::string& log_d
                   std::chrono::seconds limit = std::chrono::seconds(300));
 
 std::string ReadText(const std::string& path);
+// The whole decompressed text of a gzip file (a dataset shard); throws naming the file.
+std::string ReadGzipText(const std::string& path);
 void WriteText(const std::string& path, const std::string& text);
 
 // Paths of the built executables and the MPMD mpirun prefix that works as root on few cores.

@@ -11,6 +11,10 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <atomic>
 #include <optional>
 #include <regex>
 #include <set>
@@ -638,6 +642,280 @@ TEST_CASE("service: a non-loopback address needs TLS, or --insecure-listen and a
   ProcessResult stopped = insecure.Wait(seconds(30));
   CHECK(stopped.exit_code == 0);
   CHECK(stopped.err.find("without TLS") != std::string::npos);
+}
+
+}  // namespace aimass::testing
+
+namespace aimass::testing {
+
+namespace {
+
+// The replica processes of the served `model` version `version` (their --job-id names both).
+std::vector<uint32_t> ReplicaProcesses(const std::string& model, int64_t version) {
+  std::vector<uint32_t> pids;
+  const std::string tag = "serve-" + model + "-v" + std::to_string(version) + "-";
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    std::string cmdline = ReadText(entry.path().string() + "/cmdline");
+    if (cmdline.find("aimass-worker") != std::string::npos && cmdline.find(tag) != std::string::npos &&
+        !ProcessEnded(static_cast<uint32_t>(std::stoul(name)))) {
+      pids.push_back(static_cast<uint32_t>(std::stoul(name)));
+    }
+  }
+  return pids;
+}
+
+std::vector<std::string> SplitCsv(const std::string& line) {
+  std::vector<std::string> fields;
+  std::string field;
+  std::stringstream stream(line);
+  while (std::getline(stream, field, ',')) fields.push_back(field);
+  return fields;
+}
+
+// Clients that predict one record each, as fast as answers come, until stopped; they keep
+// every status and the versions that answered.
+class PredictLoad {
+ public:
+  PredictLoad(uint16_t port, const std::string& token, const std::string& body, int clients) {
+    for (int i = 0; i < clients; ++i) {
+      threads_.emplace_back([this, port, token, body] {
+        while (!stop_) {
+          HttpReply reply = HttpCall(port, "POST", "/api/v1/models/fmnist/predict", body, token, seconds(60));
+          std::lock_guard<std::mutex> lock(mutex_);
+          statuses_.push_back(reply.status);
+          if (reply.status == 200) {
+            versions_.insert(json::parse(reply.body).at("model_version").as_int64());
+          } else {
+            failures_.push_back(std::to_string(reply.status) + " " + reply.error + " " + reply.body);
+          }
+        }
+      });
+    }
+  }
+  ~PredictLoad() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (auto& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+  bool Saw(int64_t version) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return versions_.count(version) > 0;
+  }
+  size_t Answered() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return statuses_.size();
+  }
+  std::vector<std::string> Failures() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return failures_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::vector<int> statuses_;
+  std::set<int64_t> versions_;
+  std::vector<std::string> failures_;
+};
+
+template <class Predicate>
+bool WaitFor(Predicate ready, seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return ready();
+}
+
+}  // namespace
+
+TEST_CASE("service: online prediction scores as batch inference does; a moved alias swaps under "
+          "load, a killed replica is restarted, both with no failed request; a full queue gives 503",
+          "[service][serving]") {
+  TempDir dir;
+  Service service(dir.Path("state"));
+  const int64_t first = service.Submit("train", TrainYaml(1), 2, "fmnist");
+  const int64_t second = service.Submit("train", TrainYaml(1, 128), 2, "fmnist");
+  service.WaitForState(first, "succeeded");
+  service.WaitForState(second, "succeeded");
+  service.Json("PUT", "/api/v1/models/fmnist/aliases/production", 200, R"({"version": 1})");
+  json::object served = service.Json("PUT", "/api/v1/models/fmnist/serving", 200,
+                                     R"({"replicas": 1, "threads": 1, "max_batch_size": 16, "max_delay_ms": 2})")
+                            .as_object();
+  CHECK(served.at("routes").at("production") == 1);
+
+  // Batch inference over the test slice with version 1, for reference.
+  const std::string infer_yaml =
+      "model: models:/fmnist/1\n"
+      "input: {path: fashion-mnist/test, format: csv, header: true}\n"
+      "schema: {id: id, features: [pixel0..pixel783], shape: [1, 28, 28]}\n"
+      "output: {path: scores}\n"
+      "inference: {device: cpu, threads: 1}\n";
+  const int64_t scoring = service.Submit("infer", infer_yaml, 1);
+  const std::string output(service.WaitForState(scoring, "succeeded").at("directory").as_string());
+  std::map<std::string, std::vector<double>> batch_scores;  // id -> scores
+  for (const auto& entry : fs::directory_iterator(output)) {
+    if (entry.path().filename().string().rfind("part-", 0) != 0) continue;
+    std::ifstream part(entry.path());
+    std::string line;
+    while (std::getline(part, line)) {
+      std::vector<std::string> fields = SplitCsv(line);
+      if (fields.size() < 3 || fields[0] == "id") continue;
+      std::vector<double> scores;
+      for (size_t i = 2; i < fields.size(); ++i) scores.push_back(std::stod(fields[i]));
+      batch_scores[fields[0]] = scores;
+    }
+  }
+  REQUIRE(batch_scores.size() == 512);
+
+  // The same records online, named (the training table's columns) and as instances.
+  const std::string test_dir = DataRoot() + "/fashion-mnist/test";
+  std::vector<std::string> header;
+  std::vector<std::pair<std::string, std::vector<std::string>>> records;  // id, pixel texts
+  for (const auto& entry : fs::directory_iterator(test_dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("part-", 0) != 0 || !records.empty()) continue;
+    std::stringstream part(ReadGzipText(entry.path().string()));
+    std::string line;
+    std::getline(part, line);
+    header = SplitCsv(line);
+    while (records.size() < 24 && std::getline(part, line)) {
+      std::vector<std::string> fields = SplitCsv(line);
+      std::vector<std::string> pixels;
+      for (size_t i = 0; i < fields.size(); ++i) {
+        if (header[i] != "id" && header[i] != "label") pixels.push_back(fields[i]);
+      }
+      const size_t id_column = std::find(header.begin(), header.end(), "id") - header.begin();
+      records.emplace_back(fields[id_column], pixels);
+    }
+  }
+  REQUIRE(records.size() == 24);
+  json::array named;
+  json::array instances;
+  for (const auto& [id, pixels] : records) {
+    json::object record;
+    json::array values;
+    size_t k = 0;
+    for (const std::string& column : header) {
+      if (column == "id" || column == "label") continue;
+      record[column] = std::stod(pixels[k]);
+      values.push_back(std::stod(pixels[k]));
+      ++k;
+    }
+    named.push_back(std::move(record));
+    instances.push_back(std::move(values));
+  }
+  for (const char* form : {"records", "instances"}) {
+    json::object body{{form, std::string(form) == "records" ? named : instances}};
+    json::object answer = service.Json("POST", "/api/v1/models/fmnist/predict", 200, json::serialize(body)).as_object();
+    CHECK(answer.at("model_version") == 1);
+    json::array scores = answer.at("scores").as_array();
+    json::array predictions = answer.at("predictions").as_array();
+    REQUIRE(scores.size() == records.size());
+    double worst = 0;
+    for (size_t i = 0; i < records.size(); ++i) {
+      const std::vector<double>& expected = batch_scores.at(records[i].first);
+      REQUIRE(scores[i].as_array().size() == expected.size());
+      size_t best = 0;
+      for (size_t k = 0; k < expected.size(); ++k) {
+        worst = std::max(worst, std::abs(scores[i].as_array()[k].as_double() - expected[k]));
+        if (expected[k] > expected[best]) best = k;
+      }
+      CHECK(predictions[i].as_int64() == static_cast<int64_t>(best));
+    }
+    INFO(form);
+    CHECK(worst < 1e-5);
+  }
+  // A bad body is one 400 naming the record; an unknown version 404.
+  HttpReply bad = service.Call("POST", "/api/v1/models/fmnist/predict", R"({"instances": [[1, 2]]})");
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("instances[0]: 2 values; the model takes 784") != std::string::npos);
+  CHECK(service.Call("POST", "/api/v1/models/fmnist/predict?version=9", R"({"instances": [[1]]})").status == 404);
+
+  const std::string one = json::serialize(json::object{{"instances", json::array{instances[0]}}});
+
+  // Moving the alias under load: the new version answers once it is ready; nothing fails.
+  {
+    PredictLoad load(service.port(), service.admin(), one, 4);
+    REQUIRE(WaitFor([&] { return load.Saw(1); }, seconds(30)));
+    service.Json("PUT", "/api/v1/models/fmnist/aliases/production", 200, R"({"version": 2})");
+    CHECK(WaitFor([&] { return load.Saw(2); }, seconds(60)));
+    const size_t before = load.Answered();
+    WaitFor([&] { return load.Answered() > before + 50; }, seconds(30));
+    load.Stop();
+    INFO(service.Output());
+    CHECK(load.Failures().empty());
+    for (const std::string& failure : load.Failures()) UNSCOPED_INFO(failure);
+  }
+  // Version 1's replicas drain and end.
+  CHECK(WaitFor([] { return ReplicaProcesses("fmnist", 1).empty(); }, seconds(30)));
+
+  // A replica killed under load: its batch is retried, it is restarted, nothing fails.
+  {
+    std::vector<uint32_t> replicas = ReplicaProcesses("fmnist", 2);
+    REQUIRE(replicas.size() == 1);
+    PredictLoad load(service.port(), service.admin(), one, 4);
+    REQUIRE(WaitFor([&] { return load.Answered() > 20; }, seconds(30)));
+    ::kill(static_cast<pid_t>(replicas[0]), SIGKILL);
+    const size_t at_kill = load.Answered();
+    CHECK(WaitFor([&] { return load.Answered() > at_kill + 50; }, seconds(60)));
+    load.Stop();
+    INFO(service.Output());
+    CHECK(load.Failures().empty());
+    for (const std::string& failure : load.Failures()) UNSCOPED_INFO(failure);
+    json::object status = service.Json("GET", "/api/v1/models/fmnist/serving", 200).as_object();
+    REQUIRE(status.at("deployments").as_array().size() == 1);
+    CHECK(status.at("deployments").as_array()[0].at("restarts").as_int64() >= 1);
+  }
+
+  // A full queue: with the replica stopped, one request is in flight, one waits, the rest get
+  // 503 with Retry-After at once.
+  service.Json("PUT", "/api/v1/models/fmnist/serving", 200, R"({"max_batch_size": 1, "max_queue": 1, "threads": 1})");
+  REQUIRE(WaitFor([&] {
+    json::object status = service.Json("GET", "/api/v1/models/fmnist/serving", 200).as_object();
+    json::array deployments = status.at("deployments").as_array();
+    return deployments.size() == 1 && !deployments[0].at("replacing").as_bool() &&
+           deployments[0].at("state") == "ready";
+  }, seconds(60)));
+  REQUIRE(WaitFor([] { return ReplicaProcesses("fmnist", 2).size() == 1; }, seconds(30)));
+  const uint32_t replica = ReplicaProcesses("fmnist", 2)[0];
+  ::kill(static_cast<pid_t>(replica), SIGSTOP);
+  std::vector<HttpReply> replies(4);
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    clients.emplace_back([&, i] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300 * i));
+      replies[i] = HttpCall(service.port(), "POST", "/api/v1/models/fmnist/predict", one, service.admin(), seconds(60));
+    });
+    if (i == 3) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+      ::kill(static_cast<pid_t>(replica), SIGCONT);
+    }
+  }
+  for (auto& client : clients) client.join();
+  int ok = 0;
+  int overloaded = 0;
+  for (const HttpReply& reply : replies) {
+    INFO(reply.status << " " << reply.body);
+    if (reply.status == 200) ++ok;
+    if (reply.status == 503) {
+      ++overloaded;
+      CHECK(reply.body.find("\"overloaded\"") != std::string::npos);
+    }
+  }
+  CHECK(ok == 2);
+  CHECK(overloaded == 2);
+
+  json::array audit = service.Json("GET", "/api/v1/audit", 200).at("entries").as_array();
+  std::multiset<std::string> actions;
+  for (const auto& entry : audit) actions.insert(std::string(entry.at("action").as_string()));
+  CHECK(actions.count("model.serve") == 2);
 }
 
 }  // namespace aimass::testing

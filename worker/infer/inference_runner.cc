@@ -11,6 +11,7 @@
 #include "common/tables/table_wire.h"
 #include "models/model.h"
 #include "worker/infer/prediction_writer.h"
+#include "worker/infer/scorer.h"
 #include "worker/infer/split_reader.h"
 
 namespace aimass::worker {
@@ -30,71 +31,6 @@ SplitReaderOptions ReaderOptions(const proto::InferSpec& spec) {
   options.keep_raw_bad_records = spec.on_bad_record() == "quarantine";
   return options;
 }
-
-// The model, where it runs and what it is fed; scores come back as float on the CPU.
-class Scorer {
- public:
-  static Result<Scorer> Load(const proto::InferSpec& spec, const Placement& placement) {
-    ModelConfig config;
-    config.name = spec.model_name();
-    config.input_shape.assign(spec.input_shape().begin(), spec.input_shape().end());
-    config.num_classes = spec.num_classes();
-    AIMASS_ASSIGN_OR_RETURN(auto model, models::LoadExportedModel(config, spec.model_path()));
-    Scorer scorer;
-    scorer.model_ = std::move(model);
-    scorer.model_->SetTraining(false);
-    scorer.model_->MoveTo(placement.device);
-    scorer.device_ = placement.device;
-    scorer.shape_ = config.input_shape;
-    scorer.dtype_ = spec.dtype() == "float64" ? torch::kFloat64 : torch::kFloat32;
-    scorer.softmax_ = spec.scores() == "softmax";
-    // One record through the model: learns the number of scores and rejects a model that does
-    // not take this input before any split is read.
-    int64_t features = 1;
-    for (int64_t dim : scorer.shape_) features *= dim;
-    std::vector<float> zeros(static_cast<size_t>(features), 0.0f);
-    AIMASS_ASSIGN_OR_RETURN(torch::Tensor probe, scorer.Score(zeros.data(), 1));
-    scorer.width_ = probe.size(1);
-    return scorer;
-  }
-
-  int64_t width() const { return width_; }
-
-  // [rows, width] float32, contiguous, on the CPU.
-  Result<torch::Tensor> Score(float* features, int64_t rows) {
-    try {
-      torch::NoGradGuard no_grad;
-      std::vector<int64_t> shape{rows};
-      shape.insert(shape.end(), shape_.begin(), shape_.end());
-      torch::Tensor input = torch::from_blob(features, shape, torch::kFloat32);
-      input = input.to(device_, dtype_);
-      torch::Tensor output = model_->Forward(input);
-      if (output.dim() == 1) output = output.unsqueeze(1);
-      if (output.dim() != 2 || output.size(0) != rows) {
-        return Status::Error("the model returned shape " + ShapeText(output) + " for " +
-                             std::to_string(rows) + " records; expected [records, scores]");
-      }
-      if (softmax_) output = torch::softmax(output.to(torch::kFloat32), 1);
-      return output.to(torch::kCPU, torch::kFloat32).contiguous();
-    } catch (const std::exception& error) {
-      return Status::Error("model forward failed: " + models::TorchErrorMessage(error));
-    }
-  }
-
- private:
-  static std::string ShapeText(const torch::Tensor& tensor) {
-    std::string text = "[";
-    for (int64_t i = 0; i < tensor.dim(); ++i) text += (i ? ", " : "") + std::to_string(tensor.size(i));
-    return text + "]";
-  }
-
-  std::shared_ptr<models::Model> model_;
-  torch::Device device_ = torch::kCPU;
-  std::vector<int64_t> shape_;
-  torch::ScalarType dtype_ = torch::kFloat32;
-  bool softmax_ = false;
-  int64_t width_ = 0;
-};
 
 // The attempt being written: its files live in its own directory until the coordinator commits.
 struct Attempt {
@@ -265,7 +201,14 @@ class InferenceLoop {
 Status RunInference(const proto::StartInference& start, const Placement& placement,
                     ControlClient& control) {
   const proto::InferSpec& spec = start.spec();
-  AIMASS_ASSIGN_OR_RETURN(Scorer scorer, Scorer::Load(spec, placement));
+  ScorerOptions options;
+  options.model_name = spec.model_name();
+  options.model_path = spec.model_path();
+  options.input_shape.assign(spec.input_shape().begin(), spec.input_shape().end());
+  options.num_classes = spec.num_classes();
+  options.dtype = spec.dtype();
+  options.softmax = spec.scores() == "softmax";
+  AIMASS_ASSIGN_OR_RETURN(Scorer scorer, Scorer::Load(options, placement.device));
   InferenceLoop loop(spec, std::move(scorer), control);
   return loop.Run();
 }

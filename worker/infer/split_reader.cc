@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "common/tables/record_reader.h"
+#include "worker/infer/scorer.h"
 
 namespace aimass::worker {
 
@@ -55,9 +56,7 @@ void SplitReader::Run() {
 }
 
 void SplitReader::Normalize(float* values, size_t count) const {
-  const NormalizeConfig& norm = options_.normalize;
-  if (norm.scale == 1.0f && norm.mean == 0.0f && norm.std == 1.0f) return;
-  for (size_t i = 0; i < count; ++i) values[i] = (values[i] * norm.scale - norm.mean) / norm.std;
+  NormalizeInPlace(values, count, options_.normalize);
 }
 
 void SplitReader::ReadSplit(const SplitTask& task) {

@@ -174,8 +174,40 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     } catch (...) {
       response = JsonError(500, "internal error", "internal");
     }
+    if (response.deferred) return StartDeferred(std::move(response));
     if (response.stream) return StartStream(std::move(response));
     Send(std::move(response));
+  }
+
+  // The handler answers later, from any thread: its Respond posts onto this connection's
+  // strand. The first of the answer and the deadline wins; the other does nothing.
+  void StartDeferred(Response response) {
+    auto answered = std::make_shared<bool>(false);  // touched only on the strand
+    timer_.expires_after(shared_->options.io_timeout);
+    timer_.async_wait([self = this->shared_from_this(), answered](beast::error_code error) {
+      if (error || *answered) return;
+      *answered = true;
+      self->Send(JsonError(504, "no answer within the server's deadline", "deadline_exceeded"));
+    });
+    Respond respond = [self = this->shared_from_this(), answered](Response answer) {
+      net::post(self->stream_.get_executor(), [self, answered, answer = std::move(answer)]() mutable {
+        if (*answered) return;
+        *answered = true;
+        self->timer_.cancel();
+        self->Send(std::move(answer));
+      });
+    };
+    try {
+      response.deferred(std::move(respond));
+    } catch (const std::exception& thrown) {
+      // Posted like an answer, so that it too loses to one already given.
+      net::post(stream_.get_executor(), [self = this->shared_from_this(), answered, what = std::string(thrown.what())] {
+        if (*answered) return;
+        *answered = true;
+        self->timer_.cancel();
+        self->Send(JsonError(500, "internal error: " + what, "internal"));
+      });
+    }
   }
 
   void SendError(unsigned status, const std::string& code, const std::string& message) {

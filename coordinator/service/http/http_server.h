@@ -6,7 +6,7 @@
 //
 // The server knows nothing of the API: every request goes to one Handler, called on one of the
 // server's threads; a handler must not block for long (it shares those threads with every other
-// connection). A response may instead be a stream of chunks (a followed log), which the server
+// connection): work that waits (a prediction) answers later through a deferred response. A response may instead be a stream of chunks (a followed log), which the server
 // polls at `stream_poll` intervals until the source says it is done or the client goes away.
 //
 // Thread safety: Start, port and Stop may be called from any thread; the Handler is called
@@ -42,6 +42,12 @@ struct StreamChunk {
   bool done = false;
 };
 
+struct Response;
+
+// Delivers a deferred response; call it exactly once, from any thread (later calls, and calls
+// after the server gave up on the request, do nothing).
+using Respond = std::function<void(Response)>;
+
 struct Response {
   unsigned status = 200;
   std::string content_type = "application/json";
@@ -50,6 +56,10 @@ struct Response {
   // Set: the body is sent chunked, from what this returns each time it is polled (on a server
   // thread, so it must return at once); `body` is sent first.
   std::function<StreamChunk()> stream;
+  // Set: the answer is not ready yet (a prediction waiting for its batch). The server calls
+  // this once with a Respond, and sends what is given to it; until then the handler's thread
+  // is free for other connections. Nothing given within io_timeout is answered with 504.
+  std::function<void(Respond)> deferred;
 };
 
 using Handler = std::function<Response(const Request&)>;

@@ -97,6 +97,15 @@ const char* const kMigrations[] = {
     CREATE INDEX job_metrics_by_job ON job_metrics (job_id, id);
     CREATE INDEX model_versions_by_job ON model_versions (job_id);
     )sql",
+    // 4: how each model is served online (coordinator/service/serving/).
+    R"sql(
+    CREATE TABLE serving_configs (
+      model TEXT PRIMARY KEY,
+      config TEXT NOT NULL,
+      updated_by TEXT NOT NULL,
+      updated_at_ms INTEGER NOT NULL
+    );
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == StateStore::kSchemaVersion,
               "one migration per schema version");
@@ -631,6 +640,39 @@ Result<std::vector<AliasMove>> StateStore::AliasHistory(const std::string& model
                               select.Text(3), select.Int(4)});
   }
   return moves;
+}
+
+// ---------------------------------------------------------------- serving configs
+
+Status StateStore::SetServingConfig(const std::string& model, const std::string& config_json,
+                                    const std::string& updated_by) {
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement upsert,
+      db_->Prepare("INSERT INTO serving_configs (model, config, updated_by, updated_at_ms) "
+                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (model) DO UPDATE SET "
+                   "config = excluded.config, updated_by = excluded.updated_by, "
+                   "updated_at_ms = excluded.updated_at_ms"));
+  upsert.Bind(1, model).Bind(2, config_json).Bind(3, updated_by).Bind(4, clock_());
+  return upsert.Run();
+}
+
+Result<std::map<std::string, std::string>> StateStore::ListServingConfigs() {
+  AIMASS_ASSIGN_OR_RETURN(Statement select, db_->Prepare("SELECT model, config FROM serving_configs ORDER BY model"));
+  std::map<std::string, std::string> configs;
+  while (true) {
+    AIMASS_ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    configs[select.Text(0)] = select.Text(1);
+  }
+  return configs;
+}
+
+Status StateStore::DeleteServingConfig(const std::string& model) {
+  AIMASS_ASSIGN_OR_RETURN(Statement remove, db_->Prepare("DELETE FROM serving_configs WHERE model = ?1"));
+  remove.Bind(1, model);
+  AIMASS_RETURN_IF_ERROR(remove.Run());
+  if (db_->changes() == 0) return Status::NotFound("model '" + model + "' is not configured for serving");
+  return Status::Ok();
 }
 
 bool ValidModelName(const std::string& name) {

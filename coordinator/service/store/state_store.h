@@ -133,7 +133,7 @@ class StateStore {
   [[nodiscard]] static Result<std::unique_ptr<StateStore>> Open(const std::string& state_dir,
                                                                 Clock clock = {});
 
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Jobs.
   [[nodiscard]] Result<int64_t> InsertJob(const NewJob& job);
@@ -183,6 +183,13 @@ class StateStore {
   [[nodiscard]] Status SetAlias(const std::string& model, const std::string& alias, int64_t version,
                                 const std::string& moved_by);
   [[nodiscard]] Result<std::vector<AliasMove>> AliasHistory(const std::string& model);
+
+  // Online serving: each model's serving config (a JSON object, serving_config.h), by model.
+  [[nodiscard]] Status SetServingConfig(const std::string& model, const std::string& config_json,
+                                        const std::string& updated_by);
+  [[nodiscard]] Result<std::map<std::string, std::string>> ListServingConfigs();
+  // kNotFound when the model has none.
+  [[nodiscard]] Status DeleteServingConfig(const std::string& model);
 
   Database& database() { return *db_; }
 
