@@ -33,6 +33,7 @@ struct NewJob {
   uint32_t workers = 1;
   std::string submitted_by;  // the token's id
   std::string register_as;   // empty: none
+  std::optional<int64_t> schedule_id;  // the schedule that fired it (schedules/schedule_store.h)
 };
 
 struct JobRecord {
@@ -56,6 +57,7 @@ struct JobRecord {
   std::string process_tag;
   std::string model_name;    // the model version it registered, if any
   std::optional<int64_t> model_version;
+  std::optional<int64_t> schedule_id;  // the schedule that fired it, if any
 };
 
 // One of a job's step metrics, evaluations or committed splits, as JSON.
@@ -133,10 +135,14 @@ class StateStore {
   [[nodiscard]] static Result<std::unique_ptr<StateStore>> Open(const std::string& state_dir,
                                                                 Clock clock = {});
 
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Jobs.
   [[nodiscard]] Result<int64_t> InsertJob(const NewJob& job);
+  // InsertJob, and `also` (given the new job's id) inside the same transaction: an error from
+  // `also` leaves no job behind. `also` must not start a transaction of its own.
+  [[nodiscard]] Result<int64_t> InsertJob(const NewJob& job,
+                                          const std::function<Status(int64_t job_id)>& also);
   [[nodiscard]] Result<JobRecord> GetJob(int64_t id);
   // Newest first, at most `limit`.
   [[nodiscard]] Result<std::vector<JobRecord>> ListJobs(uint32_t limit);
