@@ -176,10 +176,9 @@ Result<std::vector<ScheduleFire>> ScheduleStore::RecentFires(int64_t id, uint32_
   return fires;
 }
 
-Result<std::optional<int64_t>> ScheduleStore::Fire(int64_t id, const std::string& key, NewJob job,
+Result<std::optional<int64_t>> ScheduleStore::Fire(int64_t id, const std::string& key, const NewJob& job,
                                                    std::optional<int64_t> cron_cursor_ms,
                                                    int64_t now_ms) {
-  job.schedule_id = id;
   bool already_fired = false;  // or not to fire at all
   auto queued = store_.InsertJob(job, [&](int64_t job_id) -> Status {
     // Paused or deleted since the runner read it: the pause or the delete wins.
@@ -202,6 +201,10 @@ Result<std::optional<int64_t>> ScheduleStore::Fire(int64_t id, const std::string
       already_fired = true;
       return Status::AlreadyExists(kAlreadyFired);
     }
+    AIMASS_ASSIGN_OR_RETURN(Statement link,
+                            db_.Prepare("UPDATE jobs SET schedule_id = ?1 WHERE id = ?2"));
+    link.Bind(1, id).Bind(2, job_id);
+    AIMASS_RETURN_IF_ERROR(link.Run());
     if (!cron_cursor_ms) return Status::Ok();
     AIMASS_ASSIGN_OR_RETURN(
         Statement cursor,

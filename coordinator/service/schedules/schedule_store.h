@@ -83,7 +83,7 @@ class ScheduleStore {
   // Queues `job` (linked to the schedule) and records the fire `key`, in one transaction; a
   // cron fire also moves the cursor to `cron_cursor_ms` there. nullopt, with nothing written,
   // when the key has fired before, or the schedule has been paused or deleted since it was read.
-  [[nodiscard]] Result<std::optional<int64_t>> Fire(int64_t id, const std::string& key, NewJob job,
+  [[nodiscard]] Result<std::optional<int64_t>> Fire(int64_t id, const std::string& key, const NewJob& job,
                                                     std::optional<int64_t> cron_cursor_ms,
                                                     int64_t now_ms);
 

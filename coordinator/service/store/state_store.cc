@@ -270,15 +270,13 @@ Result<int64_t> StateStore::InsertJob(const NewJob& job,
   AIMASS_ASSIGN_OR_RETURN(
       Statement insert,
       db_->Prepare("INSERT INTO jobs (kind, state, config_yaml, workers, submitted_by, "
-                   "register_as, created_at_ms, schedule_id) "
-                   "VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7)"));
+                   "register_as, created_at_ms) VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6)"));
   insert.Bind(1, job.kind)
       .Bind(2, job.config_yaml)
       .Bind(3, static_cast<int64_t>(job.workers))
       .Bind(4, job.submitted_by)
       .Bind(5, job.register_as)
-      .Bind(6, clock_())
-      .Bind(7, job.schedule_id);
+      .Bind(6, clock_());
   int64_t id = 0;
   Status inserted = db_->InTransaction([&]() -> Status {
     AIMASS_RETURN_IF_ERROR(insert.Run());

@@ -33,7 +33,6 @@ struct NewJob {
   uint32_t workers = 1;
   std::string submitted_by;  // the token's id
   std::string register_as;   // empty: none
-  std::optional<int64_t> schedule_id;  // the schedule that fired it (schedules/schedule_store.h)
 };
 
 struct JobRecord {
