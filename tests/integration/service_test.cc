@@ -750,7 +750,8 @@ TEST_CASE("service: a data-triggered schedule runs one job per landed partition,
 
   std::set<std::string> outputs;
   int scheduled = 0;
-  for (const auto& value : service.Json("GET", "/api/v1/jobs", 200).at("jobs").as_array()) {
+  const json::array listed = service.Json("GET", "/api/v1/jobs", 200).at("jobs").as_array();
+  for (const auto& value : listed) {
     const json::object& job = value.as_object();
     if (job.at("schedule").is_null()) continue;
     ++scheduled;
@@ -774,9 +775,8 @@ TEST_CASE("service: a data-triggered schedule runs one job per landed partition,
   CHECK(service.Json("DELETE", path, 200).at("deleted") == true);
   CHECK(service.Call("GET", path).status == 404);
   std::multiset<std::string> actions;
-  for (const auto& entry : service.Json("GET", "/api/v1/audit", 200).at("entries").as_array()) {
-    actions.insert(std::string(entry.at("action").as_string()));
-  }
+  const json::array audit = service.Json("GET", "/api/v1/audit", 200).at("entries").as_array();
+  for (const auto& entry : audit) actions.insert(std::string(entry.at("action").as_string()));
   CHECK(actions.count("schedule.create") == 1);
   CHECK(actions.count("schedule.fire") == 3);
   CHECK(actions.count("schedule.pause") == 1);

@@ -349,6 +349,21 @@ TEST_CASE("schedules: a fire and its job are written together or not at all", "[
   CHECK(record->paused);
   CHECK(record->data_partition == "dt=*");
   CHECK(harness.Keys(events) == std::vector<std::string>{"dt=a"});
+
+  // A delete too; the job it queued still names it.
+  Status deleted = harness.store().With(
+      [&](StateStore& store) { return ScheduleStore(store).Delete(events, harness.now_ms); });
+  REQUIRE(deleted.ok());
+  harness.Reopen();
+  auto gone = harness.store().With([&](StateStore& store) { return ScheduleStore(store).Get(events); });
+  CHECK(gone.status().code() == StatusCode::kNotFound);
+  auto live = harness.store().With([](StateStore& store) { return ScheduleStore(store).List(); });
+  REQUIRE(live.ok());
+  CHECK(live->empty());
+  auto jobs = harness.store().With([](StateStore& store) { return store.ListJobs(10); });
+  REQUIRE(jobs.ok());
+  REQUIRE(jobs->size() == 1);
+  CHECK(jobs->front().schedule_id == std::optional<int64_t>(events));
 }
 
 TEST_CASE("schedules: names are unique among live schedules; refusals name the key", "[schedule]") {

@@ -50,7 +50,6 @@ struct ScheduleRunnerOptions {
   // A due cron time seen later than this after it counts as missed (the misfire policy
   // decides); the service uses at least three intervals.
   int64_t misfire_grace_ms = 60000;
-  uint32_t workers_max = 1024;
 };
 
 class ScheduleRunner {
