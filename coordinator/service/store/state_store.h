@@ -1,5 +1,6 @@
 // The service's durable state in one SQLite file (STATE_DIR/state.db): jobs, API tokens, the
-// audit log and the model registry (models, numbered versions, aliases and every alias move).
+// audit log, the model registry (models, numbered versions, aliases and every alias move) and
+// the schedules' tables (read and written by schedules/schedule_store.h).
 // Schema versions are applied in order at Open (PRAGMA user_version).
 //
 // Thread safety: none inside; the service calls it from one thread or under one mutex.
