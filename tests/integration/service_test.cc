@@ -768,6 +768,27 @@ TEST_CASE("service: a data-triggered schedule runs one job per landed partition,
   json::object last = service.Json("GET", "/api/v1/jobs/" + std::to_string(jobs[2]), 200).as_object();
   CHECK(last.at("schedule") == schedule);
 
+  // A cron schedule: refusals name the key; a good one says when it fires next.
+  auto cron_body = [&](const std::string& cron, const std::string& yaml, const std::string& misfire) {
+    return json::serialize(json::object{{"name", "nightly"}, {"model", "fmnist@production"}, {"config", yaml},
+                                        {"cron", cron}, {"misfire", misfire}});
+  };
+  const std::string nightly_config =
+      "input: {path: fashion-mnist/test, format: csv, header: true}\n"
+      "schema: {id: id, features: [pixel0..pixel783], shape: [1, 28, 28]}\n"
+      "output: {path: scores-{date}}\n";
+  HttpReply bad_cron = service.Call("POST", "/api/v1/schedules", cron_body("0 25 * * *", nightly_config, "skip"));
+  CHECK(bad_cron.status == 400);
+  CHECK(std::string(ParseJson(bad_cron).at("error").as_string()).find("cron: ") == 0);
+  CHECK(service.Call("POST", "/api/v1/schedules", cron_body("0 2 * * *", config, "skip")).status == 400);
+  CHECK(service.Call("POST", "/api/v1/schedules", cron_body("0 2 * * *", nightly_config, "never")).status == 400);
+  json::object nightly =
+      service.Json("POST", "/api/v1/schedules", 201, cron_body("0 2 * * *", nightly_config, "skip")).as_object();
+  CHECK(nightly.at("kind") == "cron");
+  CHECK(nightly.at("misfire") == "skip");
+  CHECK(std::string(nightly.at("next_fire").as_string()).find("T02:00:00") != std::string::npos);
+  CHECK(service.Json("GET", "/api/v1/schedules", 200).at("schedules").as_array().size() == 2);
+
   // Pause, resume and delete, each audited.
   const std::string path = "/api/v1/schedules/" + std::to_string(schedule);
   CHECK(service.Json("POST", path + "/pause", 200).at("state") == "paused");
@@ -777,7 +798,7 @@ TEST_CASE("service: a data-triggered schedule runs one job per landed partition,
   std::multiset<std::string> actions;
   const json::array audit = service.Json("GET", "/api/v1/audit", 200).at("entries").as_array();
   for (const auto& entry : audit) actions.insert(std::string(entry.at("action").as_string()));
-  CHECK(actions.count("schedule.create") == 1);
+  CHECK(actions.count("schedule.create") == 2);
   CHECK(actions.count("schedule.fire") == 3);
   CHECK(actions.count("schedule.pause") == 1);
   CHECK(actions.count("schedule.resume") == 1);
