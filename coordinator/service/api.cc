@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "coordinator/service/api_support.h"
+#include "coordinator/service/job_intake.h"
 #include "coordinator/service/submitted_job.h"
 #include "coordinator/service/token_cache.h"
 
@@ -92,7 +93,9 @@ class Api::Impl : public RouteTable {
   Impl(ApiOptions options, SharedStore& store, JobScheduler& scheduler, ServiceMetrics& metrics,
        const DataRoots& roots)
       : options_(std::move(options)), store_(store), scheduler_(scheduler), metrics_(metrics),
-        roots_(roots) {
+        intake_(options_.state_dir, store, roots,
+                [&scheduler](const ModelReference& reference) { return scheduler.ResolveModel(reference); },
+                [&scheduler] { scheduler.Wake(); }) {
     Add("GET", "/healthz", Access::kPublic, [](Call&) { return JsonResponse(json::object{{"status", "ok"}}); });
     Add("GET", "/", Access::kPublic, [this](Call&) { return StaticFile("index.html"); });
     Add("GET", "/metrics", Access::kViewer, [this](Call& call) { return Metrics(call); });
@@ -296,6 +299,7 @@ class Api::Impl : public RouteTable {
         {"error", job.error.empty() ? json::value(nullptr) : json::value(job.error)},
         {"model", model},
         {"directory", job.directory.empty() ? json::value(nullptr) : json::value(job.directory)},
+        {"schedule", job.schedule_id ? json::value(*job.schedule_id) : json::value(nullptr)},
     };
   }
 
@@ -317,10 +321,7 @@ class Api::Impl : public RouteTable {
       }
     }
     // Checked now with the CLI's messages, and again when the job starts.
-    auto prepared = PrepareSubmittedJob(kind, config, options_.state_dir + "/jobs/new", roots_,
-                                        [this](const ModelReference& reference) {
-                                          return scheduler_.ResolveModel(reference);
-                                        });
+    auto prepared = intake_.Check(kind, config);
     if (!prepared.ok()) {
       if (prepared.status().code() == StatusCode::kPermissionDenied) {
         AuditEntry(call, "denied", "job.submit: " + prepared.status().message());
@@ -333,16 +334,9 @@ class Api::Impl : public RouteTable {
     job.workers = static_cast<uint32_t>(workers);
     job.submitted_by = call.actor;
     job.register_as = register_as;
-    auto id = store_.With([&](StateStore& store) -> Result<int64_t> {
-      AIMASS_ASSIGN_OR_RETURN(int64_t inserted, store.InsertJob(job));
-      AIMASS_RETURN_IF_ERROR(store.Audit(call.actor, "job.submit",
-                                         "job " + std::to_string(inserted) + " (" + kind + ")",
-                                         call.request.remote));
-      return inserted;
-    });
+    auto id = intake_.Queue(job, AuditNote{call.actor, "job.submit", "", call.request.remote});
     if (!id.ok()) return FromStatus(id.status());
-    scheduler_.Wake();
-    return JsonResponse(json::object{{"id", *id}, {"state", "queued"}}, 201);
+    return JsonResponse(json::object{{"id", **id}, {"state", "queued"}}, 201);
   }
 
   Response ListJobs(Call& call) {
@@ -588,8 +582,8 @@ class Api::Impl : public RouteTable {
   SharedStore& store_;
   JobScheduler& scheduler_;
   ServiceMetrics& metrics_;
-  const DataRoots& roots_;
   TokenCache tokens_{store_};
+  JobIntake intake_;
   std::vector<RouteEntry> routes_;
 };
 

@@ -9,6 +9,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -23,6 +24,8 @@
 #include "coordinator/service/job_scheduler.h"
 #include "coordinator/service/leftover_processes.h"
 #include "coordinator/service/model_registry.h"
+#include "coordinator/service/schedules/schedule_routes.h"
+#include "coordinator/service/schedules/schedule_runner.h"
 #include "coordinator/service/sealed_file.h"
 #include "coordinator/service/service_metrics.h"
 #include "coordinator/service/serving/serving_manager.h"
@@ -237,6 +240,17 @@ int RunService(const ServiceOptions& options) {
                            : options.ui_dir;
   Api api(api_options, store, scheduler, metrics, *roots);
 
+  // Schedules: their routes, and the runner that queues their jobs through the same intake.
+  JobIntake schedule_intake(
+      state_dir, store, *roots,
+      [&scheduler](const ModelReference& reference) { return scheduler.ResolveModel(reference); },
+      [&scheduler] { scheduler.Wake(); });
+  AddScheduleRoutes(api.routes(), store, schedule_intake, SystemWallClock);
+  ScheduleRunnerOptions schedule_options;
+  schedule_options.interval = std::chrono::milliseconds(options.schedule_interval_ms);
+  schedule_options.misfire_grace_ms = std::max<int64_t>(60000, 3 * int64_t{options.schedule_interval_ms});
+  ScheduleRunner schedule_runner(schedule_options, store, schedule_intake, env, SystemWallClock);
+
   ServingManagerOptions online_options;
   online_options.state_dir = state_dir;
   online_options.worker_binary = coordinator::ExecutableDirectory() + "/aimass-worker";
@@ -257,12 +271,14 @@ int RunService(const ServiceOptions& options) {
   std::fflush(stdout);
   scheduler.Start();
   online.Start();
+  schedule_runner.Start();
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   std::printf("aimass: %s: stopping (running jobs are cancelled, queued jobs stay queued)\n",
               signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   std::fflush(stdout);
+  schedule_runner.Stop();  // first: no job is queued while the rest stops
   (*server)->Stop();
   online.Stop();
   scheduler.Shutdown();

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -916,6 +917,167 @@ TEST_CASE("service: online prediction scores as batch inference does; a moved al
   std::multiset<std::string> actions;
   for (const auto& entry : audit) actions.insert(std::string(entry.at("action").as_string()));
   CHECK(actions.count("model.serve") == 2);
+}
+
+// Issue 12, part 2: an on_data schedule over an export directory. Three partitions land one
+// after another (part files first, _SUCCESS last), the server is restarted between the second
+// and the third, and exactly three infer jobs run: one per partition, each linked to the
+// schedule, each with its own output.
+TEST_CASE("service: a data-triggered schedule runs one job per landed partition, across a restart",
+          "[service][schedule]") {
+  TempDir dir;
+  const std::string events = DataRoot() + "/schedule-events-" + std::to_string(::getpid());
+  fs::remove_all(events);
+  fs::create_directories(events);
+  // One partition: the Fashion-MNIST test slice's part files, then its _SUCCESS.
+  auto land = [&](const std::string& partition) {
+    const fs::path target = fs::path(events) / partition;
+    fs::create_directories(target);
+    for (const auto& entry : fs::directory_iterator(FashionMnistSlice() + "/test")) {
+      if (entry.path().filename() == "_SUCCESS") continue;
+      fs::copy_file(entry.path(), target / entry.path().filename());
+    }
+    std::ofstream(target / "_SUCCESS").close();
+  };
+  const std::vector<std::string> interval = {"--schedule-interval-ms", "200"};
+  const std::string config =
+      "input: {path: \"{partition_path}\", format: csv, header: true}\n"
+      "schema: {id: id, features: [pixel0..pixel783], shape: [1, 28, 28]}\n"
+      "output: {path: scores}\n"
+      "inference: {device: cpu, threads: 1}\n";
+  auto schedule_body = [&](const std::string& name, const std::string& path, const std::string& yaml,
+                           const std::string& model = "fmnist@production") {
+    return json::serialize(json::object{{"name", name},
+                                        {"model", model},
+                                        {"config", yaml},
+                                        {"workers", 2},
+                                        {"on_data", json::object{{"path", path}, {"partition", "dt=*"}}}});
+  };
+  // Polls the schedule until it has `count` runs; returns them, oldest first.
+  auto wait_for_runs = [](Service& service, int64_t id, size_t count) {
+    const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+    json::array runs;
+    while (std::chrono::steady_clock::now() < deadline) {
+      runs = service.Json("GET", "/api/v1/schedules/" + std::to_string(id), 200).at("runs").as_array();
+      if (runs.size() >= count) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    REQUIRE(runs.size() == count);
+    std::reverse(runs.begin(), runs.end());
+    return runs;
+  };
+
+  int64_t schedule = 0;
+  std::vector<int64_t> jobs;
+  {
+    Service service(dir.Path("state"), interval);
+    const int64_t train = service.Submit("train", TrainYaml(1), 2, "fmnist");
+    service.WaitForState(train, "succeeded");
+    service.Json("PUT", "/api/v1/models/fmnist/aliases/production", 200, R"({"version": 1})");
+
+    // Refusals, each naming what is wrong.
+    HttpReply outside = service.Call("POST", "/api/v1/schedules", schedule_body("x", "/etc", config));
+    CHECK(outside.status == 403);
+    CHECK(std::string(ParseJson(outside).at("error").as_string()).find("on_data.path") != std::string::npos);
+    HttpReply placeholder =
+        service.Call("POST", "/api/v1/schedules", schedule_body("x", events, config + "# {hour}\n"));
+    CHECK(placeholder.status == 400);
+    CHECK(std::string(ParseJson(placeholder).at("error").as_string()).find("{hour}") != std::string::npos);
+    CHECK(service.Call("POST", "/api/v1/schedules", schedule_body("x", events, config, "fmnist")).status == 400);
+    CHECK(service.Call("POST", "/api/v1/schedules", schedule_body("x", events, config, "nope@production")).status ==
+          404);
+    CHECK(service.Call("POST", "/api/v1/schedules", schedule_body("x", events, "model: /etc/passwd\n" + config))
+              .status == 400);
+    const std::string viewer(service.Json("POST", "/api/v1/tokens", 201, R"({"role": "viewer"})")
+                                 .at("token").as_string());
+    CHECK(service.Call("POST", "/api/v1/schedules", schedule_body("x", events, config), viewer).status == 403);
+
+    json::object created =
+        service.Json("POST", "/api/v1/schedules", 201, schedule_body("events", events, config)).as_object();
+    schedule = created.at("id").as_int64();
+    CHECK(created.at("kind") == "on_data");
+    CHECK(created.at("state") == "active");
+    CHECK(created.at("last_run").is_null());
+    CHECK(service.Call("POST", "/api/v1/schedules", schedule_body("events", events, config)).status == 409);
+    CHECK(service.Json("GET", "/api/v1/schedules", 200, "", viewer).at("schedules").as_array().size() == 1);
+
+    land("dt=2026-11-25");
+    jobs.push_back(wait_for_runs(service, schedule, 1)[0].at("job").as_int64());
+    service.WaitForState(jobs[0], "succeeded");
+    land("dt=2026-11-26");
+    json::array runs = wait_for_runs(service, schedule, 2);
+    CHECK(runs[1].at("key") == "dt=2026-11-26");
+    jobs.push_back(runs[1].at("job").as_int64());
+    service.WaitForState(jobs[1], "succeeded");
+  }  // SIGTERM: the server stops
+
+  land("dt=2026-11-27");  // while the server is down
+  Service service(dir.Path("state"), interval);
+  json::array runs = wait_for_runs(service, schedule, 3);
+  CHECK(runs[0].at("key") == "dt=2026-11-25");
+  CHECK(runs[2].at("key") == "dt=2026-11-27");
+  jobs.push_back(runs[2].at("job").as_int64());
+  service.WaitForState(jobs[2], "succeeded");
+  // A few more looks: still three.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  CHECK(service.Json("GET", "/api/v1/schedules/" + std::to_string(schedule), 200).at("runs").as_array().size() == 3);
+
+  std::set<std::string> outputs;
+  int scheduled = 0;
+  const json::array listed = service.Json("GET", "/api/v1/jobs", 200).at("jobs").as_array();
+  for (const auto& value : listed) {
+    const json::object& job = value.as_object();
+    if (job.at("schedule").is_null()) continue;
+    ++scheduled;
+    CHECK(job.at("schedule") == schedule);
+    CHECK(job.at("kind") == "infer");
+    CHECK(job.at("state") == "succeeded");
+    CHECK(job.at("summary").at("records_out").as_int64() == 512);
+    const std::string output(job.at("directory").as_string());
+    CHECK(fs::exists(output + "/_SUCCESS"));
+    outputs.insert(output);
+  }
+  CHECK(scheduled == 3);
+  CHECK(outputs.size() == 3);
+  json::object last = service.Json("GET", "/api/v1/jobs/" + std::to_string(jobs[2]), 200).as_object();
+  CHECK(last.at("schedule") == schedule);
+
+  // A cron schedule: refusals name the key; a good one says when it fires next.
+  auto cron_body = [&](const std::string& cron, const std::string& yaml, const std::string& misfire) {
+    return json::serialize(json::object{{"name", "nightly"}, {"model", "fmnist@production"}, {"config", yaml},
+                                        {"cron", cron}, {"misfire", misfire}});
+  };
+  const std::string nightly_config =
+      "input: {path: fashion-mnist/test, format: csv, header: true}\n"
+      "schema: {id: id, features: [pixel0..pixel783], shape: [1, 28, 28]}\n"
+      "output: {path: scores-{date}}\n";
+  HttpReply bad_cron = service.Call("POST", "/api/v1/schedules", cron_body("0 25 * * *", nightly_config, "skip"));
+  CHECK(bad_cron.status == 400);
+  CHECK(std::string(ParseJson(bad_cron).at("error").as_string()).find("cron: ") == 0);
+  CHECK(service.Call("POST", "/api/v1/schedules", cron_body("0 2 * * *", config, "skip")).status == 400);
+  CHECK(service.Call("POST", "/api/v1/schedules", cron_body("0 2 * * *", nightly_config, "never")).status == 400);
+  json::object nightly =
+      service.Json("POST", "/api/v1/schedules", 201, cron_body("0 2 * * *", nightly_config, "skip")).as_object();
+  CHECK(nightly.at("kind") == "cron");
+  CHECK(nightly.at("misfire") == "skip");
+  CHECK(std::string(nightly.at("next_fire").as_string()).find("T02:00:00") != std::string::npos);
+  CHECK(service.Json("GET", "/api/v1/schedules", 200).at("schedules").as_array().size() == 2);
+
+  // Pause, resume and delete, each audited.
+  const std::string path = "/api/v1/schedules/" + std::to_string(schedule);
+  CHECK(service.Json("POST", path + "/pause", 200).at("state") == "paused");
+  CHECK(service.Json("POST", path + "/resume", 200).at("state") == "active");
+  CHECK(service.Json("DELETE", path, 200).at("deleted") == true);
+  CHECK(service.Call("GET", path).status == 404);
+  std::multiset<std::string> actions;
+  const json::array audit = service.Json("GET", "/api/v1/audit", 200).at("entries").as_array();
+  for (const auto& entry : audit) actions.insert(std::string(entry.at("action").as_string()));
+  CHECK(actions.count("schedule.create") == 2);
+  CHECK(actions.count("schedule.fire") == 3);
+  CHECK(actions.count("schedule.pause") == 1);
+  CHECK(actions.count("schedule.resume") == 1);
+  CHECK(actions.count("schedule.delete") == 1);
+  fs::remove_all(events);
 }
 
 }  // namespace aimass::testing

@@ -97,7 +97,42 @@ const char* const kMigrations[] = {
     CREATE INDEX job_metrics_by_job ON job_metrics (job_id, id);
     CREATE INDEX model_versions_by_job ON model_versions (job_id);
     )sql",
-    // 4: how each model is served online (coordinator/service/serving/).
+    // 4: schedules (cron or data-triggered infer jobs) and their fires. A fire (a cron time or
+    // a partition's name) is inserted in the transaction that queues its job, and UNIQUE
+    // (schedule_id, fire_key) makes a second fire of the same key fail as a whole: the rule
+    // that runs a schedule at most once per key, across restarts and crashes. A deleted
+    // schedule keeps its row (its jobs still name it); only live names must be unique.
+    R"sql(
+    CREATE TABLE schedules (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      name TEXT NOT NULL,
+      model TEXT NOT NULL,
+      config_yaml TEXT NOT NULL,
+      workers INTEGER NOT NULL CHECK (workers > 0),
+      cron TEXT NOT NULL DEFAULT '',
+      data_path TEXT NOT NULL DEFAULT '',
+      data_partition TEXT NOT NULL DEFAULT '',
+      misfire TEXT NOT NULL CHECK (misfire IN ('run_once', 'skip')),
+      paused INTEGER NOT NULL DEFAULT 0,
+      cron_cursor_ms INTEGER NOT NULL,
+      created_by TEXT NOT NULL,
+      created_at_ms INTEGER NOT NULL,
+      deleted_at_ms INTEGER,
+      CHECK ((cron = '') <> (data_path = ''))
+    );
+    CREATE UNIQUE INDEX schedules_live_names ON schedules (name) WHERE deleted_at_ms IS NULL;
+    CREATE TABLE schedule_fires (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      schedule_id INTEGER NOT NULL REFERENCES schedules (id),
+      fire_key TEXT NOT NULL,
+      job_id INTEGER NOT NULL REFERENCES jobs (id),
+      fired_at_ms INTEGER NOT NULL,
+      UNIQUE (schedule_id, fire_key)
+    );
+    ALTER TABLE jobs ADD COLUMN schedule_id INTEGER REFERENCES schedules (id);
+    CREATE INDEX jobs_by_schedule ON jobs (schedule_id);
+    )sql",
+    // 5: how each model is served online (coordinator/service/serving/).
     R"sql(
     CREATE TABLE serving_configs (
       model TEXT PRIMARY KEY,
@@ -129,7 +164,7 @@ constexpr const char* kJobColumns =
     "(SELECT model FROM model_versions v WHERE v.job_id = jobs.id ORDER BY v.created_at_ms DESC, "
     "v.version DESC LIMIT 1), "
     "(SELECT version FROM model_versions v WHERE v.job_id = jobs.id ORDER BY v.created_at_ms DESC, "
-    "v.version DESC LIMIT 1)";
+    "v.version DESC LIMIT 1), schedule_id";
 
 Result<JobRecord> ReadJob(const Statement& row) {
   JobRecord job;
@@ -152,6 +187,7 @@ Result<JobRecord> ReadJob(const Statement& row) {
     job.model_name = row.Text(15);
     job.model_version = row.OptionalInt(16);
   }
+  job.schedule_id = row.OptionalInt(17);
   return job;
 }
 
@@ -232,7 +268,10 @@ Status StateStore::Migrate() {
   return Status::Ok();
 }
 
-Result<int64_t> StateStore::InsertJob(const NewJob& job) {
+Result<int64_t> StateStore::InsertJob(const NewJob& job) { return InsertJob(job, {}); }
+
+Result<int64_t> StateStore::InsertJob(const NewJob& job,
+                                      const std::function<Status(int64_t job_id)>& also) {
   if (job.kind != "train" && job.kind != "infer") {
     return Status::InvalidArgument("job kind must be train or infer, not '" + job.kind + "'");
   }
@@ -247,8 +286,14 @@ Result<int64_t> StateStore::InsertJob(const NewJob& job) {
       .Bind(4, job.submitted_by)
       .Bind(5, job.register_as)
       .Bind(6, clock_());
-  AIMASS_RETURN_IF_ERROR(db_->InTransaction([&] { return insert.Run(); }));
-  return db_->last_insert_rowid();
+  int64_t id = 0;
+  Status inserted = db_->InTransaction([&]() -> Status {
+    AIMASS_RETURN_IF_ERROR(insert.Run());
+    id = db_->last_insert_rowid();
+    return also ? also(id) : Status::Ok();
+  });
+  AIMASS_RETURN_IF_ERROR(inserted);
+  return id;
 }
 
 Result<JobRecord> StateStore::GetJob(int64_t id) {

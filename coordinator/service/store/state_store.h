@@ -1,5 +1,6 @@
 // The service's durable state in one SQLite file (STATE_DIR/state.db): jobs, API tokens, the
-// audit log and the model registry (models, numbered versions, aliases and every alias move).
+// audit log, the model registry (models, numbered versions, aliases and every alias move) and
+// the schedules' tables (read and written by schedules/schedule_store.h).
 // Schema versions are applied in order at Open (PRAGMA user_version).
 //
 // Thread safety: none inside; the service calls it from one thread or under one mutex.
@@ -56,6 +57,7 @@ struct JobRecord {
   std::string process_tag;
   std::string model_name;    // the model version it registered, if any
   std::optional<int64_t> model_version;
+  std::optional<int64_t> schedule_id;  // the schedule that fired it, if any
 };
 
 // One of a job's step metrics, evaluations or committed splits, as JSON.
@@ -133,10 +135,14 @@ class StateStore {
   [[nodiscard]] static Result<std::unique_ptr<StateStore>> Open(const std::string& state_dir,
                                                                 Clock clock = {});
 
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   // Jobs.
   [[nodiscard]] Result<int64_t> InsertJob(const NewJob& job);
+  // InsertJob, and `also` (given the new job's id) inside the same transaction: an error from
+  // `also` leaves no job behind. `also` must not start a transaction of its own.
+  [[nodiscard]] Result<int64_t> InsertJob(const NewJob& job,
+                                          const std::function<Status(int64_t job_id)>& also);
   [[nodiscard]] Result<JobRecord> GetJob(int64_t id);
   // Newest first, at most `limit`.
   [[nodiscard]] Result<std::vector<JobRecord>> ListJobs(uint32_t limit);

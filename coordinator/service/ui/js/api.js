@@ -111,5 +111,12 @@
     tokens: () => request('GET', '/tokens'),
     createToken: (role, description) => request('POST', '/tokens', { role, description }),
     revokeToken: (id) => request('DELETE', '/tokens/' + enc(id)),
+
+    schedules: () => request('GET', '/schedules'),
+    schedule: (id) => request('GET', '/schedules/' + enc(id)),
+    createSchedule: (body) => request('POST', '/schedules', body),
+    pauseSchedule: (id) => request('POST', '/schedules/' + enc(id) + '/pause', {}),
+    resumeSchedule: (id) => request('POST', '/schedules/' + enc(id) + '/resume', {}),
+    deleteSchedule: (id) => request('DELETE', '/schedules/' + enc(id)),
   };
 })();

@@ -1,5 +1,5 @@
 // The single-page app: hash routes (#/jobs, #/jobs/7, #/submit, #/models, #/models/NAME,
-// #/audit, #/tokens), the signed-in identity and the navigation bar. Each route's view is
+// #/audit, #/tokens, #/schedules), the signed-in identity and the navigation bar. Each route's view is
 // remounted when the hash changes, so a view only loads what its own route names.
 (function () {
   'use strict';
@@ -13,6 +13,7 @@
     { re: /^\/models$/, view: 'models' },
     { re: /^\/audit$/, view: 'audit' },
     { re: /^\/tokens$/, view: 'tokens' },
+    { re: /^\/schedules$/, view: 'schedules' },
   ];
 
   function parseHash() {
@@ -47,6 +48,7 @@
               <li class="nav-item"><a id="nav-jobs" class="nav-link" :class="{active: section === 'jobs'}" href="#/jobs">Jobs</a></li>
               <li class="nav-item" v-if="me.role !== 'viewer'"><a id="nav-submit" class="nav-link" :class="{active: section === 'submit'}" href="#/submit">Submit</a></li>
               <li class="nav-item"><a id="nav-models" class="nav-link" :class="{active: section === 'models'}" href="#/models">Models</a></li>
+              <li class="nav-item"><a id="nav-schedules" class="nav-link" :class="{active: section === 'schedules'}" href="#/schedules">Schedules</a></li>
               <li class="nav-item" v-if="me.role === 'admin'"><a id="nav-audit" class="nav-link" :class="{active: section === 'audit'}" href="#/audit">Audit</a></li>
               <li class="nav-item" v-if="me.role === 'admin'"><a id="nav-tokens" class="nav-link" :class="{active: section === 'tokens'}" href="#/tokens">Tokens</a></li>
             </ul>
