@@ -52,7 +52,7 @@ const char kUsage[] =
     "  aimass-coordinator serve --state-dir DIR [--listen 127.0.0.1:8470] [--data-root PATH]...\n"
     "                           [--max-concurrent-jobs N] [--tls-cert F --tls-key F]\n"
     "                           [--insecure-listen] [--max-body-bytes N] [--hostfile FILE] [--ui-dir DIR]\n"
-    "                           [--master-key-file F]\n"
+    "                           [--master-key-file F] [--alert-webhook URL]\n"
     "      The platform service: REST API and web UI, jobs, model registry (docs/service.md).\n"
     "  aimass-coordinator data convert --output DIR [--input IDX_DIR] [--shard-records N] [--limit N]\n"
     "      Fashion-MNIST IDX files into gzip CSV part files (train/ and test/).\n";
@@ -327,7 +327,7 @@ int Serve(int argc, char** argv) {
   auto arguments = ParseArguments(argc, argv, 2,
                                   {"--state-dir", "--listen", "--data-root", "--max-concurrent-jobs",
                                    "--tls-cert", "--tls-key", "--max-body-bytes", "--hostfile", "--ui-dir",
-                                   "--master-key-file"},
+                                   "--master-key-file", "--alert-webhook"},
                                   {"--insecure-listen"});
   if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
   service::ServiceOptions options;
@@ -350,6 +350,7 @@ int Serve(int argc, char** argv) {
   options.hostfile = arguments->Get("--hostfile");
   options.ui_dir = arguments->Get("--ui-dir");
   options.master_key_file = arguments->Get("--master-key-file");
+  options.alert_webhook = arguments->Get("--alert-webhook");
   return service::RunService(options);
 }
 

@@ -23,6 +23,8 @@
 #include "coordinator/service/job_scheduler.h"
 #include "coordinator/service/leftover_processes.h"
 #include "coordinator/service/model_registry.h"
+#include "coordinator/service/monitor/alert_center.h"
+#include "coordinator/service/monitor/alerts_api.h"
 #include "coordinator/service/sealed_file.h"
 #include "coordinator/service/service_metrics.h"
 #include "coordinator/service/shared_store.h"
@@ -165,6 +167,12 @@ int RunService(const ServiceOptions& options) {
   if (!options.hostfile.empty() && ::access(options.hostfile.c_str(), R_OK) != 0) {
     return Fail("--hostfile " + options.hostfile + ": " + std::strerror(errno));
   }
+  AlertCenterOptions alerting;
+  if (!options.alert_webhook.empty()) {
+    auto webhook = ParseWebhookUrl(options.alert_webhook);
+    if (!webhook.ok()) return Fail(webhook.status().message());
+    alerting.webhook = *webhook;
+  }
   auto roots = DataRoots::Create(options.data_roots);
   if (!roots.ok()) return Fail(roots.status().message());
   if (roots->roots().empty()) {
@@ -218,7 +226,9 @@ int RunService(const ServiceOptions& options) {
   Env& env = Env::Default();
   ArtifactStore artifacts(state_dir + "/artifacts", env, std::move(key).value());
   ServiceMetrics metrics;
+  AlertCenter alerts(std::move(alerting), store, metrics);
   SchedulerOptions scheduling;
+  scheduling.alerts = &alerts;
   scheduling.state_dir = state_dir;
   scheduling.max_concurrent_jobs = options.max_concurrent_jobs;
   if (!options.hostfile.empty()) {
@@ -234,6 +244,7 @@ int RunService(const ServiceOptions& options) {
                                  .string()
                            : options.ui_dir;
   Api api(api_options, store, scheduler, metrics, *roots);
+  AddAlertRoutes(api.routes(), store);
 
   http::ServerOptions serving;
   serving.host = listen->host;
@@ -256,6 +267,7 @@ int RunService(const ServiceOptions& options) {
   std::fflush(stdout);
   (*server)->Stop();
   scheduler.Shutdown();
+  alerts.Stop();
   std::printf("aimass: stopped\n");
   return 0;
 }

@@ -25,6 +25,7 @@ struct ServiceOptions {
   std::string ui_dir;            // empty: share/aimass/ui beside the executable's bin/
   std::string hostfile;          // empty: every job's workers on this host
   std::string master_key_file;   // non-empty: registered model artifacts are stored sealed
+  std::string alert_webhook;     // non-empty: every alert is POSTed there (http:// or https://)
 };
 
 // Runs the service until a signal stops it. The process's exit code.
