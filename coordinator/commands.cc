@@ -26,6 +26,7 @@
 #include "coordinator/job_driver.h"
 #include "coordinator/launch/local_mpirun_launcher.h"
 #include "coordinator/launch/mpi_world_launcher.h"
+#include "coordinator/service/monitor/monitored_observer.h"
 #include "coordinator/service/service.h"
 #include "coordinator/train_job.h"
 #include "coordinator/train_supervisor.h"
@@ -272,7 +273,9 @@ int Train(int argc, char** argv) {
                             /*tolerate_worker_loss=*/false);
     };
   }
-  TrainSupervisor supervisor(std::move(supervised), env, console);
+  // The training monitor's alerts as warning lines (docs/training.md, `monitor`).
+  service::MonitoredObserver monitored(config->monitor, console);
+  TrainSupervisor supervisor(std::move(supervised), env, monitored);
   Status prepared = supervisor.Prepare((*launcher)->worker_count());
   if (!prepared.ok()) return CancelLaunch(**launcher, under_mpirun, prepared.message());
   return EndRun(supervisor.Run(**launcher), under_mpirun);

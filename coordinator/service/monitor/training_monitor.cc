@@ -80,12 +80,14 @@ void TrainingMonitor::OnStep(const coordinator::StepReport& step, double now_sec
     std::optional<double> median = ThroughputMedian();
     last_throughput_ = throughput;
     if (median && throughput < config_.stall_fraction * *median) {
+      // A low report stays out of the median: a long stall would otherwise become the norm
+      // it is judged against before stall_seconds passed.
       if (!low_since_seconds_) low_since_seconds_ = now_seconds;
     } else {
       low_since_seconds_.reset();
+      throughput_.push_back(throughput);
+      if (throughput_.size() > kThroughputWindow) throughput_.pop_front();
     }
-    throughput_.push_back(throughput);
-    if (throughput_.size() > kThroughputWindow) throughput_.pop_front();
   }
   Check(now_seconds);
 }

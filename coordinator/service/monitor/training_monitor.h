@@ -40,7 +40,7 @@ class TrainingMonitor {
  public:
   // Throughput is judged against its median once this many step reports are in.
   static constexpr size_t kMinimumThroughputSamples = 5;
-  // The median is taken over the most recent step reports, at most this many.
+  // The median is taken over the most recent step reports that were not low, at most this many.
   static constexpr size_t kThroughputWindow = 256;
   // A loss is compared with max(running minimum, kLossFloor) x divergence_factor: a loss that
   // reached almost zero is not divergent for rising to 0.001.
