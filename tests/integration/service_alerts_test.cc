@@ -84,7 +84,7 @@ TEST_CASE("service alerts: a tiny training set trained for many epochs raises ov
   // 32 training records memorized within a few epochs; the test loss (512 other records) then
   // climbs epoch after epoch as the model grows sure of what it memorized.
   const int64_t id = service.Submit(
-      "train", AlertsYaml(16, 32, "{name: adam, lr: 0.003}", "monitor: {overfit_evaluations: 3}\n"), 1);
+      "train", AlertsYaml(24, 32, "{name: adam, lr: 0.003}", "monitor: {overfit_evaluations: 3}\n"), 1);
   service.WaitForState(id, "succeeded");
   json::array alerts = AlertsOf(service, id);
   INFO(json::serialize(alerts) << "\n" << json::serialize(service.Json("GET", "/api/v1/jobs/" + std::to_string(id) + "/metrics", 200)));

@@ -105,7 +105,7 @@ TEST_CASE("registration stores the report of the job's last evaluation with a ma
   REQUIRE(report->has_value());
   json::object body = json::parse(**report).as_object();
   CHECK(body.at("epoch").as_int64() == 2);
-  CHECK(body.at("records").as_uint64() == 6);
+  CHECK(body.at("records").to_number<uint64_t>() == 6);
   CHECK_THAT(body.at("accuracy").as_double(), WithinAbs(5.0 / 6, 1e-12));
   auto missing = evaluations.Get("fashion", 2);
   REQUIRE(missing.ok());

@@ -40,7 +40,7 @@ struct AlertCenterOptions {
   std::chrono::milliseconds max_backoff{60000};
   std::chrono::milliseconds attempt_timeout{10000};
   // Where the log lines go (stored, dropped, delivered late, given up).
-  std::FILE* log = stderr;
+  std::FILE* log = stdout;
   // Milliseconds since the Unix epoch: the alert's time.
   std::function<int64_t()> clock;
   // One delivery attempt; PostJson unless a test injects another.

@@ -1,6 +1,6 @@
 // The CLI's training monitor: a JobObserver that passes every call on to another (the
 // ConsoleObserver) and feeds a TrainingMonitor on the way, whose alerts become warning lines
-// of that observer ("aimass: warning: divergence: ..."). The service does the same in its
+// of that observer ("aimass: warning: training diverged: ..."). The service does the same in its
 // JobRecorder, where alerts also go to the store, /metrics and the webhook.
 //
 // Without a thread of its own, silence is noticed at the next call that arrives (progress
@@ -38,7 +38,8 @@ class MonitoredObserver final : public coordinator::JobObserver {
   class WarningSink final : public AlertSink {
    public:
     explicit WarningSink(coordinator::JobObserver& inner) : inner_(inner) {}
-    void Raise(const Alert& alert) override { inner_.OnInfo("aimass: warning: " + alert.kind + ": " + alert.message); }
+    // The message names what was found ("training diverged: ...", "over-fitting: ...").
+    void Raise(const Alert& alert) override { inner_.OnInfo("aimass: warning: " + alert.message); }
 
    private:
     coordinator::JobObserver& inner_;
