@@ -56,18 +56,18 @@
         <div v-for="v in shown" :key="'e' + v">
           <div v-if="errors[v]" class="alert alert-secondary py-2 small" :data-test="'eval-none-' + v">v{{ v }}: {{ errors[v] }}</div>
         </div>
-        <template v-if="reportA">
+        <template v-if="reportA || reportB">
           <table class="table table-sm mb-2" id="evaluation-classes">
             <thead>
-              <tr><th>class</th><th colspan="4">v{{ a }}</th><template v-if="reportB"><th colspan="4">v{{ b }}</th><th colspan="3">difference (points)</th></template></tr>
+              <tr><th>class</th><th colspan="4">v{{ a }}</th><template v-if="b !== ''"><th colspan="4">v{{ b }}</th><th colspan="3">difference (points)</th></template></tr>
               <tr class="small"><th></th><th>precision</th><th>recall</th><th>F1</th><th>support</th>
-                <template v-if="reportB"><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>precision</th><th>recall</th><th>F1</th></template></tr>
+                <template v-if="b !== ''"><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>precision</th><th>recall</th><th>F1</th></template></tr>
             </thead>
             <tbody class="mono small">
               <tr v-for="row in rows" :key="row.label" :data-test="'eval-class-' + row.label">
                 <th>{{ row.label }}</th>
                 <td>{{ pct(row.a.precision) }}</td><td>{{ pct(row.a.recall) }}</td><td>{{ pct(row.a.f1) }}</td><td>{{ row.a.support }}</td>
-                <template v-if="reportB">
+                <template v-if="b !== ''">
                   <td>{{ pct(row.b.precision) }}</td><td>{{ pct(row.b.recall) }}</td><td>{{ pct(row.b.f1) }}</td><td>{{ row.b.support }}</td>
                   <td v-for="k in ['precision', 'recall', 'f1']" :key="k" :class="diffClass(row, k)">{{ diffText(row, k) }}</td>
                 </template>
@@ -75,16 +75,16 @@
               <tr v-for="avg in averages" :key="avg.key" class="fw-bold">
                 <th>{{ avg.label }}</th>
                 <td>{{ pct(avg.a.precision) }}</td><td>{{ pct(avg.a.recall) }}</td><td>{{ pct(avg.a.f1) }}</td><td></td>
-                <template v-if="reportB">
+                <template v-if="b !== ''">
                   <td>{{ pct(avg.b.precision) }}</td><td>{{ pct(avg.b.recall) }}</td><td>{{ pct(avg.b.f1) }}</td><td></td>
                   <td v-for="k in ['precision', 'recall', 'f1']" :key="k" :class="diffClass(avg, k)">{{ diffText(avg, k) }}</td>
                 </template>
               </tr>
             </tbody>
           </table>
-          <div class="small mb-2" data-test="eval-accuracy">accuracy v{{ a }}: {{ pct(reportA.accuracy) }}% of {{ reportA.records }} test records<span v-if="reportB"> · v{{ b }}: {{ pct(reportB.accuracy) }}% of {{ reportB.records }}</span></div>
+          <div class="small mb-2" data-test="eval-accuracy"><span v-if="reportA">accuracy v{{ a }}: {{ pct(reportA.accuracy) }}% of {{ reportA.records }} test records</span><span v-if="reportA && reportB"> · </span><span v-if="reportB">v{{ b }}: {{ pct(reportB.accuracy) }}% of {{ reportB.records }}</span></div>
           <div class="row">
-            <div class="col-md"><confusion-matrix :report="reportA" :label="'v' + a"></confusion-matrix></div>
+            <div class="col-md" v-if="reportA"><confusion-matrix :report="reportA" :label="'v' + a"></confusion-matrix></div>
             <div class="col-md" v-if="reportB"><confusion-matrix :report="reportB" :label="'v' + b"></confusion-matrix></div>
           </div>
         </template>
