@@ -3,10 +3,17 @@
 // explodes, a tiny training set trained for many epochs) and the test asserts the alert in
 // GET /api/v1/alerts and in /metrics; a clean run raises none, and its registered version has
 // an evaluation report whose confusion matrix counts every test record.
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/integration/service_fixture.h"
 
@@ -33,6 +40,62 @@ json::array AlertsOf(Service& service, int64_t job) {
   return service.Json("GET", "/api/v1/alerts?job=" + std::to_string(job), 200).at("alerts").as_array();
 }
 
+// A webhook on a loopback port: answers 503 to the first POST and 200 to the others, and
+// keeps the bodies it accepted. Serves one connection at a time until destroyed.
+class WebhookReceiver {
+ public:
+  WebhookReceiver() : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~WebhookReceiver() {
+    stopping_ = true;
+    // A blocking accept is not woken by closing the acceptor: a connection of our own is.
+    boost::system::error_code ignored;
+    boost::asio::ip::tcp::socket poke(io_);
+    poke.connect(acceptor_.local_endpoint(), ignored);
+    poke.close(ignored);
+    thread_.join();
+  }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/hook"; }
+  std::vector<std::string> Bodies() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return bodies_;
+  }
+  int Requests() const { return requests_; }
+
+ private:
+  void Serve() {
+    namespace http = boost::beast::http;
+    while (!stopping_) {
+      boost::system::error_code error;
+      boost::asio::ip::tcp::socket socket(io_);
+      acceptor_.accept(socket, error);
+      if (error || stopping_) return;
+      boost::beast::flat_buffer buffer;
+      http::request<http::string_body> request;
+      http::read(socket, buffer, request, error);
+      if (error) continue;
+      const bool fail = requests_++ == 0;
+      if (!fail) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        bodies_.push_back(request.body());
+      }
+      http::response<http::string_body> response{fail ? http::status::service_unavailable : http::status::ok, 11};
+      response.body() = "{}";
+      response.prepare_payload();
+      http::write(socket, response, error);
+    }
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> requests_{0};
+  std::mutex mutex_;
+  std::vector<std::string> bodies_;
+  std::thread thread_;
+};
+
 bool IsFinal(const json::object& job) {
   const std::string state(job.at("state").as_string());
   return state == "succeeded" || state == "failed" || state == "cancelled";
@@ -43,7 +106,8 @@ bool IsFinal(const json::object& job) {
 TEST_CASE("service alerts: an exploding learning rate raises divergence, counted in /metrics",
           "[service][alerts]") {
   TempDir dir;
-  Service service(dir.Path("state"));
+  WebhookReceiver webhook;
+  Service service(dir.Path("state"), {"--alert-webhook", webhook.Url()});
   // Four ordinary steps, then lr x 1e8: the loss leaps far above its minimum (or turns NaN and
   // fails the job); either is a divergence.
   const int64_t id = service.Submit(
@@ -65,6 +129,18 @@ TEST_CASE("service alerts: an exploding learning rate raises divergence, counted
   CHECK(service.Json("GET", "/api/v1/alerts?kind=divergence", 200).at("total").as_int64() == 1);
   CHECK(service.Json("GET", "/api/v1/alerts?kind=overfitting", 200).at("alerts").as_array().empty());
   CHECK(service.Output().find("alert divergence (alert 1): job " + std::to_string(id)) != std::string::npos);
+
+  // The webhook got it after its first attempt failed (the retry waits 1 s).
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (webhook.Bodies().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(webhook.Bodies().size() == 1);
+  CHECK(webhook.Requests() == 2);
+  json::object delivered = json::parse(webhook.Bodies()[0]).as_object();
+  CHECK(delivered.at("kind") == "divergence");
+  CHECK(delivered.at("job").as_int64() == id);
+  CHECK(delivered.at("id") == alert.at("id"));
 
   HttpReply metrics = service.Call("GET", "/metrics");
   REQUIRE(metrics.status == 200);
@@ -142,6 +218,20 @@ TEST_CASE("service alerts: a clean run raises none and its version has an evalua
   CHECK(ParseJson(none).at("code") == "no_evaluation");
   CHECK(service.Call("GET", "/api/v1/models/clean/versions/3/evaluation").status == 404);
   CHECK(service.Call("GET", "/api/v1/models/nothing/versions/1/evaluation").status == 404);
+}
+
+TEST_CASE("service alerts: a job silent for longer than stall_seconds raises stalled", "[service][alerts]") {
+  TempDir dir;
+  Service service(dir.Path("state"));
+  // Starting mpirun and the workers takes well over a millisecond without a step report: the
+  // monitor's first look (after one second) finds the job silent.
+  const int64_t id = service.Submit(
+      "train", AlertsYaml(1, 64, "{name: sgd, lr: 0.05, momentum: 0.9}", "monitor: {stall_seconds: 0.001}\n"), 1);
+  service.WaitForState(id, "succeeded");
+  json::array alerts = AlertsOf(service, id);
+  REQUIRE(alerts.size() == 1);
+  CHECK(alerts[0].at("kind") == "stalled");
+  CHECK(alerts[0].at("subject") == "throughput");
 }
 
 TEST_CASE("service alerts: a webhook URL that is not http(s) stops the server at start", "[service][alerts]") {
