@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -299,6 +300,30 @@ TEST_CASE("a webhook attempt is bounded by its timeout", "[alerts][webhook]") {
     release = true;
   }
   released.notify_all();
+}
+
+TEST_CASE("an https webhook whose certificate the system does not trust is refused", "[alerts][webhook]") {
+  TempDir dir;
+  const std::string cert = dir.path() + "/cert.pem", key = dir.path() + "/key.pem";
+  const std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout " +
+                              key + " -out " + cert + " >/dev/null 2>&1";
+  REQUIRE(std::system(command.c_str()) == 0);
+  http::ServerOptions options;
+  options.port = 0;
+  options.tls_cert_file = cert;
+  options.tls_key_file = key;
+  std::atomic<int> reached{0};
+  auto server = http::Server::Start(options, [&](const http::Request&) {
+    ++reached;
+    return http::Response{};
+  });
+  REQUIRE(server.ok());
+  auto url = ParseWebhookUrl("https://localhost:" + std::to_string((*server)->port()) + "/hook");
+  REQUIRE(url.ok());
+  Status posted = PostJson(*url, "{}", std::chrono::milliseconds(5000));
+  CHECK(posted.code() == StatusCode::kUnavailable);
+  CHECK(posted.message().find("TLS handshake") != std::string::npos);
+  CHECK(reached.load() == 0);  // the alert never left for an unverified server
 }
 
 TEST_CASE("webhook URLs: http and https with host, port and path; anything else is refused", "[alerts]") {
