@@ -6,10 +6,6 @@ namespace aimass::service {
 
 namespace json = boost::json;
 
-namespace {
-constexpr size_t kConfusionEveryEpochCells = 100 * 100;
-}  // namespace
-
 JobRecorder::JobRecorder(int64_t job_id, std::string kind, std::FILE* log, SharedStore& store,
                          ServiceMetrics& metrics, LiveJob& live)
     : job_id_(job_id), kind_(std::move(kind)), console_(log, /*quiet=*/false, /*interactive=*/false),
@@ -121,11 +117,10 @@ void JobRecorder::OnEvaluation(const coordinator::EpochEvaluation& evaluation) {
                     {"test_accuracy", optional(evaluation.test_accuracy)},
                     {"test_records", evaluation.test_records},
                     {"elapsed_seconds", evaluation.elapsed_seconds}};
-  // The confusion matrix is what a registered version's evaluation report is computed from
-  // (RegisteredEvaluation): every epoch's for up to 100 classes, the last epoch's beyond, so
-  // that the store does not grow by a large matrix an epoch.
-  if (!evaluation.confusion.empty() &&
-      (evaluation.confusion.size() <= kConfusionEveryEpochCells || evaluation.epoch == evaluation.epochs)) {
+  // The last epoch's confusion matrix is what a registered version's evaluation report is
+  // computed from (StoreEvaluationOfJob); earlier epochs' are not kept, so that the store does
+  // not grow by a matrix (up to 1000 x 1000) an epoch.
+  if (!evaluation.confusion.empty() && evaluation.epoch == evaluation.epochs) {
     body["confusion"] = json::array(evaluation.confusion.begin(), evaluation.confusion.end());
   }
   Append("evaluation", json::serialize(body));
