@@ -26,6 +26,7 @@
 #include "coordinator/job_driver.h"
 #include "coordinator/launch/local_mpirun_launcher.h"
 #include "coordinator/launch/mpi_world_launcher.h"
+#include "coordinator/service/monitor/monitored_observer.h"
 #include "coordinator/service/service.h"
 #include "coordinator/train_job.h"
 #include "coordinator/train_supervisor.h"
@@ -53,6 +54,7 @@ const char kUsage[] =
     "                           [--max-concurrent-jobs N] [--tls-cert F --tls-key F]\n"
     "                           [--insecure-listen] [--max-body-bytes N] [--hostfile FILE] [--ui-dir DIR]\n"
     "                           [--master-key-file F] [--schedule-interval-ms N]\n"
+    "                           [--alert-webhook URL]\n"
     "      The platform service: REST API and web UI, jobs, model registry (docs/service.md).\n"
     "  aimass-coordinator data convert --output DIR [--input IDX_DIR] [--shard-records N] [--limit N]\n"
     "      Fashion-MNIST IDX files into gzip CSV part files (train/ and test/).\n";
@@ -272,7 +274,9 @@ int Train(int argc, char** argv) {
                             /*tolerate_worker_loss=*/false);
     };
   }
-  TrainSupervisor supervisor(std::move(supervised), env, console);
+  // The training monitor's alerts as warning lines (docs/training.md, `monitor`).
+  service::MonitoredObserver monitored(config->monitor, console);
+  TrainSupervisor supervisor(std::move(supervised), env, monitored);
   Status prepared = supervisor.Prepare((*launcher)->worker_count());
   if (!prepared.ok()) return CancelLaunch(**launcher, under_mpirun, prepared.message());
   return EndRun(supervisor.Run(**launcher), under_mpirun);
@@ -327,7 +331,8 @@ int Serve(int argc, char** argv) {
   auto arguments = ParseArguments(argc, argv, 2,
                                   {"--state-dir", "--listen", "--data-root", "--max-concurrent-jobs",
                                    "--tls-cert", "--tls-key", "--max-body-bytes", "--hostfile", "--ui-dir",
-                                   "--master-key-file", "--schedule-interval-ms"},
+                                   "--master-key-file", "--schedule-interval-ms",
+                                   "--alert-webhook"},
                                   {"--insecure-listen"});
   if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
   service::ServiceOptions options;
@@ -357,6 +362,7 @@ int Serve(int argc, char** argv) {
     }
     options.schedule_interval_ms = static_cast<uint32_t>(*interval);
   }
+  options.alert_webhook = arguments->Get("--alert-webhook");
   return service::RunService(options);
 }
 

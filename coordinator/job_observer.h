@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "coordinator/job_summary.h"
@@ -82,6 +83,9 @@ struct EpochEvaluation {
   uint64_t test_records = 0;
   double eval_seconds = 0;
   double elapsed_seconds = 0;
+  // The test split's confusion matrix summed over the workers: row-major, true class x
+  // predicted class, num_classes^2 counts. Empty without a test set or above 1000 classes.
+  std::vector<uint64_t> confusion;
 };
 
 struct SplitCommitted {

@@ -60,6 +60,10 @@ struct EpochEval {
   uint64_t correct = 0;
   uint64_t count = 0;
   double seconds = 0;
+  // The workers' confusion matrices summed; dropped when a worker that evaluated records sends
+  // none or one of another size, since a partial matrix would misstate every class.
+  std::vector<uint64_t> confusion;
+  bool confusion_valid = true;
 };
 
 }  // namespace
@@ -385,6 +389,19 @@ class TrainJob::Impl {
     eval.correct += result.correct();
     eval.count += result.count();
     eval.seconds = std::max(eval.seconds, result.seconds());
+    // A worker whose share of the test split was empty adds nothing (and sends no matrix).
+    if (result.count() > 0 || result.confusion_size() > 0) {
+      const auto cells = static_cast<size_t>(result.confusion_size());
+      if (cells == 0) {
+        eval.confusion_valid = false;  // above 1000 classes: no worker sends one
+      } else if (eval.confusion.empty()) {
+        eval.confusion.assign(result.confusion().begin(), result.confusion().end());
+      } else if (cells == eval.confusion.size()) {
+        for (size_t i = 0; i < cells; ++i) eval.confusion[i] += result.confusion(static_cast<int>(i));
+      } else {
+        eval.confusion_valid = false;
+      }
+    }
     // This worker finished the epoch: give it the plan after the one it already holds.
     AIMASS_RETURN_IF_ERROR(SendPlans(result.epoch() + 2, rank));
     if (eval.reports < workers_count_) return Status::Ok();
@@ -409,6 +426,7 @@ class TrainJob::Impl {
       line["test_accuracy"] = *test_accuracy_;
       line["test_records"] = eval.count;
       line["eval_seconds"] = eval.seconds;
+      if (eval.confusion_valid && !eval.confusion.empty()) evaluation.confusion = std::move(eval.confusion);
     }
     observer_.OnEvaluation(evaluation);
     return run_.AppendEval(line);

@@ -30,6 +30,9 @@ double SecondsSince(Clock::time_point start) {
 
 constexpr auto kPlanTimeout = std::chrono::minutes(10);
 constexpr uint32_t kEvalBatchSize = 512;
+// The confusion matrix of the evaluation is sent up to this many classes (1000^2 counts, 8 MB);
+// beyond, the evaluation report is left out rather than the control message grown without bound.
+constexpr int64_t kMaxConfusionClasses = 1000;
 
 std::vector<data::SampleRange> RangesOf(
     const google::protobuf::RepeatedPtrField<proto::SampleRange>& ranges) {
@@ -384,6 +387,7 @@ class TrainingRun {
     double loss_sum = 0;
     uint64_t correct = 0;
     uint64_t count = 0;
+    torch::Tensor confusion;  // int64, num_classes^2 on the device; counted with the loss
     if (test_loader_ && !eval_ranges_.empty()) {
       torch::NoGradGuard no_grad;
       model_->SetTraining(false);
@@ -399,7 +403,14 @@ class TrainingRun {
         sums[0] += torch::nn::functional::cross_entropy(
             logits, labels,
             torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-        sums[1] += logits.argmax(1).eq(labels).sum();
+        torch::Tensor predicted = logits.argmax(1);
+        sums[1] += predicted.eq(labels).sum();
+        const int64_t classes = logits.size(1);
+        if (classes <= kMaxConfusionClasses) {
+          torch::Tensor cells = labels.to(torch::kInt64) * classes + predicted;
+          torch::Tensor counts = torch::bincount(cells, /*weights=*/{}, classes * classes);
+          confusion = confusion.defined() ? confusion + counts : counts;
+        }
         count += static_cast<uint64_t>(input_shape_[0]);
       }
       model_->SetTraining(true);
@@ -414,6 +425,11 @@ class TrainingRun {
     result->set_correct(correct);
     result->set_count(count);
     result->set_seconds(SecondsSince(start));
+    if (confusion.defined()) {
+      torch::Tensor host = confusion.to(torch::kCPU, torch::kInt64).contiguous();
+      const int64_t* cells = host.data_ptr<int64_t>();
+      for (int64_t i = 0; i < host.numel(); ++i) result->add_confusion(static_cast<uint64_t>(cells[i]));
+    }
     return control_.Send(message);
   }
 

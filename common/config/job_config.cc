@@ -147,6 +147,23 @@ Status ReadGradientSync(YamlSection& root, GradientSyncConfig& sync) {
   return section.Finish();
 }
 
+Status ReadMonitor(YamlSection& root, MonitorConfig& monitor) {
+  if (!root.Has("monitor")) return Status::Ok();
+  AIMASS_ASSIGN_OR_RETURN(YamlSection section, root.Child("monitor"));
+  AIMASS_RETURN_IF_ERROR(section.ReadPositive("divergence_factor", &monitor.divergence_factor));
+  if (monitor.divergence_factor <= 1.0) {
+    return section.Error("key 'monitor.divergence_factor'", "must be greater than 1");
+  }
+  AIMASS_RETURN_IF_ERROR(section.Read("warmup_steps", &monitor.warmup_steps));
+  AIMASS_RETURN_IF_ERROR(section.ReadPositive("overfit_evaluations", &monitor.overfit_evaluations));
+  AIMASS_RETURN_IF_ERROR(section.ReadNonNegative("stall_fraction", &monitor.stall_fraction));
+  if (monitor.stall_fraction >= 1.0) {
+    return section.Error("key 'monitor.stall_fraction'", "must be below 1");
+  }
+  AIMASS_RETURN_IF_ERROR(section.ReadPositive("stall_seconds", &monitor.stall_seconds));
+  return section.Finish();
+}
+
 Status ReadOutput(YamlSection& root, TrainConfig& config) {
   if (!root.Has("output")) return Status::Ok();
   AIMASS_ASSIGN_OR_RETURN(YamlSection section, root.Child("output"));
@@ -169,6 +186,7 @@ Result<TrainConfig> ParseTrainConfig(const std::string& yaml_text, const std::st
   AIMASS_RETURN_IF_ERROR(ReadCheckpoint(root, config.checkpoint));
   AIMASS_RETURN_IF_ERROR(ReadWorker(root, config.worker));
   AIMASS_RETURN_IF_ERROR(ReadGradientSync(root, config.gradient_sync));
+  AIMASS_RETURN_IF_ERROR(ReadMonitor(root, config.monitor));
   AIMASS_RETURN_IF_ERROR(ReadOutput(root, config));
   AIMASS_RETURN_IF_ERROR(root.Finish());
   return config;

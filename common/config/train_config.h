@@ -111,6 +111,23 @@ struct GradientSyncConfig {
   std::string compression = "none";  // none | fp16 | bf16: gradients on the wire
 };
 
+// The training monitor's thresholds (the `monitor:` block; docs/training.md, "monitor"). The
+// service raises an alert when one is crossed (docs/service.md, "Alerts and evaluation
+// reports"); the job itself goes on.
+struct MonitorConfig {
+  // divergence: a non-finite loss, or a loss above divergence_factor x the lowest loss seen,
+  // once warmup_steps optimizer steps are behind (early losses swing widely).
+  double divergence_factor = 10.0;
+  uint64_t warmup_steps = 50;
+  // overfitting: the test loss rose at overfit_evaluations evaluations in a row while the
+  // training loss fell over the same span.
+  uint32_t overfit_evaluations = 3;
+  // stalled: throughput below stall_fraction x its running median, or no step report at all,
+  // for stall_seconds.
+  double stall_fraction = 0.1;
+  double stall_seconds = 300;
+};
+
 struct TrainConfig {
   ModelConfig model;
   OptimizerConfig optimizer;
@@ -119,6 +136,7 @@ struct TrainConfig {
   CheckpointConfig checkpoint;
   WorkerConfig worker;
   GradientSyncConfig gradient_sync;
+  MonitorConfig monitor;
   uint32_t epochs = 5;
   uint32_t batch_size = 64;         // per worker, per micro-batch
   uint32_t grad_accumulation = 1;   // micro-batches per optimizer step

@@ -9,6 +9,7 @@
 #include "coordinator/infer/infer_job.h"
 #include "coordinator/job_driver.h"
 #include "coordinator/launch/local_mpirun_launcher.h"
+#include "coordinator/service/monitor/evaluation_store.h"
 #include "coordinator/service/submitted_job.h"
 #include "coordinator/train_supervisor.h"
 
@@ -190,6 +191,13 @@ Result<int64_t> JobScheduler::RegisterRun(const JobRecord& job, const std::strin
   AIMASS_ASSIGN_OR_RETURN(version.artifact_sha256, artifacts_.AddRun(job.directory));
   return store_.With([&](StateStore& store) -> Result<int64_t> {
     AIMASS_ASSIGN_OR_RETURN(int64_t number, store.RegisterVersion(version));
+    // The version's evaluation report (monitor/evaluation_store.h): a failure to compute or
+    // store it leaves the version without one, which the API says, rather than unregistered.
+    auto evaluated = StoreEvaluationOfJob(store, model, number, job.id);
+    if (!evaluated.ok()) {
+      std::fprintf(stderr, "aimass: warning: %s version %lld: no evaluation report: %s\n", model.c_str(),
+                   static_cast<long long>(number), evaluated.status().message().c_str());
+    }
     AIMASS_RETURN_IF_ERROR(store.Audit(actor, "model.register",
                                        model + " version " + std::to_string(number) + " from job " +
                                            std::to_string(job.id),
@@ -261,6 +269,9 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
       supervised.driver = driver;
       supervised.max_restarts = prepared->train->max_restarts.value_or(coordinator::kDefaultMaxRestarts);
       supervised.relaunch = make_launcher;
+      if (options_.alerts != nullptr) {
+        recorder.Monitor(prepared->train->monitor, record->register_as, *options_.alerts);
+      }
       coordinator::TrainSupervisor supervisor(std::move(supervised), env_, recorder);
       status = supervisor.Prepare(record->workers);
       if (status.ok()) {

@@ -24,6 +24,7 @@
 #include "coordinator/service/data_roots.h"
 #include "coordinator/service/job_recorder.h"
 #include "coordinator/service/model_registry.h"
+#include "coordinator/service/monitor/alert_sink.h"
 #include "coordinator/service/service_metrics.h"
 #include "coordinator/service/shared_store.h"
 
@@ -37,6 +38,7 @@ struct SchedulerOptions {
   std::string state_dir;
   uint32_t max_concurrent_jobs = 1;
   std::vector<std::string> mpirun_args;  // e.g. {"--hostfile", FILE}
+  AlertSink* alerts = nullptr;           // train jobs' monitor alerts; null: not monitored
 };
 
 class JobScheduler {

@@ -26,6 +26,8 @@
 #include "coordinator/service/model_registry.h"
 #include "coordinator/service/schedules/schedule_routes.h"
 #include "coordinator/service/schedules/schedule_runner.h"
+#include "coordinator/service/monitor/alert_center.h"
+#include "coordinator/service/monitor/alerts_api.h"
 #include "coordinator/service/sealed_file.h"
 #include "coordinator/service/service_metrics.h"
 #include "coordinator/service/serving/serving_manager.h"
@@ -170,6 +172,12 @@ int RunService(const ServiceOptions& options) {
   if (!options.hostfile.empty() && ::access(options.hostfile.c_str(), R_OK) != 0) {
     return Fail("--hostfile " + options.hostfile + ": " + std::strerror(errno));
   }
+  AlertCenterOptions alerting;
+  if (!options.alert_webhook.empty()) {
+    auto webhook = ParseWebhookUrl(options.alert_webhook);
+    if (!webhook.ok()) return Fail(webhook.status().message());
+    alerting.webhook = *webhook;
+  }
   auto roots = DataRoots::Create(options.data_roots);
   if (!roots.ok()) return Fail(roots.status().message());
   if (roots->roots().empty()) {
@@ -223,7 +231,9 @@ int RunService(const ServiceOptions& options) {
   Env& env = Env::Default();
   ArtifactStore artifacts(state_dir + "/artifacts", env, std::move(key).value());
   ServiceMetrics metrics;
+  AlertCenter alerts(std::move(alerting), store, metrics);
   SchedulerOptions scheduling;
+  scheduling.alerts = &alerts;
   scheduling.state_dir = state_dir;
   scheduling.max_concurrent_jobs = options.max_concurrent_jobs;
   if (!options.hostfile.empty()) {
@@ -239,6 +249,7 @@ int RunService(const ServiceOptions& options) {
                                  .string()
                            : options.ui_dir;
   Api api(api_options, store, scheduler, metrics, *roots);
+  AddAlertRoutes(api.routes(), store);
 
   // Schedules: their routes, and the runner that queues their jobs through the same intake.
   JobIntake schedule_intake(
@@ -282,6 +293,7 @@ int RunService(const ServiceOptions& options) {
   (*server)->Stop();
   online.Stop();
   scheduler.Shutdown();
+  alerts.Stop();
   std::printf("aimass: stopped\n");
   return 0;
 }

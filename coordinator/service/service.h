@@ -26,6 +26,7 @@ struct ServiceOptions {
   std::string hostfile;          // empty: every job's workers on this host
   std::string master_key_file;   // non-empty: registered model artifacts are stored sealed
   uint32_t schedule_interval_ms = 10000;  // how often the schedules are looked at
+  std::string alert_webhook;     // non-empty: every alert is POSTed there (http:// or https://)
 };
 
 // Runs the service until a signal stops it. The process's exit code.

@@ -33,7 +33,11 @@ class ServiceMetrics::Impl {
         throughput_(prometheus::BuildGauge()
                         .Name("aimass_job_throughput_per_second")
                         .Help("Samples/s (train) or records/s (infer) of running jobs")
-                        .Register(*registry_)) {}
+                        .Register(*registry_)),
+        alerts_(prometheus::BuildCounter()
+                    .Name("aimass_alerts_total")
+                    .Help("Alerts raised by the platform's watchers, by kind and severity")
+                    .Register(*registry_)) {}
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;
@@ -41,6 +45,7 @@ class ServiceMetrics::Impl {
   prometheus::Family<prometheus::Gauge>& jobs_;
   prometheus::Family<prometheus::Histogram>& durations_;
   prometheus::Family<prometheus::Gauge>& throughput_;
+  prometheus::Family<prometheus::Counter>& alerts_;
   std::mutex throughput_mutex_;  // guards the map of per-job gauges
   std::map<int64_t, prometheus::Gauge*> job_gauges_;
 };
@@ -79,6 +84,10 @@ void ServiceMetrics::ForgetJob(int64_t job_id) {
   if (found == impl_->job_gauges_.end()) return;
   impl_->throughput_.Remove(found->second);
   impl_->job_gauges_.erase(found);
+}
+
+void ServiceMetrics::CountAlert(const std::string& kind, const std::string& severity) {
+  impl_->alerts_.Add({{"kind", kind}, {"severity", severity}}).Increment();
 }
 
 std::string ServiceMetrics::Render(const std::map<std::string, int64_t>& jobs_by_state) {

@@ -25,6 +25,8 @@ class ServiceMetrics {
   // samples/s (train) or records/s (infer) of a running job; Forget when it ends.
   void SetJobThroughput(int64_t job_id, const std::string& kind, double per_second);
   void ForgetJob(int64_t job_id);
+  // One alert raised (monitor/alert_center.h); kinds are the watchers' fixed few.
+  void CountAlert(const std::string& kind, const std::string& severity);
 
   // The text exposition, with the job-state gauges set to `jobs_by_state` first.
   std::string Render(const std::map<std::string, int64_t>& jobs_by_state);

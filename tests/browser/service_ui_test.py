@@ -512,9 +512,30 @@ def check_model_page(ui, api):
         raise Failure("production's alias history: %r" % model.get("alias_history"))
     log("production moved v1 -> v2 -> v1, confirmed by the API")
 
+    check_evaluation_report(ui, api)
+
     ui.click("#nav-models")
     ui.wait_text("the alias in the models list", "[data-test=model-alias-%s-production]" % MODEL, "production → v1")
     ui.screenshot("models")
+
+
+def check_evaluation_report(ui, api):
+    """The model page's evaluation report: version 2's by default, then side by side with
+    version 1, with both confusion matrices; the figures are the API's."""
+    status, evaluation = api.call("GET", "/models/%s/versions/2/evaluation" % MODEL)
+    if status != 200 or "report" not in evaluation:
+        raise Failure("GET .../versions/2/evaluation: %d %r" % (status, evaluation))
+    ui.wait("version 2's confusion matrix", "[data-test=confusion-v2]")
+    Select(ui.css("[data-test=eval-version-b]")).select_by_value("1")
+    ui.wait("version 1's confusion matrix beside it", "[data-test=confusion-v1]")
+    shown = ui.text("[data-test=eval-accuracy]")
+    expected = "%.1f%%" % (100 * evaluation["report"]["accuracy"])
+    if expected not in shown:
+        raise Failure("the report's accuracy line reads %r, the API has %s" % (shown, expected))
+    # The 40-epoch run may or may not have raised over-fitting: the page shows either.
+    ui.click("#nav-alerts")
+    ui.wait("the alerts page", "#alerts-table, [data-test=alerts-empty]")
+    log("evaluation report: v2 beside v1, both matrices; the alerts page")
 
 
 def check_cancel(ui, api, base, config):

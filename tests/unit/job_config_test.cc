@@ -204,6 +204,33 @@ TEST_CASE("training.on_nonfinite is fail by default, or skip_step", "[config][no
         "job.yaml: key 'training.on_nonfinite': 'ignore' is not one of: fail, skip_step");
 }
 
+TEST_CASE("the monitor block has documented defaults, and its keys are checked", "[config][monitor]") {
+  auto defaults = ParseTrainConfig("data: {train: d}\n", "job.yaml");
+  REQUIRE(defaults.ok());
+  CHECK(defaults->monitor.divergence_factor == 10.0);
+  CHECK(defaults->monitor.warmup_steps == 50);
+  CHECK(defaults->monitor.overfit_evaluations == 3);
+  CHECK(defaults->monitor.stall_fraction == 0.1);
+  CHECK(defaults->monitor.stall_seconds == 300.0);
+  auto given = ParseTrainConfig(
+      "data: {train: d}\nmonitor: {divergence_factor: 4, warmup_steps: 0, overfit_evaluations: 5, "
+      "stall_fraction: 0.25, stall_seconds: 30}\n",
+      "job.yaml");
+  REQUIRE(given.ok());
+  CHECK(given->monitor.divergence_factor == 4.0);
+  CHECK(given->monitor.warmup_steps == 0);
+  CHECK(given->monitor.overfit_evaluations == 5);
+  CHECK(given->monitor.stall_fraction == 0.25);
+  CHECK(given->monitor.stall_seconds == 30.0);
+  CHECK(ErrorOf("data: {train: d}\nmonitor: {stall_secs: 3}\n") == "job.yaml: unknown key 'monitor.stall_secs'");
+  CHECK(ErrorOf("data: {train: d}\nmonitor: {divergence_factor: 1}\n") ==
+        "job.yaml: key 'monitor.divergence_factor': must be greater than 1");
+  CHECK(ErrorOf("data: {train: d}\nmonitor: {stall_fraction: 1.5}\n") ==
+        "job.yaml: key 'monitor.stall_fraction': must be below 1");
+  CHECK(ErrorOf("data: {train: d}\nmonitor: {overfit_evaluations: 0}\n") ==
+        "job.yaml: key 'monitor.overfit_evaluations': must be greater than 0");
+}
+
 TEST_CASE("missing training data and broken YAML are reported", "[config]") {
   CHECK(ErrorOf("model: cnn\n") == "job.yaml: key 'data': missing (needs at least data.train)");
   CHECK(ErrorOf("data: {test: t}\n") == "job.yaml: key 'data.train': missing");

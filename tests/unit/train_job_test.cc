@@ -116,6 +116,10 @@ void PlayWorker(uint32_t rank, const CoordinatorContact& contact, std::atomic<ui
     eval.mutable_eval_result()->set_correct(rank == 0 ? 12 : 9);
     eval.mutable_eval_result()->set_count(15);
     eval.mutable_eval_result()->set_loss_sum(rank == 0 ? 3.0 : 6.0);
+    // 2 x 2 confusion matrices (true x predicted) whose diagonals are the correct counts.
+    for (uint64_t cell : rank == 0 ? std::vector<uint64_t>{10, 2, 1, 2} : std::vector<uint64_t>{5, 3, 3, 4}) {
+      eval.mutable_eval_result()->add_confusion(cell);
+    }
     (void)client->Send(eval);
   }
   proto::WorkerMessage done;
@@ -128,12 +132,17 @@ void PlayWorker(uint32_t rank, const CoordinatorContact& contact, std::atomic<ui
 TEST_CASE("the coordinator plans, gathers and summarizes a job", "[train_job]") {
   TempDir dir;
   std::atomic<uint64_t> eval_records{0};
-  auto summary = RunJob(Options(dir), 2, [&](uint32_t rank, const CoordinatorContact& contact) {
-    PlayWorker(rank, contact, eval_records);
-  });
+  RecordingObserver seen;
+  auto summary = RunJob(
+      Options(dir), 2,
+      [&](uint32_t rank, const CoordinatorContact& contact) { PlayWorker(rank, contact, eval_records); },
+      std::chrono::seconds(5), &seen);
   INFO((summary.ok() ? "" : summary.status().message()));
   REQUIRE(summary.ok());
   CHECK(eval_records == 30);  // the test split, each record once across the workers
+  // Each evaluation carries the workers' confusion matrices summed.
+  REQUIRE(seen.evaluations.size() == 2);
+  CHECK(seen.evaluations[1].confusion == std::vector<uint64_t>{15, 5, 4, 6});
   REQUIRE(summary->test_accuracy.has_value());
   REQUIRE(summary->test_loss.has_value());
   CHECK(*summary->test_accuracy == Approx(21.0 / 30.0));

@@ -141,6 +141,31 @@ const char* const kMigrations[] = {
       updated_at_ms INTEGER NOT NULL
     );
     )sql",
+    // 6: alerts the platform's watchers raised (monitor/alert_store.h), and the evaluation
+    // report of each model version that had a test split (monitor/evaluation_store.h).
+    R"sql(
+    CREATE TABLE alerts (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      at_ms INTEGER NOT NULL,
+      kind TEXT NOT NULL,
+      severity TEXT NOT NULL CHECK (severity IN ('warning', 'alert')),
+      job_id INTEGER,
+      model TEXT NOT NULL DEFAULT '',
+      model_version INTEGER,
+      subject TEXT NOT NULL DEFAULT '',
+      message TEXT NOT NULL,
+      details TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX alerts_by_job ON alerts (job_id, id);
+    CREATE INDEX alerts_by_model ON alerts (model, id);
+    CREATE TABLE model_evaluations (
+      model TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      report TEXT NOT NULL,
+      PRIMARY KEY (model, version),
+      FOREIGN KEY (model, version) REFERENCES model_versions (model, version)
+    );
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == StateStore::kSchemaVersion,
               "one migration per schema version");

@@ -107,6 +107,10 @@
     setAlias: (name, alias, version) =>
       request('PUT', '/models/' + enc(name) + '/aliases/' + enc(alias), { version }),
 
+    // {job, model, kind, limit}: the filters given; {alerts: [...], total}
+    alerts: (query) => request('GET', '/alerts?' + new URLSearchParams(query || {}).toString()),
+    evaluation: (name, version) => request('GET', '/models/' + enc(name) + '/versions/' + enc(version) + '/evaluation'),
+
     audit: () => request('GET', '/audit'),
     tokens: () => request('GET', '/tokens'),
     createToken: (role, description) => request('POST', '/tokens', { role, description }),

@@ -1,5 +1,5 @@
 // The single-page app: hash routes (#/jobs, #/jobs/7, #/submit, #/models, #/models/NAME,
-// #/audit, #/tokens, #/schedules), the signed-in identity and the navigation bar. Each route's view is
+// #/audit, #/tokens, #/schedules, #/alerts), the signed-in identity and the navigation bar. Each route's view is
 // remounted when the hash changes, so a view only loads what its own route names.
 (function () {
   'use strict';
@@ -14,6 +14,7 @@
     { re: /^\/audit$/, view: 'audit' },
     { re: /^\/tokens$/, view: 'tokens' },
     { re: /^\/schedules$/, view: 'schedules' },
+    { re: /^\/alerts$/, view: 'alerts' },
   ];
 
   function parseHash() {
@@ -38,6 +39,7 @@
       me: null,          // GET /api/v1/whoami of the stored token, once checked
       checking: !!Aimass.api.token(),
       notice: '',        // why the user is back at the sign-in form
+      alertCount: 0,     // every alert stored (GET /api/v1/alerts' total), for the nav entry
     },
     template: `
       <div>
@@ -49,6 +51,7 @@
               <li class="nav-item" v-if="me.role !== 'viewer'"><a id="nav-submit" class="nav-link" :class="{active: section === 'submit'}" href="#/submit">Submit</a></li>
               <li class="nav-item"><a id="nav-models" class="nav-link" :class="{active: section === 'models'}" href="#/models">Models</a></li>
               <li class="nav-item"><a id="nav-schedules" class="nav-link" :class="{active: section === 'schedules'}" href="#/schedules">Schedules</a></li>
+              <li class="nav-item"><a id="nav-alerts" class="nav-link" :class="{active: section === 'alerts'}" href="#/alerts">Alerts <span v-if="alertCount" class="badge bg-danger" data-test="nav-alert-count">{{ alertCount }}</span></a></li>
               <li class="nav-item" v-if="me.role === 'admin'"><a id="nav-audit" class="nav-link" :class="{active: section === 'audit'}" href="#/audit">Audit</a></li>
               <li class="nav-item" v-if="me.role === 'admin'"><a id="nav-tokens" class="nav-link" :class="{active: section === 'tokens'}" href="#/tokens">Tokens</a></li>
             </ul>
@@ -77,6 +80,18 @@
         this.signOut('The service refused the token: ' + message);
       });
       if (this.checking) this.restore();
+      // The nav entry's count, refreshed every 15 s while signed in.
+      const countAlerts = async () => {
+        if (this.me) {
+          try {
+            this.alertCount = (await Aimass.api.alerts({ limit: 1 })).total;
+          } catch (_) {
+            // The alerts view shows the error; the count keeps its last value.
+          }
+        }
+      };
+      this.$watch('me', countAlerts);
+      setInterval(countAlerts, 15000);
     },
     methods: {
       // A token from an earlier page load in this tab: still good?

@@ -91,6 +91,8 @@
             </div>
           </div></div>
 
+          <evaluation-report :name="name" :versions="versions"></evaluation-report>
+
           <div class="card shadow-sm"><div class="card-body">
             <h6 class="card-title">Alias history</h6>
             <div v-if="history.length === 0" class="text-muted small">No alias has moved yet.</div>
