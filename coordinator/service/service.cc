@@ -18,7 +18,11 @@
 #include "common/env.h"
 #include "coordinator/launch/local_mpirun_launcher.h"
 #include "coordinator/service/api.h"
+#include "coordinator/service/data_api.h"
+#include "coordinator/service/data_monitoring.h"
 #include "coordinator/service/data_roots.h"
+#include "coordinator/service/dataset_profiler.h"
+#include "coordinator/service/profile_files.h"
 #include "coordinator/service/http/http_server.h"
 #include "coordinator/service/job_scheduler.h"
 #include "coordinator/service/leftover_processes.h"
@@ -216,6 +220,8 @@ int RunService(const ServiceOptions& options) {
   }
 
   Env& env = Env::Default();
+  // Data profiles are sealed under the same key as artifacts (a copy: the artifacts take theirs).
+  ProfileFiles profiles(state_dir + "/profiles", env, key.value());
   ArtifactStore artifacts(state_dir + "/artifacts", env, std::move(key).value());
   ServiceMetrics metrics;
   SchedulerOptions scheduling;
@@ -225,6 +231,10 @@ int RunService(const ServiceOptions& options) {
     scheduling.mpirun_args = {"--hostfile", std::filesystem::absolute(options.hostfile).string()};
   }
   JobScheduler scheduler(scheduling, store, *roots, artifacts, metrics, env);
+  // Drift alerts go to the job's log; the alert center takes them once it is wired in here.
+  DataMonitoring monitoring(store, *roots, profiles, env, /*alerts=*/nullptr);
+  scheduler.EnableDataMonitoring(&monitoring);
+  DatasetProfiler dataset_profiler(store, profiles, env);
 
   ApiOptions api_options;
   api_options.state_dir = state_dir;
@@ -234,6 +244,7 @@ int RunService(const ServiceOptions& options) {
                                  .string()
                            : options.ui_dir;
   Api api(api_options, store, scheduler, metrics, *roots);
+  AddDataRoutes(api.routes(), store, monitoring, dataset_profiler, *roots);
 
   http::ServerOptions serving;
   serving.host = listen->host;
@@ -248,6 +259,7 @@ int RunService(const ServiceOptions& options) {
               shown_host.c_str(), static_cast<unsigned>((*server)->port()));
   std::fflush(stdout);
   scheduler.Start();
+  dataset_profiler.Start();
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
