@@ -107,6 +107,12 @@
     setAlias: (name, alias, version) =>
       request('PUT', '/models/' + enc(name) + '/aliases/' + enc(alias), { version }),
 
+    modelProfile: (name, version) => request('GET', '/models/' + enc(name) + '/versions/' + enc(version) + '/profile'),
+    datasets: () => request('GET', '/datasets'),
+    dataset: (name) => request('GET', '/datasets/' + enc(name)),
+    registerDataset: (body) => request('POST', '/datasets', body),
+    deleteDataset: (name) => request('DELETE', '/datasets/' + enc(name)),
+
     audit: () => request('GET', '/audit'),
     tokens: () => request('GET', '/tokens'),
     createToken: (role, description) => request('POST', '/tokens', { role, description }),
