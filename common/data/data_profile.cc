@@ -6,6 +6,7 @@
 #include <cmath>
 #include <exception>
 #include <numeric>
+#include <type_traits>
 
 namespace aimass::data {
 
@@ -263,15 +264,60 @@ uint64_t DriftCounts::records() const {
   return std::accumulate(predicted.begin(), predicted.end(), uint64_t{0});
 }
 
-void AddToDrift(const std::vector<std::vector<double>>& edges, const float* features,
-                int64_t predicted_class, DriftCounts* counts) {
-  for (size_t f = 0; f < edges.size(); ++f) {
-    if (std::isnan(features[f])) continue;
-    ++counts->features[f][BinOf(edges[f], features[f])];
+DriftHistogram::DriftHistogram(const std::vector<std::vector<double>>& edges, uint32_t classes) {
+  offsets_.push_back(0);
+  for (const auto& feature : edges) {
+    edges_.insert(edges_.end(), feature.begin(), feature.end());
+    offsets_.push_back(edges_.size());
   }
-  if (predicted_class >= 0 && static_cast<size_t>(predicted_class) < counts->predicted.size()) {
-    ++counts->predicted[predicted_class];
+  counts_.assign(edges_.size() + edges.size(), 0);
+  predicted_.assign(classes, 0);
+}
+
+void DriftHistogram::Add(const float* features, int64_t predicted_class) {
+  const size_t features_count = feature_count();
+  const double* edges = edges_.data();
+  if (edges_.size() == features_count * (kProfileBins - 1)) {
+    // Every feature has a profile's edges: a fixed-length loop the compiler unrolls.
+    constexpr size_t kEdges = kProfileBins - 1;
+    uint64_t* counts = counts_.data();
+    for (size_t f = 0; f < features_count; ++f, edges += kEdges, counts += kProfileBins) {
+      const double value = features[f];
+      if (std::isnan(value)) continue;
+      size_t bin = 0;
+      for (size_t e = 0; e < kEdges; ++e) bin += edges[e] <= value ? 1 : 0;
+      ++counts[bin];
+    }
+    AddPrediction(predicted_class);
+    ++records_;
+    return;
   }
+  for (size_t f = 0; f < features_count; ++f) {
+    const double value = features[f];
+    if (std::isnan(value)) continue;
+    const size_t begin = offsets_[f];
+    const size_t end = offsets_[f + 1];
+    size_t bin = 0;
+    for (size_t e = begin; e < end; ++e) bin += edges[e] <= value ? 1 : 0;
+    ++counts_[begin + f + bin];
+  }
+  AddPrediction(predicted_class);
+  ++records_;
+}
+
+void DriftHistogram::AddPrediction(int64_t predicted_class) {
+  if (predicted_class >= 0 && static_cast<size_t>(predicted_class) < predicted_.size()) ++predicted_[predicted_class];
+}
+
+DriftCounts DriftHistogram::Counts() const {
+  DriftCounts counts;
+  for (size_t f = 0; f < feature_count(); ++f) {
+    const size_t begin = offsets_[f] + f;
+    const size_t bins = offsets_[f + 1] - offsets_[f] + 1;
+    counts.features.emplace_back(counts_.begin() + begin, counts_.begin() + begin + bins);
+  }
+  counts.predicted = predicted_;
+  return counts;
 }
 
 std::vector<FeatureDrift> DriftReport::Worst(double at_least, size_t most) const {

@@ -10,16 +10,19 @@ DriftWindow::DriftWindow(data::DataProfile profile, DriftWindowOptions options, 
       subject_(std::move(subject)),
       sink_(sink),
       clock_(std::move(clock)),
-      counts_(data::DriftCounts::Shaped(edges_, static_cast<uint32_t>(profile_.class_counts.size()))) {}
+      window_(EmptyWindow()) {}
+
+data::DriftHistogram DriftWindow::EmptyWindow() const {
+  return data::DriftHistogram(edges_, static_cast<uint32_t>(profile_.class_counts.size()));
+}
 
 std::optional<data::DriftCounts> DriftWindow::TakeIfDue(bool full) {
-  if (rows_ == 0) return std::nullopt;
+  const uint64_t rows = window_.records();
+  if (rows == 0) return std::nullopt;
   const bool late = opened_ && std::chrono::duration<double>(clock_() - *opened_).count() >= options_.max_seconds;
   if (!full && !late) return std::nullopt;
-  data::DriftCounts closed = data::DriftCounts::Shaped(edges_, static_cast<uint32_t>(profile_.class_counts.size()));
-  std::swap(closed, counts_);
-  const uint64_t rows = rows_;
-  rows_ = 0;
+  data::DriftCounts closed = window_.Counts();
+  window_ = EmptyWindow();
   opened_.reset();
   ++windows_closed_;
   // A window closed on time with too few rows says nothing reliable: dropped.
@@ -50,10 +53,9 @@ Result<std::optional<data::DriftReport>> DriftWindow::Add(const std::vector<floa
     // A window whose time ran out closes before new rows join it.
     if (auto late = TakeIfDue(false)) closed.push_back(std::move(*late));
     for (size_t row = 0; row < rows; ++row) {
-      if (rows_ == 0) opened_ = clock_();
-      data::AddToDrift(edges_, features.data() + row * width, predicted[row], &counts_);
-      ++rows_;
-      if (rows_ >= options_.max_requests) {
+      if (window_.records() == 0) opened_ = clock_();
+      window_.Add(features.data() + row * width, predicted[row]);
+      if (window_.records() >= options_.max_requests) {
         if (auto full = TakeIfDue(true)) closed.push_back(std::move(*full));
       }
     }

@@ -56,6 +56,7 @@ class DriftWindow {
  private:
   // Under mutex_: the closed window's counts (and a fresh window), when it must close now.
   std::optional<data::DriftCounts> TakeIfDue(bool full);
+  data::DriftHistogram EmptyWindow() const;
   std::optional<data::DriftReport> Report(const std::optional<data::DriftCounts>& counts);
 
   const data::DataProfile profile_;
@@ -66,8 +67,7 @@ class DriftWindow {
   const Clock clock_;
 
   mutable std::mutex mutex_;
-  data::DriftCounts counts_;                                      // GUARDED_BY(mutex_)
-  uint64_t rows_ = 0;                                             // GUARDED_BY(mutex_)
+  data::DriftHistogram window_;                                   // GUARDED_BY(mutex_)
   std::optional<std::chrono::steady_clock::time_point> opened_;   // GUARDED_BY(mutex_)
   uint64_t windows_closed_ = 0;                                   // GUARDED_BY(mutex_)
 };
