@@ -68,6 +68,10 @@ Status ReadDrift(YamlSection& root, const std::string& source, InferConfig& conf
   AIMASS_ASSIGN_OR_RETURN(YamlSection section, root.Child("drift"));
   AIMASS_RETURN_IF_ERROR(section.ReadPositive("warn", &config.drift_warn));
   AIMASS_RETURN_IF_ERROR(section.ReadPositive("alert", &config.drift_alert));
+  AIMASS_RETURN_IF_ERROR(section.ReadPositive("feature_share", &config.drift_feature_share));
+  if (config.drift_feature_share > 1) {
+    return Status::InvalidArgument(source + ": key 'drift.feature_share' must be at most 1");
+  }
   if (config.drift_alert < config.drift_warn) {
     return Status::InvalidArgument(source + ": key 'drift.alert' must not be below drift.warn");
   }

@@ -331,6 +331,16 @@ std::vector<FeatureDrift> DriftReport::Worst(double at_least, size_t most) const
   return worst;
 }
 
+size_t DriftThresholds::FeaturesNeeded(size_t features) const {
+  const double needed = std::ceil(std::clamp(feature_share, 0.0, 1.0) * static_cast<double>(features) - 1e-9);
+  return std::max<size_t>(1, static_cast<size_t>(needed));
+}
+
+size_t DriftReport::FeaturesAtLeast(double psi) const {
+  return static_cast<size_t>(std::count_if(features.begin(), features.end(),
+                                           [psi](const FeatureDrift& feature) { return feature.psi >= psi; }));
+}
+
 double DriftReport::max_feature_psi() const {
   double worst = 0;
   for (const FeatureDrift& feature : features) worst = std::max(worst, feature.psi);
@@ -370,6 +380,9 @@ json::value DriftToJson(const DriftReport& report, const DriftThresholds& thresh
   return json::object{{"records", report.records},
                       {"warn", thresholds.warn},
                       {"alert", thresholds.alert},
+                      {"feature_share", thresholds.feature_share},
+                      {"features_at_warn", report.FeaturesAtLeast(thresholds.warn)},
+                      {"features_at_alert", report.FeaturesAtLeast(thresholds.alert)},
                       {"max_feature_psi", Number(report.max_feature_psi())},
                       {"prediction_psi", report.has_prediction ? Number(report.prediction_psi) : json::value(nullptr)},
                       {"worst_features", std::move(worst)},

@@ -141,9 +141,17 @@ class DriftHistogram {
   uint64_t records_ = 0;
 };
 
+// A feature drifts at `warn` (a warning) or `alert` (an alert) when its PSI reaches it; the
+// features together raise one alert when at least `feature_share` of them (and at least one)
+// drift. With many features the largest PSI of a clean batch is noise: 784 pixels compared over
+// 512 records have a few near 0.1 by chance alone, so one feature at the threshold is not
+// evidence there; with a handful of features the share means any one of them.
 struct DriftThresholds {
   double warn = 0.1;
   double alert = 0.25;
+  double feature_share = 0.05;
+  // Features at or above `psi` needed for a verdict: ceil(feature_share * features), at least 1.
+  size_t FeaturesNeeded(size_t features) const;
 };
 
 struct FeatureDrift {
@@ -159,6 +167,7 @@ struct DriftReport {
   // The features at or above `warn`, worst first (at most a handful: for a message).
   std::vector<FeatureDrift> Worst(double at_least, size_t most = 5) const;
   double max_feature_psi() const;
+  size_t FeaturesAtLeast(double psi) const;
 };
 
 // PSI per feature and for the predicted classes; InvalidArgument when `counts` are not shaped

@@ -79,6 +79,7 @@ std::optional<InferDrift> DataMonitoring::DriftFor(int64_t job_id, const std::st
   drift.profile = std::move(profile).value();
   drift.thresholds.warn = config->drift_warn;
   drift.thresholds.alert = config->drift_alert;
+  drift.thresholds.feature_share = config->drift_feature_share;
   drift.subject.job_id = job_id;
   drift.subject.model = (*reference)->name;
   drift.subject.model_version = version->version;

@@ -199,9 +199,21 @@ TEST_CASE("a batch shifted by two standard deviations drifts; a clean one does n
   CHECK(sink.alerts[0].model_version == 2);
   CHECK_THAT(sink.alerts[0].message, Contains("3 of 3 features"));
   CHECK(sink.alerts[1].kind == "prediction_drift");
+  // One feature of 40 drifting is below the default share (5%: 2 of 40); with a share of 2.5%
+  // it is enough.
+  data::DriftReport one_of_many;
+  one_of_many.records = 1000;
+  for (int i = 0; i < 40; ++i) one_of_many.features.push_back({"f" + std::to_string(i), i == 7 ? 0.4 : 0.01});
+  sink.alerts.clear();
+  CHECK(RaiseDriftAlerts(one_of_many, {}, subject, sink) == 0);
+  data::DriftThresholds any{0.1, 0.25, 0.025};
+  CHECK(RaiseDriftAlerts(one_of_many, any, subject, sink) == 1);
+  CHECK(sink.alerts.back().subject == "f7");
+  sink.alerts.clear();
+  CHECK(RaiseDriftAlerts(shifted, {}, subject, sink) == 2);
   // Between the thresholds: a warning.
   sink.alerts.clear();
-  data::DriftThresholds lenient{0.1, 1e9};
+  data::DriftThresholds lenient{0.1, 1e9, 0.05};
   CHECK(RaiseDriftAlerts(shifted, lenient, subject, sink) == 2);
   CHECK(sink.alerts[0].severity == AlertSeverity::kWarning);
 }

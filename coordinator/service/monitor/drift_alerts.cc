@@ -44,7 +44,14 @@ int RaiseDriftAlerts(const data::DriftReport& report, const data::DriftThreshold
   if (report.records == 0) return 0;
   int raised = 0;
   const double worst_psi = report.max_feature_psi();
-  if (auto severity = SeverityOf(worst_psi, thresholds)) {
+  const size_t needed = thresholds.FeaturesNeeded(report.features.size());
+  std::optional<AlertSeverity> feature_severity;
+  if (report.FeaturesAtLeast(thresholds.alert) >= needed) {
+    feature_severity = AlertSeverity::kAlert;
+  } else if (report.FeaturesAtLeast(thresholds.warn) >= needed) {
+    feature_severity = AlertSeverity::kWarning;
+  }
+  if (auto severity = feature_severity) {
     Alert alert = Base(subject, "drift", *severity);
     const auto worst = report.Worst(thresholds.warn);
     json::array figures;
@@ -53,7 +60,7 @@ int RaiseDriftAlerts(const data::DriftReport& report, const data::DriftThreshold
       figures.push_back(json::object{{"feature", feature.name}, {"psi", feature.psi}});
       named += (named.empty() ? "" : ", ") + feature.name + " " + Fixed(feature.psi);
     }
-    size_t drifting = report.Worst(thresholds.warn, report.features.size()).size();
+    const size_t drifting = report.FeaturesAtLeast(thresholds.warn);
     alert.subject = worst.empty() ? "" : worst.front().name;
     alert.message = subject.source + " drifted from " + ModelName(subject) + "'s training data: " +
                     std::to_string(drifting) + " of " + std::to_string(report.features.size()) +
@@ -63,6 +70,7 @@ int RaiseDriftAlerts(const data::DriftReport& report, const data::DriftThreshold
                                                       {"drifting_features", drifting},
                                                       {"warn", thresholds.warn},
                                                       {"alert", thresholds.alert},
+                                                      {"feature_share", thresholds.feature_share},
                                                       {"worst", std::move(figures)}});
     sink.Raise(alert);
     ++raised;

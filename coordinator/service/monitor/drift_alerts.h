@@ -1,6 +1,7 @@
 // Turns a drift report (data_profile.h) into alerts (alert_sink.h): one `drift` alert for the
-// features and one `prediction_drift` alert for the predicted classes, each only when its PSI
-// reaches `thresholds.warn` (severity warning) or `thresholds.alert` (severity alert). A feature
+// features, when at least `thresholds.feature_share` of them reach `thresholds.warn` (severity
+// warning) or `thresholds.alert` (severity alert), and one `prediction_drift` alert when the
+// predicted classes' PSI reaches either. A feature
 // alert names the worst features; its details carry the figures. Shared by batch inference
 // jobs and online windows (drift_window.h), so both raise the same alerts.
 //
