@@ -22,6 +22,8 @@ namespace json = boost::json;
 
 namespace {
 
+constexpr uint64_t kDefaultSampleRecords = 20000;
+
 // The column a bad record's reason names ("field 'x': 'abc' is not a number"), or "".
 std::string FieldOfReason(const std::string& reason) {
   for (const char* quote : {"'", "\""}) {
@@ -82,7 +84,8 @@ Result<DatasetSource> ParseDatasetSource(const std::string& text) {
 }
 
 Result<DatasetProfileResult> ProfileDataset(const std::string& request_json, const std::string& input_path,
-                                            Env& env, uint64_t max_sample) {
+                                            Env& env, uint64_t max_sample, const std::function<bool()>& cancelled) {
+  const auto stop = [&cancelled] { return cancelled && cancelled(); };
   AIMASS_ASSIGN_OR_RETURN(DatasetSource source, ParseDatasetSource(request_json));
   source.input.path = input_path;
   AIMASS_ASSIGN_OR_RETURN(tables::TableOptions table, tables::TableOptionsFromInput(source.input));
@@ -144,6 +147,7 @@ Result<DatasetProfileResult> ProfileDataset(const std::string& request_json, con
     AIMASS_RETURN_IF_ERROR(ReadAll(
         files, table, source.input.split_bytes,
         [&](const tables::TableRecord& record) {
+          if (stop()) return false;
           for (size_t c = 0; c < width; ++c) {
             moments[c].Add(record.features[c]);
             if (integral[c] && record.features[c] != std::floor(record.features[c])) integral[c] = false;
@@ -167,16 +171,17 @@ Result<DatasetProfileResult> ProfileDataset(const std::string& request_json, con
         },
         [&](const tables::BadRecord&) {
           ++result.bad_records;
-          return true;
+          return !stop();
         }));
   } else {
     // Nothing numeric: only counted (a table of text columns).
     table.feature_columns.clear();
     table.feature_count = 0;
     AIMASS_RETURN_IF_ERROR(ReadAll(
-        files, table, source.input.split_bytes, [&](const tables::TableRecord&) { return ++result.records, true; },
-        [&](const tables::BadRecord&) { return ++result.bad_records, true; }));
+        files, table, source.input.split_bytes, [&](const tables::TableRecord&) { return ++result.records, !stop(); },
+        [&](const tables::BadRecord&) { return ++result.bad_records, !stop(); }));
   }
+  if (stop()) return Status::Cancelled(input_path + ": profiling stopped");
   result.profile = data::BuildProfile(numeric, sample.data(), sampled_rows, nullptr, 0);
   result.profile.total_records = result.records;
   for (size_t c = 0; c < width; ++c) {
@@ -248,7 +253,10 @@ void DatasetProfiler::ProfileOne(const std::string& name) {
   Result<std::string> reference = Status::Internal("not profiled");
   json::array schema;
   DatasetProfileResult result;
-  auto profiled = ProfileDataset(dataset->input_yaml, dataset->input_path, env_);
+  auto profiled = ProfileDataset(dataset->input_yaml, dataset->input_path, env_, kDefaultSampleRecords,
+                                 [this] { return stopping_.load(); });
+  // Stopped by the server's shutdown: left `profiling`, done again at the next start.
+  if (!profiled.ok() && profiled.status().code() == StatusCode::kCancelled) return;
   if (profiled.ok()) {
     result = std::move(profiled).value();
     json::value profile = data::ProfileToJson(result.profile);

@@ -15,12 +15,15 @@
 // processes, and a long training job must not hold up a catalogue entry. Datasets left
 // `profiling` by a stopped server are profiled again at start-up.
 //
-// Thread safety: Enqueue may be called from any thread; the destructor stops and joins.
+// Thread safety: Enqueue may be called from any thread; the destructor stops and joins (a
+// profile under way is abandoned between two records and done again at the next start).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -57,11 +60,13 @@ struct DatasetSource {
 // `text`: {"input": {...}, "schema": {...}} as JSON or YAML. Errors name the dotted key.
 [[nodiscard]] Result<DatasetSource> ParseDatasetSource(const std::string& text);
 
-// Profiles the dataset whose registered request text is `request_json` ({"input": ..., 
-// "schema": ...}) at `input_path` (already confined). Errors name the file or key.
+// Profiles the dataset whose registered request text is `request_json` ({"input": ...,
+// "schema": ...}) at `input_path` (already confined). Errors name the file or key; kCancelled
+// once `cancelled` (polled between records, may be empty) says so.
 [[nodiscard]] Result<DatasetProfileResult> ProfileDataset(const std::string& request_json,
                                                           const std::string& input_path, Env& env,
-                                                          uint64_t max_sample = 20000);
+                                                          uint64_t max_sample = 20000,
+                                                          const std::function<bool()>& cancelled = {});
 
 class DatasetProfiler {
  public:
@@ -84,7 +89,7 @@ class DatasetProfiler {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::string> queue_;  // GUARDED_BY(mutex_)
-  bool stopping_ = false;          // GUARDED_BY(mutex_)
+  std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
 

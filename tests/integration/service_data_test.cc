@@ -6,6 +6,7 @@
 // registered through the API gets its schema, record count, profile and lineage.
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <filesystem>
@@ -224,6 +225,35 @@ TEST_CASE("service data: a dataset registered through the API gets its schema, c
   }
   CHECK(registered == 2);
   CHECK(deleted == 1);
+}
+
+TEST_CASE("service data: with --master-key-file stored profiles are sealed, and still served",
+          "[service][service_data]") {
+  TempDir dir;
+  const std::string key = dir.Path("master.key");
+  WriteRaw(key, std::string(32, '\x22'));
+  REQUIRE(::chmod(key.c_str(), 0600) == 0);
+  Service service(dir.Path("state"), {"--master-key-file", key});
+  const int64_t training = service.Submit("train", TrainYaml(1), 1, "sealed");
+  service.WaitForState(training, "succeeded");
+  service.Json("POST", "/api/v1/datasets", 201,
+               R"({"name": "test", "input": {"path": "fashion-mnist/test", "format": "csv", "header": true}})");
+  WaitForDataset(service, "test");
+
+  // Two profiles (the version's, the dataset's), both sealed: no plaintext JSON on disk.
+  int sealed = 0;
+  for (const auto& entry : fs::directory_iterator(dir.Path("state/profiles"))) {
+    const std::string name = entry.path().filename().string();
+    INFO(name);
+    CHECK(name.size() > 7);
+    CHECK(name.substr(name.size() - 7) == ".sealed");
+    CHECK(ReadText(entry.path().string()).find("\"features\"") == std::string::npos);
+    ++sealed;
+  }
+  CHECK(sealed == 2);
+  json::object profile = service.Json("GET", "/api/v1/models/sealed/versions/1/profile", 200).as_object();
+  CHECK(profile.at("features").as_array().size() == 784);
+  CHECK(service.Json("GET", "/api/v1/datasets/test", 200).at("profile").at("total_records") == 512);
 }
 
 }  // namespace aimass::testing
