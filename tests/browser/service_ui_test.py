@@ -517,6 +517,37 @@ def check_model_page(ui, api):
     ui.screenshot("models")
 
 
+def check_datasets(ui, api, data_root):
+    """A dataset registered through the API is listed, profiles to `ready`, and its page shows the
+    record count, the columns' statistics, a histogram and the model version trained on it."""
+    status, created = api.call("POST", "/datasets", {
+        "name": "fmnist-train", "description": "the training slice", "owner": "ml-team",
+        "input": {"path": os.path.join(data_root, "fmnist/train"), "format": "csv", "header": True},
+        "schema": {"id": "id"}})
+    if status != 201:
+        raise Failure("POST /datasets: %d %r" % (status, created))
+    ui.click("#nav-datasets")
+    ui.wait_text("the dataset profiled", "[data-test=dataset-state-fmnist-train]", "ready", timeout=60)
+    ui.wait_text("its record count in the list", "[data-test=dataset-records-fmnist-train]", "1,024")
+    ui.screenshot("datasets")
+    ui.click("[data-test=dataset-link-fmnist-train]")
+    ui.wait_text("the dataset's page", "[data-test=dataset-state]", "ready")
+    ui.wait("the label's statistics", "[data-test=column-label]")
+    ui.click("[data-test=column-pixel400]")
+    ui.wait_text("the histogram of the picked column", "[data-test=histogram-column]", "pixel400")
+    canvas = ui.css("[data-test=column-histogram]")
+    if canvas is None or int(canvas.get_attribute("height") or 0) == 0:
+        raise Failure("the histogram canvas was not drawn")
+    ui.wait("the model trained on it", "[data-test=lineage-trained]")
+    if (MODEL + " v1") not in ui.text("[data-test=lineage-trained]"):
+        raise Failure("lineage shows %r, not %s v1" % (ui.text("[data-test=lineage-trained]"), MODEL))
+    status, dataset = api.call("GET", "/datasets/fmnist-train")
+    if status != 200 or dataset.get("records") != 1024 or len(dataset.get("schema") or []) != 785:
+        raise Failure("GET /datasets/fmnist-train: %d %r" % (status, {k: dataset.get(k) for k in ("records", "state")}))
+    ui.screenshot("dataset")
+    log("dataset fmnist-train profiled: %d records, 785 columns, lineage %s v1" % (dataset["records"], MODEL))
+
+
 def check_cancel(ui, api, base, config):
     """A long job submitted through the API, cancelled with its page's button."""
     job_id = submit(api, {"kind": "train", "config": config, "workers": 2})
@@ -645,6 +676,7 @@ def run(args, work):
         check_job_page(ui, api, first)
         check_jobs_list(ui, api, first, second)
         check_model_page(ui, api)
+        check_datasets(ui, api, data_root)
         check_cancel(ui, api, base, config.replace("epochs: 2,", "epochs: 500,"))
         viewer_token = check_admin_pages(ui, api)
         check_viewer(ui, base, viewer_token)

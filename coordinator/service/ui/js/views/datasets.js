@@ -144,6 +144,7 @@
         return this.dataset && this.dataset.profile ? this.dataset.profile : null;
       },
       columns() {
+        if (!this.dataset) return [];  // the watcher of `selected` runs before the first load
         const stats = {};
         for (const feature of (this.profile && this.profile.features) || []) stats[feature.name] = feature;
         return (this.dataset.schema || []).map((c) => ({ name: c.name, type: c.type, stats: stats[c.name] || null }));
@@ -157,10 +158,10 @@
         return c && c.stats ? c.stats : null;
       },
       trained() {
-        return (this.dataset.lineage && this.dataset.lineage.trained) || [];
+        return (this.dataset && this.dataset.lineage && this.dataset.lineage.trained) || [];
       },
       scored() {
-        return (this.dataset.lineage && this.dataset.lineage.scored) || [];
+        return (this.dataset && this.dataset.lineage && this.dataset.lineage.scored) || [];
       },
     },
     watch: {
