@@ -60,15 +60,9 @@ Result<data::DataProfile> DataMonitoring::ModelProfile(const std::string& model,
   return data::ProfileFromJson(parsed);
 }
 
-std::optional<InferDrift> DataMonitoring::DriftFor(int64_t job_id, const std::string& config_yaml,
-                                                   coordinator::JobObserver& log) {
-  auto config = ParseInferConfig(config_yaml, "config");
-  if (!config.ok()) return std::nullopt;  // the job itself reports it
-  auto reference = ParseModelReference(config->model);
-  if (!reference.ok() || !reference->has_value()) return std::nullopt;
-  auto version = store_.With([&](StateStore& store) { return ResolveModelReference(store, **reference); });
-  if (!version.ok()) return std::nullopt;
-  auto profile = ModelProfile((*reference)->name, version->version);
+std::optional<InferDrift> DataMonitoring::DriftFor(int64_t job_id, const std::string& model, int64_t version,
+                                                   const InferConfig& config, coordinator::JobObserver& log) {
+  auto profile = ModelProfile(model, version);
   if (!profile.ok()) {
     if (profile.status().code() != StatusCode::kNotFound) {
       log.OnInfo("aimass: warning: no drift check: " + profile.status().message());
@@ -77,12 +71,12 @@ std::optional<InferDrift> DataMonitoring::DriftFor(int64_t job_id, const std::st
   }
   InferDrift drift;
   drift.profile = std::move(profile).value();
-  drift.thresholds.warn = config->drift_warn;
-  drift.thresholds.alert = config->drift_alert;
-  drift.thresholds.feature_share = config->drift_feature_share;
+  drift.thresholds.warn = config.drift_warn;
+  drift.thresholds.alert = config.drift_alert;
+  drift.thresholds.feature_share = config.drift_feature_share;
   drift.subject.job_id = job_id;
-  drift.subject.model = (*reference)->name;
-  drift.subject.model_version = version->version;
+  drift.subject.model = model;
+  drift.subject.model_version = version;
   drift.subject.source = "job " + std::to_string(job_id) + "'s input";
   return drift;
 }

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include "common/config/infer_config.h"
 #include "common/data/data_profile.h"
 #include "common/env.h"
 #include "common/status.h"
@@ -54,10 +55,11 @@ class DataMonitoring {
   // The stored profile of a model version (kNotFound when it has none).
   [[nodiscard]] Result<data::DataProfile> ModelProfile(const std::string& model, int64_t version);
 
-  // The drift check for an infer job given by its submitted config: nullopt when its model is
-  // not a registered one or has no profile (said in `log` when a profile cannot be read).
-  std::optional<InferDrift> DriftFor(int64_t job_id, const std::string& config_yaml,
-                                     coordinator::JobObserver& log);
+  // The drift check for infer job `job_id` scoring registered `model` version `version` with
+  // `config`'s thresholds: nullopt when the version has no profile (said in `log` when one
+  // cannot be read).
+  std::optional<InferDrift> DriftFor(int64_t job_id, const std::string& model, int64_t version,
+                                     const InferConfig& config, coordinator::JobObserver& log);
   // PSI figures for the summary (null when `counts` is nullopt) and the alerts they call for.
   boost::json::value FinishDrift(const InferDrift& drift, const std::optional<data::DriftCounts>& counts,
                                  coordinator::JobObserver& log);

@@ -237,6 +237,9 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
   std::string summary_json;
 
   Result<PreparedJob> prepared = Status::Internal("not prepared");
+  // The registered version the job scores, as resolved here: its drift check uses that
+  // version's profile even if an alias moves while the job runs.
+  std::optional<std::pair<std::string, int64_t>> scored_version;
   if (status.ok()) {
     // A registered model is opened into the job's own directory when it is stored sealed.
     prepared = PrepareSubmittedJob(record->kind, record->config_yaml, job_dir, roots_,
@@ -245,6 +248,7 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
                                                              store_.With([&](StateStore& store) {
                                                                return ResolveModelReference(store, reference);
                                                              }));
+                                     scored_version.emplace(reference.name, version.version);
                                      return artifacts_.Materialize(version.artifact_sha256,
                                                                    OpenedModelDirectory(job_dir));
                                    });
@@ -297,7 +301,9 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
       coordinator::InferJobOptions infer;
       infer.config = *prepared->infer;
       std::optional<InferDrift> drift;
-      if (monitoring_ != nullptr) drift = monitoring_->DriftFor(id, record->config_yaml, recorder);
+      if (monitoring_ != nullptr && scored_version) {
+        drift = monitoring_->DriftFor(id, scored_version->first, scored_version->second, *prepared->infer, recorder);
+      }
       if (drift) {
         infer.drift_edges = data::ProfileEdges(drift->profile);
         infer.drift_classes = static_cast<uint32_t>(drift->profile.class_counts.size());

@@ -5,7 +5,8 @@ Converts a small Fashion-MNIST slice, starts the service on a free port, and the
 browser: signs in (a wrong token first); submits a train job from the form (a config the
 service refuses first: its error line must show verbatim); watches the job succeed on its page
 with its charts drawn and its log streamed; follows a second, longer job live in the jobs list;
-promotes the model's version 1 to `production`, then version 2, then rolls back; cancels a job
+promotes the model's version 1 to `production`, then version 2, then rolls back; registers a
+dataset and reads its statistics, histogram and lineage on the Datasets pages; cancels a job
 from its page; reads the audit log; makes a viewer token on the tokens page, checks what a
 viewer does not see, and that revoking the token ends the viewer's session. The REST API
 confirms what the pages showed.

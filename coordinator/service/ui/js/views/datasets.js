@@ -91,7 +91,7 @@
                 </div>
                 <div class="table-responsive" style="max-height: 28rem">
                   <table class="table table-sm table-hover mb-0" id="columns-table">
-                    <thead><tr><th>column</th><th>type</th><th>count</th><th>missing</th><th>min</th><th>max</th><th>mean</th><th>std</th><th>median</th></tr></thead>
+                    <thead class="sticky-top bg-white"><tr><th>column</th><th>type</th><th>count</th><th>missing</th><th>min</th><th>max</th><th>mean</th><th>std</th><th>median</th></tr></thead>
                     <tbody>
                       <tr v-for="c in shownColumns" :key="c.name" :data-test="'column-' + c.name" style="cursor: pointer"
                           :class="{ 'table-active': column === c.name }" @click="column = c.name">
