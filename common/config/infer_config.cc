@@ -63,6 +63,21 @@ Status ReadInference(YamlSection& root, InferConfig& config) {
   return section.Finish();
 }
 
+Status ReadDrift(YamlSection& root, const std::string& source, InferConfig& config) {
+  if (!root.Has("drift")) return Status::Ok();
+  AIMASS_ASSIGN_OR_RETURN(YamlSection section, root.Child("drift"));
+  AIMASS_RETURN_IF_ERROR(section.ReadPositive("warn", &config.drift_warn));
+  AIMASS_RETURN_IF_ERROR(section.ReadPositive("alert", &config.drift_alert));
+  AIMASS_RETURN_IF_ERROR(section.ReadPositive("feature_share", &config.drift_feature_share));
+  if (config.drift_feature_share > 1) {
+    return Status::InvalidArgument(source + ": key 'drift.feature_share' must be at most 1");
+  }
+  if (config.drift_alert < config.drift_warn) {
+    return Status::InvalidArgument(source + ": key 'drift.alert' must not be below drift.warn");
+  }
+  return section.Finish();
+}
+
 }  // namespace
 
 Result<InferConfig> ParseInferConfig(const std::string& yaml_text, const std::string& source) {
@@ -75,6 +90,7 @@ Result<InferConfig> ParseInferConfig(const std::string& yaml_text, const std::st
   AIMASS_RETURN_IF_ERROR(ReadSchema(root, config.schema));
   AIMASS_RETURN_IF_ERROR(ReadOutput(root, config.output));
   AIMASS_RETURN_IF_ERROR(ReadInference(root, config));
+  AIMASS_RETURN_IF_ERROR(ReadDrift(root, source, config));
   AIMASS_RETURN_IF_ERROR(root.Finish());
   return config;
 }

@@ -45,6 +45,12 @@ struct InferConfig {
   uint32_t max_attempts = 4;           // per split, across workers
   std::string on_bad_record = "fail";  // fail | skip | quarantine
   uint32_t heartbeat_timeout_s = 60;
+  // drift: {warn, alert, feature_share}: the population stability index (per feature, and of the predicted
+  // classes) against a registered model's training profile at which the service warns and
+  // alerts (docs/inference.md, "Drift").
+  double drift_warn = 0.1;
+  double drift_alert = 0.25;
+  double drift_feature_share = 0.05;  // of the features that must drift for a `drift` alert
 };
 
 // `source` names the text in error messages (normally the file path).

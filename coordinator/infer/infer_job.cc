@@ -13,6 +13,7 @@
 
 #include "common/aimass.pb.h"
 #include "common/config/job_config.h"
+#include "common/data/drift_wire.h"
 #include "common/io/output_file.h"
 #include "common/tables/record_reader.h"
 #include "common/tables/split_planner.h"
@@ -99,6 +100,7 @@ class InferJob::Impl {
     }
     AIMASS_RETURN_IF_ERROR(ResolveModel());
     AIMASS_RETURN_IF_ERROR(ResolveTable());
+    PrepareDrift();
     AIMASS_ASSIGN_OR_RETURN(OutputState state, committer_.Open(Identity(), options_.overwrite));
     if (state.finished_manifest) {
       finished_manifest_ = std::move(state.finished_manifest);
@@ -115,6 +117,8 @@ class InferJob::Impl {
   }
 
   bool already_complete() const { return finished_manifest_.has_value(); }
+
+  const std::optional<data::DriftCounts>& drift_counts() const { return drift_; }
 
   json::object manifest() const {
     if (finished_manifest_) return *finished_manifest_;
@@ -220,6 +224,19 @@ class InferJob::Impl {
     return Status::Ok();
   }
 
+  // Drift is counted only when the profile describes this job's input value for value.
+  void PrepareDrift() {
+    const auto& edges = options_.drift_edges;
+    if (edges.empty()) return;
+    if (edges.size() != table_.feature_count) {
+      observer_.OnInfo("aimass: warning: no drift check: the model's training profile has " +
+                       std::to_string(edges.size()) + " features, this job's input " +
+                       std::to_string(table_.feature_count));
+      return;
+    }
+    drift_ = data::DriftCounts::Shaped(edges, options_.drift_classes);
+  }
+
   Status ResolveTable() {
     AIMASS_ASSIGN_OR_RETURN(table_, tables::TableOptionsFromInput(config_.input));
     table_.id_column = config_.schema.id;
@@ -315,6 +332,7 @@ class InferJob::Impl {
     spec->set_on_bad_record(config_.on_bad_record);
     spec->set_attempts_dir(committer_.attempts_dir());
     spec->set_prefetch_splits(config_.prefetch_splits);
+    if (drift_) data::EncodeDriftSpec(options_.drift_edges, options_.drift_classes, spec->mutable_drift());
     for (uint32_t rank = 0; rank < workers_count_; ++rank) {
       AIMASS_RETURN_IF_ERROR(context_->Send(rank, message));
     }
@@ -414,6 +432,7 @@ class InferJob::Impl {
       return scheduler_->OnFailed(attempt, "commit failed: " + committed.message());
     }
     scheduler_->OnCommitted(attempt);
+    AddDrift(split, done);
     committed_this_run_ += 1;
     records_this_run_ += part.records_in;
     observer_.OnSplitCommitted(SplitCommitted{split, attempt, part.records_in, part.records_out,
@@ -421,6 +440,18 @@ class InferJob::Impl {
                                               scheduler_->total()});
     parts_[part.split] = std::move(part);
     return Status::Ok();
+  }
+
+  // A committed attempt's drift counts, added once: only the attempt that was committed gets
+  // here, so a retried or duplicate attempt's records are never counted twice.
+  void AddDrift(uint32_t split, const proto::SplitDone& done) {
+    if (!drift_) return;
+    auto counts = data::DecodeDriftCounts(done.drift(), *drift_);
+    Status merged = counts.ok() ? drift_->Merge(*counts) : counts.status();
+    if (!merged.ok()) {
+      observer_.OnInfo("aimass: warning: split " + std::to_string(split) +
+                       ": drift counts not used: " + merged.message());
+    }
   }
 
   Status OnSplitFailed(uint32_t rank, const proto::SplitFailed& failed) {
@@ -531,6 +562,7 @@ class InferJob::Impl {
   std::optional<SplitScheduler> scheduler_;
   std::map<uint32_t, CommittedPart> parts_;
   uint32_t resumed_splits_ = 0;
+  std::optional<data::DriftCounts> drift_;  // committed attempts' counts, when drift is on
 
   JobContext* context_ = nullptr;  // set by Start, valid while the driver runs the job
   std::vector<uint64_t> worker_records_;  // records each worker has read, from its heartbeats
@@ -552,6 +584,7 @@ Status InferJob::Prepare(uint32_t workers) { return impl_->Prepare(workers); }
 bool InferJob::already_complete() const { return impl_->already_complete(); }
 json::object InferJob::manifest() const { return impl_->manifest(); }
 InferSummary InferJob::summary() const { return impl_->summary(); }
+std::optional<data::DriftCounts> InferJob::drift_counts() const { return impl_->drift_counts(); }
 JobTraits InferJob::traits() const { return impl_->traits(); }
 Status InferJob::Start(JobContext& context) { return impl_->Start(context); }
 Status InferJob::OnMessage(JobContext& context, uint32_t rank, const proto::WorkerMessage& message) {

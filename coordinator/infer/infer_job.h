@@ -19,9 +19,12 @@
 #include <boost/json/object.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "common/config/infer_config.h"
+#include "common/data/data_profile.h"
 #include "common/env.h"
 #include "common/status.h"
 #include "coordinator/driven_job.h"
@@ -33,6 +36,11 @@ namespace aimass::coordinator {
 struct InferJobOptions {
   InferConfig config;
   bool overwrite = false;  // replace an output directory that holds something else
+  // Drift (data_profile.h): the model's training profile's bin edges, one vector per input
+  // value, and its number of classes. Workers bin what they score; the counts of committed
+  // attempts are added up (drift_counts). Empty: no drift counted.
+  std::vector<std::vector<double>> drift_edges;
+  uint32_t drift_classes = 0;
 };
 
 class InferJob final : public DrivenJob {
@@ -54,6 +62,9 @@ class InferJob final : public DrivenJob {
   boost::json::object manifest() const;
   // The same as a summary; already_complete tells which.
   InferSummary summary() const;
+  // The drift counts of the splits this run committed, each exactly once; nullopt when drift
+  // was not asked for or the profile does not fit the job's input (said in the log).
+  std::optional<data::DriftCounts> drift_counts() const;
 
   // DrivenJob, for the JobDriver.
   JobTraits traits() const override;

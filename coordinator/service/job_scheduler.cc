@@ -189,7 +189,19 @@ Result<int64_t> JobScheduler::RegisterRun(const JobRecord& job, const std::strin
   version.created_by = actor;
   // The copy is made outside the store's lock: it may take a while for a large model.
   AIMASS_ASSIGN_OR_RETURN(version.artifact_sha256, artifacts_.AddRun(job.directory));
-  return store_.With([&](StateStore& store) -> Result<int64_t> {
+  // The training data's profile, for drift checks later: without one the version still
+  // registers (a table since moved away, say), it only goes without drift checks.
+  std::string profile;
+  if (monitoring_ != nullptr) {
+    auto stored = monitoring_->ProfileTrainJob(job, options_.state_dir + "/jobs/" + std::to_string(job.id));
+    if (stored.ok()) {
+      profile = *stored;
+    } else {
+      std::fprintf(stderr, "aimass: warning: job %lld: no data profile: %s\n", static_cast<long long>(job.id),
+                   stored.status().message().c_str());
+    }
+  }
+  auto registered = store_.With([&](StateStore& store) -> Result<int64_t> {
     AIMASS_ASSIGN_OR_RETURN(int64_t number, store.RegisterVersion(version));
     // The version's evaluation report (monitor/evaluation_store.h): a failure to compute or
     // store it leaves the version without one, which the API says, rather than unregistered.
@@ -204,6 +216,14 @@ Result<int64_t> JobScheduler::RegisterRun(const JobRecord& job, const std::strin
                                        "-"));
     return number;
   });
+  if (registered.ok() && !profile.empty()) {
+    Status attached = monitoring_->AttachProfile(model, *registered, profile);
+    if (!attached.ok()) {
+      std::fprintf(stderr, "aimass: warning: %s version %lld: data profile not recorded: %s\n", model.c_str(),
+                   static_cast<long long>(*registered), attached.message().c_str());
+    }
+  }
+  return registered;
 }
 
 void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
@@ -225,6 +245,9 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
   std::string summary_json;
 
   Result<PreparedJob> prepared = Status::Internal("not prepared");
+  // The registered version the job scores, as resolved here: its drift check uses that
+  // version's profile even if an alias moves while the job runs.
+  std::optional<std::pair<std::string, int64_t>> scored_version;
   if (status.ok()) {
     // A registered model is opened into the job's own directory when it is stored sealed.
     prepared = PrepareSubmittedJob(record->kind, record->config_yaml, job_dir, roots_,
@@ -233,6 +256,7 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
                                                              store_.With([&](StateStore& store) {
                                                                return ResolveModelReference(store, reference);
                                                              }));
+                                     scored_version.emplace(reference.name, version.version);
                                      return artifacts_.Materialize(version.artifact_sha256,
                                                                    OpenedModelDirectory(job_dir));
                                    });
@@ -287,6 +311,14 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
     } else {
       coordinator::InferJobOptions infer;
       infer.config = *prepared->infer;
+      std::optional<InferDrift> drift;
+      if (monitoring_ != nullptr && scored_version) {
+        drift = monitoring_->DriftFor(id, scored_version->first, scored_version->second, *prepared->infer, recorder);
+      }
+      if (drift) {
+        infer.drift_edges = data::ProfileEdges(drift->profile);
+        infer.drift_classes = static_cast<uint32_t>(drift->profile.class_counts.size());
+      }
       coordinator::InferJob job(std::move(infer), env_, recorder);
       status = job.Prepare(record->workers);
       if (status.ok() && !job.already_complete()) {
@@ -298,7 +330,11 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
           status = launcher.status();
         }
       }
-      if (status.ok()) summary_json = json::serialize(coordinator::ToJson(job.summary()));
+      if (status.ok()) {
+        json::object summary = coordinator::ToJson(job.summary());
+        if (drift) summary["drift"] = monitoring_->FinishDrift(*drift, job.drift_counts(), recorder);
+        summary_json = json::serialize(summary);
+      }
     }
   }
 

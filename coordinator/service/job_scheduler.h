@@ -21,6 +21,7 @@
 
 #include "common/env.h"
 #include "common/status.h"
+#include "coordinator/service/data_monitoring.h"
 #include "coordinator/service/data_roots.h"
 #include "coordinator/service/job_recorder.h"
 #include "coordinator/service/model_registry.h"
@@ -49,6 +50,10 @@ class JobScheduler {
   ~JobScheduler();  // Shutdown()
   JobScheduler(const JobScheduler&) = delete;
   JobScheduler& operator=(const JobScheduler&) = delete;
+
+  // Data profiles and drift (data_monitoring.h): registered versions get a training profile,
+  // infer jobs of a profiled model count drift. Called before Start; `monitoring` outlives this.
+  void EnableDataMonitoring(DataMonitoring* monitoring) { monitoring_ = monitoring; }
 
   // Starts dispatching queued jobs (those of an earlier run of the server too).
   void Start();
@@ -85,6 +90,7 @@ class JobScheduler {
   ArtifactStore& artifacts_;
   ServiceMetrics& metrics_;
   Env& env_;
+  DataMonitoring* monitoring_ = nullptr;
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -19,7 +19,11 @@
 #include "common/env.h"
 #include "coordinator/launch/local_mpirun_launcher.h"
 #include "coordinator/service/api.h"
+#include "coordinator/service/data_api.h"
+#include "coordinator/service/data_monitoring.h"
 #include "coordinator/service/data_roots.h"
+#include "coordinator/service/dataset_profiler.h"
+#include "coordinator/service/profile_files.h"
 #include "coordinator/service/http/http_server.h"
 #include "coordinator/service/job_scheduler.h"
 #include "coordinator/service/leftover_processes.h"
@@ -229,6 +233,8 @@ int RunService(const ServiceOptions& options) {
   }
 
   Env& env = Env::Default();
+  // Data profiles are sealed under the same key as artifacts (a copy: the artifacts take theirs).
+  ProfileFiles profiles(state_dir + "/profiles", env, key.value());
   ArtifactStore artifacts(state_dir + "/artifacts", env, std::move(key).value());
   ServiceMetrics metrics;
   AlertCenter alerts(std::move(alerting), store, metrics);
@@ -240,6 +246,10 @@ int RunService(const ServiceOptions& options) {
     scheduling.mpirun_args = {"--hostfile", std::filesystem::absolute(options.hostfile).string()};
   }
   JobScheduler scheduler(scheduling, store, *roots, artifacts, metrics, env);
+  // Drift alerts go to the job's log and to the alert center.
+  DataMonitoring monitoring(store, *roots, profiles, env, &alerts);
+  scheduler.EnableDataMonitoring(&monitoring);
+  DatasetProfiler dataset_profiler(store, profiles, env);
 
   ApiOptions api_options;
   api_options.state_dir = state_dir;
@@ -268,6 +278,9 @@ int RunService(const ServiceOptions& options) {
   ServingManager online(online_options, store, artifacts, *roots, env);
   AddServingRoutes(api.routes(), online, store);
 
+  // Datasets and data profiles.
+  AddDataRoutes(api.routes(), store, monitoring, dataset_profiler, *roots);
+
   http::ServerOptions serving;
   serving.host = listen->host;
   serving.port = listen->port;
@@ -283,6 +296,7 @@ int RunService(const ServiceOptions& options) {
   scheduler.Start();
   online.Start();
   schedule_runner.Start();
+  dataset_profiler.Start();
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

@@ -5,7 +5,8 @@ Converts a small Fashion-MNIST slice, starts the service on a free port, and the
 browser: signs in (a wrong token first); submits a train job from the form (a config the
 service refuses first: its error line must show verbatim); watches the job succeed on its page
 with its charts drawn and its log streamed; follows a second, longer job live in the jobs list;
-promotes the model's version 1 to `production`, then version 2, then rolls back; cancels a job
+promotes the model's version 1 to `production`, then version 2, then rolls back; registers a
+dataset and reads its statistics, histogram and lineage on the Datasets pages; cancels a job
 from its page; reads the audit log; makes a viewer token on the tokens page, checks what a
 viewer does not see, and that revoking the token ends the viewer's session. The REST API
 confirms what the pages showed.
@@ -538,6 +539,37 @@ def check_evaluation_report(ui, api):
     log("evaluation report: v2 beside v1, both matrices; the alerts page")
 
 
+def check_datasets(ui, api, data_root):
+    """A dataset registered through the API is listed, profiles to `ready`, and its page shows the
+    record count, the columns' statistics, a histogram and the model version trained on it."""
+    status, created = api.call("POST", "/datasets", {
+        "name": "fmnist-train", "description": "the training slice", "owner": "ml-team",
+        "input": {"path": os.path.join(data_root, "fmnist/train"), "format": "csv", "header": True},
+        "schema": {"id": "id"}})
+    if status != 201:
+        raise Failure("POST /datasets: %d %r" % (status, created))
+    ui.click("#nav-datasets")
+    ui.wait_text("the dataset profiled", "[data-test=dataset-state-fmnist-train]", "ready", timeout=60)
+    ui.wait_text("its record count in the list", "[data-test=dataset-records-fmnist-train]", "1,024")
+    ui.screenshot("datasets")
+    ui.click("[data-test=dataset-link-fmnist-train]")
+    ui.wait_text("the dataset's page", "[data-test=dataset-state]", "ready")
+    ui.wait("the label's statistics", "[data-test=column-label]")
+    ui.click("[data-test=column-pixel400]")
+    ui.wait_text("the histogram of the picked column", "[data-test=histogram-column]", "pixel400")
+    canvas = ui.css("[data-test=column-histogram]")
+    if canvas is None or int(canvas.get_attribute("height") or 0) == 0:
+        raise Failure("the histogram canvas was not drawn")
+    ui.wait("the model trained on it", "[data-test=lineage-trained]")
+    if (MODEL + " v1") not in ui.text("[data-test=lineage-trained]"):
+        raise Failure("lineage shows %r, not %s v1" % (ui.text("[data-test=lineage-trained]"), MODEL))
+    status, dataset = api.call("GET", "/datasets/fmnist-train")
+    if status != 200 or dataset.get("records") != 1024 or len(dataset.get("schema") or []) != 785:
+        raise Failure("GET /datasets/fmnist-train: %d %r" % (status, {k: dataset.get(k) for k in ("records", "state")}))
+    ui.screenshot("dataset")
+    log("dataset fmnist-train profiled: %d records, 785 columns, lineage %s v1" % (dataset["records"], MODEL))
+
+
 def check_cancel(ui, api, base, config):
     """A long job submitted through the API, cancelled with its page's button."""
     job_id = submit(api, {"kind": "train", "config": config, "workers": 2})
@@ -666,6 +698,7 @@ def run(args, work):
         check_job_page(ui, api, first)
         check_jobs_list(ui, api, first, second)
         check_model_page(ui, api)
+        check_datasets(ui, api, data_root)
         check_cancel(ui, api, base, config.replace("epochs: 2,", "epochs: 500,"))
         viewer_token = check_admin_pages(ui, api)
         check_viewer(ui, base, viewer_token)

@@ -1,7 +1,8 @@
 // The integration tests' `aimass-coordinator serve`: a real server process on a free loopback
-// port with the admin token it wrote, a client that speaks only HTTP, and the train config and
-// job bodies the service tests submit. Shared by service_test.cc and the tests of each part of
-// the service (service_alerts_test.cc, ...).
+// port with the Fashion-MNIST slice's directory as its data root and the admin token it wrote, a
+// client that speaks only HTTP, and the train config and job bodies the service tests submit.
+// Shared by service_test.cc and the tests of each part of the service (service_alerts_test.cc,
+// service_data_test.cc, ...).
 #pragma once
 
 #include <boost/json.hpp>
@@ -25,8 +26,12 @@
 
 namespace aimass::testing {
 
+namespace service_fixture {
+namespace fs = std::filesystem;
 namespace json = boost::json;
 using std::chrono::seconds;
+}  // namespace service_fixture
+using namespace service_fixture;  // NOLINT: the tests' own short names
 
 inline json::value ParseJson(const HttpReply& reply) {
   boost::system::error_code error;

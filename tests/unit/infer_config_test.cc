@@ -50,6 +50,25 @@ TEST_CASE("inference config errors name the file and key", "[infer_config]") {
   check("model: m.pt\ninput: {header: true, columns: [a]}", "input.columns");
 }
 
+TEST_CASE("drift thresholds default to 0.1 and 0.25 and are checked", "[infer_config]") {
+  auto defaults = ParseInferConfig("model: m.pt\n", "infer.yaml");
+  REQUIRE(defaults.ok());
+  CHECK(defaults->drift_warn == 0.1);
+  CHECK(defaults->drift_alert == 0.25);
+  CHECK(defaults->drift_feature_share == 0.05);
+  auto set = ParseInferConfig("model: m.pt\ndrift: {warn: 0.2, alert: 0.5, feature_share: 0.5}\n", "infer.yaml");
+  REQUIRE(set.ok());
+  CHECK(set->drift_warn == 0.2);
+  CHECK(set->drift_alert == 0.5);
+  CHECK(set->drift_feature_share == 0.5);
+  for (const char* yaml : {"model: m.pt\ndrift: {warn: 0.3, alert: 0.2}", "model: m.pt\ndrift: {warn: 0}",
+                           "model: m.pt\ndrift: {feature_share: 2}", "model: m.pt\ndrift: {psi: 1}"}) {
+    auto refused = ParseInferConfig(yaml, "infer.yaml");
+    REQUIRE_FALSE(refused.ok());
+    CHECK_THAT(refused.status().message(), Catch::Contains("drift."));
+  }
+}
+
 TEST_CASE("column ranges keep a prefix and count inclusively", "[infer_config]") {
   auto names = ExpandColumnRanges({"pixel0..pixel3", "_c10.._c11", "label"});
   REQUIRE(names.ok());

@@ -73,6 +73,10 @@ void FakeWorker(uint32_t rank, const CoordinatorContact& contact, uint32_t worke
   auto start = client->Receive(std::chrono::seconds(10));
   if (!start.ok() || !(*start)->has_start_inference()) return;
   CHECK((*start)->start_inference().job_id() == contact.job_id);
+  // With drift asked for, every attempt reports its 3 records: feature 0 in the first bin,
+  // feature 1 in the last, all predicted as class 1.
+  const bool drift = (*start)->start_inference().spec().has_drift();
+  const proto::DriftSpec drift_spec = (*start)->start_inference().spec().drift();
   proto::WorkerMessage request;
   request.mutable_work_request()->set_splits(2);
   if (!client->Send(request).ok()) return;
@@ -101,6 +105,15 @@ void FakeWorker(uint32_t rank, const CoordinatorContact& contact, uint32_t worke
       done->set_records_out(3);
       done->set_output_bytes(text.size());
       done->set_output_sha256(*sha256);
+      if (drift) {
+        for (int f = 0; f < drift_spec.features_size(); ++f) {
+          auto* counts = done->mutable_drift()->add_features();
+          for (int b = 0; b <= drift_spec.features(f).edges_size(); ++b) {
+            counts->add_counts(b == (f == 0 ? 0 : drift_spec.features(f).edges_size()) ? 3 : 0);
+          }
+        }
+        for (uint32_t c = 0; c < drift_spec.classes(); ++c) done->mutable_drift()->add_predicted(c == 1 ? 3 : 0);
+      }
     } else {
       proto::SplitFailed* failed = report.mutable_split_failed();
       failed->set_attempt_id(assignment.attempt_id());
@@ -342,4 +355,54 @@ TEST_CASE("another model's output is refused unless --overwrite", "[infer_job]")
 }
 
 }  // namespace
+}  // namespace aimass
+
+namespace aimass {
+
+TEST_CASE("drift counts of committed attempts are added exactly once", "[infer_job][drift]") {
+  TempDir dir;
+  coordinator::InferJobOptions options = Options(dir);
+  options.drift_edges = {{1, 2, 3}, {1, 2, 3}};
+  options.drift_classes = 3;
+  RecordingObserver observer;
+  InferJob job(std::move(options), Env::Default(), observer);
+  REQUIRE(job.Prepare(2).ok());
+  // Rank 1's first attempt at every split reports a part that does not match: never committed,
+  // retried, so each split is reported at least once more than it is committed.
+  std::mutex mutex;
+  std::set<uint32_t> spoiled;
+  ThreadLauncher launcher(2, [&](uint32_t rank, const CoordinatorContact& contact) {
+    FakeWorker(rank, contact, 2, [&](uint32_t worker, const proto::SplitAssignment& a) {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (worker == 1 && spoiled.insert(a.split()).second) return Action::kSucceedTruncated;
+      return Action::kSucceed;
+    });
+  });
+  coordinator::JobDriverOptions driver_options;
+  driver_options.bind_address = "127.0.0.1";
+  driver_options.worker_start_timeout = std::chrono::seconds(5);
+  coordinator::JobDriver driver(std::move(driver_options), launcher, observer);
+  REQUIRE(driver.Run(job).ok());
+  auto counts = job.drift_counts();
+  REQUIRE(counts.has_value());
+  CHECK(counts->features[0] == std::vector<uint64_t>{3 * kFiles, 0, 0, 0});
+  CHECK(counts->features[1] == std::vector<uint64_t>{0, 0, 0, 3 * kFiles});
+  CHECK(counts->predicted == std::vector<uint64_t>{0, 3 * kFiles, 0});
+}
+
+TEST_CASE("a profile that does not fit the input turns drift off, saying so", "[infer_job][drift]") {
+  TempDir dir;
+  coordinator::InferJobOptions options = Options(dir);
+  options.drift_edges = {{1, 2, 3}};  // one feature; the job reads two
+  struct Lines : RecordingObserver {
+    std::vector<std::string> info;
+    void OnInfo(const std::string& line) override { info.push_back(line); }
+  } observer;
+  InferJob job(std::move(options), Env::Default(), observer);
+  REQUIRE(job.Prepare(1).ok());
+  CHECK_FALSE(job.drift_counts().has_value());
+  REQUIRE(observer.info.size() == 1);
+  CHECK(observer.info[0].find("no drift check") != std::string::npos);
+}
+
 }  // namespace aimass

@@ -88,6 +88,25 @@ TEST_CASE("the split reader batches records, normalizes them and brackets each s
   REQUIRE(reader.records_read() == 3);
 }
 
+TEST_CASE("with drift edges the split reader bins the raw features of good records only",
+          "[infer_worker][drift]") {
+  TempDir dir;
+  // Raw values 2, 6, 10 (a) and 4, 8, 12 (b); the bad line is not binned.
+  const std::string text = "id,a,b\nx,2,4\ny,6,8\nbad,q,1\nz,10,12\n";
+  WriteRaw(dir.Path("t.csv"), text);
+  SplitReaderOptions options = CsvOptions(dir.Path("t.csv"), text.size());
+  options.fail_on_bad_record = false;
+  options.drift_edges = {{5, 9}, {5, 9}};  // 3 bins each: < 5, [5, 9), >= 9
+  SplitReader reader(options, Tasks({WholeFile(7, text.size())}));
+  auto items = Drain(reader);
+  const WorkItem& end = items[items.size() - 2];
+  REQUIRE(end.kind == WorkItem::Kind::kSplitEnd);
+  // Binned before normalization: (v * 0.5 - 1) / 2 would put every value below 5.
+  CHECK(end.drift.features == std::vector<std::vector<uint64_t>>{{1, 1, 1}, {1, 1, 1}});
+  CHECK(end.drift.predicted.empty());  // classes are the inference thread's to count
+  CHECK(end.records_in == 4);
+}
+
 TEST_CASE("a bad record ends its split under fail and rides along otherwise", "[infer_worker]") {
   TempDir dir;
   const std::string text = "id,a,b\nx,2,4\ny,oops,8\nz,10,12\n";

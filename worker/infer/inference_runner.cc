@@ -2,11 +2,13 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
 
 #include "common/aimass.pb.h"
+#include "common/data/drift_wire.h"
 #include "common/env.h"
 #include "common/tables/table_wire.h"
 #include "models/model.h"
@@ -29,6 +31,7 @@ SplitReaderOptions ReaderOptions(const proto::InferSpec& spec) {
   options.normalize.std = spec.normalize().std();
   options.fail_on_bad_record = spec.on_bad_record() == "fail";
   options.keep_raw_bad_records = spec.on_bad_record() == "quarantine";
+  if (spec.has_drift()) options.drift_edges = data::DecodeDriftEdges(spec.drift());
   return options;
 }
 
@@ -42,6 +45,7 @@ struct Attempt {
   std::unique_ptr<PredictionWriter> writer;
   std::unique_ptr<BadRecordWriter> bad_writer;
   uint64_t bad_records = 0;
+  std::vector<uint64_t> predicted;  // records per predicted class, when drift is on
   Clock::time_point started;
 };
 
@@ -70,7 +74,7 @@ class InferenceLoop {
           }
           break;
         case WorkItem::Kind::kSplitEnd:
-          if (attempt_) AIMASS_RETURN_IF_ERROR(Finish(item.records_in));
+          if (attempt_) AIMASS_RETURN_IF_ERROR(Finish(item.records_in, std::move(item.drift)));
           break;
         case WorkItem::Kind::kSplitFailed:
           if (attempt_) AIMASS_RETURN_IF_ERROR(Fail(item.error, item.retryable));
@@ -115,6 +119,7 @@ class InferenceLoop {
     attempt_->id = item.attempt_id;
     attempt_->split = item.split;
     attempt_->started = Clock::now();
+    if (spec_.has_drift()) attempt_->predicted.assign(spec_.drift().classes(), 0);
     attempt_->directory = item.attempt_directory;
     std::string suffix = "." + spec_.output_format() + (spec_.gzip_level() > 0 ? ".gz" : "");
     attempt_->output_path = JoinPath(attempt_->directory, "part" + suffix);
@@ -149,10 +154,23 @@ class InferenceLoop {
     if (item.ids.empty()) return Status::Ok();
     AIMASS_ASSIGN_OR_RETURN(torch::Tensor scores,
                             scorer_.Score(item.features.data(), static_cast<int64_t>(item.ids.size())));
+    if (!attempt_->predicted.empty()) CountPredictions(scores);
     return attempt_->writer->Write(item.ids, scores.data_ptr<float>());
   }
 
-  Status Finish(uint64_t records_in) {
+  // The predicted class of each scored row (its highest score), for drift.
+  void CountPredictions(const torch::Tensor& scores) {
+    const int64_t rows = scores.size(0);
+    const int64_t width = scores.size(1);
+    const float* values = scores.data_ptr<float>();
+    for (int64_t row = 0; row < rows; ++row) {
+      const float* first = values + row * width;
+      const auto best = static_cast<size_t>(std::max_element(first, first + width) - first);
+      if (best < attempt_->predicted.size()) ++attempt_->predicted[best];
+    }
+  }
+
+  Status Finish(uint64_t records_in, data::DriftCounts drift) {
     Status status = attempt_->writer->Close();
     if (status.ok() && attempt_->bad_writer) status = attempt_->bad_writer->Close();
     if (!status.ok()) return Fail(status.message(), true);
@@ -170,6 +188,10 @@ class InferenceLoop {
     if (attempt_->bad_writer) {
       done->set_bad_records_bytes(attempt_->bad_writer->bytes());
       done->set_bad_records_sha256(attempt_->bad_writer->sha256());
+    }
+    if (spec_.has_drift()) {
+      drift.predicted = attempt_->predicted;
+      data::EncodeDriftCounts(drift, done->mutable_drift());
     }
     done->set_seconds(std::chrono::duration<double>(Clock::now() - attempt_->started).count());
     attempt_.reset();

@@ -105,6 +105,9 @@ void SplitReader::ReadSplit(const SplitTask& task) {
       return;
     }
     uint64_t records_in = 0;
+    const bool drift = !options_.drift_edges.empty() && options_.drift_edges.size() == width;
+    data::DriftHistogram drift_histogram;
+    if (drift) drift_histogram = data::DriftHistogram(options_.drift_edges, 0);
     start_batch();
     tables::TableRecord record;
     tables::BadRecord bad;
@@ -136,6 +139,7 @@ void SplitReader::ReadSplit(const SplitTask& task) {
         if (batch.bad.size() >= batch_size && !send_batch()) return;
         continue;
       }
+      if (drift) drift_histogram.Add(record.features.data(), -1);
       batch.ids.push_back(std::move(record.id));
       batch.features.insert(batch.features.end(), record.features.begin(), record.features.end());
       if (batch.ids.size() >= batch_size && !send_batch()) return;
@@ -146,6 +150,7 @@ void SplitReader::ReadSplit(const SplitTask& task) {
     end.attempt_id = task.attempt_id;
     end.split = task.split.index;
     end.records_in = records_in;
+    if (drift) end.drift = drift_histogram.Counts();
     Push(std::move(end));
   } catch (const std::exception& error) {
     fail(std::string("reading failed: ") + error.what(), true);

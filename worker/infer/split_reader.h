@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/config/train_config.h"
+#include "common/data/data_profile.h"
 #include "common/tables/table.h"
 
 namespace aimass::worker {
@@ -44,6 +45,8 @@ struct WorkItem {
   std::vector<tables::BadRecord> bad;     // kBatch: bad records met since the previous batch
                                           // (at most batch_size; raw empty unless kept)
   uint64_t records_in = 0;                // kSplitEnd: records read, good and bad
+  data::DriftCounts drift;                // kSplitEnd, when drift is on: the split's raw
+                                          // features binned (no predicted classes yet)
   std::string error;                      // kSplitFailed
   bool retryable = true;                  // kSplitFailed
 };
@@ -56,6 +59,9 @@ struct SplitReaderOptions {
   bool fail_on_bad_record = true;
   bool keep_raw_bad_records = false;  // on_bad_record: quarantine; otherwise BadRecord::raw is empty
   size_t queue_depth = 4;  // batches decoded ahead of the model
+  // A training profile's bin edges, one vector per feature (InferSpec.drift): every good record's
+  // raw features are binned before normalization, as the profile was taken. Empty: no drift.
+  std::vector<std::vector<double>> drift_edges;
 };
 
 class SplitReader {

@@ -166,6 +166,31 @@ const char* const kMigrations[] = {
       FOREIGN KEY (model, version) REFERENCES model_versions (model, version)
     );
     )sql",
+    // 7: data profiles and the dataset catalogue (data_catalog_store.h): a model version's
+    // training profile, and the registered datasets with their profiling outcome.
+    R"sql(
+    CREATE TABLE model_profiles (
+      model TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      profile TEXT NOT NULL,
+      PRIMARY KEY (model, version),
+      FOREIGN KEY (model, version) REFERENCES model_versions (model, version)
+    );
+    CREATE TABLE datasets (
+      name TEXT PRIMARY KEY,
+      description TEXT NOT NULL,
+      owner TEXT NOT NULL,
+      input_yaml TEXT NOT NULL,
+      input_path TEXT NOT NULL,
+      created_by TEXT NOT NULL,
+      created_at_ms INTEGER NOT NULL,
+      state TEXT NOT NULL CHECK (state IN ('profiling', 'ready', 'failed')),
+      error TEXT NOT NULL DEFAULT '',
+      profile TEXT NOT NULL DEFAULT '',
+      schema_json TEXT NOT NULL DEFAULT '',
+      records INTEGER
+    );
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == StateStore::kSchemaVersion,
               "one migration per schema version");

@@ -135,7 +135,7 @@ class StateStore {
   [[nodiscard]] static Result<std::unique_ptr<StateStore>> Open(const std::string& state_dir,
                                                                 Clock clock = {});
 
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 
   // Jobs.
   [[nodiscard]] Result<int64_t> InsertJob(const NewJob& job);

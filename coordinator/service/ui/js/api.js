@@ -110,6 +110,11 @@
     // {job, model, kind, limit}: the filters given; {alerts: [...], total}
     alerts: (query) => request('GET', '/alerts?' + new URLSearchParams(query || {}).toString()),
     evaluation: (name, version) => request('GET', '/models/' + enc(name) + '/versions/' + enc(version) + '/evaluation'),
+    modelProfile: (name, version) => request('GET', '/models/' + enc(name) + '/versions/' + enc(version) + '/profile'),
+    datasets: () => request('GET', '/datasets'),
+    dataset: (name) => request('GET', '/datasets/' + enc(name)),
+    registerDataset: (body) => request('POST', '/datasets', body),
+    deleteDataset: (name) => request('DELETE', '/datasets/' + enc(name)),
 
     audit: () => request('GET', '/audit'),
     tokens: () => request('GET', '/tokens'),

@@ -1,5 +1,5 @@
 // The single-page app: hash routes (#/jobs, #/jobs/7, #/submit, #/models, #/models/NAME,
-// #/audit, #/tokens, #/schedules, #/alerts), the signed-in identity and the navigation bar. Each route's view is
+// #/datasets, #/datasets/NAME, #/audit, #/tokens, #/schedules, #/alerts), the signed-in identity and the navigation bar. Each route's view is
 // remounted when the hash changes, so a view only loads what its own route names.
 (function () {
   'use strict';
@@ -11,6 +11,8 @@
     { re: /^\/submit$/, view: 'submit' },
     { re: /^\/models\/(.+)$/, view: 'model', params: (m) => ({ name: decodeURIComponent(m[1]) }) },
     { re: /^\/models$/, view: 'models' },
+    { re: /^\/datasets\/(.+)$/, view: 'dataset', params: (m) => ({ name: decodeURIComponent(m[1]) }) },
+    { re: /^\/datasets$/, view: 'datasets' },
     { re: /^\/audit$/, view: 'audit' },
     { re: /^\/tokens$/, view: 'tokens' },
     { re: /^\/schedules$/, view: 'schedules' },
@@ -50,6 +52,7 @@
               <li class="nav-item"><a id="nav-jobs" class="nav-link" :class="{active: section === 'jobs'}" href="#/jobs">Jobs</a></li>
               <li class="nav-item" v-if="me.role !== 'viewer'"><a id="nav-submit" class="nav-link" :class="{active: section === 'submit'}" href="#/submit">Submit</a></li>
               <li class="nav-item"><a id="nav-models" class="nav-link" :class="{active: section === 'models'}" href="#/models">Models</a></li>
+              <li class="nav-item"><a id="nav-datasets" class="nav-link" :class="{active: section === 'datasets'}" href="#/datasets">Datasets</a></li>
               <li class="nav-item"><a id="nav-schedules" class="nav-link" :class="{active: section === 'schedules'}" href="#/schedules">Schedules</a></li>
               <li class="nav-item"><a id="nav-alerts" class="nav-link" :class="{active: section === 'alerts'}" href="#/alerts">Alerts <span v-if="alertCount" class="badge bg-danger" data-test="nav-alert-count">{{ alertCount }}</span></a></li>
               <li class="nav-item" v-if="me.role === 'admin'"><a id="nav-audit" class="nav-link" :class="{active: section === 'audit'}" href="#/audit">Audit</a></li>
@@ -71,6 +74,7 @@
       </div>`,
     computed: {
       section() {
+        if (this.route.view === 'dataset') return 'datasets';
         return this.route.view === 'job' ? 'jobs' : this.route.view === 'model' ? 'models' : this.route.view;
       },
     },

@@ -1,0 +1,259 @@
+// Data profiles, drift and the dataset catalogue over real HTTP (docs/service.md, "Data
+// profiles, drift and datasets"): a registered model version has its training data's profile;
+// a batch inference job over the test data shifted by two standard deviations of each feature
+// reports drift in its summary and raises the alerts (written to the job's log, where the
+// service's alert sink gets them too), a clean job over the same model raises none; a dataset
+// registered through the API gets its schema, record count, profile and lineage.
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/integration/service_fixture.h"
+
+namespace aimass::testing {
+namespace {
+
+std::vector<std::string> SplitCsv(const std::string& line) {
+  std::vector<std::string> fields;
+  std::stringstream in(line);
+  std::string field;
+  while (std::getline(in, field, ',')) fields.push_back(field);
+  return fields;
+}
+
+// A copy of the table `from` with every feature column (pixelN) moved by `shift` times the
+// training profile's standard deviation of that feature.
+void WriteShiftedTable(const std::string& from, const std::string& to, const json::object& profile, double shift) {
+  std::map<std::string, double> deltas;
+  for (const json::value& feature : profile.at("features").as_array()) {
+    deltas[std::string(feature.at("name").as_string())] = shift * feature.at("std").to_number<double>();
+  }
+  fs::create_directories(to);
+  for (const auto& entry : fs::directory_iterator(from)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".csv") == std::string::npos) continue;
+    // The slice's shards are gzip CSV; gzread reads plain files as they are too.
+    gzFile in = gzopen(entry.path().c_str(), "rb");
+    REQUIRE(in != nullptr);
+    std::string text;
+    char buffer[1 << 16];
+    for (int n; (n = gzread(in, buffer, sizeof(buffer))) > 0;) text.append(buffer, static_cast<size_t>(n));
+    gzclose(in);
+    std::istringstream lines(text);
+    std::ofstream out(to + "/" + name.substr(0, name.find(".csv")) + ".csv");
+    std::string line;
+    std::getline(lines, line);
+    out << line << "\n";
+    const std::vector<std::string> header = SplitCsv(line);
+    while (std::getline(lines, line)) {
+      const std::vector<std::string> fields = SplitCsv(line);
+      for (size_t i = 0; i < fields.size(); ++i) {
+        auto delta = deltas.find(header[i]);
+        out << (i ? "," : "");
+        if (delta == deltas.end()) {
+          out << fields[i];
+        } else {
+          out << std::stod(fields[i]) + delta->second;
+        }
+      }
+      out << "\n";
+    }
+  }
+}
+
+std::string InferYaml(const std::string& input, const std::string& output) {
+  return "model: models:/drifty/1\n"
+         "input: {path: " + input + ", format: csv, header: true, require_success: false}\n"
+         "schema: {id: id, features: [pixel0..pixel783], shape: [1, 28, 28]}\n"
+         "output: {path: " + output + "}\n"
+         "drift: {warn: 0.1, alert: 0.25}\n"
+         "inference: {device: cpu, threads: 1}\n";
+}
+
+std::string JobLog(Service& service, int64_t id) {
+  HttpReply log = service.Call("GET", "/api/v1/jobs/" + std::to_string(id) + "/log");
+  REQUIRE(log.status == 200);
+  return log.body;
+}
+
+json::object WaitForDataset(Service& service, const std::string& name) {
+  json::object dataset;
+  for (int i = 0; i < 600; ++i) {
+    dataset = service.Json("GET", "/api/v1/datasets/" + name, 200).as_object();
+    if (dataset.at("state") != "profiling") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO(json::serialize(dataset));
+  REQUIRE(dataset.at("state") == "ready");
+  return dataset;
+}
+
+}  // namespace
+
+TEST_CASE("service data: a registered model has its training profile; shifted input drifts, clean "
+          "input does not; datasets show their lineage", "[service][service_data]") {
+  TempDir dir;
+  Service service(dir.Path("state"));
+  const int64_t training = service.Submit("train", TrainYaml(10, 512), 2, "drifty");
+  service.WaitForState(training, "succeeded");
+
+  // The version's profile: every feature with its statistics and bins, the label distribution.
+  json::object profile = service.Json("GET", "/api/v1/models/drifty/versions/1/profile", 200).as_object();
+  CHECK(profile.at("records") == 512);
+  CHECK(profile.at("label") == "label");
+  REQUIRE(profile.at("class_counts").as_array().size() == 10);
+  json::array features = profile.at("features").as_array();
+  REQUIRE(features.size() == 784);
+  CHECK(features[0].at("name") == "pixel0");
+  const json::object& middle = features[14 * 28 + 14].as_object();
+  CHECK(middle.at("count") == 512);
+  CHECK(middle.at("std").to_number<double>() > 0);
+  CHECK(middle.at("bins").as_array().size() == 10);
+  CHECK(middle.at("edges").as_array().size() == 9);
+  CHECK(middle.at("quantiles").as_array().size() == 5);
+  CHECK(service.Call("GET", "/api/v1/models/drifty/versions/9/profile").status == 404);
+  CHECK(service.Call("GET", "/api/v1/models/nope/versions/1/profile").status == 404);
+
+  // Clean: the test split, scored by the model trained on the train split.
+  const int64_t clean = service.Submit("infer", InferYaml("fashion-mnist/test", "clean"), 2);
+  json::object clean_job = service.WaitForState(clean, "succeeded");
+  const json::object& clean_drift = clean_job.at("summary").at("drift").as_object();
+  INFO("clean drift: " << json::serialize(clean_drift));
+  CHECK(clean_drift.at("records") == 512);
+  CHECK(clean_drift.at("model") == "drifty");
+  // A few of 784 pixels reach 0.1 by chance over 512 records; far fewer than the 5% (40) a
+  // `drift` alert needs, and none reaches 0.25.
+  CHECK(clean_drift.at("features_at_warn").to_number<int>() < 40);
+  CHECK(clean_drift.at("features_at_alert") == 0);
+  CHECK(clean_drift.at("prediction_psi").to_number<double>() < 0.1);
+  CHECK(clean_drift.at("feature_psi").as_object().size() == 784);
+  CHECK(JobLog(service, clean).find("aimass: alert:") == std::string::npos);
+
+  // Shifted by two standard deviations: drift alerts for the features and the predictions.
+  const std::string shifted_dir = DataRoot() + "/shifted-" + std::to_string(::getpid());
+  WriteShiftedTable(FashionMnistSlice() + "/test", shifted_dir, profile, 2.0);
+  const int64_t shifted = service.Submit("infer", InferYaml(shifted_dir, "shifted"), 2);
+  json::object shifted_job = service.WaitForState(shifted, "succeeded");
+  fs::remove_all(shifted_dir);
+  const json::object& drift = shifted_job.at("summary").at("drift").as_object();
+  INFO("shifted drift: " << json::serialize(drift));
+  CHECK(drift.at("max_feature_psi").to_number<double>() >= 0.25);
+  CHECK(drift.at("features_at_alert").to_number<int>() >= 40);
+  CHECK_FALSE(drift.at("worst_features").as_array().empty());
+  const std::string log = JobLog(service, shifted);
+  CHECK(log.find("aimass: alert: alert drift: job " + std::to_string(shifted) + "'s input drifted from drifty version 1") !=
+        std::string::npos);
+
+  // The catalogue: the train split was trained on, the test split scored.
+  service.Json("POST", "/api/v1/datasets", 201,
+               R"({"name": "fmnist-train", "owner": "ml", "input": {"path": "fashion-mnist/train", "format": "csv", "header": true}, "schema": {"id": "id"}})");
+  service.Json("POST", "/api/v1/datasets", 201,
+               R"({"name": "fmnist-test", "input": {"path": "fashion-mnist/test", "format": "csv", "header": true}})");
+  json::object train_set = WaitForDataset(service, "fmnist-train");
+  REQUIRE(train_set.at("lineage").at("trained").as_array().size() == 1);
+  CHECK(train_set.at("lineage").at("trained").as_array()[0].at("model") == "drifty");
+  CHECK(train_set.at("lineage").at("trained").as_array()[0].at("version") == 1);
+  json::object test_set = WaitForDataset(service, "fmnist-test");
+  REQUIRE(test_set.at("lineage").at("scored").as_array().size() == 1);
+  CHECK(test_set.at("lineage").at("scored").as_array()[0].at("job_id") == clean);
+}
+
+TEST_CASE("service data: a dataset registered through the API gets its schema, count and profile; "
+          "bad registrations are refused", "[service][service_data]") {
+  TempDir dir;
+  Service service(dir.Path("state"));
+  json::object created = service.Json("POST", "/api/v1/datasets", 201,
+      R"({"name": "fmnist-test", "description": "the test split", "owner": "ml-team",
+          "input": {"path": "fashion-mnist/test", "format": "csv", "header": true}, "schema": {"id": "id"}})")
+      .as_object();
+  CHECK(created.at("state") == "profiling");
+  CHECK(created.at("owner") == "ml-team");
+
+  json::object dataset = WaitForDataset(service, "fmnist-test");
+  CHECK(dataset.at("records") == 512);
+  json::array schema = dataset.at("schema").as_array();
+  REQUIRE(schema.size() == 785);  // the label and 784 pixels; the id is left out
+  CHECK(schema[0].at("name") == "label");
+  CHECK(schema[0].at("type") == "integer");
+  const json::object& profile = dataset.at("profile").as_object();
+  CHECK(profile.at("total_records") == 512);
+  REQUIRE(profile.at("features").as_array().size() == 785);
+  const json::object& label = profile.at("features").as_array()[0].as_object();
+  CHECK(label.at("min").to_number<double>() == 0);
+  CHECK(label.at("max").to_number<double>() == 9);
+  CHECK(label.at("count") == 512);
+  CHECK(dataset.at("lineage").at("trained").as_array().empty());
+
+  json::array listed = service.Json("GET", "/api/v1/datasets", 200).at("datasets").as_array();
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0].at("records") == 512);
+
+  // Outside the data roots: 403. A taken name: 409. A bad input block: 400 naming the key.
+  CHECK(service.Call("POST", "/api/v1/datasets", R"({"name": "etc", "input": {"path": "/etc", "format": "csv"}})").status == 403);
+  CHECK(service.Call("POST", "/api/v1/datasets", R"({"name": "fmnist-test", "input": {"path": "fashion-mnist/test"}})").status == 409);
+  HttpReply bad = service.Call("POST", "/api/v1/datasets", R"({"name": "x", "input": {"path": "fashion-mnist/test", "colour": 1}})");
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("input.colour") != std::string::npos);
+  CHECK(service.Call("POST", "/api/v1/datasets", R"({"name": "../x", "input": {"path": "fashion-mnist/test"}})").status == 400);
+  CHECK(service.Call("POST", "/api/v1/datasets", R"({"name": "y"})").status == 400);
+
+  // A path that does not exist is registered, and its profiling fails saying why.
+  service.Json("POST", "/api/v1/datasets", 201, R"({"name": "missing", "input": {"path": "no-such-table", "format": "csv"}})");
+  json::object missing;
+  for (int i = 0; i < 100; ++i) {
+    missing = service.Json("GET", "/api/v1/datasets/missing", 200).as_object();
+    if (missing.at("state") != "profiling") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(missing.at("state") == "failed");
+  CHECK(missing.at("error").as_string().find("no-such-table") != std::string::npos);
+
+  CHECK(service.Json("DELETE", "/api/v1/datasets/fmnist-test", 200).at("deleted") == true);
+  CHECK(service.Call("GET", "/api/v1/datasets/fmnist-test").status == 404);
+  json::array audit = service.Json("GET", "/api/v1/audit", 200).at("entries").as_array();
+  int registered = 0, deleted = 0;
+  for (const auto& entry : audit) {
+    registered += entry.at("action") == "dataset.register";
+    deleted += entry.at("action") == "dataset.delete";
+  }
+  CHECK(registered == 2);
+  CHECK(deleted == 1);
+}
+
+TEST_CASE("service data: with --master-key-file stored profiles are sealed, and still served",
+          "[service][service_data]") {
+  TempDir dir;
+  const std::string key = dir.Path("master.key");
+  WriteRaw(key, std::string(32, '\x22'));
+  REQUIRE(::chmod(key.c_str(), 0600) == 0);
+  Service service(dir.Path("state"), {"--master-key-file", key});
+  const int64_t training = service.Submit("train", TrainYaml(1), 1, "sealed");
+  service.WaitForState(training, "succeeded");
+  service.Json("POST", "/api/v1/datasets", 201,
+               R"({"name": "test", "input": {"path": "fashion-mnist/test", "format": "csv", "header": true}})");
+  WaitForDataset(service, "test");
+
+  // Two profiles (the version's, the dataset's), both sealed: no plaintext JSON on disk.
+  int sealed = 0;
+  for (const auto& entry : fs::directory_iterator(dir.Path("state/profiles"))) {
+    const std::string name = entry.path().filename().string();
+    INFO(name);
+    CHECK(name.size() > 7);
+    CHECK(name.substr(name.size() - 7) == ".sealed");
+    CHECK(ReadText(entry.path().string()).find("\"features\"") == std::string::npos);
+    ++sealed;
+  }
+  CHECK(sealed == 2);
+  json::object profile = service.Json("GET", "/api/v1/models/sealed/versions/1/profile", 200).as_object();
+  CHECK(profile.at("features").as_array().size() == 784);
+  CHECK(service.Json("GET", "/api/v1/datasets/test", 200).at("profile").at("total_records") == 512);
+}
+
+}  // namespace aimass::testing
