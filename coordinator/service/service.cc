@@ -275,6 +275,10 @@ int RunService(const ServiceOptions& options) {
   ServingManagerOptions online_options;
   online_options.state_dir = state_dir;
   online_options.worker_binary = coordinator::ExecutableDirectory() + "/aimass-worker";
+  online_options.profile_of = [&monitoring](const std::string& model, int64_t version) {
+    return monitoring.ModelProfile(model, version);
+  };
+  online_options.alerts = &alerts;
   ServingManager online(online_options, store, artifacts, *roots, env);
   AddServingRoutes(api.routes(), online, store);
 

@@ -7,10 +7,11 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <sys/stat.h>
-#include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -39,14 +40,8 @@ void WriteShiftedTable(const std::string& from, const std::string& to, const jso
   for (const auto& entry : fs::directory_iterator(from)) {
     const std::string name = entry.path().filename().string();
     if (name.find(".csv") == std::string::npos) continue;
-    // The slice's shards are gzip CSV; gzread reads plain files as they are too.
-    gzFile in = gzopen(entry.path().c_str(), "rb");
-    REQUIRE(in != nullptr);
-    std::string text;
-    char buffer[1 << 16];
-    for (int n; (n = gzread(in, buffer, sizeof(buffer))) > 0;) text.append(buffer, static_cast<size_t>(n));
-    gzclose(in);
-    std::istringstream lines(text);
+    // The slice's shards are gzip CSV (ReadGzipText reads plain files as they are too).
+    std::istringstream lines(ReadGzipText(entry.path().string()));
     std::ofstream out(to + "/" + name.substr(0, name.find(".csv")) + ".csv");
     std::string line;
     std::getline(lines, line);
@@ -66,6 +61,48 @@ void WriteShiftedTable(const std::string& from, const std::string& to, const jso
       out << "\n";
     }
   }
+}
+
+// The first `count` records of the test split's feature columns (pixelN), each moved by `shift`
+// times the profile's standard deviation of its feature: the body of a predict request.
+json::array TestInstances(const json::object& profile, size_t count, double shift) {
+  std::map<std::string, double> deltas;
+  for (const json::value& feature : profile.at("features").as_array()) {
+    deltas[std::string(feature.at("name").as_string())] = shift * feature.at("std").to_number<double>();
+  }
+  json::array rows;
+  std::vector<fs::path> shards;
+  for (const auto& entry : fs::directory_iterator(FashionMnistSlice() + "/test")) {
+    if (entry.path().filename().string().rfind("part-", 0) == 0) shards.push_back(entry.path());
+  }
+  std::sort(shards.begin(), shards.end());
+  for (const fs::path& shard : shards) {
+    std::istringstream lines(ReadGzipText(shard.string()));
+    std::string line;
+    std::getline(lines, line);
+    const std::vector<std::string> header = SplitCsv(line);
+    while (rows.size() < count && std::getline(lines, line)) {
+      const std::vector<std::string> fields = SplitCsv(line);
+      json::array values;
+      for (size_t i = 0; i < fields.size(); ++i) {
+        auto delta = deltas.find(header[i]);
+        if (delta != deltas.end()) values.push_back(std::stod(fields[i]) + delta->second);
+      }
+      rows.push_back(std::move(values));
+    }
+  }
+  REQUIRE(rows.size() == count);
+  return rows;
+}
+
+// Alerts of `kind` about `model` whose message starts with `source`.
+size_t AlertsFrom(Service& service, const std::string& model, const std::string& kind, const std::string& source) {
+  json::object alerts = service.Json("GET", "/api/v1/alerts?model=" + model + "&kind=" + kind, 200).as_object();
+  size_t found = 0;
+  for (const json::value& alert : alerts.at("alerts").as_array()) {
+    found += std::string(alert.at("message").as_string()).rfind(source, 0) == 0;
+  }
+  return found;
 }
 
 std::string InferYaml(const std::string& input, const std::string& output) {
@@ -150,6 +187,37 @@ TEST_CASE("service data: a registered model has its training profile; shifted in
   const std::string log = JobLog(service, shifted);
   CHECK(log.find("aimass: alert: alert drift: job " + std::to_string(shifted) + "'s input drifted from drifty version 1") !=
         std::string::npos);
+
+  // Online traffic, in windows of 500 records: the test split as it is gives no verdict but
+  // "clean"; shifted by two standard deviations it raises drift for the version served.
+  service.Json("PUT", "/api/v1/models/drifty/aliases/production", 200, R"({"version": 1})");
+  service.Json("PUT", "/api/v1/models/drifty/serving", 200, R"({"threads": 1, "drift_window": 500})");
+  auto predict = [&](double shift) {
+    json::array rows = TestInstances(profile, 500, shift);
+    for (size_t begin = 0; begin < rows.size(); begin += 50) {  // 50 records: under the 1 MiB body cap
+      json::array chunk(rows.begin() + static_cast<std::ptrdiff_t>(begin),
+                        rows.begin() + static_cast<std::ptrdiff_t>(begin + 50));
+      json::object answer = service.Json("POST", "/api/v1/models/drifty/predict", 200,
+                                         json::serialize(json::object{{"instances", std::move(chunk)}}))
+                                .as_object();
+      REQUIRE(answer.at("predictions").as_array().size() == 50);
+    }
+  };
+  predict(0.0);
+  predict(2.0);
+  // Both windows closed, and the second's alerts raised (a window raises as it closes, and the
+  // answered batches are added in order): only the shifted one drifted.
+  auto windows_closed = [&] {
+    json::object serving = service.Json("GET", "/api/v1/models/drifty/serving", 200).as_object();
+    const json::value& drift = serving.at("deployments").as_array().at(0).at("drift");
+    return drift.is_null() ? -1 : drift.at("windows_closed").to_number<int64_t>();
+  };
+  const std::string online = "online traffic drifted from drifty version 1";
+  for (int i = 0; i < 100 && (windows_closed() < 2 || AlertsFrom(service, "drifty", "drift", online) == 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(windows_closed() == 2);
+  CHECK(AlertsFrom(service, "drifty", "drift", online) == 1);
 
   // The catalogue: the train split was trained on, the test split scored.
   service.Json("POST", "/api/v1/datasets", 201,

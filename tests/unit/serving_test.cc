@@ -185,12 +185,17 @@ TEST_CASE("serving config: defaults, every key, and refusals naming the key", "[
   CHECK(defaults->alias == "production");
   CHECK(defaults->replicas == 1);
   CHECK(defaults->max_batch_size == 32);
+  CHECK(defaults->drift_window == 1000);
+  CHECK(defaults->drift_window_seconds == 300);
   auto full = parse(R"({"alias": "staging", "replicas": 2, "device": "cuda", "threads": 4,
                         "max_batch_size": 64, "max_delay_ms": 2, "max_queue": 100,
-                        "scores": "softmax", "timeout_ms": 500})");
+                        "scores": "softmax", "timeout_ms": 500, "drift_window": 0,
+                        "drift_window_seconds": 60})");
   REQUIRE(full.ok());
   CHECK(full->device == "cuda");
   CHECK(full->max_queue == 100);
+  CHECK(full->drift_window == 0);
+  CHECK(full->drift_window_seconds == 60);
   auto round_trip = ParseServingConfig(ServingConfigJson(*full));
   REQUIRE(round_trip.ok());
   CHECK(*round_trip == *full);
@@ -198,6 +203,7 @@ TEST_CASE("serving config: defaults, every key, and refusals naming the key", "[
   CHECK(parse(R"({"device": "tpu"})").status().message() == "device: must be one of auto, cpu, cuda");
   CHECK(parse(R"({"max_batch_size": "big"})").status().message() == "max_batch_size: must be an integer");
   CHECK(parse(R"({"alias": "a/b"})").status().message().find("alias") == 0);
+  CHECK(parse(R"({"drift_window_seconds": 0})").status().message() == "drift_window_seconds: must be 1 to 86400");
   CHECK(parse(R"({"batch": 3})").status().message() == "unknown key 'batch' in the serving config");
 }
 

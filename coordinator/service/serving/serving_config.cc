@@ -52,7 +52,7 @@ bool ValidAlias(const std::string& alias) {
 bool ServingConfig::operator==(const ServingConfig& other) const {
   auto tie = [](const ServingConfig& c) {
     return std::tie(c.alias, c.replicas, c.device, c.threads, c.max_batch_size, c.max_delay_ms,
-                    c.max_queue, c.scores, c.timeout_ms);
+                    c.max_queue, c.scores, c.timeout_ms, c.drift_window, c.drift_window_seconds);
   };
   return tie(*this) == tie(other);
 }
@@ -83,6 +83,10 @@ Result<ServingConfig> ParseServingConfig(const json::object& object) {
       AIMASS_ASSIGN_OR_RETURN(config.scores, OneOf(value, "scores", {"raw", "softmax"}));
     } else if (key == "timeout_ms") {
       AIMASS_ASSIGN_OR_RETURN(config.timeout_ms, Count(value, "timeout_ms", 1, 25000));
+    } else if (key == "drift_window") {
+      AIMASS_ASSIGN_OR_RETURN(config.drift_window, Count(value, "drift_window", 0, 1000000));
+    } else if (key == "drift_window_seconds") {
+      AIMASS_ASSIGN_OR_RETURN(config.drift_window_seconds, Count(value, "drift_window_seconds", 1, 86400));
     } else {
       return Status::InvalidArgument("unknown key '" + key + "' in the serving config");
     }
@@ -99,7 +103,9 @@ json::object ServingConfigJson(const ServingConfig& config) {
                       {"max_delay_ms", config.max_delay_ms},
                       {"max_queue", config.max_queue},
                       {"scores", config.scores},
-                      {"timeout_ms", config.timeout_ms}};
+                      {"timeout_ms", config.timeout_ms},
+                      {"drift_window", config.drift_window},
+                      {"drift_window_seconds", config.drift_window_seconds}};
 }
 
 }  // namespace aimass::service

@@ -22,6 +22,10 @@ struct ServingConfig {
   uint32_t max_queue = 4096;         // records waiting; beyond this, 503 with Retry-After
   std::string scores = "raw";        // raw | softmax
   uint32_t timeout_ms = 10000;       // a request not answered by then gets 504
+  // Online drift (monitor/drift_window.h), for a version with a training profile: PSI of a
+  // window of this many records against the profile; 0 turns it off.
+  uint32_t drift_window = 1000;
+  uint32_t drift_window_seconds = 300;  // a window closes this long after its first record
 
   bool operator==(const ServingConfig& other) const;
   bool operator!=(const ServingConfig& other) const { return !(*this == other); }

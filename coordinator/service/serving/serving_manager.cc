@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -154,6 +155,8 @@ Result<std::shared_ptr<ReplicaSet>> ServingManager::StartSet(const std::string& 
         (features.ok() ? "the feature columns do not match the model's input" : features.status().message()) + ")");
   }
 
+  WatchDrift(served, config);
+
   ReplicaSetOptions set;
   set.served = std::move(served);
   set.replicas = config.replicas;
@@ -169,6 +172,41 @@ Result<std::shared_ptr<ReplicaSet>> ServingManager::StartSet(const std::string& 
   Say("model " + model + " version " + std::to_string(version) + ": starting " + std::to_string(config.replicas) +
       " replica(s); logs in " + dir);
   return std::shared_ptr<ReplicaSet>(std::move(started));
+}
+
+void ServingManager::WatchDrift(const ServedModel& served, const ServingConfig& config) {
+  const Key key{served.model, served.version};
+  drift_windows_.erase(key);  // a new set starts a new window (its config may differ)
+  if (!options_.profile_of || options_.alerts == nullptr || config.drift_window == 0) return;
+  const std::string what = "model " + served.model + " version " + std::to_string(served.version);
+  auto profile = options_.profile_of(served.model, served.version);
+  if (!profile.ok()) {
+    if (profile.status().code() != StatusCode::kNotFound) {
+      Say(what + ": online traffic is not watched for drift: " + profile.status().message());
+    }
+    return;
+  }
+  if (static_cast<int64_t>(profile->features.size()) != served.values_per_record) {
+    Say(what + ": online traffic is not watched for drift: the training profile has " +
+        std::to_string(profile->features.size()) + " features, the model takes " +
+        std::to_string(served.values_per_record) + " values");
+    return;
+  }
+  DriftWindowOptions window;
+  window.max_requests = config.drift_window;
+  window.max_seconds = config.drift_window_seconds;
+  window.min_requests = std::min<uint64_t>(window.min_requests, config.drift_window);
+  DriftSubject subject;
+  subject.model = served.model;
+  subject.model_version = served.version;
+  subject.source = "online traffic";
+  drift_windows_[key] = std::make_shared<DriftWindow>(std::move(profile).value(), window, subject, *options_.alerts);
+}
+
+std::shared_ptr<DriftWindow> ServingManager::DriftWindowOf(const std::string& model, int64_t version) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = drift_windows_.find({model, version});
+  return found == drift_windows_.end() ? nullptr : found->second;
 }
 
 Result<std::shared_ptr<ReplicaSet>> ServingManager::Acquire(const ServingTarget& target) {
@@ -268,6 +306,9 @@ Result<json::object> ServingManager::Describe(const std::string& model) {
     if (key.first != model || !deployment.current) continue;
     const ReplicaSetStats stats = deployment.current->stats();
     const auto failed = deployment.current->failed();
+    auto window = drift_windows_.find(key);
+    json::value drift = nullptr;  // not watched
+    if (window != drift_windows_.end()) drift = json::object{{"windows_closed", window->second->windows_closed()}};
     deployments.push_back(json::object{
         {"version", key.second},
         {"state", failed ? "failed" : deployment.current->ready() ? "ready" : "starting"},
@@ -280,7 +321,8 @@ Result<json::object> ServingManager::Describe(const std::string& model) {
         {"mean_batch_records", stats.batches ? static_cast<double>(stats.batched_records) / stats.batches : 0.0},
         {"queued_records", stats.queued_records},
         {"replacing", deployment.next != nullptr},
-        {"named_records", !deployment.current->served().feature_columns.empty()}});
+        {"named_records", !deployment.current->served().feature_columns.empty()},
+        {"drift", std::move(drift)}});
   }
   return json::object{{"model", model},
                       {"config", ServingConfigJson(config)},
@@ -301,6 +343,7 @@ void ServingManager::Watch() {
 
 void ServingManager::WatchOnce() {
   std::vector<std::shared_ptr<ReplicaSet>> finished;
+  std::vector<std::shared_ptr<DriftWindow>> windows;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto now = Clock::now();
@@ -372,6 +415,16 @@ void ServingManager::WatchOnce() {
       }
       ++it;
     }
+    // Windows of versions no longer served are dropped (a part-filled window has no verdict);
+    // the others are closed below when their time is up.
+    for (auto it = drift_windows_.begin(); it != drift_windows_.end();) {
+      if (deployments_.count(it->first) == 0) {
+        it = drift_windows_.erase(it);
+      } else {
+        windows.push_back(it->second);
+        ++it;
+      }
+    }
     for (auto it = draining_.begin(); it != draining_.end();) {
       if ((*it)->drained()) {
         finished.push_back(std::move(*it));
@@ -381,6 +434,7 @@ void ServingManager::WatchOnce() {
       }
     }
   }
+  for (auto& window : windows) (void)window->Tick();  // raises its alerts itself
   for (auto& set : finished) {
     set->Stop();
     const std::string& path = set->served().model_path;

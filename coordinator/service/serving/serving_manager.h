@@ -9,6 +9,10 @@
 // replaces a model's sets the same way. Sets nobody routes to stop after `idle_stop`.
 // A server restart warms every configured model's alias again.
 //
+// Online drift: a served version with a training profile gets a DriftWindow
+// (monitor/drift_window.h) that the predict route feeds with every answered request's raw
+// features and predicted classes; the watcher closes windows whose time is up.
+//
 // Thread safety: every public method may be called from any thread. Lock order: the
 // manager's lock, then the store's; a ReplicaSet's callbacks never take the manager's lock.
 #pragma once
@@ -17,6 +21,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,10 +31,13 @@
 #include <utility>
 #include <vector>
 
+#include "common/data/data_profile.h"
 #include "common/env.h"
 #include "common/status.h"
 #include "coordinator/service/data_roots.h"
 #include "coordinator/service/model_registry.h"
+#include "coordinator/service/monitor/alert_sink.h"
+#include "coordinator/service/monitor/drift_window.h"
 #include "coordinator/service/serving/replica_set.h"
 #include "coordinator/service/serving/serving_config.h"
 #include "coordinator/service/shared_store.h"
@@ -41,6 +49,10 @@ struct ServingManagerOptions {
   std::string worker_binary;  // aimass-worker
   std::chrono::milliseconds poll{500};
   std::chrono::seconds idle_stop{600};
+  // Online drift: the training profile of a version (kNotFound when it has none: its traffic
+  // is not watched) and the sink its alerts go to. Either unset: no drift windows.
+  std::function<Result<data::DataProfile>(const std::string& model, int64_t version)> profile_of;
+  AlertSink* alerts = nullptr;
 };
 
 // What a prediction names: a version, or an alias (production when neither is given).
@@ -76,6 +88,10 @@ class ServingManager {
   // Stops serving `model` (its sets drain) and forgets its config.
   [[nodiscard]] Status Unserve(const std::string& model);
 
+  // The window watching `model` `version`'s online traffic for drift; null when it is not
+  // watched (no training profile, a profile of another width, or drift_window 0).
+  std::shared_ptr<DriftWindow> DriftWindowOf(const std::string& model, int64_t version);
+
   // {"config", "routes": {alias: version}, "deployments": [{version, state, replicas, ...}]}
   [[nodiscard]] Result<boost::json::object> Describe(const std::string& model);
 
@@ -91,6 +107,7 @@ class ServingManager {
 
   Result<std::shared_ptr<ReplicaSet>> StartSet(const std::string& model, int64_t version,
                                                const ServingConfig& config);  // lock held
+  void WatchDrift(const ServedModel& served, const ServingConfig& config);  // lock held
   Result<int64_t> ResolveAlias(const std::string& model, const std::string& alias);
   Result<ServingConfig> ConfigOfLocked(const std::string& model);
   void Watch();
@@ -107,6 +124,7 @@ class ServingManager {
   std::map<Key, Deployment> deployments_;        // GUARDED_BY(mutex_)
   std::map<RouteKey, int64_t> routes_;           // GUARDED_BY(mutex_)
   std::vector<std::shared_ptr<ReplicaSet>> draining_;  // GUARDED_BY(mutex_)
+  std::map<Key, std::shared_ptr<DriftWindow>> drift_windows_;  // GUARDED_BY(mutex_)
   uint64_t generation_ = 0;                      // GUARDED_BY(mutex_): names set directories
   bool stopping_ = false;                        // GUARDED_BY(mutex_)
   std::thread watcher_;

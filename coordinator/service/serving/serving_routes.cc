@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <unordered_map>
@@ -48,6 +49,16 @@ Result<ServingTarget> TargetOf(const ApiCall& call) {
     target.version = number;
   }
   return target;
+}
+
+// The arg-max class of each row.
+std::vector<int64_t> PredictedClasses(const PredictionScores& scores) {
+  std::vector<int64_t> classes(scores.rows, -1);
+  for (uint32_t row = 0; row < scores.rows && scores.width > 0; ++row) {
+    const float* begin = scores.scores.data() + static_cast<size_t>(row) * scores.width;
+    classes[row] = std::max_element(begin, begin + scores.width) - begin;
+  }
+  return classes;
 }
 
 json::object PredictionJson(const PredictionScores& scores) {
@@ -161,8 +172,15 @@ void AddServingRoutes(RouteTable& routes, ServingManager& serving, SharedStore& 
     // the Respond must be in place by then.
     response.deferred = [&serving, target, set, request, timeout](http::Respond respond) {
       auto answer = std::make_shared<http::Respond>(std::move(respond));
-      request->done = [answer](Result<PredictionScores> scores) {
+      // Answered records feed the version's drift window, after the answer is on its way. The
+      // request is held weakly: it owns this callback. A request moved to a successor set (an
+      // alias swap while it waited) counts in the window of the version it was sent to.
+      std::shared_ptr<DriftWindow> drift = serving.DriftWindowOf(set->served().model, set->served().version);
+      std::weak_ptr<PendingPrediction> weak = request;
+      request->done = [answer, drift, weak](Result<PredictionScores> scores) {
         (*answer)(scores.ok() ? JsonResponse(PredictionJson(*scores)) : FromStatus(scores.status()));
+        if (!scores.ok() || drift == nullptr) return;
+        if (auto held = weak.lock()) (void)drift->Add(held->features, PredictedClasses(*scores));
       };
       request->enqueued = PendingPrediction::Clock::now();
       request->deadline = request->enqueued + timeout;
