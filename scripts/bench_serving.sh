@@ -14,25 +14,29 @@
 # answer or socket error fails the script. The target: at 64 clients at least 3x Flask's
 # requests/s with a lower p99.
 #
-# Usage: scripts/bench_serving.sh [--seconds S] [--threads N]
+# Usage: scripts/bench_serving.sh [--seconds S] [--threads N] [--max-delay-ms D]
 #   --seconds: wrk's duration per level and server (default 10)
 #   --threads: the replica's intra-op threads and Flask's torch.set_num_threads (default 2)
+#   --max-delay-ms: the serving config's max_delay_ms (default 0, the config's default)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bench_common.sh"
 
-usage="usage: scripts/bench_serving.sh [--seconds S] [--threads N]"
+usage="usage: scripts/bench_serving.sh [--seconds S] [--threads N] [--max-delay-ms D]"
 duration=10
 threads=2
+max_delay_ms=0
 levels=(1 8 64)
 while (($#)); do
   case "$1" in
     --seconds) duration="${2:?$usage}"; shift 2 ;;
     --threads) threads="${2:?$usage}"; shift 2 ;;
+    --max-delay-ms) max_delay_ms="${2:?$usage}"; shift 2 ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
 [[ "$duration" =~ ^[1-9][0-9]*$ ]] || { echo "bench_serving: --seconds must be a positive integer" >&2; exit 2; }
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || { echo "bench_serving: --threads must be a positive integer" >&2; exit 2; }
+[[ "$max_delay_ms" =~ ^[0-9]+$ ]] || { echo "bench_serving: --max-delay-ms must be an integer >= 0" >&2; exit 2; }
 
 bench_prepare
 for tool in wrk curl /usr/bin/python3; do
@@ -119,7 +123,7 @@ for _ in $(seq 50); do
 done
 [[ -n "$version" ]] || fail "job $job succeeded but registered no model (GET /api/v1/jobs/$job: model is null)"
 api PUT /api/v1/models/bench/aliases/production "{\"version\": $version}" > /dev/null
-serving="{\"replicas\": 1, \"threads\": $threads, \"max_batch_size\": 64, \"max_delay_ms\": 2, \"max_queue\": 8192}"
+serving="{\"replicas\": 1, \"threads\": $threads, \"max_batch_size\": 64, \"max_delay_ms\": $max_delay_ms, \"max_queue\": 8192}"
 api PUT /api/v1/models/bench/serving "$serving" > /dev/null
 sha=$(api GET /api/v1/models/bench |
       json_get 'next(v["sha256"] for v in j["versions"] if v["version"] == '"$version"')')
@@ -207,7 +211,7 @@ EOF
 }
 
 echo "POST /api/v1/models/bench/predict (TorchScript MLP 784-256-10, one record per request), ${duration} s per run,"
-echo "$threads intra-op threads per server (aimass: 1 replica, max_batch_size 64, max_delay_ms 2), $(nproc) cores;"
+echo "$threads intra-op threads per server (aimass: 1 replica, max_batch_size 64, max_delay_ms $max_delay_ms), $(nproc) cores;"
 cat "$work/compare.txt"
 printf '%8s | %12s %9s %9s | %12s %9s %9s | %6s\n' clients "aimass req/s" p50_ms p99_ms "Flask req/s" p50_ms p99_ms ratio
 errors_seen=()

@@ -18,7 +18,7 @@ struct ServingConfig {
   std::string device = "cpu";        // auto | cpu | cuda
   uint32_t threads = 0;              // intra-op threads per replica; 0: cores / replicas
   uint32_t max_batch_size = 32;      // records per forward pass
-  uint32_t max_delay_ms = 5;         // the longest a batch waits to fill
+  uint32_t max_delay_ms = 0;         // the longest a batch waits to fill; 0: none (Triton's default)
   uint32_t max_queue = 4096;         // records waiting; beyond this, 503 with Retry-After
   std::string scores = "raw";        // raw | softmax
   uint32_t timeout_ms = 10000;       // a request not answered by then gets 504
