@@ -45,3 +45,31 @@ bench_write_job() {
     for line in "$@"; do echo "$line"; done
   } > "$file"
 }
+
+# Starts `aimass-coordinator serve` with a fresh state directory in $work (the caller's
+# mktemp -d) on a free loopback port, with ARGs added, and waits until it listens. Sets
+# server_pid, port, url, token and token_file. Usage: bench_start_service SCRIPT_NAME [ARG...]
+bench_start_service() {
+  local name="$1"
+  shift
+  port=""
+  build/bin/aimass-coordinator serve --state-dir "$work/state" --listen 127.0.0.1:0 "$@" > "$work/serve.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 100); do
+    port=$(sed -n 's|.*serving http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$work/serve.log")
+    [[ -n "$port" ]] && break
+    sleep 0.1
+  done
+  [[ -n "$port" ]] || { tail -n 40 "$work/serve.log" >&2; echo "$name: the server did not start" >&2; exit 1; }
+  token_file="$work/state/admin.token"
+  token=$(cat "$token_file")
+  url="http://127.0.0.1:$port"
+}
+
+# For `trap bench_cleanup EXIT`: stops the service and the peer (peer_pid) if they run and
+# removes $work.
+bench_cleanup() {
+  [[ -n "${server_pid:-}" ]] && kill "$server_pid" 2> /dev/null && wait "$server_pid" 2> /dev/null || true
+  [[ -n "${peer_pid:-}" ]] && kill "$peer_pid" 2> /dev/null && wait "$peer_pid" 2> /dev/null || true
+  rm -rf "$work"
+}

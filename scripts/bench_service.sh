@@ -30,26 +30,10 @@ done
 work=$(mktemp -d)
 server_pid=""
 peer_pid=""
-cleanup() {
-  [[ -n "$server_pid" ]] && kill "$server_pid" 2> /dev/null && wait "$server_pid" 2> /dev/null || true
-  [[ -n "$peer_pid" ]] && kill "$peer_pid" 2> /dev/null && wait "$peer_pid" 2> /dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 mkdir -p "$work/data"
 
-build/bin/aimass-coordinator serve --state-dir "$work/state" --data-root "$work/data" \
-  --listen 127.0.0.1:0 > "$work/serve.log" 2>&1 &
-server_pid=$!
-port=""
-for _ in $(seq 100); do
-  port=$(sed -n 's|.*serving http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$work/serve.log")
-  [[ -n "$port" ]] && break
-  sleep 0.1
-done
-[[ -n "$port" ]] || { cat "$work/serve.log" >&2; echo "bench_service: the server did not start" >&2; exit 1; }
-token=$(cat "$work/state/admin.token")
-url="http://127.0.0.1:$port"
+bench_start_service bench_service --data-root "$work/data"
 
 # A store with history: jobs whose data is missing fail at once (no workers needed), each with
 # its config, error line and timestamps, like a busy service's list.

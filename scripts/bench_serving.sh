@@ -49,12 +49,7 @@ baseline_py="$root/scripts/flask_serving_baseline.py"
 work=$(mktemp -d)
 server_pid=""
 peer_pid=""
-cleanup() {
-  [[ -n "$server_pid" ]] && kill "$server_pid" 2> /dev/null && wait "$server_pid" 2> /dev/null || true
-  [[ -n "$peer_pid" ]] && kill "$peer_pid" 2> /dev/null && wait "$peer_pid" 2> /dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 mkdir -p "$work/models"
 
 fail() {  # message [file to show]
@@ -63,19 +58,7 @@ fail() {  # message [file to show]
   exit 1
 }
 
-build/bin/aimass-coordinator serve --state-dir "$work/state" --data-root "$root/data" \
-  --data-root "$work/models" --listen 127.0.0.1:0 > "$work/serve.log" 2>&1 &
-server_pid=$!
-port=""
-for _ in $(seq 100); do
-  port=$(sed -n 's|.*serving http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$work/serve.log")
-  [[ -n "$port" ]] && break
-  sleep 0.1
-done
-[[ -n "$port" ]] || fail "the server did not start" "$work/serve.log"
-token_file="$work/state/admin.token"
-token=$(cat "$token_file")
-url="http://127.0.0.1:$port"
+bench_start_service bench_serving --data-root "$root/data" --data-root "$work/models"
 
 api() {  # method path [body]: prints the answer; a non-2xx answer fails the script
   local answer code

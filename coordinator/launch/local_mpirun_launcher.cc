@@ -1,7 +1,6 @@
 #include "coordinator/launch/local_mpirun_launcher.h"
 
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,8 +12,8 @@
 #include "common/env.h"
 #include "common/net/handshake.h"
 #include "coordinator/launch/process_tree.h"
+#include "coordinator/launch/spawn_process.h"
 
-extern char** environ;
 
 namespace aimass::coordinator {
 namespace {
@@ -54,45 +53,21 @@ Status LocalMpirunLauncher::Launch(const CoordinatorContact& contact) {
   args.insert(args.end(), {"-x", net::kJobSecretEnvironmentVariable});
   args.insert(args.end(), {worker, "--coordinator", contact.address, "--job-id", contact.job_id});
 
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-
+  SpawnOptions spawn;
+  spawn.program = "mpirun";
+  spawn.search_path = true;
+  spawn.args = std::move(args);
+  // The job's secret replaces another job's the service may have inherited.
+  spawn.set_environment = {std::string(net::kJobSecretEnvironmentVariable) + "=" + net::ToHex(contact.secret)};
   // Containers often forbid the cross-memory attach that OpenMPI's shared-memory transport
-  // tries first; copying through the shared segment works everywhere. Set for the child only:
-  // setenv would race with other jobs' threads of a long-running process.
-  const std::string kSingleCopy = "OMPI_MCA_btl_vader_single_copy_mechanism=";
-  const std::string kSecret = std::string(net::kJobSecretEnvironmentVariable) + "=";
-  std::vector<std::string> environment;
-  bool single_copy_set = false;
-  for (char** entry = environ; *entry != nullptr; ++entry) {
-    std::string variable = *entry;
-    if (variable.rfind(kSecret, 0) == 0) continue;  // another job's: this job's goes in below
-    single_copy_set |= variable.rfind(kSingleCopy, 0) == 0;
-    environment.push_back(std::move(variable));
-  }
-  if (!single_copy_set) environment.push_back(kSingleCopy + "none");
-  environment.push_back(kSecret + net::ToHex(contact.secret));
-  std::vector<char*> envp;
-  for (auto& entry : environment) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  // A fresh signal mask: a service blocks SIGTERM in its threads (to sigwait for it), and a
-  // child would inherit that and ignore the Abort that ends it.
-  sigset_t no_signals;
-  sigemptyset(&no_signals);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-  posix_spawnattr_setpgroup(&attributes, 0);
-  posix_spawnattr_setsigmask(&attributes, &no_signals);
-  int error = ::posix_spawnp(&mpirun_pid_, "mpirun", nullptr, &attributes, argv.data(), envp.data());
-  posix_spawnattr_destroy(&attributes);
-  if (error != 0) {
+  // tries first; copying through the shared segment works everywhere. A user's own setting wins.
+  spawn.default_environment = {"OMPI_MCA_btl_vader_single_copy_mechanism=none"};
+  auto spawned = SpawnProcessGroup(spawn);
+  if (!spawned.ok()) {
     mpirun_pid_ = -1;
-    return Status::Error(std::string("cannot start mpirun: ") + std::strerror(error) +
-                         " (is openmpi-bin installed? run scripts/setup.sh)");
+    return Status::Error(spawned.status().message() + " (is openmpi-bin installed? run scripts/setup.sh)");
   }
+  mpirun_pid_ = *spawned;
   if (options_.on_launched) options_.on_launched(mpirun_pid_);
   return Status::Ok();
 }

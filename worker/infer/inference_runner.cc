@@ -223,14 +223,7 @@ class InferenceLoop {
 Status RunInference(const proto::StartInference& start, const Placement& placement,
                     ControlClient& control) {
   const proto::InferSpec& spec = start.spec();
-  ScorerOptions options;
-  options.model_name = spec.model_name();
-  options.model_path = spec.model_path();
-  options.input_shape.assign(spec.input_shape().begin(), spec.input_shape().end());
-  options.num_classes = spec.num_classes();
-  options.dtype = spec.dtype();
-  options.softmax = spec.scores() == "softmax";
-  AIMASS_ASSIGN_OR_RETURN(Scorer scorer, Scorer::Load(options, placement.device));
+  AIMASS_ASSIGN_OR_RETURN(Scorer scorer, Scorer::Load(ScorerOptionsOf(spec), placement.device));
   InferenceLoop loop(spec, std::move(scorer), control);
   return loop.Run();
 }

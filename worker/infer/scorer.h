@@ -31,6 +31,20 @@ struct ScorerOptions {
   bool softmax = false;             // scores as probabilities rather than raw outputs
 };
 
+// The options a job's spec names: proto::InferSpec (batch inference) and proto::ServeSpec
+// (online serving) carry the same fields, so both score alike.
+template <typename Spec>
+ScorerOptions ScorerOptionsOf(const Spec& spec) {
+  ScorerOptions options;
+  options.model_name = spec.model_name();
+  options.model_path = spec.model_path();
+  options.input_shape.assign(spec.input_shape().begin(), spec.input_shape().end());
+  options.num_classes = spec.num_classes();
+  options.dtype = spec.dtype();
+  options.softmax = spec.scores() == "softmax";
+  return options;
+}
+
 class Scorer {
  public:
   // Loads the model onto `device` and runs one all-zero record through it: learns the number

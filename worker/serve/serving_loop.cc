@@ -12,17 +12,6 @@ namespace {
 // A Receive returns at least this often, so a lost connection is noticed even when idle.
 constexpr auto kReceivePoll = std::chrono::milliseconds(1000);
 
-ScorerOptions ScorerOptionsOf(const proto::ServeSpec& spec) {
-  ScorerOptions options;
-  options.model_name = spec.model_name();
-  options.model_path = spec.model_path();
-  options.input_shape.assign(spec.input_shape().begin(), spec.input_shape().end());
-  options.num_classes = spec.num_classes();
-  options.dtype = spec.dtype();
-  options.softmax = spec.scores() == "softmax";
-  return options;
-}
-
 NormalizeConfig NormalizeOf(const proto::ServeSpec& spec) {
   NormalizeConfig normalize;
   normalize.scale = spec.normalize().scale();

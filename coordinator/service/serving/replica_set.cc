@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,9 +16,9 @@
 
 #include "common/aimass.pb.h"
 #include "common/net/handshake.h"
+#include "coordinator/launch/spawn_process.h"
 #include "coordinator/worker_hub.h"
 
-extern char** environ;
 
 namespace aimass::service {
 namespace {
@@ -192,38 +191,12 @@ class ReplicaSet::Impl {
                                      "--job-id", job_id_,
                                      "--replica", std::to_string(replica.index),
                                      "--replicas", std::to_string(replicas_.size())};
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    const std::string secret_prefix = std::string(net::kJobSecretEnvironmentVariable) + "=";
-    std::vector<std::string> environment;
-    for (char** entry = environ; *entry != nullptr; ++entry) {
-      if (std::strncmp(*entry, secret_prefix.c_str(), secret_prefix.size()) != 0) environment.emplace_back(*entry);
-    }
-    environment.push_back(secret_prefix + net::ToHex(secret_));
-    std::vector<char*> envp;
-    for (auto& entry : environment) envp.push_back(entry.data());
-    envp.push_back(nullptr);
-
-    posix_spawn_file_actions_t files;
-    posix_spawn_file_actions_init(&files);
-    posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&files, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&files, 1, 2);
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    sigset_t no_signals;
-    sigemptyset(&no_signals);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-    posix_spawnattr_setpgroup(&attributes, 0);
-    posix_spawnattr_setsigmask(&attributes, &no_signals);
-    pid_t pid = -1;
-    int error = ::posix_spawn(&pid, options_.worker_binary.c_str(), &files, &attributes, argv.data(), envp.data());
-    posix_spawnattr_destroy(&attributes);
-    posix_spawn_file_actions_destroy(&files);
-    if (error != 0) {
-      return Status::Unavailable("cannot start " + options_.worker_binary + ": " + std::strerror(error));
-    }
+    coordinator::SpawnOptions spawn;
+    spawn.program = options_.worker_binary;
+    spawn.args = std::move(args);
+    spawn.set_environment = {std::string(net::kJobSecretEnvironmentVariable) + "=" + net::ToHex(secret_)};
+    spawn.log_path = log_path;
+    AIMASS_ASSIGN_OR_RETURN(pid_t pid, coordinator::SpawnProcessGroup(spawn));
     replica.pid = pid;
     replica.state = ReplicaState::kStarting;
     replica.started = Clock::now();
