@@ -6,7 +6,8 @@ browser: signs in (a wrong token first); submits a train job from the form (a co
 service refuses first: its error line must show verbatim); watches the job succeed on its page
 with its charts drawn and its log streamed; follows a second, longer job live in the jobs list;
 promotes the model's version 1 to `production`, then version 2, then rolls back; registers a
-dataset and reads its statistics, histogram and lineage on the Datasets pages; cancels a job
+dataset and reads its statistics, histogram and lineage on the Datasets pages; makes a cron
+schedule with the Schedules form, then pauses, resumes and deletes it there; cancels a job
 from its page; reads the audit log; makes a viewer token on the tokens page, checks what a
 viewer does not see, and that revoking the token ends the viewer's session. The REST API
 confirms what the pages showed.
@@ -570,6 +571,54 @@ def check_datasets(ui, api, data_root):
     log("dataset fmnist-train profiled: %d records, 785 columns, lineage %s v1" % (dataset["records"], MODEL))
 
 
+def check_schedules(ui, api, data_root):
+    """A cron schedule made with the Schedules page's form is listed, as the API lists it, with
+    its next time; the page's buttons pause and resume it and (on a second click) delete it."""
+    config = ("input: {path: %s, format: csv, header: true}\n"
+              "schema: {id: id, features: [pixel0..pixel783], shape: [1, 28, 28]}\n"
+              "output: {path: \"scores-{date}\"}\n") % os.path.join(data_root, "fmnist/train")
+    ui.click("#nav-schedules")
+    ui.wait("the schedule form", "#schedule-form")
+    ui.replace_text("#schedule-name", "nightly")
+    ui.replace_text("#schedule-model", MODEL + "@production")
+    Select(ui.css("#schedule-trigger")).select_by_value("cron")
+    ui.wait("the cron field", "#schedule-cron")
+    ui.replace_text("#schedule-cron", "0 2 * * *")
+    ui.replace_text("#schedule-config", config)
+    ui.click("#schedule-create")
+    ui.wait_text("the schedule created", "[data-test=schedule-created]", "Schedule nightly created.")
+    status, listed = api.call("GET", "/schedules")
+    made = [x for x in listed.get("schedules", []) if x.get("name") == "nightly"] if status == 200 else []
+    if len(made) != 1 or made[0].get("kind") != "cron" or not made[0].get("next_fire"):
+        raise Failure("GET /schedules after the form: %d %r" % (status, listed))
+    sid = made[0]["id"]
+    state = "[data-test=schedule-state-%d]" % sid
+    ui.wait_text("the new schedule active", state, "active")
+    ui.screenshot("schedules")
+
+    def api_state():
+        status, schedule = api.call("GET", "/schedules/%d" % sid)
+        return schedule.get("state") if status == 200 else status
+
+    ui.click("[data-test=pause-%d]" % sid)
+    ui.wait_text("the schedule paused", state, "paused")
+    if api_state() != "paused":
+        raise Failure("the API has schedule %d %r after Pause" % (sid, api_state()))
+    ui.click("[data-test=resume-%d]" % sid)
+    ui.wait_text("the schedule active again", state, "active")
+    if api_state() != "active":
+        raise Failure("the API has schedule %d %r after Resume" % (sid, api_state()))
+    ui.click("[data-test=delete-%d]" % sid)
+    ui.wait_text("the second click's question", "[data-test=delete-%d]" % sid, "Really delete?")
+    if api_state() != "active":
+        raise Failure("one click on Delete changed schedule %d: %r" % (sid, api_state()))
+    ui.click("[data-test=delete-%d]" % sid)
+    wait_for("the deleted schedule's row to go", lambda: not ui.present("[data-test=schedule-row-%d]" % sid), 10)
+    if api_state() != 404:
+        raise Failure("GET /schedules/%d after Delete: %r" % (sid, api_state()))
+    log("schedule %d made with the form, paused, resumed and deleted from the page" % sid)
+
+
 def check_cancel(ui, api, base, config):
     """A long job submitted through the API, cancelled with its page's button."""
     job_id = submit(api, {"kind": "train", "config": config, "workers": 2})
@@ -699,6 +748,7 @@ def run(args, work):
         check_jobs_list(ui, api, first, second)
         check_model_page(ui, api)
         check_datasets(ui, api, data_root)
+        check_schedules(ui, api, data_root)
         check_cancel(ui, api, base, config.replace("epochs: 2,", "epochs: 500,"))
         viewer_token = check_admin_pages(ui, api)
         check_viewer(ui, base, viewer_token)

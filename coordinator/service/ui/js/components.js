@@ -1,4 +1,5 @@
-// Small components the views share: a job's progress bar and an API error box.
+// Small components the views share: a job's progress bar and an API error box; and the
+// mixin of views whose buttons change something (busy while the call runs, its error shown).
 (function () {
   'use strict';
   const Aimass = (window.Aimass = window.Aimass || {});
@@ -58,4 +59,31 @@
         <span class="badge bg-danger ms-1" data-test="error-code">{{ error.code }}</span>
       </div>`,
   });
+
+  // For a view with `busy` and `error` in its data: `await this.perform(async () => ...)` runs
+  // one change at a time (buttons bound to `busy` are disabled meanwhile) and shows what it
+  // failed with; `confirmedTwice(id)` is true on the second click on the same row's button.
+  Aimass.actionMixin = {
+    data() {
+      return { confirming: null };
+    },
+    methods: {
+      async perform(change) {
+        this.busy = true;
+        this.error = null;
+        try {
+          await change();
+        } catch (e) {
+          this.error = e;
+        } finally {
+          this.busy = false;
+        }
+      },
+      confirmedTwice(id) {
+        if (this.confirming === id) return true;
+        this.confirming = id;
+        return false;
+      },
+    },
+  };
 })();

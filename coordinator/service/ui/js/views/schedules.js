@@ -13,11 +13,11 @@
     'output: {path: scores}\n';
 
   Aimass.views.schedules = {
-    mixins: [Aimass.pollingMixin],
+    mixins: [Aimass.pollingMixin, Aimass.actionMixin],
     props: ['me'],
     data() {
       return {
-        schedules: null, error: null, pollInterval: 3000, busy: false, confirming: null,
+        schedules: null, error: null, pollInterval: 3000, busy: false,
         f: Aimass.format,
         form: {
           name: '', model: '', trigger: 'on_data', cron: '0 2 * * *', path: '', partition: 'dt=*',
@@ -146,8 +146,6 @@
         }
       },
       async create() {
-        this.busy = true;
-        this.error = null;
         this.created = null;
         const body = {
           name: this.form.name, model: this.form.model, config: this.form.config, workers: this.form.workers,
@@ -158,44 +156,25 @@
         } else {
           body.on_data = { path: this.form.path, partition: this.form.partition };
         }
-        try {
+        await this.perform(async () => {
           this.created = await Aimass.api.createSchedule(body);
           this.form.name = '';
           await this.poll();
-        } catch (e) {
-          this.error = e;
-        } finally {
-          this.busy = false;
-        }
+        });
       },
       async act(id, action) {
-        this.busy = true;
-        this.error = null;
-        try {
+        await this.perform(async () => {
           await (action === 'pause' ? Aimass.api.pauseSchedule(id) : Aimass.api.resumeSchedule(id));
           await this.poll();
-        } catch (e) {
-          this.error = e;
-        } finally {
-          this.busy = false;
-        }
+        });
       },
       async remove(id) {
-        if (this.confirming !== id) {
-          this.confirming = id;
-          return;
-        }
-        this.busy = true;
-        this.error = null;
-        try {
+        if (!this.confirmedTwice(id)) return;
+        await this.perform(async () => {
           await Aimass.api.deleteSchedule(id);
           this.confirming = null;
           await this.poll();
-        } catch (e) {
-          this.error = e;
-        } finally {
-          this.busy = false;
-        }
+        });
       },
     },
   };

@@ -8,10 +8,11 @@
 
   Aimass.views.tokens = {
     props: ['me'],
+    mixins: [Aimass.actionMixin],
     data() {
       return {
         tokens: null, error: null, role: 'viewer', description: '', created: null,
-        busy: false, confirming: null, f: Aimass.format,
+        busy: false, f: Aimass.format,
       };
     },
     template: `
@@ -83,35 +84,20 @@
         }
       },
       async create() {
-        this.busy = true;
-        this.error = null;
         this.created = null;
-        try {
+        await this.perform(async () => {
           this.created = await Aimass.api.createToken(this.role, this.description);
           this.description = '';
           await this.load();
-        } catch (e) {
-          this.error = e;
-        } finally {
-          this.busy = false;
-        }
+        });
       },
       async revoke(id) {
-        if (this.confirming !== id) {
-          this.confirming = id;
-          return;
-        }
-        this.busy = true;
-        this.error = null;
-        try {
+        if (!this.confirmedTwice(id)) return;
+        await this.perform(async () => {
           await Aimass.api.revokeToken(id);
           this.confirming = null;
           await this.load();
-        } catch (e) {
-          this.error = e;
-        } finally {
-          this.busy = false;
-        }
+        });
       },
     },
   };
