@@ -209,8 +209,8 @@ TEST_CASE("service data: a registered model has its training profile; shifted in
   // answered batches are added in order): only the shifted one drifted.
   auto windows_closed = [&] {
     json::object serving = service.Json("GET", "/api/v1/models/drifty/serving", 200).as_object();
-    const json::value& drift = serving.at("deployments").as_array().at(0).at("drift");
-    return drift.is_null() ? -1 : drift.at("windows_closed").to_number<int64_t>();
+    const json::value& watched = serving.at("deployments").as_array().at(0).at("drift");
+    return watched.is_null() ? -1 : watched.at("windows_closed").to_number<int64_t>();
   };
   const std::string online = "online traffic drifted from drifty version 1";
   for (int i = 0; i < 100 && (windows_closed() < 2 || AlertsFrom(service, "drifty", "drift", online) == 0); ++i) {

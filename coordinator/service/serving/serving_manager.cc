@@ -236,10 +236,11 @@ Result<std::shared_ptr<ReplicaSet>> ServingManager::Acquire(const ServingTarget&
 }
 
 Status ServingManager::Configure(const std::string& model, const ServingConfig& config, const std::string& actor) {
-  AIMASS_RETURN_IF_ERROR(store_.With([&](StateStore& store) -> Status {
+  Status stored = store_.With([&](StateStore& store) -> Status {
     AIMASS_RETURN_IF_ERROR(store.GetModel(model).status());
     return store.SetServingConfig(model, json::serialize(ServingConfigJson(config)), actor);
-  }));
+  });
+  AIMASS_RETURN_IF_ERROR(stored);
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& [key, deployment] : deployments_) {
     if (key.first != model || deployment.config == config) continue;
