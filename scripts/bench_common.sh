@@ -73,3 +73,29 @@ bench_cleanup() {
   [[ -n "${peer_pid:-}" ]] && kill "$peer_pid" 2> /dev/null && wait "$peer_pid" 2> /dev/null || true
   rm -rf "$work"
 }
+
+# The mean step-time split of a finished run, in ms per step: "data forward backward
+# communication optimizer" (the metrics intervals after the first and before the last).
+bench_step_split() {  # run_dir
+  /usr/bin/python3 -c "
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1] + '/metrics.jsonl')][1:-1]
+keys = ('data_wait_s', 'forward_s', 'backward_s', 'communication_s', 'optimizer_s')
+print(' '.join('%.2f' % (1000 * statistics.mean(r[k] for r in rows)) for k in keys))" "$1"
+}
+
+# Single-core sgemm GFLOP/s of this machine (1024 x 1024 float32 products through the BLAS that
+# python3-torch uses, one thread): the limit a worker's matrix work can reach per core.
+bench_sgemm_gflops() {
+  /usr/bin/python3 -c "
+import time, torch
+torch.set_num_threads(1)
+a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+for _ in range(3): a @ b
+best = float('inf')
+for _ in range(5):
+    start = time.perf_counter()
+    for _ in range(10): a @ b
+    best = min(best, time.perf_counter() - start)
+print('%.1f' % (10 * 2 * 1024 ** 3 / best / 1e9))"
+}

@@ -15,6 +15,8 @@
 #include "models/model.h"
 #include "worker/checkpoint_state.h"
 #include "worker/data/batch_loader.h"
+#include "worker/optim/flat_parameters.h"
+#include "worker/optim/fused_optimizers.h"
 #include "worker/optim/optimizer_factory.h"
 #include "worker/sync/gradient_synchronizer.h"
 #include "worker/torch_errors.h"
@@ -116,6 +118,14 @@ class TrainingRun {
       std::vector<torch::Tensor> state = parameters_;
       for (const auto& buffer : model_->Buffers()) state.push_back(buffer);
       AIMASS_RETURN_IF_ERROR(collective::BroadcastTensors(communicator_, state, 0));
+    }
+    // The parameters become views of one buffer laid out like the gradients, so that the
+    // optimizer updates all of them in one pass (optim/fused_optimizers.h). After the restore:
+    // a module's load replaces its parameters' storage.
+    AIMASS_ASSIGN_OR_RETURN(FlatLayout layout, FlattenParameters(parameters_, sync_->flat_gradients(),
+                                                                 sync_->parameter_offsets()));
+    if (auto* flat = dynamic_cast<FlatOptimizer*>(optimizer_.get())) {
+      AIMASS_RETURN_IF_ERROR(flat->Bind(layout));
     }
 
     BatchLoaderOptions loader_options;

@@ -96,12 +96,19 @@ Status ReadOptimizer(YamlSection& root, OptimizerConfig& optimizer) {
   AIMASS_RETURN_IF_ERROR(section.ReadPositive("lr", &optimizer.lr));
   AIMASS_RETURN_IF_ERROR(section.ReadNonNegative("momentum", &optimizer.momentum));
   AIMASS_RETURN_IF_ERROR(section.Read("nesterov", &optimizer.nesterov));
+  AIMASS_RETURN_IF_ERROR(section.ReadNonNegative("dampening", &optimizer.dampening));
   AIMASS_RETURN_IF_ERROR(section.ReadNonNegative("weight_decay", &optimizer.weight_decay));
   AIMASS_RETURN_IF_ERROR(section.ReadNonNegative("beta1", &optimizer.beta1));
   AIMASS_RETURN_IF_ERROR(section.ReadNonNegative("beta2", &optimizer.beta2));
   AIMASS_RETURN_IF_ERROR(section.ReadPositive("eps", &optimizer.eps));
   if (optimizer.nesterov && optimizer.momentum <= 0) {
     return section.Error("key 'optimizer.nesterov'", "needs optimizer.momentum > 0");
+  }
+  if (optimizer.nesterov && optimizer.dampening != 0) {
+    return section.Error("key 'optimizer.nesterov'", "needs optimizer.dampening 0");
+  }
+  if (optimizer.dampening > 1) {
+    return section.Error("key 'optimizer.dampening'", "must be at most 1");
   }
   return section.Finish();
 }

@@ -22,6 +22,7 @@ struct OptimizerConfig {
   double lr = 0.05;
   double momentum = 0.9;     // sgd
   bool nesterov = false;     // sgd
+  double dampening = 0.0;    // sgd: the momentum buffer takes (1 - dampening) of each gradient
   double weight_decay = 0.0;
   double beta1 = 0.9;        // adam, adamw
   double beta2 = 0.999;

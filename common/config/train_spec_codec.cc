@@ -17,6 +17,7 @@ void EncodeTrainConfig(const TrainConfig& config, proto::TrainSpec* spec) {
   optimizer->set_lr(config.optimizer.lr);
   optimizer->set_momentum(config.optimizer.momentum);
   optimizer->set_nesterov(config.optimizer.nesterov);
+  optimizer->set_dampening(config.optimizer.dampening);
   optimizer->set_weight_decay(config.optimizer.weight_decay);
   optimizer->set_beta1(config.optimizer.beta1);
   optimizer->set_beta2(config.optimizer.beta2);
@@ -67,6 +68,7 @@ TrainConfig DecodeTrainConfig(const proto::TrainSpec& spec) {
   config.optimizer.lr = spec.optimizer().lr();
   config.optimizer.momentum = spec.optimizer().momentum();
   config.optimizer.nesterov = spec.optimizer().nesterov();
+  config.optimizer.dampening = spec.optimizer().dampening();
   config.optimizer.weight_decay = spec.optimizer().weight_decay();
   config.optimizer.beta1 = spec.optimizer().beta1();
   config.optimizer.beta2 = spec.optimizer().beta2();

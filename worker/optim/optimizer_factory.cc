@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "models/model.h"
+#include "worker/optim/fused_optimizers.h"
 
 namespace aimass::worker {
 namespace {
@@ -43,9 +44,10 @@ std::unique_ptr<torch::optim::Optimizer> MakeSgd(const OptimizerConfig& config,
                                                  const std::vector<torch::Tensor>& parameters) {
   auto options = torch::optim::SGDOptions(config.lr)
                      .momentum(config.momentum)
+                     .dampening(config.dampening)
                      .nesterov(config.nesterov)
                      .weight_decay(config.weight_decay);
-  return std::make_unique<torch::optim::SGD>(parameters, options);
+  return std::make_unique<FusedSGD>(parameters, options);
 }
 
 std::unique_ptr<torch::optim::Optimizer> MakeAdam(const OptimizerConfig& config,
@@ -54,7 +56,7 @@ std::unique_ptr<torch::optim::Optimizer> MakeAdam(const OptimizerConfig& config,
                      .betas({config.beta1, config.beta2})
                      .eps(config.eps)
                      .weight_decay(config.weight_decay);
-  return std::make_unique<torch::optim::Adam>(parameters, options);
+  return std::make_unique<FusedAdam>(parameters, options);
 }
 
 // AdamW decays the weights directly instead of through the gradient; its LibTorch default decay
@@ -65,7 +67,7 @@ std::unique_ptr<torch::optim::Optimizer> MakeAdamW(const OptimizerConfig& config
                      .betas({config.beta1, config.beta2})
                      .eps(config.eps)
                      .weight_decay(config.weight_decay);
-  return std::make_unique<torch::optim::AdamW>(parameters, options);
+  return std::make_unique<FusedAdamW>(parameters, options);
 }
 
 }  // namespace

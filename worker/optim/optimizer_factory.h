@@ -11,7 +11,8 @@
 
 namespace aimass::worker {
 
-// sgd (momentum, nesterov, weight_decay), adam, adamw over `parameters`.
+// sgd (momentum, nesterov, weight_decay), adam, adamw over `parameters`: the fused versions
+// (fused_optimizers.h), LibTorch's own until they are bound to flat parameters.
 Result<std::unique_ptr<torch::optim::Optimizer>> CreateOptimizer(
     const OptimizerConfig& config, const std::vector<torch::Tensor>& parameters);
 

@@ -80,6 +80,12 @@ class GradientSynchronizer {
 
   size_t bucket_count() const { return plan_.buckets.size(); }
 
+  // Every parameter's gradient as one buffer (without the statistics slots), and each
+  // parameter's offset in it (registration order): the layout the parameters themselves take
+  // when they are flattened (optim/flat_parameters.h).
+  torch::Tensor flat_gradients() const { return flat_.narrow(0, 0, plan_.total); }
+  const std::vector<int64_t>& parameter_offsets() const { return plan_.parameter_offsets; }
+
  private:
   class PostAccumulateHook;
 

@@ -1,0 +1,99 @@
+// Fused optimizers: LibTorch's SGD (momentum, dampening, Nesterov, weight decay), Adam and
+// AdamW, updating flat parameters (flat_parameters.h) in one pass.
+//
+// LibTorch's own step walks every parameter with several tensor operations, each a pass over
+// the parameter and most allocating a temporary of its size. Once bound to a FlatLayout, these
+// classes keep their state (momentum, Adam's moments) in flat buffers of the same layout and
+// update parameters, gradients and state together:
+//   - float32 on the CPU: one vectorized loop (fused_kernels.h), split across the intra-op
+//     threads, with no allocation;
+//   - any other device or dtype (CUDA): a few whole-buffer tensor operations into preallocated
+//     buffers, one kernel each, none per parameter.
+//
+// They stay what they derive from for everything else: the same options, the same state
+// objects (whose tensors are views of the flat buffers), so checkpoints are written and read by
+// LibTorch's own serializer in the same format, and a learning-rate change is the usual
+// param_groups()[i].options().set_lr. Not bound, or no longer bound (a parameter's storage was
+// replaced, e.g. by a module load), or with a feature they do not fuse (AMSGrad, several
+// parameter groups), step() is LibTorch's own.
+//
+// Thread safety: as LibTorch's optimizers (one thread at a time).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "common/status.h"
+#include "worker/optim/flat_parameters.h"
+
+namespace aimass::worker {
+
+// What the trainer sees of a fused optimizer.
+class FlatOptimizer {
+ public:
+  virtual ~FlatOptimizer() = default;
+  // Binds to `layout` (the optimizer's parameters, in its one group's order, are the layout's
+  // parameters). Existing state (a loaded checkpoint's) is copied into the flat buffers. Call
+  // once the parameters are flat, and again after a load.
+  [[nodiscard]] virtual Status Bind(const FlatLayout& layout) = 0;
+  // Whether the next step() is the fused one.
+  virtual bool fused() const = 0;
+};
+
+class FusedSGD final : public torch::optim::SGD, public FlatOptimizer {
+ public:
+  FusedSGD(const std::vector<torch::Tensor>& parameters, torch::optim::SGDOptions options);
+  ~FusedSGD() override;
+
+  Status Bind(const FlatLayout& layout) override;
+  bool fused() const override;
+  torch::Tensor step(LossClosure closure = nullptr) override;
+  void load(torch::serialize::InputArchive& archive) override;
+  // Writes standalone copies of the state (not views of the flat buffers): the archive is the
+  // one LibTorch's own optimizer writes.
+  void save(torch::serialize::OutputArchive& archive) const override;
+
+ private:
+  struct Flat;
+  std::unique_ptr<Flat> flat_;
+};
+
+class FusedAdam final : public torch::optim::Adam, public FlatOptimizer {
+ public:
+  FusedAdam(const std::vector<torch::Tensor>& parameters, torch::optim::AdamOptions options);
+  ~FusedAdam() override;
+
+  Status Bind(const FlatLayout& layout) override;
+  bool fused() const override;
+  torch::Tensor step(LossClosure closure = nullptr) override;
+  void load(torch::serialize::InputArchive& archive) override;
+  // Writes standalone copies of the state (not views of the flat buffers): the archive is the
+  // one LibTorch's own optimizer writes.
+  void save(torch::serialize::OutputArchive& archive) const override;
+
+ private:
+  struct Flat;
+  std::unique_ptr<Flat> flat_;
+};
+
+class FusedAdamW final : public torch::optim::AdamW, public FlatOptimizer {
+ public:
+  FusedAdamW(const std::vector<torch::Tensor>& parameters, torch::optim::AdamWOptions options);
+  ~FusedAdamW() override;
+
+  Status Bind(const FlatLayout& layout) override;
+  bool fused() const override;
+  torch::Tensor step(LossClosure closure = nullptr) override;
+  void load(torch::serialize::InputArchive& archive) override;
+  // Writes standalone copies of the state (not views of the flat buffers): the archive is the
+  // one LibTorch's own optimizer writes.
+  void save(torch::serialize::OutputArchive& archive) const override;
+
+ private:
+  struct Flat;
+  std::unique_ptr<Flat> flat_;
+};
+
+}  // namespace aimass::worker
