@@ -38,31 +38,28 @@ baseline_note=""
 echo "$workers workers x $threads thread(s), batch $batch per worker, $limit records, SGD with momentum," \
      "Nesterov and weight decay; single-core sgemm: $sgemm GFLOP/s$baseline_note"
 printf '%-6s %12s %12s %12s %9s %9s\n' model "aimass s/s" "base s/s" "ddp s/s" "vs base" "vs ddp"
+# Achieved GFLOP/s per worker and its share of the sgemm limit: training FLOPs (3x forward)
+# x samples/s per worker.
+gflops() {  # forward_flops samples_per_second
+  /usr/bin/python3 -c "import sys; f, r, w, t, s = map(float, sys.argv[1:]);
+g = 3 * f * r / w / 1e9; print('%.2f %.0f%%' % (g, 100 * g / (s * t)))" "$1" "$2" "$workers" "$threads" "$sgemm"
+}
 splits=()
 for model in "${models[@]}"; do
+  flops=$(/usr/bin/python3 scripts/pytorch_ddp_baseline.py --flops --model "$model")
   aimass=$(run_aimass build/bin "$model" "$work/run-$model")
-  splits+=("$model aimass $(bench_step_split "$work/run-$model")")
+  splits+=("$model aimass $(bench_step_split "$work/run-$model") $(gflops "$flops" "$aimass")")
   base=nan
   if [[ -n "$baseline_bin" ]]; then
     base=$(run_aimass "$baseline_bin" "$model" "$work/base-$model")
-    splits+=("$model base $(bench_step_split "$work/base-$model")")
+    splits+=("$model base $(bench_step_split "$work/base-$model") $(gflops "$flops" "$base")")
   fi
   ddp=$(/usr/bin/python3 scripts/pytorch_ddp_baseline.py --model "$model" --workers "$workers" \
           --batch "$batch" --threads "$threads" --limit "$limit" |
         /usr/bin/python3 -c "import json, sys; print(json.loads(sys.stdin.read())['samples_per_second'])")
-  flops=$(/usr/bin/python3 scripts/pytorch_ddp_baseline.py --flops --model "$model")
   /usr/bin/python3 -c "import sys; a, b, d = map(float, sys.argv[2:5]);
 print('%-6s %12.0f %12s %12.0f %9s %8.2fx' % (sys.argv[1], a, '-' if b != b else '%.0f' % b, d,
       '-' if b != b else '%.2fx' % (a / b), a / d))" "$model" "$aimass" "$base" "$ddp"
-  # Achieved GFLOP/s per worker: training FLOPs (3x forward) x samples/s per worker.
-  for i in "${!splits[@]}"; do
-    read -r m _ <<< "${splits[$i]}"
-    [[ "$m" == "$model" ]] || continue
-    rate=$aimass
-    [[ "${splits[$i]}" == "$model base "* ]] && rate=$base
-    splits[$i]+=" $(/usr/bin/python3 -c "import sys; f, r, w, t, s = map(float, sys.argv[1:]);
-g = 3 * f * r / w / 1e9; print('%.2f %.0f%%' % (g, 100 * g / (s * t)))" "$flops" "$rate" "$workers" "$threads" "$sgemm")"
-  done
 done
 echo
 echo "step-time split, ms per step (mean over the run's metrics intervals); GFLOP/s per worker"

@@ -31,11 +31,17 @@ std::vector<std::string> SplitCsv(const std::string& line) {
 
 // A copy of the table `from` with every feature column (pixelN) moved by `shift` times the
 // training profile's standard deviation of that feature.
-void WriteShiftedTable(const std::string& from, const std::string& to, const json::object& profile, double shift) {
+// Each profiled feature's name -> `shift` times its standard deviation in `profile`.
+std::map<std::string, double> FeatureShifts(const json::object& profile, double shift) {
   std::map<std::string, double> deltas;
   for (const json::value& feature : profile.at("features").as_array()) {
     deltas[std::string(feature.at("name").as_string())] = shift * feature.at("std").to_number<double>();
   }
+  return deltas;
+}
+
+void WriteShiftedTable(const std::string& from, const std::string& to, const json::object& profile, double shift) {
+  const std::map<std::string, double> deltas = FeatureShifts(profile, shift);
   fs::create_directories(to);
   for (const auto& entry : fs::directory_iterator(from)) {
     const std::string name = entry.path().filename().string();
@@ -66,10 +72,7 @@ void WriteShiftedTable(const std::string& from, const std::string& to, const jso
 // The first `count` records of the test split's feature columns (pixelN), each moved by `shift`
 // times the profile's standard deviation of its feature: the body of a predict request.
 json::array TestInstances(const json::object& profile, size_t count, double shift) {
-  std::map<std::string, double> deltas;
-  for (const json::value& feature : profile.at("features").as_array()) {
-    deltas[std::string(feature.at("name").as_string())] = shift * feature.at("std").to_number<double>();
-  }
+  const std::map<std::string, double> deltas = FeatureShifts(profile, shift);
   json::array rows;
   std::vector<fs::path> shards;
   for (const auto& entry : fs::directory_iterator(FashionMnistSlice() + "/test")) {

@@ -23,6 +23,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "common/status.h"
@@ -36,11 +37,15 @@ class FlatOptimizer {
   virtual ~FlatOptimizer() = default;
   // Binds to `layout` (the optimizer's parameters, in its one group's order, are the layout's
   // parameters). Existing state (a loaded checkpoint's) is copied into the flat buffers. Call
-  // once the parameters are flat, and again after a load.
+  // once the parameters are flat; a later load() rebinds by itself.
   [[nodiscard]] virtual Status Bind(const FlatLayout& layout) = 0;
   // Whether the next step() is the fused one.
   virtual bool fused() const = 0;
 };
+
+namespace detail {
+struct FlatCore;  // the layout, the flat state buffers and the cached state keys
+}  // namespace detail
 
 class FusedSGD final : public torch::optim::SGD, public FlatOptimizer {
  public:
@@ -51,49 +56,32 @@ class FusedSGD final : public torch::optim::SGD, public FlatOptimizer {
   bool fused() const override;
   torch::Tensor step(LossClosure closure = nullptr) override;
   void load(torch::serialize::InputArchive& archive) override;
-  // Writes standalone copies of the state (not views of the flat buffers): the archive is the
-  // one LibTorch's own optimizer writes.
-  void save(torch::serialize::OutputArchive& archive) const override;
 
  private:
-  struct Flat;
-  std::unique_ptr<Flat> flat_;
+  std::unique_ptr<detail::FlatCore> flat_;
 };
 
-class FusedAdam final : public torch::optim::Adam, public FlatOptimizer {
+// Adam (Base = torch::optim::Adam) and AdamW (Base = torch::optim::AdamW): the same state and
+// update but for the weight decay, added to the gradient by Adam and applied to the weights
+// directly by AdamW.
+template <typename Base>
+class FusedAdamOf final : public Base, public FlatOptimizer {
  public:
-  FusedAdam(const std::vector<torch::Tensor>& parameters, torch::optim::AdamOptions options);
-  ~FusedAdam() override;
+  using Options = std::conditional_t<std::is_same_v<Base, torch::optim::Adam>, torch::optim::AdamOptions,
+                                     torch::optim::AdamWOptions>;
+  FusedAdamOf(const std::vector<torch::Tensor>& parameters, Options options);
+  ~FusedAdamOf() override;
 
   Status Bind(const FlatLayout& layout) override;
   bool fused() const override;
-  torch::Tensor step(LossClosure closure = nullptr) override;
+  torch::Tensor step(typename Base::LossClosure closure = nullptr) override;
   void load(torch::serialize::InputArchive& archive) override;
-  // Writes standalone copies of the state (not views of the flat buffers): the archive is the
-  // one LibTorch's own optimizer writes.
-  void save(torch::serialize::OutputArchive& archive) const override;
 
  private:
-  struct Flat;
-  std::unique_ptr<Flat> flat_;
+  std::unique_ptr<detail::FlatCore> flat_;
 };
 
-class FusedAdamW final : public torch::optim::AdamW, public FlatOptimizer {
- public:
-  FusedAdamW(const std::vector<torch::Tensor>& parameters, torch::optim::AdamWOptions options);
-  ~FusedAdamW() override;
-
-  Status Bind(const FlatLayout& layout) override;
-  bool fused() const override;
-  torch::Tensor step(LossClosure closure = nullptr) override;
-  void load(torch::serialize::InputArchive& archive) override;
-  // Writes standalone copies of the state (not views of the flat buffers): the archive is the
-  // one LibTorch's own optimizer writes.
-  void save(torch::serialize::OutputArchive& archive) const override;
-
- private:
-  struct Flat;
-  std::unique_ptr<Flat> flat_;
-};
+using FusedAdam = FusedAdamOf<torch::optim::Adam>;
+using FusedAdamW = FusedAdamOf<torch::optim::AdamW>;
 
 }  // namespace aimass::worker
