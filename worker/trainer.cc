@@ -119,14 +119,13 @@ class TrainingRun {
       for (const auto& buffer : model_->Buffers()) state.push_back(buffer);
       AIMASS_RETURN_IF_ERROR(collective::BroadcastTensors(communicator_, state, 0));
     }
-    // The parameters become views of one buffer laid out like the gradients, so that the
+    // The parameters become views of one buffer in the gradient buckets' order, so that the
     // optimizer updates all of them in one pass (optim/fused_optimizers.h). After the restore:
     // a module's load replaces its parameters' storage.
-    AIMASS_ASSIGN_OR_RETURN(FlatLayout layout, FlattenParameters(parameters_, sync_->flat_gradients(),
-                                                                 sync_->parameter_offsets()));
-    if (auto* flat = dynamic_cast<FlatOptimizer*>(optimizer_.get())) {
-      AIMASS_RETURN_IF_ERROR(flat->Bind(layout));
-    }
+    AIMASS_ASSIGN_OR_RETURN(FlatLayout layout, FlattenParameters(parameters_, sync_->parameter_offsets(),
+                                                                 sync_->total_elements()));
+    flat_optimizer_ = dynamic_cast<FlatOptimizer*>(optimizer_.get());
+    if (flat_optimizer_ != nullptr) AIMASS_RETURN_IF_ERROR(flat_optimizer_->Bind(layout));
 
     BatchLoaderOptions loader_options;
     data::DatasetIndex train_data = data::DecodeDataset(spec_.train_data());
@@ -248,16 +247,10 @@ class TrainingRun {
     times_.communication += exposed;
 
     auto optimizer_start = Clock::now();
-    // Decided on the allreduced buffer: every worker applies or skips this update alike.
-    const GradientSynchronizer::FiniteCheck finite = sync_->CheckFinite();
-    if (finite.ok()) {
-      SetLearningRate(*optimizer_, LearningRateAt(config_.schedule, config_.optimizer.lr,
-                                                  global_step_, total_steps_));
-      optimizer_->step();
+    AIMASS_ASSIGN_OR_RETURN(const bool applied, ApplyUpdate(epoch));
+    if (applied) {
       interval_stats_.add_(sync_->statistics());
       times_.counted_samples += step_samples;
-    } else {
-      AIMASS_RETURN_IF_ERROR(OnNonFiniteStep(finite, epoch));
     }
     times_.optimizer += SecondsSince(optimizer_start);
 
@@ -265,6 +258,43 @@ class TrainingRun {
     ++times_.steps;
     times_.local_samples += step_samples;
     return Status::Ok();
+  }
+
+  // The optimizer step on the reduced gradients, unless they or the loss are NaN or Inf: then
+  // on_nonfinite decides (OnNonFiniteStep). Returns whether the update was applied. The
+  // verdict is reached from the allreduced buffer, the same on every worker, so every worker
+  // applies, skips or fails alike.
+  Result<bool> ApplyUpdate(uint32_t epoch) {
+    SetLearningRate(*optimizer_, LearningRateAt(config_.schedule, config_.optimizer.lr,
+                                                global_step_, total_steps_));
+    if (config_.on_nonfinite == "skip_step") {
+      // A skipped update must leave no trace: check before stepping.
+      const GradientSynchronizer::FiniteCheck finite = sync_->CheckFinite();
+      if (!finite.ok()) {
+        AIMASS_RETURN_IF_ERROR(OnNonFiniteStep(finite, epoch));
+        return false;
+      }
+      optimizer_->step();
+      return true;
+    }
+    // fail: a non-finite step ends the job, so the update need not wait for a check of its
+    // own. The fused step checks each gradient as it reads it; any other step is checked after
+    // (it leaves the gradients as they were).
+    GradientSynchronizer::FiniteCheck finite;
+    finite.loss_finite = sync_->LossFinite();
+    if (finite.loss_finite) {
+      optimizer_->step();
+      const auto check = flat_optimizer_ != nullptr ? flat_optimizer_->last_gradient_check()
+                                                    : FlatOptimizer::GradientCheck::kUnchecked;
+      finite.gradients_finite = check == FlatOptimizer::GradientCheck::kUnchecked
+                                    ? sync_->CheckFinite().gradients_finite
+                                    : check == FlatOptimizer::GradientCheck::kFinite;
+    }
+    if (!finite.ok()) {
+      AIMASS_RETURN_IF_ERROR(OnNonFiniteStep(finite, epoch));
+      return false;
+    }
+    return true;
   }
 
   // A step whose loss or reduced gradients are NaN or Inf. Under on_nonfinite: fail the job ends
@@ -475,6 +505,7 @@ class TrainingRun {
   std::unique_ptr<models::Model> model_;
   std::vector<torch::Tensor> parameters_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  FlatOptimizer* flat_optimizer_ = nullptr;  // optimizer_, when it is a fused one
   std::unique_ptr<BatchLoader> train_loader_;
   std::unique_ptr<BatchLoader> test_loader_;
   std::vector<uint64_t> train_split_records_;  // what every worker's EpochStream derives from

@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -45,8 +46,8 @@ torch::Tensor Loss(const std::vector<torch::Tensor>& w, int step) {
   return torch::nn::functional::cross_entropy(torch::addmm(w[3], hidden, w[2].t()), y);
 }
 
-// Gradients in one buffer, parameters laid out in reverse order as the gradient synchronizer
-// lays them out; then the parameters are flattened into the same layout.
+// The parameters laid out in reverse order, as the gradient synchronizer lays them out, and
+// flattened into that layout. Their gradients stay where autograd puts them.
 FlatLayout Flatten(const std::vector<torch::Tensor>& weights) {
   int64_t total = 0;
   std::vector<int64_t> offsets(weights.size());
@@ -54,12 +55,7 @@ FlatLayout Flatten(const std::vector<torch::Tensor>& weights) {
     offsets[i] = total;
     total += weights[i].numel();
   }
-  torch::Tensor gradients = torch::zeros({total}, weights[0].options().requires_grad(false));
-  for (size_t i = 0; i < weights.size(); ++i) {
-    torch::Tensor weight = weights[i];
-    weight.mutable_grad() = gradients.narrow(0, offsets[i], weight.numel()).view(weight.sizes());
-  }
-  auto layout = FlattenParameters(weights, gradients, offsets);
+  auto layout = FlattenParameters(weights, offsets, total);
   REQUIRE(layout.ok());
   return *layout;
 }
@@ -81,11 +77,7 @@ double RateAt(const OptimizerConfig& config, int step, int steps) {
 
 void Train(Trained& run, const OptimizerConfig& config, int from, int to) {
   for (int step = from; step < to; ++step) {
-    if (run.layout) {
-      run.layout->gradients.zero_();
-    } else {
-      run.optimizer->zero_grad();
-    }
+    run.optimizer->zero_grad();
     Loss(run.weights, step).backward();
     SetLearningRate(*run.optimizer, RateAt(config, step, 100));
     run.optimizer->step();
@@ -233,7 +225,7 @@ TEST_CASE("fused optimizers end 100 steps where LibTorch's do (float32 loop, flo
       CHECK(Difference(fused.weights, initial) > 1e-3);  // it did train
       auto* flat = dynamic_cast<FlatOptimizer*>(fused.optimizer.get());
       CHECK(flat->fused());
-      // The parameters are still the layout's views, and the gradients too.
+      // The parameters are still the layout's views.
       for (size_t i = 0; i < fused.weights.size(); ++i) CHECK(IsFlatView(*fused.layout, i, fused.weights[i]));
     }
   }
@@ -292,23 +284,81 @@ TEST_CASE("a fused optimizer whose parameters are no longer flat takes LibTorch'
   {
     torch::NoGradGuard no_grad;
     fused.weights[0].set_(fused.weights[0].detach().clone());
-    // LibTorch's zero_grad cannot detach views of a buffer in place: standalone gradients.
-    for (auto& weight : fused.weights) weight.mutable_grad() = torch::zeros_like(weight);
   }
   auto* flat = dynamic_cast<FlatOptimizer*>(fused.optimizer.get());
   CHECK_FALSE(flat->fused());
-  fused.layout.reset();  // zero_grad through the optimizer from now on
   Train(fused, config, 5, 10);
   Train(stock, config, 5, 10);
   CHECK(Difference(fused.weights, stock.weights) < 1e-6);
 }
 
-TEST_CASE("flattening refuses parameters that do not fit the gradients", "[optimizer][fused]") {
+TEST_CASE("flattening refuses parameters that do not fit the buffer", "[optimizer][fused]") {
   std::vector<torch::Tensor> weights = Weights(torch::kFloat32);
-  torch::Tensor gradients = torch::zeros({10});
-  CHECK_FALSE(FlattenParameters(weights, gradients, {0, 0, 0, 0}).ok());
-  CHECK_FALSE(FlattenParameters(weights, torch::zeros({2000}, torch::kFloat64), {0, 512, 544, 864}).ok());
-  CHECK_FALSE(FlattenParameters(weights, torch::zeros({2000}), {0, 512}).ok());
+  CHECK_FALSE(FlattenParameters(weights, {0, 0, 0, 0}, 10).ok());
+  CHECK_FALSE(FlattenParameters(weights, {0, 512}, 2000).ok());
+  std::vector<torch::Tensor> mixed = weights;
+  mixed[2] = mixed[2].to(torch::kFloat64);
+  CHECK_FALSE(FlattenParameters(mixed, {0, 512, 544, 864}, 2000).ok());
+}
+
+TEST_CASE("a fused step reads gradients wherever they live, and without one it is LibTorch's",
+          "[optimizer][fused]") {
+  OptimizerConfig config = Configs()[0];
+  const std::vector<torch::Tensor> initial = Weights(torch::kFloat32);
+  Trained fused = Fused(config, initial);
+  Trained stock = Stock(config, initial);
+  // Gradients in one buffer, in the layout's order (as a synchronizer's copying bucket leaves
+  // them) for some parameters, standalone tensors for the others: several runs.
+  auto give_gradients = [](std::vector<torch::Tensor>& weights, int step) {
+    torch::Tensor shared = torch::empty({weights[2].numel() + weights[3].numel()});
+    for (auto& weight : weights) weight.mutable_grad().reset();
+    Loss(weights, step).backward();
+    shared.narrow(0, 0, weights[3].numel()).copy_(weights[3].grad().view({-1}));
+    shared.narrow(0, weights[3].numel(), weights[2].numel()).copy_(weights[2].grad().view({-1}));
+    weights[3].mutable_grad() = shared.narrow(0, 0, weights[3].numel());
+    weights[2].mutable_grad() = shared.narrow(0, weights[3].numel(), weights[2].numel()).view(weights[2].sizes());
+  };
+  for (int step = 0; step < 20; ++step) {
+    give_gradients(fused.weights, step);
+    give_gradients(stock.weights, step);
+    fused.optimizer->step();
+    stock.optimizer->step();
+  }
+  CHECK(Difference(fused.weights, stock.weights) < 1e-6);
+  // A parameter without a gradient: LibTorch's step, which leaves it as it is.
+  for (auto* run : {&fused, &stock}) {
+    for (auto& weight : run->weights) weight.mutable_grad().reset();
+    Loss(run->weights, 20).backward();
+    run->weights[1].mutable_grad().reset();
+  }
+  const torch::Tensor bias = fused.weights[1].detach().clone();
+  fused.optimizer->step();
+  stock.optimizer->step();
+  CHECK(torch::equal(fused.weights[1], bias));
+  CHECK(Difference(fused.weights, stock.weights) < 1e-6);
+  CHECK(dynamic_cast<FlatOptimizer*>(fused.optimizer.get())->fused());  // still flat
+}
+
+TEST_CASE("the fused CPU step reports a NaN or Inf gradient it read; other paths leave it to the caller",
+          "[optimizer][fused][nonfinite]") {
+  for (const OptimizerConfig& config : Configs()) {
+    INFO(Describe(config));
+    Trained fused = Fused(config, Weights(torch::kFloat32));
+    auto* flat = dynamic_cast<FlatOptimizer*>(fused.optimizer.get());
+    Train(fused, config, 0, 1);
+    CHECK(flat->last_gradient_check() == FlatOptimizer::GradientCheck::kFinite);
+    for (float poison : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+      fused.optimizer->zero_grad();
+      Loss(fused.weights, 1).backward();
+      fused.weights[2].mutable_grad()[4][7] = poison;
+      fused.optimizer->step();
+      CHECK(flat->last_gradient_check() == FlatOptimizer::GradientCheck::kNonFinite);
+    }
+    Trained tensor_path = Fused(config, Weights(torch::kFloat64));
+    Train(tensor_path, config, 0, 1);
+    CHECK(dynamic_cast<FlatOptimizer*>(tensor_path.optimizer.get())->last_gradient_check() ==
+          FlatOptimizer::GradientCheck::kUnchecked);
+  }
 }
 
 }  // namespace aimass::worker

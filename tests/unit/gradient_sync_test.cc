@@ -85,15 +85,17 @@ TEST_CASE("buckets are reduced in order during backward, and every bucket is red
     auto exposed = (*sync)->Finish();
     REQUIRE(exposed.ok());
 
-    // Reverse registration order: unused (5), second (6), first (12) + the 2 statistics slots.
-    CHECK(communicator.reduced_sizes == (std::vector<int64_t>{5, 6, 14}));
+    // Reverse registration order: unused (5) after the statistics slots and their padding (16),
+    // second (6), first (12). The last two reduce autograd's own gradient tensors.
+    CHECK(communicator.reduced_sizes == (std::vector<int64_t>{21, 6, 12}));
+    CHECK((*sync)->adopted_buckets() == 2);
     // Each micro-batch's d/d(second) is first^T x^T 1 = 8 per element; two micro-batches, doubled.
     CHECK(torch::allclose(net.second.grad(), torch::full({3, 2}, 32.0)));
     CHECK(torch::allclose(net.unused.grad(), torch::zeros({5})));
     CHECK((*sync)->statistics()[0].item<float>() == 14.0f);
 
-    (*sync)->StartStep();  // the next step starts from zero
-    CHECK(net.first.grad().abs().sum().item<float>() == 0.0f);
+    (*sync)->StartStep();  // the next step starts afresh: backward's result becomes the gradient
+    CHECK_FALSE(net.first.grad().defined());
   }
 }
 
@@ -314,10 +316,10 @@ std::vector<GradientSynchronizer::FiniteCheck> CheckFiniteOnEveryRank(
       (*sync)->StartStep();
       torch::Tensor loss = replica.loss(c.inputs[rank], c.targets[rank]);
       (*sync)->statistics()[0].add_(loss.detach());
-      // Before backward: it accumulates into the gradient, and NaN or Inf stays what it is.
-      if (rank == poisoned_rank && poison) poison(**sync, replica);
       (*sync)->ArmForLastBackward();
       loss.backward();
+      // After backward, before the reduction (no overlap): the gradient the worker sends.
+      if (rank == poisoned_rank && poison) poison(**sync, replica);
       auto finished = (*sync)->Finish();
       statuses[static_cast<size_t>(rank)] = finished.status();
       if (finished.ok()) checks[static_cast<size_t>(rank)] = (*sync)->CheckFinite();

@@ -1,7 +1,7 @@
-// Flat parameters: the model's parameters as views into one contiguous buffer, laid out exactly
-// like the gradient synchronizer's flat gradients (sync/bucket_plan.h), so that an optimizer
-// updates every parameter, its gradient and its own state in one pass over three or four
-// buffers (fused_optimizers.h) instead of several tensor operations per parameter.
+// Flat parameters: the model's parameters as views into one contiguous buffer, laid out in the
+// gradient synchronizer's bucket order (sync/bucket_plan.h), so that an optimizer updates every
+// parameter and its own state in one pass over flat buffers (fused_optimizers.h), reading each
+// parameter's gradient where it is, instead of several tensor operations per parameter.
 //
 // A parameter stays the same tensor object for the model, autograd and the optimizer: only its
 // storage changes (set_data keeps its gradient accumulator, hooks and identity). What is saved
@@ -19,22 +19,20 @@
 
 namespace aimass::worker {
 
-// Where a model's parameters and their gradients live when they are flat.
+// Where a model's parameters live when they are flat.
 struct FlatLayout {
   torch::Tensor parameters;      // [total] every parameter, at offsets[i]
-  torch::Tensor gradients;       // [total] their gradients, in the same layout
   std::vector<int64_t> offsets;  // element offset of each parameter, in registration order
 };
 
-// Copies each parameter's current values into a new buffer of `gradients`' size, dtype and
-// device at `offsets[i]`, and makes the parameter a view of it. Returns the layout. Errors: a
-// parameter of another dtype or device than the gradients, or one that does not fit.
+// Copies each parameter's current values into a new buffer of `total` elements, of the first
+// parameter's dtype and device, at `offsets[i]`, and makes the parameter a view of it. Returns
+// the layout. Errors: parameters of mixed dtypes or devices, or one that does not fit.
 [[nodiscard]] Result<FlatLayout> FlattenParameters(const std::vector<torch::Tensor>& parameters,
-                                                   const torch::Tensor& gradients,
-                                                   const std::vector<int64_t>& offsets);
+                                                   const std::vector<int64_t>& offsets, int64_t total);
 
-// Whether `parameter` (index `i` of the layout) and its gradient still are the layout's views:
-// a load that rebinds a parameter's storage (a module's load does) ends that.
+// Whether `parameter` (index `i` of the layout) still is the layout's view: a load that rebinds
+// a parameter's storage (a module's load does) ends that.
 bool IsFlatView(const FlatLayout& layout, size_t i, const torch::Tensor& parameter);
 
 }  // namespace aimass::worker

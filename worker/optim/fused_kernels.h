@@ -3,6 +3,8 @@
 // temporary. Each follows LibTorch's own optimizer operation by operation (the same float
 // scalars, the same order), so results differ only by floating-point contraction (FMA).
 // Compiled with -O3 so the loops vectorize. Torch-free; callers split ranges across threads.
+// Each also returns whether every gradient it read was finite: checking in the same pass costs
+// a compare per element, a separate check a pass over the gradients.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +21,9 @@ struct SgdScalars {
 };
 
 // parameters -= lr * d, where d is the (decayed) gradient or its momentum form; `momentum` may
-// be null when scalars.momentum is 0.
-void SgdUpdate(float* parameters, const float* gradients, float* momentum, int64_t count,
+// be null when scalars.momentum is 0. False: a gradient was NaN or Inf (the update is done all
+// the same).
+[[nodiscard]] bool SgdUpdate(float* parameters, const float* gradients, float* momentum, int64_t count,
                const SgdScalars& scalars);
 
 struct AdamScalars {
@@ -36,7 +39,7 @@ struct AdamScalars {
   bool decoupled = false;           // AdamW
 };
 
-void AdamUpdate(float* parameters, const float* gradients, float* exp_avg, float* exp_avg_sq,
+[[nodiscard]] bool AdamUpdate(float* parameters, const float* gradients, float* exp_avg, float* exp_avg_sq,
                 int64_t count, const AdamScalars& scalars);
 
 }  // namespace aimass::worker::kernels

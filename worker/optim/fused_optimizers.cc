@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -40,21 +41,34 @@ bool SameStorageAt(const torch::Tensor& tensor, const torch::Tensor& flat, int64
                                                      offset * static_cast<int64_t>(flat.element_size());
 }
 
-// A run: parameters adjacent in the flat buffer that share their state's progress (SGD: whether
-// the momentum exists; Adam: the step count), updated by one call. Normally one run covers all.
+// A run: parameters adjacent in the flat buffer whose gradients are adjacent too and that share
+// their state's progress (SGD: whether the momentum exists; Adam: the step count), updated by
+// one call. Gradients live where the gradient synchronizer left them (a flat buffer, or a
+// bucket's own tensor), so a model has a few runs.
 struct Run {
   int64_t begin = 0;  // elements
   int64_t end = 0;
   int64_t progress = 0;
+  char* gradient = nullptr;  // the gradient of element `begin`
 };
 
-// Splits [begin, end) across the intra-op threads.
+// Splits [begin, end) across the intra-op threads; `body` returns whether the gradients of its
+// range were finite. Returns whether all were.
 template <typename Body>
-void ParallelRange(int64_t begin, int64_t end, const Body& body) {
-  at::parallel_for(begin, end, kGrain, [&](int64_t from, int64_t to) { body(from, to); });
+bool ParallelRange(int64_t begin, int64_t end, const Body& body) {
+  std::atomic<bool> finite{true};
+  at::parallel_for(begin, end, kGrain, [&](int64_t from, int64_t to) {
+    if (!body(from, to)) finite.store(false, std::memory_order_relaxed);
+  });
+  return finite.load(std::memory_order_relaxed);
 }
 
 float* FloatsOf(const torch::Tensor& flat) { return flat.data_ptr<float>(); }
+
+// A run's gradients as one tensor, for the tensor-operation path (valid during the step).
+torch::Tensor GradientsOf(const Run& run, const FlatLayout& layout) {
+  return torch::from_blob(run.gradient, {run.end - run.begin}, layout.parameters.options());
+}
 
 bool CpuFloat(const FlatLayout& layout) {
   return layout.parameters.device().is_cpu() && layout.parameters.scalar_type() == torch::kFloat32;
@@ -114,13 +128,28 @@ struct FlatCore {
     return Status::Ok();
   }
 
-  // Whether the fused step applies to `groups` now.
+  // Whether the parameters of `groups` are still the layout's.
   bool Usable(const std::vector<torch::optim::OptimizerParamGroup>& groups) const {
     if (!bound || groups.size() != 1) return false;
     const auto& parameters = groups[0].params();
     if (parameters.size() != layout.offsets.size()) return false;
     for (size_t i = 0; i < parameters.size(); ++i) {
       if (!IsFlatView(layout, i, parameters[i])) return false;
+    }
+    return true;
+  }
+
+  // Whether a fused step can run now: usable, and every parameter has a contiguous gradient of
+  // the layout's dtype and device (LibTorch's step skips a parameter without one).
+  bool Ready(const std::vector<torch::optim::OptimizerParamGroup>& groups) const {
+    if (!Usable(groups)) return false;
+    for (const torch::Tensor& parameter : groups[0].params()) {
+      const torch::Tensor& gradient = parameter.grad();
+      if (!gradient.defined() || !gradient.is_contiguous() ||
+          gradient.scalar_type() != layout.parameters.scalar_type() ||
+          gradient.device() != layout.parameters.device()) {
+        return false;
+      }
     }
     return true;
   }
@@ -144,18 +173,24 @@ struct FlatCore {
     return view;
   }
 
-  // Cuts the parameters, in buffer order, into runs where `progress` changes or the buffer has
-  // a gap.
+  // Cuts the parameters, in buffer order, into runs where `progress` changes, the buffer has a
+  // gap, or the gradients are not adjacent.
   const std::vector<Run>& Runs(const std::vector<torch::Tensor>& parameters) {
     runs.clear();
+    const int64_t element_size = static_cast<int64_t>(layout.parameters.element_size());
     for (size_t i : order) {
       const int64_t begin = layout.offsets[i];
       const int64_t end = begin + parameters[i].numel();
-      if (!runs.empty() && runs.back().end == begin && runs.back().progress == progress[i]) {
-        runs.back().end = end;
-      } else {
-        runs.push_back(Run{begin, end, progress[i]});
+      char* gradient = static_cast<char*>(parameters[i].grad().data_ptr());
+      if (!runs.empty()) {
+        Run& last = runs.back();
+        if (last.end == begin && last.progress == progress[i] &&
+            last.gradient + (last.end - last.begin) * element_size == gradient) {
+          last.end = end;
+          continue;
+        }
       }
+      runs.push_back(Run{begin, end, progress[i], gradient});
     }
     return runs;
   }
@@ -188,7 +223,8 @@ void FusedSGD::load(torch::serialize::InputArchive& archive) {
 }
 
 torch::Tensor FusedSGD::step(LossClosure closure) {
-  if (!flat_->Usable(param_groups())) return torch::optim::SGD::step(std::move(closure));
+  last_check_ = GradientCheck::kUnchecked;
+  if (!flat_->Ready(param_groups())) return torch::optim::SGD::step(std::move(closure));
   torch::NoGradGuard no_grad;
   torch::Tensor loss = RunClosure(closure);
   auto& group = param_groups()[0];
@@ -202,6 +238,7 @@ torch::Tensor FusedSGD::step(LossClosure closure) {
     if (state != nullptr) state->momentum_buffer(core.Adopt(0, i, parameters[i], state->momentum_buffer()));
     core.progress[i] = state != nullptr ? 1 : 0;
   }
+  bool finite = true;
   for (const Run& run : core.Runs(parameters)) {
     kernels::SgdScalars scalars;
     scalars.lr = static_cast<float>(options.lr());
@@ -212,11 +249,12 @@ torch::Tensor FusedSGD::step(LossClosure closure) {
     scalars.first = run.progress == 0;
     if (CpuFloat(core.layout)) {
       float* p = FloatsOf(core.layout.parameters);
-      const float* g = FloatsOf(core.layout.gradients);
+      const float* g = reinterpret_cast<const float*>(run.gradient);
       float* b = FloatsOf(core.state[0]);
-      ParallelRange(run.begin, run.end, [&](int64_t from, int64_t to) {
-        kernels::SgdUpdate(p + from, g + from, momentum != 0 ? b + from : nullptr, to - from, scalars);
-      });
+      finite = ParallelRange(run.begin, run.end, [&](int64_t from, int64_t to) {
+        return kernels::SgdUpdate(p + from, g + (from - run.begin), momentum != 0 ? b + from : nullptr,
+                                  to - from, scalars);
+      }) && finite;
       continue;
     }
     // Whole-buffer tensor operations, in LibTorch's order, into preallocated scratch.
@@ -224,7 +262,7 @@ torch::Tensor FusedSGD::step(LossClosure closure) {
     torch::Tensor p = core.layout.parameters.narrow(0, run.begin, count);
     torch::Tensor d = core.scratch[0].narrow(0, run.begin, count);
     torch::Tensor b = core.state[0].narrow(0, run.begin, count);
-    d.copy_(core.layout.gradients.narrow(0, run.begin, count));
+    d.copy_(GradientsOf(run, core.layout));
     if (options.weight_decay() != 0) d.add_(p, options.weight_decay());
     if (momentum != 0) {
       if (scalars.first) {
@@ -240,6 +278,7 @@ torch::Tensor FusedSGD::step(LossClosure closure) {
     }
     p.add_(d, -options.lr());
   }
+  if (CpuFloat(core.layout)) last_check_ = finite ? GradientCheck::kFinite : GradientCheck::kNonFinite;
   if (momentum != 0) {
     for (size_t i = 0; i < parameters.size(); ++i) {
       if (core.progress[i] != 0) continue;
@@ -291,7 +330,8 @@ void FusedAdamOf<Base>::load(torch::serialize::InputArchive& archive) {
 
 template <typename Base>
 torch::Tensor FusedAdamOf<Base>::step(typename Base::LossClosure closure) {
-  if (!fused()) return Base::step(std::move(closure));
+  this->last_check_ = GradientCheck::kUnchecked;
+  if (!fused() || !flat_->Ready(this->param_groups())) return Base::step(std::move(closure));
   using State = AdamStateOf<Base>;
   constexpr bool decoupled = std::is_same_v<Base, torch::optim::AdamW>;
   torch::NoGradGuard no_grad;
@@ -320,6 +360,7 @@ torch::Tensor FusedAdamOf<Base>::step(typename Base::LossClosure closure) {
   const double beta2 = std::get<1>(options.betas());
   const double lr = options.lr();
   const double weight_decay = options.weight_decay();
+  bool finite = true;
   for (const Run& run : core.Runs(parameters)) {
     const double bias_correction1 = 1 - std::pow(beta1, static_cast<double>(run.progress));
     const double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(run.progress));
@@ -337,12 +378,12 @@ torch::Tensor FusedAdamOf<Base>::step(typename Base::LossClosure closure) {
       scalars.weight_decay = decoupled ? 0.0f : static_cast<float>(weight_decay);
       scalars.decay_factor = decoupled ? static_cast<float>(1 - lr * weight_decay) : 1.0f;
       float* p = FloatsOf(core.layout.parameters);
-      const float* g = FloatsOf(core.layout.gradients);
+      const float* g = reinterpret_cast<const float*>(run.gradient);
       float* m = FloatsOf(core.state[0]);
       float* v = FloatsOf(core.state[1]);
-      ParallelRange(run.begin, run.end, [&](int64_t from, int64_t to) {
-        kernels::AdamUpdate(p + from, g + from, m + from, v + from, to - from, scalars);
-      });
+      finite = ParallelRange(run.begin, run.end, [&](int64_t from, int64_t to) {
+        return kernels::AdamUpdate(p + from, g + (from - run.begin), m + from, v + from, to - from, scalars);
+      }) && finite;
       continue;
     }
     // Whole-buffer tensor operations, in LibTorch's order, into preallocated scratch.
@@ -352,7 +393,7 @@ torch::Tensor FusedAdamOf<Base>::step(typename Base::LossClosure closure) {
     torch::Tensor denom = core.scratch[1].narrow(0, run.begin, count);
     torch::Tensor m = core.state[0].narrow(0, run.begin, count);
     torch::Tensor v = core.state[1].narrow(0, run.begin, count);
-    g.copy_(core.layout.gradients.narrow(0, run.begin, count));
+    g.copy_(GradientsOf(run, core.layout));
     if (decoupled && weight_decay != 0) p.mul_(1 - lr * weight_decay);
     if (!decoupled && weight_decay != 0) g.add_(p, weight_decay);
     m.mul_(beta1).add_(g, 1 - beta1);
@@ -361,6 +402,7 @@ torch::Tensor FusedAdamOf<Base>::step(typename Base::LossClosure closure) {
     denom.div_(std::sqrt(bias_correction2)).add_(options.eps());
     p.addcdiv_(m, denom, -step_size);
   }
+  if (CpuFloat(core.layout)) this->last_check_ = finite ? GradientCheck::kFinite : GradientCheck::kNonFinite;
   return loss;
 }
 

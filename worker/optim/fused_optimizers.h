@@ -4,7 +4,8 @@
 // LibTorch's own step walks every parameter with several tensor operations, each a pass over
 // the parameter and most allocating a temporary of its size. Once bound to a FlatLayout, these
 // classes keep their state (momentum, Adam's moments) in flat buffers of the same layout and
-// update parameters, gradients and state together:
+// update parameters and state together, reading each parameter's .grad where it lives (the
+// gradient synchronizer leaves them in a few buffers: one call per run of adjacent ones):
 //   - float32 on the CPU: one vectorized loop (fused_kernels.h), split across the intra-op
 //     threads, with no allocation;
 //   - any other device or dtype (CUDA): a few whole-buffer tensor operations into preallocated
@@ -14,8 +15,8 @@
 // objects (whose tensors are views of the flat buffers), so checkpoints are written and read by
 // LibTorch's own serializer in the same format, and a learning-rate change is the usual
 // param_groups()[i].options().set_lr. Not bound, or no longer bound (a parameter's storage was
-// replaced, e.g. by a module load), or with a feature they do not fuse (AMSGrad, several
-// parameter groups), step() is LibTorch's own.
+// replaced, e.g. by a module load), with a parameter lacking a contiguous gradient, or with a
+// feature they do not fuse (AMSGrad, several parameter groups), step() is LibTorch's own.
 //
 // Thread safety: as LibTorch's optimizers (one thread at a time).
 #pragma once
@@ -39,8 +40,20 @@ class FlatOptimizer {
   // parameters). Existing state (a loaded checkpoint's) is copied into the flat buffers. Call
   // once the parameters are flat; a later load() rebinds by itself.
   [[nodiscard]] virtual Status Bind(const FlatLayout& layout) = 0;
-  // Whether the next step() is the fused one.
+  // Whether the parameters are flat: the next step() with a contiguous gradient for every
+  // parameter is the fused one.
   virtual bool fused() const = 0;
+
+  // What the last step() found in the gradients it read. The fused CPU loop checks each
+  // gradient as it reads it; LibTorch's step and the tensor-operation path do not check
+  // (kUnchecked: the gradients are as they were, for the caller to check). After kNonFinite the
+  // parameters and state hold NaN or Inf: only a caller that stops there may step before it
+  // checks.
+  enum class GradientCheck { kUnchecked, kFinite, kNonFinite };
+  GradientCheck last_gradient_check() const { return last_check_; }
+
+ protected:
+  GradientCheck last_check_ = GradientCheck::kUnchecked;
 };
 
 namespace detail {

@@ -25,6 +25,12 @@ class GradientSynchronizer::PostAccumulateHook final : public torch::autograd::F
   size_t parameter_;
 };
 
+namespace {
+// Statistics and padding before the gradients in the flat buffer: the gradients start on a
+// cache line, as the optimizer's loops like them.
+constexpr int64_t kHeadElements = 16;
+}  // namespace
+
 GradientSynchronizer::GradientSynchronizer(collective::Communicator& communicator,
                                            const GradientSyncOptions& options)
     : communicator_(communicator), options_(options) {}
@@ -47,27 +53,31 @@ Result<std::unique_ptr<GradientSynchronizer>> GradientSynchronizer::Create(
   constexpr int64_t kFloatBytes = 4;
   sync->plan_ = PlanBuckets(numels, options.bucket_bytes / kFloatBytes,
                             options.first_bucket_bytes / kFloatBytes);
-  sync->flat_ = torch::zeros({sync->plan_.total + 2}, parameters.front().options());
-  sync->statistics_ = sync->flat_.narrow(0, sync->plan_.total, 2);
+  sync->parameters_ = parameters;
+  sync->flat_ = torch::zeros({kHeadElements + sync->plan_.total}, parameters.front().options());
+  sync->statistics_ = sync->flat_.narrow(0, 0, 2);
   sync->finite_probe_ = torch::zeros({}, sync->flat_.options());
   for (size_t i = 0; i < parameters.size(); ++i) {
-    torch::Tensor parameter = parameters[i];
-    parameter.mutable_grad() =
-        sync->flat_.narrow(0, sync->plan_.parameter_offsets[i], parameter.numel())
-            .view(parameter.sizes());
+    sync->slots_.push_back(
+        sync->flat_.narrow(0, kHeadElements + sync->plan_.parameter_offsets[i], parameters[i].numel())
+            .view(parameters[i].sizes()));
   }
   const bool compress = options.wire_dtype != torch::kFloat32;
   for (size_t b = 0; b < sync->plan_.buckets.size(); ++b) {
     const Bucket& bucket = sync->plan_.buckets[b];
-    // Uncompressed, the statistics ride in the last bucket; compressed, they travel apart.
-    bool with_statistics = !compress && b + 1 == sync->plan_.buckets.size();
-    sync->bucket_views_.push_back(
-        sync->flat_.narrow(0, bucket.offset, bucket.count + (with_statistics ? 2 : 0)));
+    // Uncompressed, the statistics ride in the first bucket (filled before the last backward
+    // starts); compressed, they travel apart.
+    const bool with_head = !compress && b == 0;
+    sync->bucket_views_.push_back(with_head ? sync->flat_.narrow(0, 0, kHeadElements + bucket.count)
+                                            : sync->flat_.narrow(0, kHeadElements + bucket.offset, bucket.count));
+    sync->adopts_.push_back(bucket.parameters == 1 && !with_head);
     if (compress) {
-      sync->staging_.push_back(torch::empty({bucket.count}, sync->flat_.options().dtype(
-                                                                options.wire_dtype)));
+      sync->staging_.push_back(torch::empty({sync->bucket_views_.back().numel()},
+                                            sync->flat_.options().dtype(options.wire_dtype)));
     }
   }
+  sync->buffers_ = sync->bucket_views_;
+  sync->collected_.assign(parameters.size(), false);
   sync->pending_.assign(sync->plan_.buckets.size(), 0);
   sync->ready_.assign(sync->plan_.buckets.size(), false);
   if (options.overlap) {
@@ -92,13 +102,18 @@ GradientSynchronizer::~GradientSynchronizer() {
 }
 
 void GradientSynchronizer::StartStep() {
-  flat_.zero_();
+  statistics_.zero_();
+  // Undefined: backward's own result becomes the gradient (AccumulateGrad adopts it).
+  for (torch::Tensor& parameter : parameters_) parameter.mutable_grad().reset();
   std::lock_guard<std::mutex> lock(mutex_);
   armed_ = false;
   for (size_t b = 0; b < plan_.buckets.size(); ++b) {
     pending_[b] = plan_.buckets[b].parameters;
     ready_[b] = false;
+    if (adopts_[b]) buffers_[b] = torch::Tensor();
   }
+  collected_.assign(collected_.size(), false);
+  adopted_.store(0, std::memory_order_relaxed);
   next_to_launch_ = completed_ = 0;
   error_ = Status::Ok();
 }
@@ -111,12 +126,40 @@ void GradientSynchronizer::ArmForLastBackward() {
 void GradientSynchronizer::OnGradientReady(size_t parameter) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!armed_) return;
-    size_t bucket = plan_.bucket_of_parameter[parameter];
-    if (pending_[bucket] == 0) return;  // already launched (a gradient arriving twice)
+    if (!armed_ || collected_[parameter]) return;  // collected: a gradient arriving twice
+    collected_[parameter] = true;
+  }
+  Collect(parameter);  // outside the lock: a copy must not hold up the communication thread
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const size_t bucket = plan_.bucket_of_parameter[parameter];
     if (--pending_[bucket] == 0) MarkReady(bucket);
   }
   changed_.notify_all();
+}
+
+void GradientSynchronizer::Collect(size_t parameter) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor& gradient = parameters_[parameter].mutable_grad();
+  torch::Tensor& slot = slots_[parameter];
+  const size_t bucket = plan_.bucket_of_parameter[parameter];
+  // Adopted only when no other tensor shares its memory: the reduction writes it in place on
+  // the communication thread while backward goes on (a view of a gradient that flows on to
+  // earlier layers must be copied).
+  if (adopts_[bucket] && gradient.defined() && gradient.is_contiguous() &&
+      gradient.scalar_type() == slot.scalar_type() && gradient.device() == slot.device() &&
+      gradient.sizes() == slot.sizes() && gradient.storage().use_count() == 1) {
+    buffers_[bucket] = gradient.view({-1});  // reduced in place: .grad stays this tensor
+    adopted_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (!gradient.defined()) {
+    slot.zero_();  // no gradient this step: a zero one, as every worker must reduce the bucket
+  } else if (!gradient.is_same(slot)) {
+    slot.copy_(gradient);
+  }
+  gradient = slot;
+  if (adopts_[bucket]) buffers_[bucket] = bucket_views_[bucket];
 }
 
 void GradientSynchronizer::MarkReady(size_t bucket) {
@@ -140,10 +183,11 @@ void GradientSynchronizer::CommunicationLoop() {
 }
 
 Status GradientSynchronizer::Reduce(size_t bucket) {
-  if (staging_.empty()) return communicator_.AllreduceSum(bucket_views_[bucket]);
-  staging_[bucket].copy_(bucket_views_[bucket]);
+  torch::Tensor& buffer = buffers_[bucket];
+  if (staging_.empty()) return communicator_.AllreduceSum(buffer);
+  staging_[bucket].copy_(buffer);
   AIMASS_RETURN_IF_ERROR(communicator_.AllreduceSum(staging_[bucket]));
-  bucket_views_[bucket].copy_(staging_[bucket]);
+  buffer.copy_(staging_[bucket]);
   return Status::Ok();
 }
 
@@ -154,17 +198,28 @@ Result<double> GradientSynchronizer::Finish() {
     if (!staging_.empty()) AIMASS_RETURN_IF_ERROR(communicator_.AllreduceSum(statistics_));
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
+  // Parameters whose gradients no hook collected: all of them without overlap, those that got
+  // no gradient (unused in forward) with it. Backward is over: no hook runs any more.
+  std::vector<size_t> uncollected;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    armed_ = false;
+    for (size_t i = 0; i < collected_.size(); ++i) {
+      if (!collected_[i]) uncollected.push_back(i);
+      collected_[i] = true;
+    }
+  }
+  for (size_t i : uncollected) Collect(i);
   if (!options_.overlap) {
     for (size_t b = 0; b < buckets; ++b) AIMASS_RETURN_IF_ERROR(Reduce(b));
     return seconds_waited();
   }
   std::unique_lock<std::mutex> lock(mutex_);
-  // Buckets whose parameters got no gradient this step (unused in forward) still take part:
-  // every worker must reduce every bucket.
+  // Buckets still waiting for those parameters take part too: every worker must reduce every
+  // bucket.
   for (size_t b = 0; b < buckets; ++b) {
     if (!ready_[b]) MarkReady(b);
   }
-  armed_ = false;
   changed_.notify_all();
   changed_.wait(lock, [&] { return completed_ == buckets; });
   if (!error_.ok()) return error_;
@@ -172,15 +227,26 @@ Result<double> GradientSynchronizer::Finish() {
   return seconds_waited();
 }
 
+bool GradientSynchronizer::LossFinite() const { return std::isfinite(statistics_[0].item<double>()); }
+
 GradientSynchronizer::FiniteCheck GradientSynchronizer::CheckFinite() const {
   torch::NoGradGuard no_grad;
   FiniteCheck check;
-  // The fast path: a NaN or Inf anywhere (gradients, loss sum, correct count) makes the sum NaN
-  // or Inf. One pass, one scalar to the host.
-  torch::sum_out(finite_probe_, flat_);
-  if (std::isfinite(finite_probe_.item<double>())) return check;
-  check.gradients_finite =
-      torch::isfinite(flat_.narrow(0, 0, plan_.total)).all().item<bool>();
+  // The fast path: a NaN or Inf anywhere (gradients, loss sum, correct count) makes a sum NaN
+  // or Inf. One pass over what was reduced, one scalar to the host per buffer.
+  bool all_finite = true;
+  for (const torch::Tensor& buffer : buffers_) {
+    torch::sum_out(finite_probe_, buffer);
+    all_finite = all_finite && std::isfinite(finite_probe_.item<double>());
+  }
+  if (!staging_.empty()) {
+    torch::sum_out(finite_probe_, statistics_);
+    all_finite = all_finite && std::isfinite(finite_probe_.item<double>());
+  }
+  if (all_finite) return check;
+  for (const torch::Tensor& parameter : parameters_) {
+    if (!torch::isfinite(parameter.grad()).all().item<bool>()) check.gradients_finite = false;
+  }
   check.loss_finite = std::isfinite(statistics_[0].item<double>());
   return check;
 }

@@ -1,17 +1,23 @@
 // GradientSynchronizer: averages gradients across workers, overlapped with backward.
 //
-// Every parameter's .grad is a view into one flat buffer laid out in buckets (bucket_plan.h), so
-// backward writes gradients where the allreduce reads them. A hook after each parameter's
-// gradient accumulation counts its bucket down; a full bucket is handed to a communication
-// thread and reduced while backward continues with earlier layers. Buckets are reduced strictly
-// in bucket order: every worker must issue its collectives in the same order. Two statistics
-// slots ([loss sum, correct count]) ride along in the last bucket, so global training metrics
-// cost no extra collective.
+// Gradients are laid out in buckets (bucket_plan.h). At the start of a step every parameter's
+// .grad is reset, so autograd's accumulator adopts the tensor backward computed as the gradient
+// (no zeroing pass, no addition into a preallocated buffer). When a parameter's gradient is final
+// (a hook after its accumulation, on the step's last micro-batch), its bucket takes it: a bucket
+// of one parameter reduces that very tensor in place; a bucket of several copies each gradient
+// into its slot of one flat buffer and the parameter's .grad becomes that slot. A full bucket is
+// handed to a communication thread and reduced while backward continues with earlier layers.
+// Buckets are reduced strictly in bucket order: every worker must issue its collectives in the
+// same order. Two statistics slots ([loss sum, correct count]) ride along in the first bucket,
+// so global training metrics cost no extra collective.
 //
 // The reduction is a sum: the trainer scales its loss by 1 / (samples of the step over all
 // workers), so the sum is the mean gradient and no averaging pass is needed. With a 16-bit wire
 // dtype each bucket is narrowed into a staging buffer, reduced and widened back; the statistics
 // then travel apart, in float32, so counts stay exact.
+//
+// After Finish every parameter's .grad holds the mean gradient (zeros for a parameter that got
+// none this step), contiguous, on the parameters' device.
 //
 // Thread safety: StartStep, ArmForLastBackward, statistics and Finish are for the training
 // thread; hooks run on the autograd thread; the communicator is used only by the communication
@@ -20,6 +26,7 @@
 
 #include <torch/torch.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -52,7 +59,7 @@ class GradientSynchronizer {
   GradientSynchronizer(const GradientSynchronizer&) = delete;
   GradientSynchronizer& operator=(const GradientSynchronizer&) = delete;
 
-  // Zeroes gradients and statistics for a new optimizer step.
+  // Starts a new optimizer step: zeroes the statistics and resets every parameter's .grad.
   void StartStep();
   // Before the backward of the step's last micro-batch: from then on a filled bucket is reduced
   // at once. Earlier micro-batches only accumulate.
@@ -77,20 +84,27 @@ class GradientSynchronizer {
   // bound, a few % of an optimizer step's own pass); only a non-finite sum takes the exact,
   // slower look (a sum of finite values that overflowed is not a non-finite gradient).
   FiniteCheck CheckFinite() const;
+  // After Finish: whether the step's summed loss (all workers) is finite. One scalar read.
+  bool LossFinite() const;
 
   size_t bucket_count() const { return plan_.buckets.size(); }
+  // Buckets of this step that reduced their parameter's own gradient rather than a copy.
+  size_t adopted_buckets() const { return adopted_.load(std::memory_order_relaxed); }
 
-  // Every parameter's gradient as one buffer (without the statistics slots), and each
-  // parameter's offset in it (registration order): the layout the parameters themselves take
-  // when they are flattened (optim/flat_parameters.h).
-  torch::Tensor flat_gradients() const { return flat_.narrow(0, 0, plan_.total); }
+  // Each parameter's offset in bucket order (registration index), and the elements of all of
+  // them: the layout the parameters themselves take when they are flattened
+  // (optim/flat_parameters.h), so that an optimizer walks buckets in the order they complete.
   const std::vector<int64_t>& parameter_offsets() const { return plan_.parameter_offsets; }
+  int64_t total_elements() const { return plan_.total; }
 
  private:
   class PostAccumulateHook;
 
   GradientSynchronizer(collective::Communicator& communicator, const GradientSyncOptions& options);
   void OnGradientReady(size_t parameter);
+  // Hands parameter i's final gradient to its bucket (adopted, copied, or zeros when it has
+  // none). Once per parameter and step, before its bucket is marked ready.
+  void Collect(size_t parameter);
   void MarkReady(size_t bucket);  // REQUIRES(mutex_)
   void CommunicationLoop();
   Status Reduce(size_t bucket);
@@ -98,11 +112,21 @@ class GradientSynchronizer {
   collective::Communicator& communicator_;
   const GradientSyncOptions options_;
   BucketPlan plan_;
-  torch::Tensor flat_;        // gradients in bucket order, then the two statistics slots
-  torch::Tensor statistics_;  // view of flat_'s last two elements
+  std::vector<torch::Tensor> parameters_;
+  // [statistics (2), padding to a cache line | gradients in bucket order]: the slots of the
+  // parameters whose buckets copy.
+  torch::Tensor flat_;
+  torch::Tensor statistics_;               // view of flat_'s first two elements
+  std::vector<torch::Tensor> slots_;       // per parameter: its view of flat_, shaped like it
+  std::vector<bool> adopts_;               // per bucket: reduces its one parameter's own gradient
+  std::vector<torch::Tensor> bucket_views_;  // per bucket: its part of flat_ (bucket 0 with the head)
+  // Per bucket, what this step reduces: bucket_views_[b], or the adopted gradient. Written by
+  // Collect before the bucket is ready, read by the communication thread after.
+  std::vector<torch::Tensor> buffers_;
+  std::vector<bool> collected_;            // per parameter, this step; GUARDED_BY(mutex_)
+  std::atomic<size_t> adopted_{0};
   // CheckFinite's sum, allocated once: the check runs every step and allocates nothing.
   mutable torch::Tensor finite_probe_;
-  std::vector<torch::Tensor> bucket_views_;
   std::vector<torch::Tensor> staging_;  // per bucket, in the wire dtype; empty for float32
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // keeps hooks alive
 
