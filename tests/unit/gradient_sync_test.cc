@@ -99,6 +99,36 @@ TEST_CASE("buckets are reduced in order during backward, and every bucket is red
   }
 }
 
+TEST_CASE("a gradient that shares its memory with one backward still uses is copied, not reduced in place",
+          "[sync]") {
+  for (bool overlap : {true, false}) {
+    INFO("overlap " << overlap);
+    // `viewed`'s gradient is a view of the gradient that flows on to `scaled`: reducing it in
+    // place (on the communication thread, while backward goes on) would change scaled's.
+    torch::Tensor viewed = torch::ones({6}).requires_grad_(true);
+    torch::Tensor scaled = torch::ones({2, 3}).requires_grad_(true);
+    DoublingCommunicator communicator;
+    GradientSyncOptions options;
+    options.bucket_bytes = 1;  // one parameter per bucket: `viewed` alone in the last one
+    options.first_bucket_bytes = 1;
+    options.overlap = overlap;
+    auto sync = GradientSynchronizer::Create({viewed, scaled}, communicator, options);
+    REQUIRE(sync.ok());
+    (*sync)->StartStep();
+    (*sync)->ArmForLastBackward();
+    // The weighting makes the gradient reaching the addition a real tensor (not an expanded
+    // scalar), which `viewed` gets as a view.
+    const torch::Tensor weighting = torch::arange(1, 7, torch::kFloat32).view({2, 3});
+    ((scaled * 3 + viewed.view({2, 3})) * weighting).sum().backward();
+    REQUIRE((*sync)->Finish().ok());
+    // Without overlap the gradients are collected after backward, when nothing else holds that
+    // memory any more: then reducing in place is safe.
+    CHECK((*sync)->adopted_buckets() == (overlap ? 0u : 1u));
+    CHECK(torch::equal(viewed.grad(), weighting.view({6}) * 2));
+    CHECK(torch::equal(scaled.grad(), weighting * 6));
+  }
+}
+
 TEST_CASE("compressed gradients travel in 16 bits and come back as float32", "[sync]") {
   for (auto wire : {torch::kBFloat16, torch::kFloat16}) {
     TinyNet net;

@@ -236,6 +236,7 @@ GradientSynchronizer::FiniteCheck GradientSynchronizer::CheckFinite() const {
   // or Inf. One pass over what was reduced, one scalar to the host per buffer.
   bool all_finite = true;
   for (const torch::Tensor& buffer : buffers_) {
+    if (!buffer.defined()) continue;  // not reduced: called before Finish
     torch::sum_out(finite_probe_, buffer);
     all_finite = all_finite && std::isfinite(finite_probe_.item<double>());
   }
