@@ -17,6 +17,18 @@ class BuiltinNet : public torch::nn::Module {
   virtual torch::Tensor forward(torch::Tensor input) = 0;
 };
 
+// Images [N, C, H, W] on the CPU, copied into channels-last memory order (with C = 1 the memory
+// is the same; only the strides say so). From such an input oneDNN's convolutions keep every
+// activation channels-last, and LibTorch 1.13's CPU kernels over channels-last are much faster
+// than over NCHW: max-pool above all (5 to 7 ms per pool over NCHW at batch 64, one thread,
+// under 1 ms over channels-last), and the convolutions' own backward. Measured forward+backward
+// at batch 64, one thread: cnn 40 -> 23 ms, resnet 1.25x. Same values, other memory order; the
+// parameters stay as they are. Left alone on other devices.
+inline torch::Tensor ChannelsLastOnCpu(const torch::Tensor& images) {
+  if (!images.is_cpu() || images.dim() != 4) return images;
+  return torch::empty_like(images, images.options(), torch::MemoryFormat::ChannelsLast).copy_(images);
+}
+
 // Each draws its parameters from the global LibTorch generator: seed it first.
 std::shared_ptr<BuiltinNet> MakeMlpNet();
 std::shared_ptr<BuiltinNet> MakeCnnNet();

@@ -18,12 +18,7 @@ class CnnNet final : public BuiltinNet {
         fc2_(register_module("fc2", torch::nn::Linear(128, 10))) {}
 
   torch::Tensor forward(torch::Tensor input) override {
-    torch::Tensor x = conv1_->forward(input);
-    // On the CPU the activations go channels-last after the first convolution: LibTorch's
-    // max-pool over NCHW is several times slower than over channels-last (profiled at batch 64,
-    // one thread: 5 to 7 ms per pool, most of an 18 ms forward), and oneDNN's convolutions take
-    // either. The values are the same; only their order in memory changes.
-    if (x.is_cpu()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    torch::Tensor x = conv1_->forward(ChannelsLastOnCpu(input));
     x = torch::max_pool2d(torch::relu(x), /*kernel_size=*/2);
     x = torch::max_pool2d(torch::relu(conv2_->forward(x)), /*kernel_size=*/2);
     x = torch::relu(fc1_->forward(x.flatten(/*start_dim=*/1)));

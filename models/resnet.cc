@@ -62,7 +62,7 @@ class ResNet final : public BuiltinNet {
   }
 
   torch::Tensor forward(torch::Tensor input) override {
-    torch::Tensor x = torch::relu(stem_bn_->forward(stem_conv_->forward(input)));
+    torch::Tensor x = torch::relu(stem_bn_->forward(stem_conv_->forward(ChannelsLastOnCpu(input))));
     for (const std::shared_ptr<BasicBlock>& block : blocks_) x = block->forward(x);
     x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(/*start_dim=*/1);
     return classifier_->forward(x);

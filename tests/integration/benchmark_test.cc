@@ -1,5 +1,5 @@
 // The allreduce benchmark under a real mpirun: every size correct, figures present.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <boost/json.hpp>
 

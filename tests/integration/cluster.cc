@@ -1,6 +1,6 @@
 #include "tests/integration/cluster.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <unistd.h>
 
 #include <filesystem>

@@ -1,7 +1,7 @@
 // The coordinator as a library inside a long-running process: a training job and an inference
 // job run at the same time from one process, each on its own thread with its own JobDriver,
 // hub port, job id and real `mpirun` of two workers, and both finish as they do alone.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <boost/json.hpp>
 

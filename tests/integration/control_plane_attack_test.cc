@@ -1,6 +1,6 @@
 // Hostile peers against a real job (docs/security.md): whatever anyone who can reach the
 // coordinator's port does, the job ends as it would have, and nobody's process is signalled.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 // The one line a failed aimass-coordinator run prints on stderr, for tests that check it.
 #pragma once
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <string>
 

@@ -1,5 +1,5 @@
 // Bad input and dead processes: one clear line, a non-zero exit, no hang, nothing lost.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <signal.h>
 
 #include <boost/json.hpp>

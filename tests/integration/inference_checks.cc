@@ -1,6 +1,6 @@
 #include "tests/integration/inference_checks.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <signal.h>
 
 #include <algorithm>

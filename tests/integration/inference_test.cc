@@ -1,7 +1,7 @@
 // Batch inference end to end: real mpirun, two workers, a TorchScript model saved from Python,
 // a Hive-style export; exactly-once output checked id by id, also when a worker is killed and
 // when the whole job is killed and run again.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <signal.h>
 
 #include <boost/json.hpp>

@@ -1,6 +1,6 @@
 #include "tests/integration/job_fixture.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <boost/json.hpp>
 

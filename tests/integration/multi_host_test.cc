@@ -1,7 +1,7 @@
 // Jobs across hosts: the coordinator on host 0, one worker on each other host, over TCP only
 // (scripts/cluster.sh: hosts made of network namespaces, each with its own host name and link).
 // Both launch forms; a worker host whose link goes down mid-job.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <boost/json.hpp>
 

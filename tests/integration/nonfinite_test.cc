@@ -1,7 +1,7 @@
 // Non-finite values in training, end to end (real mpirun, 2 workers): a diverging run fails
 // naming the step and keeps its last finite checkpoint; under on_nonfinite: skip_step the
 // updates are dropped on every worker and counted; every JSON file written is strict JSON.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <boost/json.hpp>
 

@@ -5,7 +5,7 @@
 // service's alert sink gets them too), a clean job over the same model raises none; a dataset
 // registered through the API gets its schema, record count, profile and lineage.
 #include <boost/json.hpp>
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <sys/stat.h>
 
 #include <algorithm>

@@ -6,7 +6,7 @@
 #pragma once
 
 #include <boost/json.hpp>
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <signal.h>
 
 #include <chrono>

@@ -3,7 +3,7 @@
 // of the API sees: status codes and JSON, jobs reaching their states, the registry, the audit
 // log, the Prometheus text, and that no worker process outlives a cancelled or interrupted job.
 #include <boost/json.hpp>
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 // Training reads what batch inference reads: Spark, TFRecord and partitioned JSON-lines exports
 // of a Fashion-MNIST slice, each trained on for one epoch by real workers, with every record
 // counted exactly once.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <boost/json.hpp>
 #include <filesystem>

@@ -1,5 +1,5 @@
 // End-to-end training through real mpirun launches with real workers on a Fashion-MNIST slice.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <boost/json.hpp>
 #include <filesystem>

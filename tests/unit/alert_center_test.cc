@@ -2,7 +2,7 @@
 // /metrics, filtered by the API's filters, and delivered to a webhook (a local HTTP receiver)
 // after a failing first attempt, or given up after N attempts with a logged line; a full
 // queue drops deliveries without blocking Raise. Also the webhook URL's validation.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <boost/json.hpp>
 

@@ -4,7 +4,7 @@
 #include <snappy-c.h>
 #include <zlib.h>
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <cstring>
 #include <string>
 

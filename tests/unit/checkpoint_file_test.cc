@@ -4,7 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>

@@ -1,6 +1,6 @@
 #include "worker/checkpoint_state.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include "models/model_catalog.h"
 #include "worker/optim/optimizer_factory.h"

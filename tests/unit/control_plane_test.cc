@@ -1,6 +1,6 @@
 // The coordinator's hub and the workers' client, talking over loopback inside one process:
 // messages, the authenticating handshake, and what the hub does with hostile connections.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>

@@ -4,7 +4,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <chrono>
 #include <filesystem>
 #include <fstream>

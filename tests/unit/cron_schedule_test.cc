@@ -1,7 +1,7 @@
 // Cron expressions against calendar edge cases, with times given directly (an injected clock):
 // month ends, leap years, both day fields restricted, steps and names, and refusals that name
 // the field at fault.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <ctime>
 

@@ -1,7 +1,7 @@
 // The CSV part-file writer, read back through the same table readers training uses.
 #include "common/data/csv_writer.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <cmath>
 #include <filesystem>
 

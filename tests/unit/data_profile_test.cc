@@ -3,7 +3,7 @@
 // computation, PSI has its textbook values, a profile survives JSON, a sealed profile opens only
 // unaltered and with the key, an online window raises drift for data shifted by two standard
 // deviations and nothing for clean data, and the catalogue's rows survive a reopen.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <boost/json.hpp>
 

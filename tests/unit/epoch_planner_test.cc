@@ -1,7 +1,7 @@
 #include "common/data/epoch_planner.h"
 
 #include <algorithm>
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <map>
 #include <set>
 #include <vector>

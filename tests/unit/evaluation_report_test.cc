@@ -1,6 +1,6 @@
 // The evaluation report's arithmetic on a known confusion matrix, and its storage with a
 // model version (computed from the train job's last evaluation at registration).
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <boost/json.hpp>
 

@@ -9,7 +9,7 @@
 // two float orders apart, a ReLU unit near zero can flip, and the trajectories part.)
 #include "worker/optim/fused_optimizers.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <limits>
 #include <sstream>

@@ -2,7 +2,7 @@
 // through the same drivers in the normal build: tests/data/fuzz_regressions/<target>/<case>.
 // Each must now end in an Ok or one single-line error, not a crash (ASan catches the rest when
 // scripts/sanitize.sh runs this).
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <filesystem>
 #include <fstream>
 #include <iterator>

@@ -1,6 +1,6 @@
 #include "common/config/infer_config.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 namespace aimass {
 namespace {

@@ -1,7 +1,7 @@
 // The coordinator's InferJob driven by worker threads inside this process that play the worker's
 // part of the protocol by hand: dispatch, commit, retries, lost workers and resume, without
 // mpirun or LibTorch.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <boost/json.hpp>
 

@@ -1,7 +1,7 @@
 // The worker's inference pieces without a coordinator: the split reader's batches and bad-record
 // handling, and the prediction writer's formats.
 #include <boost/json.hpp>
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <zlib.h>
 
 #include <algorithm>

@@ -7,7 +7,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <filesystem>
 #include <fstream>
 #include <random>

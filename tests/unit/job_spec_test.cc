@@ -1,6 +1,6 @@
 // The worker's typed view of its job (job_spec.h), placement from it (device.h), and LibTorch
 // exceptions turned into errors that name the rank (torch_errors.h).
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <torch/cuda.h>
 

@@ -1,6 +1,6 @@
 // The in-process loopback transport: exact sums, broadcast, 16-bit sums as the MPI backend's
 // operation computes them, and failure instead of a hang when a rank never joins.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <chrono>
 #include <functional>

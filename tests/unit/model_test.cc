@@ -1,7 +1,7 @@
 #include "tests/temp_dir.h"
 #include "models/model.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>

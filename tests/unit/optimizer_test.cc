@@ -1,6 +1,6 @@
 #include "worker/optim/optimizer_factory.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <cmath>
 
 namespace aimass::worker {

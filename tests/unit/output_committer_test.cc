@@ -1,6 +1,6 @@
 #include "coordinator/infer/output_committer.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <boost/json.hpp>
 

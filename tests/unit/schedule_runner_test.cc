@@ -3,7 +3,7 @@
 // What is asserted is what a user would see: which jobs were queued, under which fire keys,
 // linked to which schedule, with which config — and that a key never runs twice, across a
 // reopened store and a new runner as well.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <ctime>
 #include <filesystem>

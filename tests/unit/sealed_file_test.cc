@@ -2,7 +2,7 @@
 // with the same key and context only, and any changed byte is refused with an error that names
 // the file; key files are refused when others may read them or when they are not a key; an
 // artifact store with a key keeps no plaintext on disk and hands jobs a verified private copy.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <sys/stat.h>
 
 #include <filesystem>

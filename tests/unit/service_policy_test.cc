@@ -1,7 +1,7 @@
 // What the service decides without a server: which paths a submitted job may name, how a
 // config is placed under the state dir, registered-model references, the content-addressed
 // artifact store, finding a crashed server's leftover processes, and the store's job records.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>

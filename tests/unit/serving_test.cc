@@ -2,7 +2,7 @@
 // wait at most the delay, the queue is bounded, expired requests are answered, a failed
 // replica's requests go back to the front), the predict body's parser, and the serving config.
 #include <boost/json.hpp>
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <atomic>
 #include <chrono>

@@ -1,6 +1,6 @@
 #include "coordinator/infer/split_scheduler.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <set>
 

@@ -1,6 +1,6 @@
 // The service's state store: jobs and their states, hashed tokens, the audit log, schema
 // versions, and a writer killed mid-stream leaving whole transactions only.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>

@@ -1,6 +1,6 @@
 #include "common/strict_json.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <boost/json.hpp>
 

@@ -1,6 +1,6 @@
 #include <avro.h>
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <cstdint>
 #include <cstring>
 #include <filesystem>

@@ -2,7 +2,7 @@
 #include "common/tables/split_planner.h"
 #include "common/tables/table_listing.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <filesystem>
 #include <string>
 #include <vector>

@@ -9,7 +9,7 @@
 #include "common/tables/text/json_lines_reader.h"
 #include "common/tables/text/line_reader.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <cmath>
 #include <cstdio>
 #include <cstring>

@@ -1,6 +1,6 @@
 // The coordinator's TrainJob driven by worker threads inside this process: the protocol, the
 // aggregation and the failure paths, without mpirun or LibTorch training.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <boost/json.hpp>
 #include <fstream>

@@ -1,6 +1,6 @@
 // The training monitor on synthetic sequences: each kind of alert fires when its threshold is
 // crossed, fires once per job, respects the warm-up, and a clean run raises nothing.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <cmath>
 #include <limits>
