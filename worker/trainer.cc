@@ -243,8 +243,10 @@ class TrainingRun {
       times_.backward += SecondsSince(backward_start);
     }
 
+    const auto finish_start = Clock::now();
     AIMASS_ASSIGN_OR_RETURN(double exposed, sync_->Finish());
     times_.communication += exposed;
+    times_.backward += SecondsSince(finish_start) - exposed;  // collecting the gradients
 
     auto optimizer_start = Clock::now();
     AIMASS_ASSIGN_OR_RETURN(const bool applied, ApplyUpdate(epoch));

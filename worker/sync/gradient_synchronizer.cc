@@ -210,6 +210,9 @@ Result<double> GradientSynchronizer::Finish() {
     }
   }
   for (size_t i : uncollected) Collect(i);
+  // Collecting (copying into the flat buffer) is part of producing the gradients, not of
+  // communicating them: the exposed time starts here.
+  start = std::chrono::steady_clock::now();
   if (!options_.overlap) {
     for (size_t b = 0; b < buckets; ++b) AIMASS_RETURN_IF_ERROR(Reduce(b));
     return seconds_waited();

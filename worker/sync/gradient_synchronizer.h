@@ -66,9 +66,10 @@ class GradientSynchronizer {
   void ArmForLastBackward();
   // [loss sum, correct count] of this worker's step so far; write before the last backward.
   torch::Tensor& statistics() { return statistics_; }
-  // After the last backward: reduces what is left (also buckets of parameters that got no
-  // gradient) and waits for every bucket. Returns the seconds spent waiting here: the
-  // communication that backward did not hide.
+  // After the last backward: collects the gradients no hook took (all of them without overlap)
+  // and reduces what is left (also buckets of parameters that got no gradient), waiting for
+  // every bucket. Returns the seconds spent reducing and waiting here, after the collection:
+  // the communication that backward did not hide.
   Result<double> Finish();
 
   // What the finite check of a step found.
