@@ -22,7 +22,8 @@ class BuiltinNet : public torch::nn::Module {
 // activation channels-last, and LibTorch 1.13's CPU kernels over channels-last are much faster
 // than over NCHW: max-pool above all (5 to 7 ms per pool over NCHW at batch 64, one thread,
 // under 1 ms over channels-last), and the convolutions' own backward. Measured forward+backward
-// at batch 64, one thread: cnn 40 -> 23 ms, resnet 1.25x. Same values, other memory order; the
+// in one PyTorch process at batch 64, one thread: cnn 40 -> 23 ms, resnet 1.25x; in aimass the
+// cnn's forward 14.7 -> 7.8 ms (docs/benchmarks.md). Same values, other memory order; the
 // parameters stay as they are. Left alone on other devices.
 inline torch::Tensor ChannelsLastOnCpu(const torch::Tensor& images) {
   if (!images.is_cpu() || images.dim() != 4) return images;

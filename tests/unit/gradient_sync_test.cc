@@ -152,6 +152,25 @@ TEST_CASE("compressed gradients travel in 16 bits and come back as float32", "[s
   }
 }
 
+TEST_CASE("compressed gradients of one-parameter buckets are reduced in their own tensors", "[sync]") {
+  TinyNet net;
+  DoublingCommunicator communicator;
+  GradientSyncOptions options;
+  options.wire_dtype = torch::kBFloat16;
+  options.bucket_bytes = 1;  // one parameter per bucket; no statistics ride along when compressed
+  options.first_bucket_bytes = 1;
+  auto sync = GradientSynchronizer::Create(net.parameters(), communicator, options);
+  REQUIRE(sync.ok());
+  (*sync)->StartStep();
+  (*sync)->ArmForLastBackward();
+  net.loss(torch::ones({2, 4})).backward();
+  REQUIRE((*sync)->Finish().ok());
+  CHECK((*sync)->adopted_buckets() == 2);  // first and second; unused has no gradient to adopt
+  CHECK(torch::allclose(net.second.grad(), torch::full({3, 2}, 16.0)));
+  CHECK(torch::allclose(net.unused.grad(), torch::zeros({5})));
+  CHECK(communicator.reduced_sizes == (std::vector<int64_t>{5, 6, 12, 2}));
+}
+
 // ---- Several ranks in one process, over the loopback transport ----
 
 // A small two-layer network; every rank starts from the same weights (as after the initial

@@ -24,7 +24,7 @@ struct SgdScalars {
 // be null when scalars.momentum is 0. False: a gradient was NaN or Inf (the update is done all
 // the same).
 [[nodiscard]] bool SgdUpdate(float* parameters, const float* gradients, float* momentum, int64_t count,
-               const SgdScalars& scalars);
+                             const SgdScalars& scalars);
 
 struct AdamScalars {
   float beta1 = 0.9f;
@@ -40,6 +40,6 @@ struct AdamScalars {
 };
 
 [[nodiscard]] bool AdamUpdate(float* parameters, const float* gradients, float* exp_avg, float* exp_avg_sq,
-                int64_t count, const AdamScalars& scalars);
+                              int64_t count, const AdamScalars& scalars);
 
 }  // namespace aimass::worker::kernels

@@ -331,13 +331,14 @@ void FusedAdamOf<Base>::load(torch::serialize::InputArchive& archive) {
 template <typename Base>
 torch::Tensor FusedAdamOf<Base>::step(typename Base::LossClosure closure) {
   this->last_check_ = GradientCheck::kUnchecked;
-  if (!fused() || !flat_->Ready(this->param_groups())) return Base::step(std::move(closure));
+  auto& group = this->param_groups()[0];
+  const auto& options = static_cast<const Options&>(group.options());
+  // (fused() less the layout walk, which Ready repeats with the gradients.)
+  if (options.amsgrad() || !flat_->Ready(this->param_groups())) return Base::step(std::move(closure));
   using State = AdamStateOf<Base>;
   constexpr bool decoupled = std::is_same_v<Base, torch::optim::AdamW>;
   torch::NoGradGuard no_grad;
   torch::Tensor loss = RunClosure(closure);
-  auto& group = this->param_groups()[0];
-  const auto& options = static_cast<const Options&>(group.options());
   const auto& parameters = group.params();
   detail::FlatCore& core = *flat_;
   for (size_t i = 0; i < parameters.size(); ++i) {

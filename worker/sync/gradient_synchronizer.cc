@@ -14,9 +14,11 @@ class GradientSynchronizer::PostAccumulateHook final : public torch::autograd::F
  public:
   PostAccumulateHook(GradientSynchronizer* owner, size_t parameter)
       : owner_(owner), parameter_(parameter) {}
+  // `inputs`: the gradient autograd handed the accumulator. When the accumulator adopted it,
+  // .grad shares its memory, and it stays alive until the hooks are done.
   torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
-                                            const torch::autograd::variable_list&) override {
-    owner_->OnGradientReady(parameter_);
+                                            const torch::autograd::variable_list& inputs) override {
+    owner_->OnGradientReady(parameter_, inputs.empty() ? nullptr : &inputs.front());
     return outputs;
   }
 
@@ -78,6 +80,7 @@ Result<std::unique_ptr<GradientSynchronizer>> GradientSynchronizer::Create(
   }
   sync->buffers_ = sync->bucket_views_;
   sync->collected_.assign(parameters.size(), false);
+  sync->uncollected_.reserve(parameters.size());
   sync->pending_.assign(sync->plan_.buckets.size(), 0);
   sync->ready_.assign(sync->plan_.buckets.size(), false);
   if (options.overlap) {
@@ -123,13 +126,13 @@ void GradientSynchronizer::ArmForLastBackward() {
   armed_ = true;
 }
 
-void GradientSynchronizer::OnGradientReady(size_t parameter) {
+void GradientSynchronizer::OnGradientReady(size_t parameter, const torch::Tensor* accumulated) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!armed_ || collected_[parameter]) return;  // collected: a gradient arriving twice
     collected_[parameter] = true;
   }
-  Collect(parameter);  // outside the lock: a copy must not hold up the communication thread
+  Collect(parameter, accumulated);  // outside the lock: a copy must not hold up the communication thread
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const size_t bucket = plan_.bucket_of_parameter[parameter];
@@ -138,18 +141,22 @@ void GradientSynchronizer::OnGradientReady(size_t parameter) {
   changed_.notify_all();
 }
 
-void GradientSynchronizer::Collect(size_t parameter) {
+void GradientSynchronizer::Collect(size_t parameter, const torch::Tensor* accumulated) {
   torch::NoGradGuard no_grad;
   torch::Tensor& gradient = parameters_[parameter].mutable_grad();
   torch::Tensor& slot = slots_[parameter];
   const size_t bucket = plan_.bucket_of_parameter[parameter];
   // Adopted only when no other tensor shares its memory: the reduction writes it in place on
   // the communication thread while backward goes on (a view of a gradient that flows on to
-  // earlier layers must be copied).
+  // earlier layers must be copied). The accumulator's own input, when .grad is it, does not
+  // count: it is released once the hooks return.
+  const bool shared_with_input = gradient.defined() && accumulated != nullptr && accumulated->defined() &&
+                                 accumulated->storage().is_alias_of(gradient.storage());
+  const size_t own_references = shared_with_input ? 2 : 1;
   if (adopts_[bucket] && gradient.defined() && gradient.is_contiguous() &&
       gradient.scalar_type() == slot.scalar_type() && gradient.device() == slot.device() &&
-      gradient.sizes() == slot.sizes() && gradient.storage().use_count() == 1) {
-    buffers_[bucket] = gradient.view({-1});  // reduced in place: .grad stays this tensor
+      gradient.sizes() == slot.sizes() && gradient.storage().use_count() == own_references) {
+    buffers_[bucket] = gradient;  // reduced in place: .grad stays this tensor
     adopted_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -183,11 +190,12 @@ void GradientSynchronizer::CommunicationLoop() {
 }
 
 Status GradientSynchronizer::Reduce(size_t bucket) {
-  torch::Tensor& buffer = buffers_[bucket];
+  torch::Tensor& buffer = buffers_[bucket];  // any shape, contiguous
   if (staging_.empty()) return communicator_.AllreduceSum(buffer);
-  staging_[bucket].copy_(buffer);
+  torch::Tensor elements = buffer.view({-1});  // the staging buffer is flat
+  staging_[bucket].copy_(elements);
   AIMASS_RETURN_IF_ERROR(communicator_.AllreduceSum(staging_[bucket]));
-  buffer.copy_(staging_[bucket]);
+  elements.copy_(staging_[bucket]);
   return Status::Ok();
 }
 
@@ -200,16 +208,16 @@ Result<double> GradientSynchronizer::Finish() {
   };
   // Parameters whose gradients no hook collected: all of them without overlap, those that got
   // no gradient (unused in forward) with it. Backward is over: no hook runs any more.
-  std::vector<size_t> uncollected;
+  uncollected_.clear();  // reserved at Create: no allocation per step
   {
     std::lock_guard<std::mutex> lock(mutex_);
     armed_ = false;
     for (size_t i = 0; i < collected_.size(); ++i) {
-      if (!collected_[i]) uncollected.push_back(i);
+      if (!collected_[i]) uncollected_.push_back(i);
       collected_[i] = true;
     }
   }
-  for (size_t i : uncollected) Collect(i);
+  for (size_t i : uncollected_) Collect(i, nullptr);
   // Collecting (copying into the flat buffer) is part of producing the gradients, not of
   // communicating them: the exposed time starts here.
   start = std::chrono::steady_clock::now();
@@ -251,7 +259,7 @@ GradientSynchronizer::FiniteCheck GradientSynchronizer::CheckFinite() const {
   for (const torch::Tensor& parameter : parameters_) {
     if (!torch::isfinite(parameter.grad()).all().item<bool>()) check.gradients_finite = false;
   }
-  check.loss_finite = std::isfinite(statistics_[0].item<double>());
+  check.loss_finite = LossFinite();
   return check;
 }
 

@@ -81,7 +81,7 @@ class GradientSynchronizer {
   // After Finish: whether the reduced gradients and the summed loss are finite. It reads only
   // the allreduced buffer, which is the same on every worker, and NaN or Inf in any worker's
   // input reaches every worker's sum whatever the reduction order, so every worker comes to the
-  // same answer without a collective of its own. Cost: one sum over the flat buffer (memory
+  // same answer without a collective of its own. Cost: one sum over each reduced buffer (memory
   // bound, a few % of an optimizer step's own pass); only a non-finite sum takes the exact,
   // slower look (a sum of finite values that overflowed is not a non-finite gradient).
   FiniteCheck CheckFinite() const;
@@ -102,10 +102,11 @@ class GradientSynchronizer {
   class PostAccumulateHook;
 
   GradientSynchronizer(collective::Communicator& communicator, const GradientSyncOptions& options);
-  void OnGradientReady(size_t parameter);
+  // `accumulated`: what the accumulator was given (null when unknown).
+  void OnGradientReady(size_t parameter, const torch::Tensor* accumulated);
   // Hands parameter i's final gradient to its bucket (adopted, copied, or zeros when it has
   // none). Once per parameter and step, before its bucket is marked ready.
-  void Collect(size_t parameter);
+  void Collect(size_t parameter, const torch::Tensor* accumulated);
   void MarkReady(size_t bucket);  // REQUIRES(mutex_)
   void CommunicationLoop();
   Status Reduce(size_t bucket);
@@ -121,10 +122,12 @@ class GradientSynchronizer {
   std::vector<torch::Tensor> slots_;       // per parameter: its view of flat_, shaped like it
   std::vector<bool> adopts_;               // per bucket: reduces its one parameter's own gradient
   std::vector<torch::Tensor> bucket_views_;  // per bucket: its part of flat_ (bucket 0 with the head)
-  // Per bucket, what this step reduces: bucket_views_[b], or the adopted gradient. Written by
+  // Per bucket, what this step reduces: bucket_views_[b], or the adopted gradient (shaped like
+  // its parameter). Written by
   // Collect before the bucket is ready, read by the communication thread after.
   std::vector<torch::Tensor> buffers_;
   std::vector<bool> collected_;            // per parameter, this step; GUARDED_BY(mutex_)
+  std::vector<size_t> uncollected_;        // Finish's scratch: parameters no hook collected
   std::atomic<size_t> adopted_{0};
   // CheckFinite's sum, allocated once: the check runs every step and allocates nothing.
   mutable torch::Tensor finite_probe_;
