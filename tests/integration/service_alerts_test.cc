@@ -23,14 +23,15 @@ namespace {
 // A train config over the Fashion-MNIST slice (its test split is separate from the training
 // records), with the lines that differ per test appended.
 std::string AlertsYaml(uint32_t epochs, uint64_t limit, const std::string& optimizer,
-                       const std::string& extra) {
+                       const std::string& extra, uint32_t log_every = 1) {
   return "model: mlp\n"
          "data:\n"
          "  train: fashion-mnist/train\n"
          "  test: fashion-mnist/test\n"
          "  limit: " + std::to_string(limit) + "\n"
          "  normalize: {scale: 0.00392156862745098, mean: 0.2860, std: 0.3530}\n"
-         "training: {epochs: " + std::to_string(epochs) + ", batch_size: 16, seed: 7, log_every: 1}\n"
+         "training: {epochs: " + std::to_string(epochs) + ", batch_size: 16, seed: 7, log_every: " +
+         std::to_string(log_every) + "}\n"
          "optimizer: " + optimizer + "\n"
          "checkpoint: {every_steps: 0, every_seconds: 0}\n"
          "worker: {device: cpu, threads: 1}\n" + extra;
@@ -223,10 +224,13 @@ TEST_CASE("service alerts: a clean run raises none and its version has an evalua
 TEST_CASE("service alerts: a job silent for longer than stall_seconds raises stalled", "[service][alerts]") {
   TempDir dir;
   Service service(dir.Path("state"));
-  // Starting mpirun and the workers takes well over a millisecond without a step report: the
-  // monitor's first look (after one second) finds the job silent.
-  const int64_t id = service.Submit(
-      "train", AlertsYaml(1, 64, "{name: sgd, lr: 0.05, momentum: 0.9}", "monitor: {stall_seconds: 0.001}\n"), 1);
+  // The whole training set in one epoch with one step report at its end: seconds without a
+  // report, so the monitor's first look (after one second) finds the job silent, however fast
+  // the steps are.
+  const int64_t id = service.Submit("train",
+                                    AlertsYaml(1, 60000, "{name: sgd, lr: 0.05, momentum: 0.9}",
+                                               "monitor: {stall_seconds: 0.001}\n", /*log_every=*/1000000),
+                                    1);
   service.WaitForState(id, "succeeded");
   json::array alerts = AlertsOf(service, id);
   REQUIRE(alerts.size() == 1);
