@@ -22,6 +22,9 @@ struct TableInputConfig {
   bool require_success = true;    // refuse an export without its _SUCCESS marker
   uint64_t split_bytes = 64ull << 20;  // target size of a split of an uncompressed text file
   uint64_t max_record_bytes = 64ull << 20;  // max_record_mb: the most one record/line may take
+  // Not a config key: the resolved --data-root directories the service confines the table to
+  // (every file is opened through io::OpenForReading against them); empty: not confined (CLI).
+  std::vector<std::string> confine_to;
 };
 
 // Reads the TableInputConfig keys of `section` (path, format, delimiter, header, columns,

@@ -36,7 +36,8 @@ Result<std::vector<std::string>> DefaultFeatures(const DatasetSourceConfig& sour
     for (const tables::InputFile& file : files) {
       if (file.size == 0) continue;
       AIMASS_ASSIGN_OR_RETURN(
-          columns, tables::ReadDelimitedHeader(file, table.delimiter, table.max_record_bytes));
+          columns, tables::ReadDelimitedHeader(file, table.delimiter, table.max_record_bytes,
+                                               table.confine_to));
       if (!columns.empty()) break;
     }
   }
@@ -160,9 +161,8 @@ Result<DatasetIndex> IndexDataset(const DatasetSourceConfig& source, const Index
   index.feature_count = options.feature_count;
   index.num_classes = options.num_classes;
   AIMASS_ASSIGN_OR_RETURN(index.table, tables::TableOptionsFromInput(source.input).WithContext(root));
-  tables::ListOptions list_options;
-  list_options.require_success = source.input.require_success;
-  AIMASS_ASSIGN_OR_RETURN(index.files, tables::ListTable(root, list_options, env));
+  AIMASS_ASSIGN_OR_RETURN(index.files,
+                          tables::ListTable(root, tables::ListOptionsFromInput(source.input), env));
 
   std::vector<std::string> features = source.features;
   if (features.empty()) {
@@ -210,10 +210,9 @@ Result<std::vector<std::string>> FeatureColumns(const DatasetSourceConfig& sourc
   if (!source.features.empty()) return source.features;
   AIMASS_ASSIGN_OR_RETURN(tables::TableOptions table,
                           tables::TableOptionsFromInput(source.input).WithContext(source.input.path));
-  tables::ListOptions list_options;
-  list_options.require_success = source.input.require_success;
-  AIMASS_ASSIGN_OR_RETURN(std::vector<tables::InputFile> files,
-                          tables::ListTable(source.input.path, list_options, env));
+  AIMASS_ASSIGN_OR_RETURN(
+      std::vector<tables::InputFile> files,
+      tables::ListTable(source.input.path, tables::ListOptionsFromInput(source.input), env));
   return DefaultFeatures(source, table, files);
 }
 

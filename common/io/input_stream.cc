@@ -97,24 +97,18 @@ const char* CodecName(Codec codec) {
   return "unknown";
 }
 
-Result<std::unique_ptr<InputStream>> OpenFileStream(const std::string& path, uint64_t offset) {
-  int fd;
-  do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) {
-    const int error = errno;
-    return Status::FromCode(error == ENOENT ? StatusCode::kNotFound : StatusCode::kIOError,
-                            path + ": cannot open: " + strerror(error));
-  }
+Result<std::unique_ptr<InputStream>> OpenFileStream(const std::string& path, uint64_t offset,
+                                                    const ReadConfinement& confinement) {
+  AIMASS_ASSIGN_OR_RETURN(const int fd, OpenForReading(path, confinement));
   // A hint only: readers go front to back, so a larger readahead pays.
   (void)::posix_fadvise(fd, static_cast<off_t>(offset), 0, POSIX_FADV_SEQUENTIAL);
   return std::unique_ptr<InputStream>(new FileStream(path, fd, offset));
 }
 
 Result<std::unique_ptr<InputStream>> OpenDecompressedStream(const std::string& path, Codec codec,
-                                                            uint64_t max_block_bytes) {
-  AIMASS_ASSIGN_OR_RETURN(std::unique_ptr<InputStream> raw, OpenFileStream(path));
+                                                            uint64_t max_block_bytes,
+                                                            const ReadConfinement& confinement) {
+  AIMASS_ASSIGN_OR_RETURN(std::unique_ptr<InputStream> raw, OpenFileStream(path, 0, confinement));
   switch (codec) {
     case Codec::kNone: return raw;
     case Codec::kGzip:

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "common/io/confined_file.h"
 #include "common/io/record_limit.h"
 #include "common/status.h"
 
@@ -40,13 +41,17 @@ class InputStream {
   virtual Result<size_t> Read(char* data, size_t size) = 0;
 };
 
-// The raw bytes of `path` from byte `offset` to its end.
-Result<std::unique_ptr<InputStream>> OpenFileStream(const std::string& path, uint64_t offset = 0);
+// The raw bytes of `path` from byte `offset` to its end. Opened by OpenForReading
+// (confined_file.h): a regular file, inside `confinement.roots` when any are given.
+Result<std::unique_ptr<InputStream>> OpenFileStream(const std::string& path, uint64_t offset = 0,
+                                                    const ReadConfinement& confinement = {});
 
 // The whole of `path`, decompressed with `codec`. `max_block_bytes` caps the lengths a codec
 // reads from the file before it allocates (snappy's chunk lengths; the streaming codecs use
 // fixed buffers and need none): a length over it is Corruption naming the byte offset.
+// Opened as OpenFileStream opens it.
 Result<std::unique_ptr<InputStream>> OpenDecompressedStream(
-    const std::string& path, Codec codec, uint64_t max_block_bytes = kDefaultMaxRecordBytes);
+    const std::string& path, Codec codec, uint64_t max_block_bytes = kDefaultMaxRecordBytes,
+    const ReadConfinement& confinement = {});
 
 }  // namespace aimass::io

@@ -71,7 +71,18 @@ struct TableOptions {
   // snappy chunk): input.max_record_mb. A longer one fails the split with an error naming the
   // file and byte offset instead of growing a buffer without bound.
   uint64_t max_record_bytes = io::kDefaultMaxRecordBytes;
+
+  // The resolved data roots every file of the table must lie in when it is opened (the service
+  // sets them; empty: not confined, the CLI). Travels to workers in TableSpec.confine_to.
+  std::vector<std::string> confine_to;
 };
+
+// How a reader opens `file` under `options`: confined to options.confine_to, refusals naming
+// the file by its relative path.
+inline io::ReadConfinement ConfinementOf(const InputFile& file, const TableOptions& options) {
+  return io::ReadConfinement{options.confine_to,
+                             file.relative_path.empty() ? file.path : file.relative_path};
+}
 
 // What a record reader yields.
 struct TableRecord {

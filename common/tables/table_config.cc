@@ -23,6 +23,14 @@ Result<TableOptions> TableOptionsFromInput(const TableInputConfig& input) {
   options.header = input.header;
   options.columns = input.columns;
   options.max_record_bytes = input.max_record_bytes;
+  options.confine_to = input.confine_to;
+  return options;
+}
+
+ListOptions ListOptionsFromInput(const TableInputConfig& input) {
+  ListOptions options;
+  options.require_success = input.require_success;
+  options.confine_to = input.confine_to;
   return options;
 }
 

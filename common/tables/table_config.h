@@ -5,10 +5,15 @@
 #include "common/config/table_input_config.h"
 #include "common/status.h"
 #include "common/tables/table.h"
+#include "common/tables/table_listing.h"
 
 namespace aimass::tables {
 
 // Format, delimiter, header and columns; the caller fills the id and feature columns.
+// Carries input.confine_to.
 Result<TableOptions> TableOptionsFromInput(const TableInputConfig& input);
+
+// How the table is listed: require_success and confine_to from `input`.
+ListOptions ListOptionsFromInput(const TableInputConfig& input);
 
 }  // namespace aimass::tables

@@ -43,8 +43,15 @@ std::string UnescapeHive(const std::string& text) {
 
 struct Walk {
   const std::string& root;
+  const std::vector<std::string>& confine_to;
   Env& env;
   std::vector<InputFile> files;
+
+  // `relative` must resolve inside the roots before it is listed, stat'ed or read.
+  Status Confined(const std::string& relative) const {
+    return io::CheckConfined(relative.empty() ? root : JoinPath(root, relative),
+                             relative.empty() ? root : relative, confine_to);
+  }
 
   Status Directory(const std::string& relative, const PartitionValues& partitions, int depth) {
     if (depth > kMaxDepth) {
@@ -52,11 +59,14 @@ struct Walk {
                            ": directories nested too deeply (a symbolic link loop?)");
     }
     const std::string path = relative.empty() ? root : JoinPath(root, relative);
+    AIMASS_RETURN_IF_ERROR(Confined(relative));
     auto entries = env.ListDirectory(path);
     if (!entries.ok()) return entries.status();
     for (FileInfo& entry : entries.value()) {
       if (IsHidden(entry.name)) continue;
       const std::string child = relative.empty() ? entry.name : relative + "/" + entry.name;
+      // Before the entry is used at all (Directory checks a directory itself before listing it).
+      if (!entry.is_directory) AIMASS_RETURN_IF_ERROR(Confined(child));
       if (entry.is_directory) {
         std::string key, value;
         if (ParsePartitionDirectory(entry.name, &key, &value)) {
@@ -95,6 +105,9 @@ Result<std::vector<InputFile>> ListTable(const std::string& root, const ListOpti
                                          Env& env) {
   if (root.empty()) return Status::Error("input table: no path given");
   if (!env.Exists(root)) return Status::Error(root + ": input table does not exist");
+  // The root as named was confined by whoever named it; checked again here, as it is resolved
+  // now rather than when the job was submitted.
+  AIMASS_RETURN_IF_ERROR(io::CheckConfined(root, root, options.confine_to));
   auto info = env.Stat(root);
   if (!info.ok()) return info.status();
   if (!info->is_directory) {
@@ -105,7 +118,7 @@ Result<std::vector<InputFile>> ListTable(const std::string& root, const ListOpti
                          ": no _SUCCESS marker: the export is incomplete or still running (set "
                          "input.require_success: false to read it anyway)");
   }
-  Walk walk{root, env, {}};
+  Walk walk{root, options.confine_to, env, {}};
   AIMASS_RETURN_IF_ERROR(walk.Directory("", {}, 0));
   if (walk.files.empty()) {
     return Status::Error(root +

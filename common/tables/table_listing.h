@@ -6,6 +6,13 @@
 // Directories named `key=value` are Hive partitions: their values (Hive's %XX escapes undone)
 // are attached to every file below them, outermost first. Other directories are walked too and
 // add no partition.
+//
+// Confined (ListOptions::confine_to, set by the service): the root and every directory walked
+// must resolve inside a data root before it is listed, and every part file before it is
+// listed, so that a symbolic link leading out of the roots fails the listing (and the job, or
+// the dataset's profile) before anything is read through it. The refusal names the entry by its
+// path below the table root, never by where it leads. Readers check each file again when they
+// open it (io::OpenForReading): the listing is checked by name, the open by descriptor.
 #pragma once
 
 #include <string>
@@ -21,6 +28,8 @@ struct ListOptions {
   // The job that wrote the export creates `_SUCCESS` in the root when it commits; without it the
   // export may be partial or still being written.
   bool require_success = true;
+  // Resolved data roots the table's files and directories must lie in; empty: not confined.
+  std::vector<std::string> confine_to;
 };
 
 // Every part file below `root`, sorted by relative path (so the list, and the splits planned

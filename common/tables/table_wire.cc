@@ -17,6 +17,8 @@ void EncodeTable(const TableOptions& options, const std::vector<InputFile>& file
   spec->set_feature_count(options.feature_count);
   spec->set_leading_values(options.leading_values);
   spec->set_max_record_bytes(options.max_record_bytes);
+  spec->clear_confine_to();
+  for (const auto& root : options.confine_to) spec->add_confine_to(root);
   spec->clear_files();
   for (const auto& file : files) {
     proto::TableFile* out = spec->add_files();
@@ -56,6 +58,7 @@ void DecodeTable(const proto::TableSpec& spec, TableOptions* options, std::vecto
   // 0: a spec from a coordinator that predates the field; the default cap applies.
   options->max_record_bytes =
       spec.max_record_bytes() != 0 ? spec.max_record_bytes() : io::kDefaultMaxRecordBytes;
+  options->confine_to.assign(spec.confine_to().begin(), spec.confine_to().end());
 }
 
 }  // namespace aimass::tables

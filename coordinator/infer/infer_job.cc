@@ -245,9 +245,8 @@ class InferJob::Impl {
     if (table_.feature_columns.empty() && table_.format != tables::TableFormat::kIdx) {
       return Status::Error("schema.features: missing (the columns that make up the model input)");
     }
-    tables::ListOptions list_options;
-    list_options.require_success = config_.input.require_success;
-    AIMASS_ASSIGN_OR_RETURN(files_, tables::ListTable(config_.input.path, list_options, env_));
+    AIMASS_ASSIGN_OR_RETURN(files_, tables::ListTable(config_.input.path,
+                                                      tables::ListOptionsFromInput(config_.input), env_));
     splits_ = tables::PlanSplits(files_, table_.format, config_.input.split_bytes);
     for (const auto& file : files_) input_bytes_ += file.size;
     return CheckFirstRecord();

@@ -6,12 +6,6 @@ namespace aimass::service {
 
 namespace fs = std::filesystem;
 
-bool IsInside(const std::string& path, const std::string& root) {
-  if (root == "/") return !path.empty() && path[0] == '/';
-  return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
-                          path[root.size()] == '/');
-}
-
 Result<DataRoots> DataRoots::Create(const std::vector<std::string>& roots) {
   DataRoots created;
   for (const std::string& root : roots) {
@@ -43,8 +37,9 @@ Result<std::string> DataRoots::Confine(const std::string& key, const std::string
   for (const std::string& root : roots_) {
     if (IsInside(text, root)) return text;
   }
-  return Status::PermissionDenied(key + ": '" + path + "' resolves to " + text +
-                                  ", outside every --data-root");
+  // Names the path as given, not where it resolves: a link's target outside the roots is the
+  // server's business, not the submitter's.
+  return Status::PermissionDenied(key + ": '" + path + "' resolves outside every --data-root");
 }
 
 }  // namespace aimass::service

@@ -10,12 +10,17 @@
 // race: a directory swapped for a symlink between the check and the job's use. The roots are
 // meant to be directories only trusted users can change.
 //
+// Only the named path is confined here. What lies inside a table directory is confined when it
+// is listed and opened: the service passes roots() along with the table (TableInputConfig::
+// confine_to), and every reader opens through io::OpenForReading (common/io/confined_file.h).
+//
 // Thread safety: immutable after Create; const methods may be called concurrently.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "common/io/confined_file.h"
 #include "common/status.h"
 
 namespace aimass::service {
@@ -35,7 +40,8 @@ class DataRoots {
   std::vector<std::string> roots_;
 };
 
-// True when `path` is `root` or lies below it (both already resolved).
-bool IsInside(const std::string& path, const std::string& root);
+// True when `path` is `root` or lies below it (both already resolved): the one test the
+// service and the readers share.
+using io::IsInside;
 
 }  // namespace aimass::service

@@ -84,14 +84,15 @@ Result<DatasetSource> ParseDatasetSource(const std::string& text) {
 }
 
 Result<DatasetProfileResult> ProfileDataset(const std::string& request_json, const std::string& input_path,
-                                            Env& env, uint64_t max_sample, const std::function<bool()>& cancelled) {
+                                            Env& env, uint64_t max_sample, const std::function<bool()>& cancelled,
+                                            const std::vector<std::string>& confine_to) {
   const auto stop = [&cancelled] { return cancelled && cancelled(); };
   AIMASS_ASSIGN_OR_RETURN(DatasetSource source, ParseDatasetSource(request_json));
   source.input.path = input_path;
+  source.input.confine_to = confine_to;
   AIMASS_ASSIGN_OR_RETURN(tables::TableOptions table, tables::TableOptionsFromInput(source.input));
-  tables::ListOptions list_options;
-  list_options.require_success = source.input.require_success;
-  AIMASS_ASSIGN_OR_RETURN(std::vector<tables::InputFile> files, tables::ListTable(input_path, list_options, env));
+  AIMASS_ASSIGN_OR_RETURN(std::vector<tables::InputFile> files,
+                          tables::ListTable(input_path, tables::ListOptionsFromInput(source.input), env));
 
   std::vector<std::string> columns = source.features;
   if (columns.empty()) {
@@ -103,7 +104,8 @@ Result<DatasetProfileResult> ProfileDataset(const std::string& request_json, con
     if (table.header) {
       for (const tables::InputFile& file : files) {
         if (file.size == 0) continue;
-        AIMASS_ASSIGN_OR_RETURN(columns, tables::ReadDelimitedHeader(file, table.delimiter, table.max_record_bytes));
+        AIMASS_ASSIGN_OR_RETURN(columns, tables::ReadDelimitedHeader(file, table.delimiter, table.max_record_bytes,
+                                                                     table.confine_to));
         if (!columns.empty()) break;
       }
     }
@@ -203,8 +205,8 @@ Result<DatasetProfileResult> ProfileDataset(const std::string& request_json, con
   return result;
 }
 
-DatasetProfiler::DatasetProfiler(SharedStore& store, ProfileFiles& profiles, Env& env)
-    : store_(store), profiles_(profiles), env_(env) {}
+DatasetProfiler::DatasetProfiler(SharedStore& store, ProfileFiles& profiles, Env& env, const DataRoots& roots)
+    : store_(store), profiles_(profiles), env_(env), roots_(roots) {}
 
 DatasetProfiler::~DatasetProfiler() {
   {
@@ -254,7 +256,7 @@ void DatasetProfiler::ProfileOne(const std::string& name) {
   json::array schema;
   DatasetProfileResult result;
   auto profiled = ProfileDataset(dataset->input_yaml, dataset->input_path, env_, kDefaultSampleRecords,
-                                 [this] { return stopping_.load(); });
+                                 [this] { return stopping_.load(); }, roots_.roots());
   // Stopped by the server's shutdown: left `profiling`, done again at the next start.
   if (!profiled.ok() && profiled.status().code() == StatusCode::kCancelled) return;
   if (profiled.ok()) {

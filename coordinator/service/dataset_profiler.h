@@ -62,16 +62,20 @@ struct DatasetSource {
 
 // Profiles the dataset whose registered request text is `request_json` ({"input": ...,
 // "schema": ...}) at `input_path` (already confined). Errors name the file or key; kCancelled
-// once `cancelled` (polled between records, may be empty) says so.
+// once `cancelled` (polled between records, may be empty) says so. `confine_to`: the resolved
+// data roots every file of the table must lie in (a part file linked outside them fails the
+// profile, kPermissionDenied, naming the file by its path in the table); empty: not confined.
 [[nodiscard]] Result<DatasetProfileResult> ProfileDataset(const std::string& request_json,
                                                           const std::string& input_path, Env& env,
                                                           uint64_t max_sample = 20000,
-                                                          const std::function<bool()>& cancelled = {});
+                                                          const std::function<bool()>& cancelled = {},
+                                                          const std::vector<std::string>& confine_to = {});
 
 class DatasetProfiler {
  public:
-  // References must outlive the profiler. Start picks up datasets left `profiling`.
-  DatasetProfiler(SharedStore& store, ProfileFiles& profiles, Env& env);
+  // References must outlive the profiler. Start picks up datasets left `profiling`. Tables are
+  // read confined to `roots`.
+  DatasetProfiler(SharedStore& store, ProfileFiles& profiles, Env& env, const DataRoots& roots);
   ~DatasetProfiler();
   DatasetProfiler(const DatasetProfiler&) = delete;
   DatasetProfiler& operator=(const DatasetProfiler&) = delete;
@@ -86,6 +90,7 @@ class DatasetProfiler {
   SharedStore& store_;
   ProfileFiles& profiles_;
   Env& env_;
+  const DataRoots& roots_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::string> queue_;  // GUARDED_BY(mutex_)

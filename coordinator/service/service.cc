@@ -249,7 +249,7 @@ int RunService(const ServiceOptions& options) {
   // Drift alerts go to the job's log and to the alert center.
   DataMonitoring monitoring(store, *roots, profiles, env, &alerts);
   scheduler.EnableDataMonitoring(&monitoring);
-  DatasetProfiler dataset_profiler(store, profiles, env);
+  DatasetProfiler dataset_profiler(store, profiles, env, *roots);
 
   ApiOptions api_options;
   api_options.state_dir = state_dir;

@@ -26,9 +26,13 @@ Result<PreparedJob> PrepareSubmittedJob(const std::string& kind, const std::stri
     TrainConfig config = std::move(parsed).value();
     AIMASS_ASSIGN_OR_RETURN(config.data.train.input.path,
                             roots.Confine("data.train", config.data.train.input.path));
+    // The table's directory is confined above; its files are checked as they are listed and
+    // opened, by the coordinator and by every worker (common/io/confined_file.h).
+    config.data.train.input.confine_to = roots.roots();
     if (!config.data.test.input.path.empty()) {
       AIMASS_ASSIGN_OR_RETURN(config.data.test.input.path,
                               roots.Confine("data.test", config.data.test.input.path));
+      config.data.test.input.confine_to = roots.roots();
     }
     if (models::IsTorchScriptName(config.model.name)) {
       AIMASS_ASSIGN_OR_RETURN(std::string file,
@@ -52,6 +56,7 @@ Result<PreparedJob> PrepareSubmittedJob(const std::string& kind, const std::stri
       AIMASS_ASSIGN_OR_RETURN(config.model, roots.Confine("model", config.model));
     }
     AIMASS_ASSIGN_OR_RETURN(config.input.path, roots.Confine("input.path", config.input.path));
+    config.input.confine_to = roots.roots();  // and its files, wherever they are opened
     AIMASS_ASSIGN_OR_RETURN(config.output.path, PlaceOutput("output.path", config.output.path,
                                                             job_dir + "/output", roots));
     job.directory = config.output.path;

@@ -1,6 +1,8 @@
 #include "tests/temp_dir.h"
+#include "common/tables/record_reader.h"
 #include "common/tables/split_planner.h"
 #include "common/tables/table_listing.h"
+#include "common/tables/text/delimited_reader.h"
 
 #include "tests/catch.h"
 #include <filesystem>
@@ -223,6 +225,117 @@ TEST_CASE("PlanSplits: compressed files and binary formats are whole-file splits
   REQUIRE(splits.size() == 1);
   CHECK(splits[0].whole_file);
   CHECK(splits[0].end == 100);
+}
+
+// A table inside a data root beside a directory outside it holding a secret file.
+struct ConfinedTable {
+  TempDir dir;
+  std::string root;     // the data root
+  std::string table;    // root/table
+  std::string outside;  // beside the root
+  std::string secret;
+
+  ConfinedTable() {
+    const std::string base = fs::canonical(dir.path()).string();
+    root = base + "/root";
+    table = root + "/table";
+    outside = base + "/outside";
+    fs::create_directories(table);
+    fs::create_directories(outside);
+    WriteRaw(table + "/_SUCCESS", "");
+    WriteRaw(table + "/part-00000.csv", "a,b\n1,2\n");
+    secret = outside + "/secret.csv";
+    WriteRaw(secret, "password_column,hash_column\nroot,xyz\n");
+  }
+  ListOptions Confined() const {
+    ListOptions options;
+    options.confine_to = {root};
+    return options;
+  }
+};
+
+void RequireRefusedQuietly(const Status& status, const ConfinedTable& t, const std::string& name) {
+  REQUIRE_FALSE(status.ok());
+  CHECK(status.code() == StatusCode::kPermissionDenied);
+  CHECK(status.message().find(name) != std::string::npos);
+  CHECK(status.message().find(t.outside) == std::string::npos);
+  CHECK(status.message().find("password_column") == std::string::npos);
+}
+
+TEST_CASE("ListTable with roots: a part file linked outside them fails the listing, naming it by its "
+          "path in the table only",
+          "[tables][listing][confined]") {
+  ConfinedTable t;
+  fs::create_symlink(t.secret, t.table + "/part-00001.csv");
+  auto files = ListTable(t.table, t.Confined(), Env::Default());
+  RequireRefusedQuietly(files.status(), t, "part-00001.csv");
+
+  // Without roots (the CLI) the link is listed as before.
+  auto unconfined = ListTable(t.table, ListOptions{}, Env::Default());
+  REQUIRE(unconfined.ok());
+  CHECK(unconfined->size() == 2);
+}
+
+TEST_CASE("ListTable with roots: a directory linked outside them is neither walked nor listed",
+          "[tables][listing][confined]") {
+  ConfinedTable t;
+  fs::create_directory_symlink(t.outside, t.table + "/dt=2026-01-01");
+  auto files = ListTable(t.table, t.Confined(), Env::Default());
+  RequireRefusedQuietly(files.status(), t, "dt=2026-01-01");
+  CHECK(files.status().message().find("secret.csv") == std::string::npos);
+
+  // The table's root itself, linked from inside the roots to outside them.
+  fs::create_directory_symlink(t.outside, t.root + "/elsewhere");
+  auto root = ListTable(t.root + "/elsewhere", t.Confined(), Env::Default());
+  REQUIRE_FALSE(root.ok());
+  CHECK(root.status().code() == StatusCode::kPermissionDenied);
+  CHECK(root.status().message().find(t.outside) == std::string::npos);
+}
+
+TEST_CASE("ListTable with roots: links that stay inside them are listed", "[tables][listing][confined]") {
+  ConfinedTable t;
+  fs::create_directories(t.root + "/shared/dt=1");
+  WriteRaw(t.root + "/shared/dt=1/part.csv", "a,b\n3,4\n");
+  fs::create_symlink(t.table + "/part-00000.csv", t.table + "/part-00001.csv");
+  fs::create_directory_symlink(t.root + "/shared/dt=1", t.table + "/dt=1");
+  auto files = ListTable(t.table, t.Confined(), Env::Default());
+  REQUIRE(files.ok());
+  CHECK(RelativePaths(*files) ==
+        std::vector<std::string>{"dt=1/part.csv", "part-00000.csv", "part-00001.csv"});
+}
+
+TEST_CASE("Readers with TableOptions::confine_to refuse a part file linked outside the roots",
+          "[tables][confined]") {
+  ConfinedTable t;
+  fs::create_symlink(t.secret, t.table + "/part-00001.csv");
+  // As a job would meet it had the link appeared after the listing: the file as listed unconfined.
+  auto files = ListTable(t.table, ListOptions{}, Env::Default());
+  REQUIRE(files.ok());
+  const InputFile& linked = files->at(1);
+  REQUIRE(linked.relative_path == "part-00001.csv");
+
+  TableOptions options;
+  options.header = true;
+  options.feature_columns = {"a"};
+  options.feature_count = 1;
+  options.confine_to = {t.root};
+  for (bool whole : {true, false}) {
+    Split split{0, 1, 0, linked.size, whole};
+    auto reader = OpenRecordReader(linked, split, options);
+    RequireRefusedQuietly(reader.status(), t, "part-00001.csv");
+  }
+  auto header = ReadDelimitedHeader(linked, ',', io::kDefaultMaxRecordBytes, options.confine_to);
+  RequireRefusedQuietly(header.status(), t, "part-00001.csv");
+  for (TableFormat format : {TableFormat::kJsonLines, TableFormat::kTfRecord, TableFormat::kAvro,
+                             TableFormat::kIdx}) {
+    options.format = format;
+    auto reader = OpenRecordReader(linked, Split{0, 1, 0, linked.size, true}, options);
+    RequireRefusedQuietly(reader.status(), t, "part-00001.csv");
+  }
+  // The file inside is read as ever.
+  options.format = TableFormat::kDelimited;
+  auto inside = OpenRecordReader(files->at(0), Split{0, 0, 0, files->at(0).size, true}, options);
+  REQUIRE(inside.ok());
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include <unistd.h>
+
 #include "common/tables/binary/avro_container_check.h"
 #include "common/tables/binary/reader_support.h"
 
@@ -371,11 +373,14 @@ Result<std::unique_ptr<RecordReader>> OpenAvroReader(const InputFile& file, cons
                          ") are not supported; Avro compresses its blocks inside the container "
                          "(avro.codec deflate or snappy)");
   }
-  errno = 0;
-  FILE* fp = std::fopen(file.path.c_str(), "rb");
+  // Opened as every table file is (io::OpenForReading: a regular file inside the data roots),
+  // then handed to stdio for libavro.
+  AIMASS_ASSIGN_OR_RETURN(const int fd, io::OpenForReading(file.path, ConfinementOf(file, options)));
+  FILE* fp = ::fdopen(fd, "rb");
   if (fp == nullptr) {
-    return Status::Error(name + ": cannot open: " +
-                         (errno != 0 ? std::strerror(errno) : "unknown error"));
+    const int error = errno;
+    ::close(fd);
+    return Status::Error(name + ": cannot open: " + std::strerror(error));
   }
   // libavro allocates whatever lengths the file announces: check them all first.
   if (Status checked = binary::CheckAvroContainer(fp, name, options.max_record_bytes);

@@ -205,7 +205,8 @@ Result<std::unique_ptr<RecordReader>> OpenIdxReader(const InputFile& file, const
 
   AIMASS_ASSIGN_OR_RETURN(std::unique_ptr<io::InputStream> stream,
                           io::OpenDecompressedStream(file.path, file.codec,
-                                                     options.max_record_bytes));
+                                                     options.max_record_bytes,
+                                                     ConfinementOf(file, options)));
   ByteReader input(std::move(stream));
   unsigned char magic[4];
   AIMASS_ASSIGN_OR_RETURN(const size_t magic_got,

@@ -234,7 +234,8 @@ Result<std::unique_ptr<RecordReader>> OpenTfRecordReader(const InputFile& file,
   AIMASS_RETURN_IF_ERROR(binary::CheckWholeFileSplit(file, split, "TFRecord"));
   AIMASS_ASSIGN_OR_RETURN(std::unique_ptr<io::InputStream> stream,
                           io::OpenDecompressedStream(file.path, file.codec,
-                                                     options.max_record_bytes));
+                                                     options.max_record_bytes,
+                                                     ConfinementOf(file, options)));
   return std::unique_ptr<RecordReader>(
       std::make_unique<TfRecordReader>(file, options, std::move(stream)));
 }

@@ -163,7 +163,7 @@ class DelimitedReader final : public RecordReader {
 
   Status Open(const InputFile& file, const Split& split, const TableOptions& options) {
     AIMASS_ASSIGN_OR_RETURN(lines_, LineReader::Open(file, split, LineReader::kDefaultBufferSize,
-                                                     options.max_record_bytes));
+                                                     options.max_record_bytes, options.confine_to));
     std::vector<std::string> columns;
     if (options.header) {
       Line header;
@@ -174,7 +174,8 @@ class DelimitedReader final : public RecordReader {
       } else {
         Split first{split.index, split.file, 0, file.size, /*whole_file=*/true};
         AIMASS_ASSIGN_OR_RETURN(header_lines_, LineReader::Open(file, first, kHeaderBufferSize,
-                                                                options.max_record_bytes));
+                                                                options.max_record_bytes,
+                                                                options.confine_to));
         AIMASS_ASSIGN_OR_RETURN(found, header_lines_->Next(&header));
         skip_header_ = found;
       }
@@ -303,10 +304,11 @@ Result<std::unique_ptr<RecordReader>> OpenDelimitedReader(const InputFile& file,
 }
 
 Result<std::vector<std::string>> ReadDelimitedHeader(const InputFile& file, char delimiter,
-                                                     uint64_t max_line_bytes) {
+                                                     uint64_t max_line_bytes,
+                                                     const std::vector<std::string>& confine_to) {
   Split whole{0, 0, 0, file.size, /*whole_file=*/true};
   AIMASS_ASSIGN_OR_RETURN(auto lines, text::LineReader::Open(file, whole, kHeaderBufferSize,
-                                                             max_line_bytes));
+                                                             max_line_bytes, confine_to));
   text::Line header;
   AIMASS_ASSIGN_OR_RETURN(bool found, lines->Next(&header));
   std::vector<std::string> columns;

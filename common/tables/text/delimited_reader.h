@@ -37,8 +37,10 @@ Result<std::unique_ptr<RecordReader>> OpenDelimitedReader(const InputFile& file,
 
 // The column names in the first non-empty line of `file` (a header line), split as records are;
 // empty when the file has no non-empty line. Lets a caller learn a table's columns up front.
-// A header line over `max_line_bytes` is an error (see LineReader).
+// A header line over `max_line_bytes` is an error (see LineReader). `confine_to`: the table's
+// TableOptions::confine_to.
 Result<std::vector<std::string>> ReadDelimitedHeader(
-    const InputFile& file, char delimiter, uint64_t max_line_bytes = io::kDefaultMaxRecordBytes);
+    const InputFile& file, char delimiter, uint64_t max_line_bytes = io::kDefaultMaxRecordBytes,
+    const std::vector<std::string>& confine_to = {});
 
 }  // namespace aimass::tables

@@ -142,7 +142,7 @@ class JsonLinesReader final : public RecordReader {
   Status Open(const InputFile& file, const Split& split, const TableOptions& options) {
     AIMASS_ASSIGN_OR_RETURN(projection_, text::ResolveProjection(file, options, nullptr));
     AIMASS_ASSIGN_OR_RETURN(lines_, LineReader::Open(file, split, LineReader::kDefaultBufferSize,
-                                                     options.max_record_bytes));
+                                                     options.max_record_bytes, options.confine_to));
     return Status::Ok();
   }
 

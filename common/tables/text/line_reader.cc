@@ -8,14 +8,17 @@ namespace aimass::tables::text {
 
 Result<std::unique_ptr<LineReader>> LineReader::Open(const InputFile& file, const Split& split,
                                                      size_t buffer_size,
-                                                     uint64_t max_line_bytes) {
+                                                     uint64_t max_line_bytes,
+                                                     const std::vector<std::string>& confine_to) {
+  const io::ReadConfinement confinement{
+      confine_to, file.relative_path.empty() ? file.path : file.relative_path};
   if (split.whole_file) {
     std::unique_ptr<io::InputStream> stream;
     if (file.codec == io::Codec::kNone) {
-      AIMASS_ASSIGN_OR_RETURN(stream, io::OpenFileStream(file.path, 0));
+      AIMASS_ASSIGN_OR_RETURN(stream, io::OpenFileStream(file.path, 0, confinement));
     } else {
       AIMASS_ASSIGN_OR_RETURN(
-          stream, io::OpenDecompressedStream(file.path, file.codec, max_line_bytes));
+          stream, io::OpenDecompressedStream(file.path, file.codec, max_line_bytes, confinement));
     }
     return std::make_unique<LineReader>(std::move(stream), file.relative_path, 0, kNoEnd,
                                         /*skip_partial=*/false, /*count_lines=*/true,
@@ -28,7 +31,7 @@ Result<std::unique_ptr<LineReader>> LineReader::Open(const InputFile& file, cons
   }
   const uint64_t start = split.begin == 0 ? 0 : split.begin - 1;
   std::unique_ptr<io::InputStream> stream;
-  AIMASS_ASSIGN_OR_RETURN(stream, io::OpenFileStream(file.path, start));
+  AIMASS_ASSIGN_OR_RETURN(stream, io::OpenFileStream(file.path, start, confinement));
   return std::make_unique<LineReader>(std::move(stream), file.relative_path, start, split.end,
                                       /*skip_partial=*/split.begin > 0,
                                       /*count_lines=*/split.begin == 0, buffer_size,

@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/io/input_stream.h"
 #include "common/status.h"
@@ -41,10 +42,12 @@ class LineReader {
   static constexpr uint64_t kNoEnd = ~uint64_t{0};
 
   // Opens the split's stream: the raw file from begin - 1 for a byte range (which must be of an
-  // uncompressed file), the decompressed whole file for a whole-file split.
+  // uncompressed file), the decompressed whole file for a whole-file split. `confine_to`: the
+  // table's TableOptions::confine_to (io::OpenForReading refuses a file outside them).
   static Result<std::unique_ptr<LineReader>> Open(
       const InputFile& file, const Split& split, size_t buffer_size = kDefaultBufferSize,
-      uint64_t max_line_bytes = io::kDefaultMaxRecordBytes);
+      uint64_t max_line_bytes = io::kDefaultMaxRecordBytes,
+      const std::vector<std::string>& confine_to = {});
 
   // Over an already open stream whose first byte is at `stream_offset` of the file.
   // `skip_partial`: discard through the first '\n' (the stream starts at begin - 1).
