@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "common/log.h"
+
 namespace aimass::coordinator {
 
 namespace {
@@ -32,7 +34,8 @@ void ProgressReporter::ProgressLine(const std::string& text) {
   auto now = std::chrono::steady_clock::now();
   if (!interactive_ && now - last_printed_ < kNonInteractiveInterval) return;
   last_printed_ = now;
-  const char* line = text.c_str();
+  const std::string escaped = EscapeForLog(text);
+  const char* line = escaped.c_str();
   if (interactive_) {
     std::fprintf(out_, "\r\033[K%s", line);
     progress_shown_ = true;
@@ -47,7 +50,8 @@ void ProgressReporter::Line(const std::string& text) {
     std::fprintf(out_, "\r\033[K");
     progress_shown_ = false;
   }
-  std::fprintf(out_, "%s\n", text.c_str());
+  // One message, one line: a newline inside it (a peer's or a file's text) is written escaped.
+  std::fprintf(out_, "%s\n", EscapeForLog(text).c_str());
   std::fflush(out_);
 }
 

@@ -15,6 +15,7 @@
 
 #include "common/aimass.pb.h"
 #include "common/env.h"
+#include "common/log.h"
 #include "common/net/frame.h"
 #include "common/net/handshake.h"
 
@@ -278,12 +279,13 @@ class WorkerHub::Impl {
       return false;
     }
     const proto::Hello& hello = message.hello();
-    std::string claim = "rank " + std::to_string(hello.rank()) + ", host " + hello.host() +
+    // Until the proof checks, every field is the peer's word: escaped and capped in log lines.
+    std::string claim = "rank " + std::to_string(hello.rank()) + ", host " + EscapeForLog(hello.host(), 128) +
                         ", pid " + std::to_string(hello.pid());
     if (hello.job_id() != options_.job_id) {
       // A stale worker of another job, or one that found the wrong port of a coordinator
       // running several jobs: its own error line says which coordinator it reached.
-      std::string line = "aimass: refused a worker of job '" + hello.job_id() + "' (" + claim +
+      std::string line = "aimass: refused a worker of job '" + EscapeForLog(hello.job_id(), 128) + "' (" + claim +
                          ") from " + connection->peer + ": this coordinator runs job '" +
                          options_.job_id + "'";
       Refuse(connection, "", line, line);

@@ -89,19 +89,41 @@ Status ReadShape(YamlSection& section, const std::string& key, std::vector<int64
 }
 
 Result<std::vector<std::string>> ExpandColumnRanges(const std::vector<std::string>& entries) {
-  std::vector<std::string> names;
-  for (const std::string& entry : entries) {
+  // Counted before anything is expanded: a few bytes of "f0..f99999999" must be refused at
+  // once, not after building the names (a config arrives from the API; see docs/security.md).
+  struct Range {
     std::string prefix;
     uint64_t first = 0;
     uint64_t last = 0;
+  };
+  std::vector<Range> ranges(entries.size());
+  uint64_t total = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const std::string& entry = entries[i];
+    Range& range = ranges[i];
     if (entry.find("..") == std::string::npos) {
-      names.push_back(entry);
+      ++total;
+    } else if (!SplitRange(entry, &range.prefix, &range.first, &range.last) || range.last < range.first) {
+      return Status::InvalidArgument("'" + entry + "' is not a range like f0..f783");
+    } else {
+      // last - first + 1 can wrap (0..18446744073709551615): compared before adding one.
+      const uint64_t span = range.last - range.first;
+      total = span >= kMaxColumnNames ? kMaxColumnNames + 1 : total + span + 1;
+    }
+    if (total > kMaxColumnNames) {
+      return Status::InvalidArgument("the list names more than " + std::to_string(kMaxColumnNames) +
+                                     " columns (ranges expanded; '" + entry + "' passes the limit)");
+    }
+  }
+  std::vector<std::string> names;
+  names.reserve(total);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].find("..") == std::string::npos) {
+      names.push_back(entries[i]);
       continue;
     }
-    if (!SplitRange(entry, &prefix, &first, &last) || last < first || last - first > 10'000'000) {
-      return Status::InvalidArgument("'" + entry + "' is not a range like f0..f783");
-    }
-    for (uint64_t i = first; i <= last; ++i) names.push_back(prefix + std::to_string(i));
+    const Range& range = ranges[i];
+    for (uint64_t n = range.first; n <= range.last; ++n) names.push_back(range.prefix + std::to_string(n));
   }
   return names;
 }

@@ -4,8 +4,6 @@
 
 #include <chrono>
 
-#include "common/config/infer_config.h"
-#include "common/config/job_config.h"
 #include "coordinator/service/store/data_catalog_store.h"
 
 namespace aimass::service {
@@ -15,8 +13,8 @@ namespace json = boost::json;
 namespace {
 
 constexpr size_t kMaxTextField = 2000;
-// Jobs looked through for a dataset's lineage: the newest ones.
-constexpr uint32_t kLineageJobs = 1000;
+// Lineage entries shown per kind (the newest).
+constexpr uint32_t kLineageEntries = 1000;
 
 Result<std::string> BoundedText(const json::object& body, const char* key, bool required) {
   AIMASS_ASSIGN_OR_RETURN(std::string text, StringField(body, key, required));
@@ -43,43 +41,20 @@ json::object DatasetSummary(const DatasetRecord& dataset) {
                       {"schema", dataset.schema_json.empty() ? json::value(nullptr) : ParseStored(dataset.schema_json)}};
 }
 
-// A stored path that names the same place as `path` once confined (the roots resolve links).
-bool SamePath(const DataRoots& roots, const std::string& configured, const std::string& path) {
-  if (configured.empty()) return false;
-  auto confined = roots.Confine("path", configured);
-  return confined.ok() && *confined == path;
-}
-
-// Model versions trained on `path` and infer jobs that scored it.
-json::object Lineage(StateStore& store, const DataRoots& roots, const std::string& path) {
+json::object LineageJson(const TableLineage& lineage) {
   json::array trained;
-  json::array scored;
-  auto models = store.ListModels();
-  if (models.ok()) {
-    for (const std::string& name : *models) {
-      auto model = store.GetModel(name);
-      if (!model.ok()) continue;
-      for (const ModelVersionRecord& version : model->versions) {
-        auto config = ParseTrainConfig(version.config_yaml, "config");
-        if (!config.ok() || !SamePath(roots, config->data.train.input.path, path)) continue;
-        trained.push_back(json::object{{"model", name},
-                                       {"version", version.version},
-                                       {"job_id", version.job_id ? json::value(*version.job_id) : json::value(nullptr)},
-                                       {"created_at", IsoTime(version.created_at_ms)}});
-      }
-    }
+  for (const TrainedVersion& version : lineage.trained) {
+    trained.push_back(json::object{{"model", version.model},
+                                   {"version", version.version},
+                                   {"job_id", version.job_id ? json::value(*version.job_id) : json::value(nullptr)},
+                                   {"created_at", IsoTime(version.created_at_ms)}});
   }
-  auto jobs = store.ListJobs(kLineageJobs);
-  if (jobs.ok()) {
-    for (const JobRecord& job : *jobs) {
-      if (job.kind != "infer") continue;
-      auto config = ParseInferConfig(job.config_yaml, "config");
-      if (!config.ok() || !SamePath(roots, config->input.path, path)) continue;
-      scored.push_back(json::object{{"job_id", job.id},
-                                    {"model", config->model},
-                                    {"state", JobStateName(job.state)},
-                                    {"created_at", IsoTime(job.created_at_ms)}});
-    }
+  json::array scored;
+  for (const ScoringJob& job : lineage.scored) {
+    scored.push_back(json::object{{"job_id", job.job_id},
+                                  {"model", job.model},
+                                  {"state", job.state},
+                                  {"created_at", IsoTime(job.created_at_ms)}});
   }
   return json::object{{"trained", std::move(trained)}, {"scored", std::move(scored)}};
 }
@@ -151,13 +126,14 @@ void AddDataRoutes(RouteTable& routes, SharedStore& store, DataMonitoring& monit
   });
 
   routes.Add("GET", "/api/v1/datasets/{name}", Access::kViewer,
-             [&store, &monitoring, &roots](ApiCall& call) -> http::Response {
+             [&store, &monitoring](ApiCall& call) -> http::Response {
                const std::string& name = call.params[0];
                if (!ValidDatasetName(name)) return ErrorResponse(404, "not_found", "no dataset '" + name + "'");
-               json::object lineage;
+               TableLineage lineage;
                AIMASS_ASSIGN_OR_RETURN_RESPONSE(DatasetRecord dataset, store.With([&](StateStore& state) -> Result<DatasetRecord> {
-                 AIMASS_ASSIGN_OR_RETURN(DatasetRecord found, DataCatalogStore(state.database()).GetDataset(name));
-                 lineage = Lineage(state, roots, found.input_path);
+                 DataCatalogStore catalog(state.database());
+                 AIMASS_ASSIGN_OR_RETURN(DatasetRecord found, catalog.GetDataset(name));
+                 AIMASS_ASSIGN_OR_RETURN(lineage, catalog.Lineage(found.input_path, kLineageEntries));
                  return found;
                }));
                json::object body = DatasetSummary(dataset);
@@ -167,7 +143,7 @@ void AddDataRoutes(RouteTable& routes, SharedStore& store, DataMonitoring& monit
                  if (!text.ok()) return FromStatus(text.status());
                  body["profile"] = ParseStored(*text);
                }
-               body["lineage"] = std::move(lineage);
+               body["lineage"] = LineageJson(lineage);
                return JsonResponse(body);
              });
 

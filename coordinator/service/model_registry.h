@@ -28,6 +28,11 @@
 
 namespace aimass::service {
 
+// The one directory every opened (decrypted) copy of a sealed artifact lives under: a job's
+// (job_scheduler.h) and a serving replica set's. Wiped at every start of the service, so a
+// crash leaves no plaintext model behind past the next start.
+inline std::string OpenedCopiesDirectory(const std::string& state_dir) { return state_dir + "/opened"; }
+
 class ArtifactStore {
  public:
   // `key`: seal what is added and open what is sealed; nullopt: plain files only.

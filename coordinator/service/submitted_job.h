@@ -25,6 +25,8 @@ struct PreparedJob {
   std::optional<TrainConfig> train;
   std::optional<InferConfig> infer;
   std::string directory;  // the run directory (train) or the output directory (infer)
+  std::string input_path;       // the table it reads (train: data.train), confined
+  std::string model_reference;  // infer: the config's `model` before it was resolved
 };
 
 // The artifact directory of a registered model.
@@ -37,5 +39,14 @@ using ModelResolver = std::function<Result<std::string>(const ModelReference&)>;
                                                       const std::string& job_dir,
                                                       const DataRoots& roots,
                                                       const ModelResolver& resolve_model);
+
+// What a restarted server does with a job that was running when the server stopped without
+// ending it (SIGKILL, a crash): its config's `on_interrupt` (interrupt_config.h) against how
+// often it was resumed already. A config that no longer parses is not resumed.
+struct InterruptDecision {
+  bool resume = false;
+  std::string error;  // when not resumed: why, for the job's `interrupted` state
+};
+InterruptDecision DecideOnInterrupt(const JobRecord& job);
 
 }  // namespace aimass::service

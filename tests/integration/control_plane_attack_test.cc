@@ -206,6 +206,11 @@ TEST_CASE("hostile connections during training neither fail it nor change its re
   auto [mpirun, job_id] = MpirunAndJobId(running);
   std::string refusal = ClaimWithoutTheSecret(listening.port, job_id, 0, 2, LocalHostName(), 4242);
   CHECK(refusal == "wrong or missing job secret (AIMASS_JOB_SECRET)");
+  // (e) a Hello whose job id and host hold a forged log line (finding 8 of the second hardening
+  // round: they were logged raw, and the forged line stood on its own in the job's log)
+  const std::string forged = "aimass: job succeeded: FORGED";
+  std::string wrong_job = ClaimWithoutTheSecret(listening.port, "x\n" + forged, 0, 2, "h\r\n" + forged, 4243);
+  CHECK(wrong_job.find("x\\n" + forged) != std::string::npos);
 
   // The child mpirun (and the workers it starts) does not hold the listening socket.
   CHECK(SocketInodes(mpirun).count(listening.inode) == 0);
@@ -217,6 +222,9 @@ TEST_CASE("hostile connections during training neither fail it nor change its re
   CHECK(attacked.out.find("over the limit of 65536") != std::string::npos);
   CHECK(attacked.out.find("claiming rank 0, host " + LocalHostName() +
                           ", pid 4242: wrong or missing job secret") != std::string::npos);
+  CHECK(attacked.out.find("refused a worker of job 'x\\n" + forged + "' (rank 0, host h\\r\\n" + forged) !=
+        std::string::npos);
+  CHECK(("\n" + attacked.out).find("\n" + forged) == std::string::npos);  // never a line of its own
   // The same result as without them: same weights, same test accuracy.
   CHECK(MaxParameterDifference("mlp", dir + "/quiet/run/model.pt", dir + "/attacked/run/model.pt") ==
         0.0);

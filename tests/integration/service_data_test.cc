@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/sha256.h"
 #include "tests/integration/service_fixture.h"
 
 namespace aimass::testing {
@@ -325,6 +326,51 @@ TEST_CASE("service data: with --master-key-file stored profiles are sealed, and 
   json::object profile = service.Json("GET", "/api/v1/models/sealed/versions/1/profile", 200).as_object();
   CHECK(profile.at("features").as_array().size() == 784);
   CHECK(service.Json("GET", "/api/v1/datasets/test", 200).at("profile").at("total_records") == 512);
+
+  // Finding 7 of the second hardening round: the opened (plaintext) copy a serving replica reads
+  // survived a kill -9 and the next start. It lives under state/opened/ now, wiped at start.
+  const std::string digest(
+      service.Json("GET", "/api/v1/models/sealed", 200).at("versions").as_array()[0].at("sha256").as_string());
+  service.Json("PUT", "/api/v1/models/sealed/aliases/production", 200, R"({"version": 1})");
+  service.Json("PUT", "/api/v1/models/sealed/serving", 200, R"({"replicas": 1, "threads": 1})");
+  json::array zeros;
+  for (int i = 0; i < 784; ++i) zeros.push_back(0);
+  const std::string one = json::serialize(json::object{{"instances", json::array{zeros}}});
+  int answered = 0;
+  for (int i = 0; i < 300 && answered != 200; ++i) {
+    answered = service.Call("POST", "/api/v1/models/sealed/predict", one).status;
+    if (answered != 200) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  REQUIRE(answered == 200);
+  // Every regular file below the state directory whose bytes are the artifact's model.pt, but
+  // the train job's own output (its run directory under jobs/, which the job wrote itself).
+  const auto plaintext_copies = [&] {
+    std::vector<std::string> found;
+    for (const auto& entry : fs::recursive_directory_iterator(dir.Path("state"))) {
+      if (entry.path().string().rfind(dir.Path("state/jobs/"), 0) == 0) continue;
+      if (entry.is_regular_file() && Sha256Hex(ReadText(entry.path().string())) == digest) {
+        found.push_back(entry.path().string());
+      }
+    }
+    return found;
+  };
+  const std::vector<std::string> while_serving = plaintext_copies();
+  REQUIRE(while_serving.size() == 1);  // the replica's, under state/opened/
+  CHECK(while_serving[0].find(dir.Path("state/opened/")) == 0);
+  service.Signal(SIGKILL);
+  service.WaitForExit(seconds(30));
+  Service restarted(dir.Path("state"), {"--master-key-file", key});
+  // The restarted server serves the model again (a copy of its own); once serving stops, no
+  // plaintext copy may be left, the crashed server's included.
+  restarted.Json("DELETE", "/api/v1/models/sealed/serving", 200);
+  std::vector<std::string> left = plaintext_copies();
+  for (int i = 0; i < 100 && !left.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    left = plaintext_copies();
+  }
+  INFO("plaintext copies left: " << (left.empty() ? "" : left[0]));
+  CHECK(left.empty());
+  CHECK_FALSE(fs::exists(while_serving[0]));
 }
 
 }  // namespace aimass::testing

@@ -326,6 +326,31 @@ TEST_CASE("an https webhook whose certificate the system does not trust is refus
   CHECK(reached.load() == 0);  // the alert never left for an unverified server
 }
 
+TEST_CASE("webhook messages name scheme, host and port only, never the path or query", "[alerts][webhook]") {
+  // Finding 9 of the second hardening round: the URL's path token and query secret were logged.
+  http::ServerOptions options;
+  options.port = 0;
+  auto server = http::Server::Start(options, [](const http::Request&) {
+    http::Response answer;
+    answer.status = 500;
+    return answer;
+  });
+  REQUIRE(server.ok());
+  const std::string origin = "http://127.0.0.1:" + std::to_string((*server)->port());
+  auto url = ParseWebhookUrl(origin + "/hooks/T0KEN-IN-PATH?secret=QUERY-SECRET");
+  REQUIRE(url.ok());
+  CHECK(url->shown == origin);
+  Status posted = PostJson(*url, "{}", std::chrono::milliseconds(5000));
+  REQUIRE_FALSE(posted.ok());
+  CHECK(posted.message().find(origin) != std::string::npos);
+  CHECK(posted.message().find("T0KEN-IN-PATH") == std::string::npos);
+  CHECK(posted.message().find("QUERY-SECRET") == std::string::npos);
+  auto refused = ParseWebhookUrl("http://h:0/T0KEN-IN-PATH?secret=QUERY-SECRET");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().message().find("QUERY-SECRET") == std::string::npos);
+  CHECK(ParseWebhookUrl("https://[::1]:9443/x").value().shown == "https://[::1]:9443");
+}
+
 TEST_CASE("webhook URLs: http and https with host, port and path; anything else is refused", "[alerts]") {
   auto plain = ParseWebhookUrl("http://hooks.example:8080/alerts?team=ml");
   REQUIRE(plain.ok());

@@ -350,6 +350,52 @@ TEST_CASE("the catalogue's rows survive a reopen; a refused write leaves nothing
   CHECK(catalog.GetModelProfile("m", 2).status().code() == StatusCode::kNotFound);
 }
 
+TEST_CASE("lineage comes from the input path each job stored when it was accepted, newest first",
+          "[profile][datasets]") {
+  // Finding 1 of the second hardening round: lineage re-parsed up to 1,000 stored configs per
+  // request under the store's lock. Now two indexed queries; the configs are never read.
+  testing::TempDir dir;
+  auto store = StateStore::Open(dir.path() + "/state");
+  REQUIRE(store.ok());
+  auto job = [&](const std::string& kind, const std::string& path, const std::string& model) {
+    NewJob insert;
+    insert.kind = kind;
+    insert.config_yaml = "not: [a config that parses";  // proves nobody parses it
+    insert.submitted_by = "1";
+    insert.input_path = path;
+    insert.model_reference = model;
+    auto id = (*store)->InsertJob(insert);
+    REQUIRE(id.ok());
+    return *id;
+  };
+  const int64_t trained = job("train", "/data/train", "");
+  const int64_t scored_first = job("infer", "/data/test", "models:/m@production");
+  job("infer", "/data/other", "models:/m@production");
+  const int64_t scored_second = job("infer", "/data/test", "/models/m.pt");
+  job("train", "/data/test", "");  // trained on it, never registered: not a version
+  REQUIRE((*store)->RegisterVersion(NewModelVersion{"m", trained, "", "", "{}", std::string(64, 'a'), "1"}).ok());
+  REQUIRE((*store)->RegisterVersion(NewModelVersion{"m", std::nullopt, "", "", "{}", std::string(64, 'b'), "1"}).ok());
+
+  DataCatalogStore catalog((*store)->database());
+  auto train = catalog.Lineage("/data/train", 1000);
+  REQUIRE(train.ok());
+  REQUIRE(train->trained.size() == 1);
+  CHECK(train->trained[0].model == "m");
+  CHECK(train->trained[0].version == 1);
+  CHECK(train->trained[0].job_id == trained);
+  CHECK(train->scored.empty());
+  auto test = catalog.Lineage("/data/test", 1000);
+  REQUIRE(test.ok());
+  CHECK(test->trained.empty());
+  REQUIRE(test->scored.size() == 2);
+  CHECK(test->scored[0].job_id == scored_second);
+  CHECK(test->scored[0].model == "/models/m.pt");
+  CHECK(test->scored[1].job_id == scored_first);
+  CHECK(test->scored[1].state == "queued");
+  CHECK(catalog.Lineage("/data/test", 1)->scored.size() == 1);
+  CHECK(catalog.Lineage("", 1000)->scored.empty());  // jobs from before schema 8 match nothing
+}
+
 TEST_CASE("a dataset is profiled through the data stack: schema, types, count and statistics",
           "[profile][datasets]") {
   testing::TempDir dir;

@@ -69,12 +69,49 @@ TEST_CASE("drift thresholds default to 0.1 and 0.25 and are checked", "[infer_co
   }
 }
 
+TEST_CASE("an inference config reads on_interrupt as training's does", "[infer_config]") {
+  auto unset = ParseInferConfig("model: m.pt\n", "infer.yaml");
+  REQUIRE(unset.ok());
+  CHECK(unset->on_interrupt.resume);
+  CHECK(unset->on_interrupt.max_resumes == 3);
+  auto fail = ParseInferConfig("model: m.pt\non_interrupt: {action: fail}\n", "infer.yaml");
+  REQUIRE(fail.ok());
+  CHECK_FALSE(fail->on_interrupt.resume);
+  auto bad = ParseInferConfig("model: m.pt\non_interrupt: {action: maybe}\n", "infer.yaml");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message() == "infer.yaml: key 'on_interrupt.action': 'maybe' is not one of: resume, fail");
+}
+
 TEST_CASE("column ranges keep a prefix and count inclusively", "[infer_config]") {
   auto names = ExpandColumnRanges({"pixel0..pixel3", "_c10.._c11", "label"});
   REQUIRE(names.ok());
   REQUIRE(*names == std::vector<std::string>{"pixel0", "pixel1", "pixel2", "pixel3", "_c10", "_c11",
                                              "label"});
   REQUIRE(ExpandColumnRanges({"7..9"}).value() == std::vector<std::string>{"7", "8", "9"});
+}
+
+TEST_CASE("column ranges are counted before they are expanded, against one limit for the list",
+          "[infer_config]") {
+  // Finding 1 of the second hardening round: six ranges of ten million names each were expanded
+  // in full (2 GB) before anything refused them.
+  const std::string six_ranges =
+      "model: m.pt\nschema: {features: [f0_0..f0_10000000, f1_0..f1_10000000, f2_0..f2_10000000, "
+      "f3_0..f3_10000000, f4_0..f4_10000000, f5_0..f5_10000000]}";
+  auto refused = ParseInferConfig(six_ranges, "infer.yaml");
+  REQUIRE_FALSE(refused.ok());
+  CHECK_THAT(refused.status().message(), Catch::Contains("schema.features") && Catch::Contains("1048576"));
+
+  // Several ranges under the limit each that pass it together; a range that wraps uint64.
+  auto together = ExpandColumnRanges({"a0..a600000", "b0..b600000"});
+  REQUIRE_FALSE(together.ok());
+  CHECK_THAT(together.status().message(), Catch::Contains("'b0..b600000' passes the limit"));
+  CHECK_FALSE(ExpandColumnRanges({"x0..x18446744073709551615"}).ok());
+
+  // Exactly the limit is still accepted.
+  auto widest = ExpandColumnRanges({"p1..p" + std::to_string(kMaxColumnNames)});
+  REQUIRE(widest.ok());
+  CHECK(widest->size() == kMaxColumnNames);
+  CHECK(widest->back() == "p" + std::to_string(kMaxColumnNames));
 }
 
 }  // namespace

@@ -61,18 +61,18 @@ Status Exchange(asio::io_context& io, Stream& stream, const WebhookUrl& url, con
   request.set(http::field::connection, "close");
   request.body() = body;
   request.prepare_payload();
-  AIMASS_RETURN_IF_ERROR(Await(io, deadline, "sending to " + url.text, [&](auto handler) {
+  AIMASS_RETURN_IF_ERROR(Await(io, deadline, "sending to " + url.shown, [&](auto handler) {
     http::async_write(stream, request, [handler](beast::error_code code, size_t) mutable { handler(code); });
   }, abort));
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(kMaxResponseBytes);
-  AIMASS_RETURN_IF_ERROR(Await(io, deadline, "reading the answer of " + url.text, [&](auto handler) {
+  AIMASS_RETURN_IF_ERROR(Await(io, deadline, "reading the answer of " + url.shown, [&](auto handler) {
     http::async_read(stream, buffer, parser, [handler](beast::error_code code, size_t) mutable { handler(code); });
   }, abort));
   const unsigned status = parser.get().result_int();
   if (status < 200 || status >= 300) {
-    return Status::Unavailable(url.text + " answered " + std::to_string(status));
+    return Status::Unavailable(url.shown + " answered " + std::to_string(status));
   }
   return Status::Ok();
 }
@@ -81,10 +81,10 @@ Status Exchange(asio::io_context& io, Stream& stream, const WebhookUrl& url, con
 
 Result<WebhookUrl> ParseWebhookUrl(const std::string& text) {
   auto invalid = [&](const std::string& why) {
-    return Status::InvalidArgument("--alert-webhook '" + text + "': " + why);
+    // The URL is not repeated: its path or query often carries the receiver's secret.
+    return Status::InvalidArgument("--alert-webhook: " + why);
   };
   WebhookUrl url;
-  url.text = text;
   std::string rest;
   if (text.rfind("http://", 0) == 0) {
     rest = text.substr(7);
@@ -126,12 +126,16 @@ Result<WebhookUrl> ParseWebhookUrl(const std::string& text) {
     }
   }
   if (url.host.empty()) return invalid("no host");
+  // Only scheme, host and port are ever shown: the path and query may hold a token.
+  url.shown = std::string(url.https ? "https://" : "http://") +
+              (url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host);
   if (!port.empty()) {
     if (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit) || std::stoi(port) == 0 ||
         std::stoi(port) > 65535) {
       return invalid("the port must be 1 to 65535");
     }
     url.port = static_cast<uint16_t>(std::stoi(port));
+    url.shown += ":" + port;
   }
   return url;
 }
@@ -152,7 +156,7 @@ Status PostJson(const WebhookUrl& url, const std::string& json_body, std::chrono
   if (!url.https) {
     beast::tcp_stream stream(io);
     auto abort = [&] { stream.socket().close(); };
-    AIMASS_RETURN_IF_ERROR(Await(io, deadline, "connecting to " + url.text, [&](auto handler) {
+    AIMASS_RETURN_IF_ERROR(Await(io, deadline, "connecting to " + url.shown, [&](auto handler) {
       stream.async_connect(endpoints, [handler](beast::error_code code, const tcp::endpoint&) mutable { handler(code); });
     }, abort));
     return Exchange(io, stream, url, json_body, deadline, abort);
@@ -163,15 +167,15 @@ Status PostJson(const WebhookUrl& url, const std::string& json_body, std::chrono
   context.set_verify_mode(ssl::verify_peer);
   beast::ssl_stream<beast::tcp_stream> stream(io, context);
   if (!SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str())) {
-    return Status::Unavailable(url.text + ": cannot set the TLS server name");
+    return Status::Unavailable(url.shown + ": cannot set the TLS server name");
   }
   stream.set_verify_callback(ssl::host_name_verification(url.host));
   auto abort = [&] { beast::get_lowest_layer(stream).socket().close(); };
-  AIMASS_RETURN_IF_ERROR(Await(io, deadline, "connecting to " + url.text, [&](auto handler) {
+  AIMASS_RETURN_IF_ERROR(Await(io, deadline, "connecting to " + url.shown, [&](auto handler) {
     beast::get_lowest_layer(stream).async_connect(
         endpoints, [handler](beast::error_code code, const tcp::endpoint&) mutable { handler(code); });
   }, abort));
-  AIMASS_RETURN_IF_ERROR(Await(io, deadline, "the TLS handshake with " + url.text, [&](auto handler) {
+  AIMASS_RETURN_IF_ERROR(Await(io, deadline, "the TLS handshake with " + url.shown, [&](auto handler) {
     stream.async_handshake(ssl::stream_base::client, [handler](beast::error_code code) mutable { handler(code); });
   }, abort));
   return Exchange(io, stream, url, json_body, deadline, abort);

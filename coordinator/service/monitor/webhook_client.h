@@ -18,7 +18,7 @@ struct WebhookUrl {
   std::string host;
   uint16_t port = 0;
   std::string target;  // path and query, at least "/"
-  std::string text;    // as given
+  std::string shown;   // scheme://host[:port], never the path or query: what messages name
 };
 
 // kInvalidArgument naming the URL for anything but http(s)://HOST[:PORT][/PATH] (no user

@@ -183,6 +183,8 @@ std::optional<int64_t> ScheduleRunner::FireOne(const ScheduleRecord& schedule, c
   job.kind = "infer";
   job.config_yaml = *config;
   job.workers = schedule.workers;
+  job.input_path = checked->input_path;
+  job.model_reference = checked->model_reference;
   job.submitted_by = "schedule:" + std::to_string(schedule.id) + " (" + schedule.name + ")";
   const std::string what = "schedule " + std::to_string(schedule.id) + " (" + schedule.name + ") " + key;
   auto queued = intake_.Queue(

@@ -33,6 +33,7 @@ struct ServedModel {
   std::string model;           // registry name
   int64_t version = 0;
   std::string model_path;      // model.pt (plain, or opened into a private directory)
+  std::string opened_copy;     // that private directory (removed when the set stops); '' when plain
   ModelConfig config;          // resolved: name, input shape, classes
   NormalizeConfig normalize;   // the training run's
   std::vector<std::string> feature_columns;  // for {"records": ...}; empty: instances only

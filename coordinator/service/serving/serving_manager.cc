@@ -1,5 +1,7 @@
 #include "coordinator/service/serving/serving_manager.h"
 
+#include <unistd.h>
+
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -18,8 +20,12 @@ using Clock = std::chrono::steady_clock;
 
 void Say(const std::string& line) { std::fprintf(stderr, "aimass: serving: %s\n", line.c_str()); }
 
-bool StartsWith(const std::string& text, const std::string& prefix) {
-  return text.size() >= prefix.size() && text.compare(0, prefix.size(), prefix) == 0;
+// Removes the opened copy of a sealed model once no replica reads it (plain: nothing to do).
+void RemoveOpenedCopy(const ServedModel& served) {
+  if (served.opened_copy.empty()) return;
+  std::error_code error;
+  std::filesystem::remove_all(served.opened_copy, error);
+  if (error) Say("cannot remove the opened model " + served.opened_copy + ": " + error.message());
 }
 
 }  // namespace
@@ -79,10 +85,7 @@ void ServingManager::Stop() {
   for (auto& set : sets) set->Stop();
   for (auto& set : sets) {
     const std::string& path = set->served().model_path;
-    if (StartsWith(path, options_.state_dir + "/serving/")) {
-      std::error_code ignored;
-      std::filesystem::remove_all(std::filesystem::path(path).parent_path(), ignored);
-    }
+    RemoveOpenedCopy(set->served());
   }
 }
 
@@ -121,18 +124,28 @@ Result<std::shared_ptr<ReplicaSet>> ServingManager::StartSet(const std::string& 
     if (candidate.version == version) found = &candidate;
   }
   if (found == nullptr) return Status::NotFound("model '" + model + "' has no version " + std::to_string(version));
-  const std::string dir = options_.state_dir + "/serving/" + model + "-v" + std::to_string(version) + "-" +
-                          std::to_string(++generation_);
+  // The pid keeps the names of two server lifetimes apart (logs are kept across restarts).
+  const std::string name = model + "-v" + std::to_string(version) + "-" + std::to_string(::getpid()) + "-" +
+                           std::to_string(++generation_);
+  const std::string dir = options_.state_dir + "/serving/" + name;  // the replicas' logs
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error) return Status::IOError(dir + ": " + error.message());
-  AIMASS_ASSIGN_OR_RETURN(std::string run_dir, artifacts_.Materialize(found->artifact_sha256, dir + "/model"));
-  AIMASS_ASSIGN_OR_RETURN(TrainConfig trained, LoadTrainConfig(run_dir + "/config.yaml", env_));
-
   ServedModel served;
   served.model = model;
   served.version = version;
-  served.model_path = run_dir + "/model.pt";
+  // A sealed model is opened under the directory every start wipes, never beside the logs.
+  const std::string opened = OpenedCopiesDirectory(options_.state_dir) + "/serving-" + name;
+  // Removed on every way out but success (then the set's stop removes it).
+  std::unique_ptr<ServedModel, void (*)(ServedModel*)> copy_guard(&served, [](ServedModel* s) { RemoveOpenedCopy(*s); });
+  auto run_dir = artifacts_.Materialize(found->artifact_sha256, opened);
+  if (run_dir.ok() && *run_dir == opened) served.opened_copy = opened;
+  if (!run_dir.ok()) {
+    served.opened_copy = opened;  // a partly written copy
+    return run_dir.status();
+  }
+  AIMASS_ASSIGN_OR_RETURN(TrainConfig trained, LoadTrainConfig(*run_dir + "/config.yaml", env_));
+  served.model_path = *run_dir + "/model.pt";
   served.config = trained.model;
   AIMASS_RETURN_IF_ERROR(models::ResolveModelConfig(served.config));
   served.values_per_record = models::ValuesPerSample(served.config.input_shape);
@@ -158,7 +171,7 @@ Result<std::shared_ptr<ReplicaSet>> ServingManager::StartSet(const std::string& 
   WatchDrift(served, config);
 
   ReplicaSetOptions set;
-  set.served = std::move(served);
+  set.served = served;
   set.replicas = config.replicas;
   set.device = config.device;
   set.threads = config.threads;
@@ -169,6 +182,7 @@ Result<std::shared_ptr<ReplicaSet>> ServingManager::StartSet(const std::string& 
   set.worker_binary = options_.worker_binary;
   set.log_dir = dir;
   AIMASS_ASSIGN_OR_RETURN(std::unique_ptr<ReplicaSet> started, ReplicaSet::Start(std::move(set)));
+  copy_guard.release();  // the set owns the copy now
   Say("model " + model + " version " + std::to_string(version) + ": starting " + std::to_string(config.replicas) +
       " replica(s); logs in " + dir);
   return std::shared_ptr<ReplicaSet>(std::move(started));
@@ -439,10 +453,7 @@ void ServingManager::WatchOnce() {
   for (auto& set : finished) {
     set->Stop();
     const std::string& path = set->served().model_path;
-    if (StartsWith(path, options_.state_dir + "/serving/")) {
-      std::error_code ignored;
-      std::filesystem::remove_all(std::filesystem::path(path).parent_path(), ignored);
-    }
+    RemoveOpenedCopy(set->served());
   }
 }
 

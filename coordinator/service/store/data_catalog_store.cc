@@ -149,4 +149,31 @@ Result<std::vector<std::string>> DataCatalogStore::ListProfiling() {
   return names;
 }
 
+Result<TableLineage> DataCatalogStore::Lineage(const std::string& input_path, uint32_t limit) {
+  TableLineage lineage;
+  if (input_path.empty()) return lineage;  // jobs older than schema 8 stored none: match none
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement versions,
+      db_.Prepare("SELECT model, version, job_id, created_at_ms FROM model_versions "
+                  "WHERE input_path = ?1 ORDER BY created_at_ms DESC, model, version DESC LIMIT ?2"));
+  versions.Bind(1, input_path).Bind(2, static_cast<int64_t>(limit));
+  while (true) {
+    AIMASS_ASSIGN_OR_RETURN(bool row, versions.Step());
+    if (!row) break;
+    lineage.trained.push_back(
+        TrainedVersion{versions.Text(0), versions.Int(1), versions.OptionalInt(2), versions.Int(3)});
+  }
+  AIMASS_ASSIGN_OR_RETURN(
+      Statement jobs,
+      db_.Prepare("SELECT id, model_reference, state, created_at_ms FROM jobs "
+                  "WHERE input_path = ?1 AND kind = 'infer' ORDER BY id DESC LIMIT ?2"));
+  jobs.Bind(1, input_path).Bind(2, static_cast<int64_t>(limit));
+  while (true) {
+    AIMASS_ASSIGN_OR_RETURN(bool row, jobs.Step());
+    if (!row) break;
+    lineage.scored.push_back(ScoringJob{jobs.Int(0), jobs.Text(1), jobs.Text(2), jobs.Int(3)});
+  }
+  return lineage;
+}
+
 }  // namespace aimass::service

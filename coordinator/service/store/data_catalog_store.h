@@ -41,6 +41,25 @@ struct DatasetRecord {
   std::optional<int64_t> records;
 };
 
+// What read a table: the model versions trained on it and the infer jobs that scored it,
+// newest first, from the facts stored when each job was accepted (jobs.input_path).
+struct TrainedVersion {
+  std::string model;
+  int64_t version = 0;
+  std::optional<int64_t> job_id;
+  int64_t created_at_ms = 0;
+};
+struct ScoringJob {
+  int64_t job_id = 0;
+  std::string model;  // as the job's config named it
+  std::string state;
+  int64_t created_at_ms = 0;
+};
+struct TableLineage {
+  std::vector<TrainedVersion> trained;
+  std::vector<ScoringJob> scored;
+};
+
 // Dataset names: 1-64 of [A-Za-z0-9._-], as model names (they appear in URLs).
 bool ValidDatasetName(const std::string& name);
 
@@ -64,6 +83,10 @@ class DataCatalogStore {
   [[nodiscard]] Status FailProfiling(const std::string& name, const std::string& error);
   // Datasets left `profiling` by a server that stopped: profiled again at start-up.
   [[nodiscard]] Result<std::vector<std::string>> ListProfiling();
+
+  // Lineage of the table at `input_path` (resolved, as stored): two indexed queries of at
+  // most `limit` rows each, so a request costs the same however many jobs the service has run.
+  [[nodiscard]] Result<TableLineage> Lineage(const std::string& input_path, uint32_t limit);
 
  private:
   Database& db_;
