@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "common/env.h"
 #include "common/sha256.h"
@@ -135,6 +137,47 @@ TEST_CASE("submitted jobs: the CLI's validation, paths confined, outputs under t
   CHECK(infer->directory == "/state/jobs/5/output");
   auto unknown = PrepareSubmittedJob("infer", infer_yaml, "/j", *roots, NoModels());
   CHECK(unknown.status().code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("submitted jobs: tables carry the roots to every open, links out of the roots are refused without their target") {
+  testing::TempDir dir;
+  fs::create_directories(dir.Path("root/runs/a"));
+  fs::create_directories(dir.Path("outside"));
+  Write(dir.Path("outside/model.pt"), "secret");
+  fs::create_directory_symlink(dir.Path("outside"), dir.Path("root/escape"));
+  auto roots = DataRoots::Create({dir.Path("root")});
+  REQUIRE(roots.ok());
+  const std::string root = fs::canonical(dir.Path("root")).string();
+  const std::string outside = fs::canonical(dir.Path("outside")).string();
+
+  auto train = PrepareSubmittedJob("train", WithRoot(kTrainYaml, root), "/state/jobs/4", *roots, NoModels());
+  REQUIRE(train.ok());
+  CHECK(train->train->data.train.input.confine_to == std::vector<std::string>{root});
+  CHECK(train->train->data.test.input.confine_to == std::vector<std::string>{root});
+
+  // A named path through a link out of the roots: 403 naming the path as given, not its target.
+  auto escaping = roots->Confine("input.path", "escape/t");
+  REQUIRE_FALSE(escaping.ok());
+  CHECK(escaping.status().message().find("escape/t") != std::string::npos);
+  CHECK(escaping.status().message().find(outside) == std::string::npos);
+
+  // A training run's directory named as the model, its model.pt a link out of the roots.
+  Write(dir.Path("root/runs/a/config.yaml"), "model: mlp\n");
+  fs::create_symlink(outside + "/model.pt", dir.Path("root/runs/a/model.pt"));
+  const std::string infer_yaml =
+      "model: runs/a\n"
+      "input: {path: exports/t, format: csv, header: true}\n"
+      "schema: {features: [f0..f3]}\n";
+  auto linked = PrepareSubmittedJob("infer", infer_yaml, "/state/jobs/5", *roots, NoModels());
+  REQUIRE_FALSE(linked.ok());
+  CHECK(linked.status().code() == StatusCode::kPermissionDenied);
+  CHECK(linked.status().message().find("model.pt") != std::string::npos);
+  CHECK(linked.status().message().find(outside) == std::string::npos);
+  fs::remove(dir.Path("root/runs/a/model.pt"));
+  Write(dir.Path("root/runs/a/model.pt"), "weights");
+  auto inside = PrepareSubmittedJob("infer", infer_yaml, "/state/jobs/5", *roots, NoModels());
+  REQUIRE(inside.ok());
+  CHECK(inside->infer->input.confine_to == std::vector<std::string>{root});
 }
 
 TEST_CASE("model references: models:/NAME/VERSION and models:/NAME@ALIAS") {
