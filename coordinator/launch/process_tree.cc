@@ -1,19 +1,39 @@
 #include "coordinator/launch/process_tree.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 
 namespace aimass::coordinator {
+namespace {
+
+// The first line of /proc/PID/stat, read through a close-on-exec descriptor (a std::ifstream's
+// is not: a child spawned meanwhile by another thread would inherit it).
+std::optional<std::string> StatLine(pid_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string text;
+  char buffer[1024];
+  ssize_t got = 0;
+  while ((got = ::read(fd, buffer, sizeof buffer)) > 0) text.append(buffer, static_cast<size_t>(got));
+  ::close(fd);
+  if (text.empty()) return std::nullopt;
+  return text.substr(0, text.find('\n'));
+}
+
+}  // namespace
 
 std::optional<pid_t> ParentProcess(pid_t pid) {
   if (pid <= 0) return std::nullopt;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!stat || !std::getline(stat, line)) return std::nullopt;
+  std::optional<std::string> text = StatLine(pid);
+  if (!text) return std::nullopt;
+  const std::string& line = *text;
   // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so parse after the last ')'.
   size_t end_of_name = line.rfind(')');
   if (end_of_name == std::string::npos) return std::nullopt;
@@ -65,9 +85,9 @@ struct ProcStat {
 // CMAJFLT UTIME STIME CUTIME CSTIME PRIORITY NICE THREADS ITREALVALUE STARTTIME ..."; COMM may
 // hold spaces and parentheses, so fields are read after the last ')'.
 std::optional<ProcStat> ReadStat(pid_t pid) {
-  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!file || !std::getline(file, line)) return std::nullopt;
+  std::optional<std::string> text = StatLine(pid);
+  if (!text) return std::nullopt;
+  const std::string& line = *text;
   size_t end_of_name = line.rfind(')');
   if (end_of_name == std::string::npos) return std::nullopt;
   std::istringstream fields(line.substr(end_of_name + 1));
@@ -118,6 +138,12 @@ std::vector<ProcessIdentity> LiveDescendantsOf(pid_t ancestor) {
     }
   }
   return found;
+}
+
+std::optional<ProcessIdentity> LiveProcess(pid_t pid) {
+  auto stat = ReadStat(pid);
+  if (!stat || Ended(stat->state)) return std::nullopt;
+  return ProcessIdentity{pid, stat->start_time};
 }
 
 bool StillRunning(const ProcessIdentity& process) {

@@ -1,5 +1,6 @@
 // Ancestry of local processes, read from /proc: how a launcher tells its own processes from
-// any other pid a worker's Hello may name. Linux only; thread-safe (reads /proc only).
+// any other pid a worker's Hello may name. Linux only; thread-safe (reads /proc only, through
+// close-on-exec descriptors).
 #pragma once
 
 #include <sys/types.h>
@@ -30,6 +31,9 @@ struct ProcessIdentity {
 // worker it starts in a process group of its own, so a launcher that must end them all finds
 // them through their parents, while mpirun still runs.
 std::vector<ProcessIdentity> LiveDescendantsOf(pid_t ancestor);
+
+// `pid` with its start time, or nullopt when it does not exist or has ended (a zombie).
+std::optional<ProcessIdentity> LiveProcess(pid_t pid);
 
 // True while `process` (the same pid with the same start time) has not ended.
 bool StillRunning(const ProcessIdentity& process);

@@ -1,15 +1,45 @@
 #include "coordinator/launch/spawn_process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 extern char** environ;
 
 namespace aimass::coordinator {
 namespace {
+
+// Closes, in the child, every descriptor from 3 up. glibc 2.34 and later do it in the spawned
+// child with close_range(3, ~0U, 0) and, when that fails (a kernel before 5.9, a seccomp
+// policy that refuses it), with a loop over /proc/self/fd (sysdeps/unix/sysv/linux/spawni.c,
+// __closefrom_fallback); the spawn fails if neither works, rather than leak. An older C
+// library gets the descriptors open now, read from /proc/self/fd here, closed one by one in
+// the child: one opened after this look by another thread is not, but every descriptor this
+// process opens is close-on-exec anyway.
+int AddCloseAboveStandard(posix_spawn_file_actions_t* files) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  return posix_spawn_file_actions_addclosefrom_np(files, 3);
+#else
+  DIR* directory = ::opendir("/proc/self/fd");
+  if (directory == nullptr) return errno;
+  const int own = ::dirfd(directory);
+  int error = 0;
+  while (dirent* entry = ::readdir(directory)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd <= 2 || fd == own) continue;
+    if ((error = posix_spawn_file_actions_addclose(files, static_cast<int>(fd))) != 0) break;
+  }
+  ::closedir(directory);
+  return error;
+#endif
+}
 
 std::string NameOf(const std::string& entry) { return entry.substr(0, entry.find('=') + 1); }
 
@@ -53,6 +83,10 @@ Result<pid_t> SpawnProcessGroup(const SpawnOptions& options) {
     posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&files, 1, options.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     posix_spawn_file_actions_adddup2(&files, 1, 2);
+  }
+  if (const int error = AddCloseAboveStandard(&files); error != 0) {
+    posix_spawn_file_actions_destroy(&files);
+    return Status::Unavailable("cannot start " + options.program + ": " + std::strerror(error));
   }
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);

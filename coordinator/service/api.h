@@ -1,7 +1,8 @@
 // The service's REST API and UI routes (docs/service.md): authentication by bearer token, the
 // role each route needs, JSON in and out, errors as {"error", "code"} with the HTTP status
 // their Status code maps to, an audit entry for every change and every refused attempt by a
-// known token, and request metrics labelled by route pattern.
+// known token, request metrics labelled by route pattern, and failed token attempts limited
+// per client address (429 with Retry-After, auth_limiter.h).
 //
 // Thread safety: Handle is called concurrently by the HTTP server's threads; everything it
 // touches is the shared store (locked), the scheduler (thread-safe) and files.
@@ -32,6 +33,10 @@ class Api {
   Api& operator=(const Api&) = delete;
 
   http::Response Handle(const http::Request& request);
+  // A request's head, before its body is read (http::ServerOptions::admit): the refusal that
+  // Handle would give for a wrong route, a missing, unknown or blocked token or a role too
+  // low, given at once; a failed token counts toward its address's limit (auth_limiter.h).
+  http::Admission Admit(const http::Request& head);
 
   // Where the other parts of the platform add their routes (before the server starts).
   RouteTable& routes();

@@ -5,6 +5,7 @@
 // kernel may have handed to someone else since. Linux only.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,11 @@ namespace aimass::service {
 // starting with `tag` + "-restart-".
 std::vector<int> FindTaggedProcesses(const std::string& tag);
 
-// SIGKILLs them; returns how many were signalled.
-int KillTaggedProcesses(const std::string& tag);
+// SIGKILLs them, and waits until they have ended (a zombie has: its descriptors are closed),
+// looking again for tagged processes that one of them started meanwhile, for `wait` at most;
+// those still running then are named in a warning on stderr. Returns how many were signalled.
+// The wait is what lets the server that recovers take their resources (a port, a GPU's
+// memory) right after: a SIGKILL is only delivered, not done, when kill() returns.
+int KillTaggedProcesses(const std::string& tag, std::chrono::milliseconds wait = std::chrono::seconds(10));
 
 }  // namespace aimass::service

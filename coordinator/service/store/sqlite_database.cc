@@ -114,6 +114,9 @@ std::optional<int64_t> Statement::OptionalInt(int column) const {
 
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path) {
   sqlite3* db = nullptr;
+  // Its descriptors (the database, -wal, -shm, journals) are close-on-exec: the unix VFS opens
+  // every file through robust_open() with O_CLOEXEC where the platform has it (os_unix.c),
+  // so the jobs and replicas the service starts never inherit them.
   int code = sqlite3_open_v2(path.c_str(), &db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              nullptr);
