@@ -110,6 +110,18 @@ std::string TorchErrorMessage(const std::exception& error) {
   // Status messages are one line; LibTorch's often continue with source context.
   auto start = message.find_first_not_of(" \n");
   if (start == std::string::npos) return "unknown LibTorch error";
+  // A TorchScript interpreter error starts with this line and a traceback of the scripted code;
+  // what went wrong ("RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x2 and 3x4)")
+  // is its last line.
+  static const std::string kInterpreter =
+      "The following operation failed in the TorchScript interpreter.";
+  if (message.compare(start, kInterpreter.size(), kInterpreter) == 0) {
+    const auto last_end = message.find_last_not_of(" \n");
+    const auto newline = message.rfind('\n', last_end);
+    if (newline != std::string::npos && newline > start) {
+      return "TorchScript: " + message.substr(newline + 1, last_end - newline);
+    }
+  }
   auto end = message.find('\n', start);
   return message.substr(start, end == std::string::npos ? std::string::npos : end - start);
 }

@@ -8,7 +8,8 @@
 # Per target: the corpus grows in build-fuzz/corpus/<target> (seeded with the valid inputs that
 # tests/fuzz/make_seeds.py writes to build-fuzz/seeds/<target>, and the saved regression cases of
 # tests/data/fuzz_regressions/<target>), crashing inputs land in build-fuzz/crashes/<target>,
-# the log in build-fuzz/logs/<target>.log. Prints executions, corpus size and crashes per target;
+# the log in build-fuzz/logs/<target>.log; tests/fuzz/<target>.dict, when there is one, is the
+# target's libFuzzer dictionary. Prints executions, corpus size and crashes per target;
 # exits 1 when any target crashed. A crashing input becomes a regression case by copying it to
 # tests/data/fuzz_regressions/<target>/ (replayed by tests/unit/fuzz_regression_test.cc).
 set -euo pipefail
@@ -56,10 +57,12 @@ for target in "${targets[@]}"; do
   for dir in "$build_dir/seeds/$target" "tests/data/fuzz_regressions/$target"; do
     [[ -d "$dir" ]] && seeds+=("$dir")
   done
+  dict=()
+  [[ -f "tests/fuzz/$target.dict" ]] && dict=(-dict="tests/fuzz/$target.dict")
   set +e
   nice -n "${AIMASS_FUZZ_NICE:-0}" "$build_dir/fuzz/${target}_fuzz" "$corpus" "${seeds[@]}" \
     -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
-    -max_len=65536 -print_final_stats=1 -artifact_prefix="$crashes/" >"$log" 2>&1
+    -max_len=65536 -print_final_stats=1 -artifact_prefix="$crashes/" "${dict[@]}" >"$log" 2>&1
   rc=$?
   set -e
   executions="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)"

@@ -235,6 +235,7 @@ if command -v "$cxx" > /dev/null 2>&1; then
   need_header sqlite3.h libsqlite3-dev
   need_header prometheus/registry.h "prometheus-cpp-dev (the service's /metrics)"
   need_header avro.h libavro-dev
+  need_header lzma.h liblzma-dev
   need_header catch2/catch.hpp "catch2 (version 2)"
   if command -v mpicxx > /dev/null 2>&1; then
     read -r -a mpi_flags <<< "$(mpicxx --showme:compile 2> /dev/null || true)"
@@ -244,6 +245,7 @@ fi
 if command -v pkg-config > /dev/null 2>&1; then
   pkg-config --exists libzstd || missing+=("pkg-config module libzstd (Debian package libzstd-dev)")
   pkg-config --exists avro-c || missing+=("pkg-config module avro-c (Debian package libavro-dev)")
+  pkg-config --exists liblzma || missing+=("pkg-config module liblzma (Debian package liblzma-dev)")
 fi
 "$python" -c 'import numpy' > /dev/null 2>&1 || missing+=("numpy for $python (pip numpy or python3-numpy)")
 

@@ -30,7 +30,7 @@ packages=(
   libyaml-cpp-dev
   libsqlite3-dev libssl-dev
   zlib1g-dev libzstd-dev libbz2-dev libsnappy-dev
-  libavro-dev
+  libavro-dev liblzma-dev
   prometheus-cpp-dev
   python3-torch
   dataset-fashion-mnist

@@ -53,6 +53,10 @@ Status ReadTableInputKeys(YamlSection& section, TableInputConfig& input) {
   AIMASS_RETURN_IF_ERROR(section.Read("require_success", &input.require_success));
   double split_mb = static_cast<double>(input.split_bytes) / (1 << 20);
   AIMASS_RETURN_IF_ERROR(section.ReadPositive("split_mb", &split_mb));
+  // Up to 1 TiB, as max_record_mb: a larger double does not fit the byte count it becomes.
+  if (!(split_mb <= 1024.0 * 1024.0)) {
+    return section.Error(key("split_mb"), "must be at most 1048576 (1 TiB)");
+  }
   input.split_bytes = static_cast<uint64_t>(split_mb * (1 << 20));
   if (input.split_bytes == 0) input.split_bytes = 1;
   double max_record_mb = static_cast<double>(input.max_record_bytes) / (1 << 20);

@@ -38,10 +38,11 @@ Status ReadColumnList(YamlSection& section, const std::string& key, std::vector<
 // `key` as a list of positive extents (a per-record shape). Absent: unchanged.
 Status ReadShape(YamlSection& section, const std::string& key, std::vector<int64_t>* shape);
 
-// The most column names one list may hold once its ranges are expanded (2^20: wider than any
+// The most column names one list may hold once its ranges are expanded (2^18 = 262144: more
+// than a 224x224x3 image as pixel columns, wider than any
 // table a job reads as named columns). Checked before expanding, so that a short config cannot
 // make its reader build millions of strings.
-inline constexpr uint64_t kMaxColumnNames = 1u << 20;
+inline constexpr uint64_t kMaxColumnNames = 1u << 18;
 
 // Expands "f0..f783"-style entries of a column list; other entries are kept as they are.
 // kInvalidArgument for a malformed range or a list of more than kMaxColumnNames names.

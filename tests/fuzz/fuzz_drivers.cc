@@ -16,6 +16,7 @@
 #include "common/io/input_stream.h"
 #include "common/net/frame.h"
 #include "common/tables/record_reader.h"
+#include "common/tables/table_config.h"
 
 namespace aimass::fuzz {
 namespace {
@@ -199,11 +200,24 @@ Status DriveIdx(const uint8_t* data, size_t size) {
 
 // ---- configuration -------------------------------------------------------------------------
 
+// The YAML job configs as a submitted job reaches them: the training and the inference reader
+// (column lists with "f0..f783" ranges, shapes, the table input keys), then the typed table
+// options every reader of the table gets from them.
 Status DriveConfig(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  const Status train = ParseTrainConfig(text, "job.yaml").status();
-  const Status infer = ParseInferConfig(text, "infer.yaml").status();
-  return train.ok() ? infer : train;
+  Result<TrainConfig> train = ParseTrainConfig(text, "job.yaml");
+  Status train_status = train.status();
+  if (train.ok()) {
+    for (const DatasetSourceConfig* source : {&train->data.train, &train->data.test}) {
+      if (!source->empty() && train_status.ok()) {
+        train_status = tables::TableOptionsFromInput(source->input).status();
+      }
+    }
+  }
+  Result<InferConfig> infer = ParseInferConfig(text, "infer.yaml");
+  Status infer_status = infer.status();
+  if (infer.ok()) infer_status = tables::TableOptionsFromInput(infer->input).status();
+  return train_status.ok() ? infer_status : train_status;
 }
 
 // ---- checkpoints -----------------------------------------------------------------------------

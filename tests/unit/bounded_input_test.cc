@@ -6,7 +6,9 @@
 
 #include "tests/catch.h"
 #include <cstring>
+#include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "common/aimass.pb.h"
 #include "common/config/infer_config.h"
@@ -301,6 +303,220 @@ TEST_CASE("Avro arrays of zero-byte elements are refused", "[bounded][avro]") {
       dir, header + AvroLong(1) + AvroLong(int64_t(array.size())) + array + kSync, 1 << 20);
   REQUIRE_FALSE(status.ok());
   REQUIRE_THAT(status.message(), Catch::StartsWith("t.avro: the Avro file's schema has field 'x'"));
+}
+
+// ---- Avro: lengths inside a block, which libavro would have allocated before checking ------
+
+// The schema of the fuzzer's finding: a nullable string id and an array of floats.
+const char* const kIdArraySchema =
+    R"({"type":"record","name":"r","fields":[{"name":"Id","type":["null","string"]},)"
+    R"({"name":"x","type":{"type":"array","items":"float"}}]})";
+
+std::string AvroFloats(std::initializer_list<float> values) {
+  std::string out;
+  for (float value : values) out.append(reinterpret_cast<const char*>(&value), 4);  // LE
+  return out;
+}
+
+std::string AvroBlock(int64_t count, const std::string& data) {
+  return AvroLong(count) + AvroLong(int64_t(data.size())) + data + kSync;
+}
+
+struct AvroRead {
+  Status status;  // what ended the read
+  size_t records = 0;
+  std::vector<tables::BadRecord> bad;
+};
+
+AvroRead ReadAvroRecords(const TempDir& dir, const std::string& bytes, uint32_t feature_count = 0) {
+  WriteRaw(dir.Path("t.avro"), bytes);
+  TableOptions options;
+  options.format = TableFormat::kAvro;
+  options.id_column = "Id";
+  options.feature_columns = {"x"};
+  options.feature_count = feature_count;
+  options.max_record_bytes = 1 << 20;
+  const InputFile file = FileAt(dir.Path("t.avro"), "t.avro");
+  AvroRead read;
+  auto reader = tables::OpenAvroReader(file, Whole(file), options);
+  if (!reader.ok()) {
+    read.status = reader.status();
+    return read;
+  }
+  for (;;) {
+    tables::TableRecord record;
+    tables::BadRecord bad;
+    Result<RecordReader::Outcome> outcome = (*reader)->Next(&record, &bad);
+    if (!outcome.ok()) {
+      read.status = outcome.status();
+      return read;
+    }
+    if (*outcome == RecordReader::Outcome::kEnd) return read;
+    if (*outcome == RecordReader::Outcome::kRecord) ++read.records;
+    if (*outcome == RecordReader::Outcome::kBad) read.bad.push_back(bad);
+  }
+}
+
+// The fuzzer's finding (tests/data/fuzz_regressions/avro/alloc-negative-string-length): a string
+// length of -786432 reached libavro, which asked malloc for 2^64 - 786431 bytes (ASan:
+// allocation-size-too-big; without it, an out-of-memory error or worse).
+TEST_CASE("Avro lengths and counts inside a block are checked before libavro decodes the record",
+          "[bounded][avro]") {
+  TempDir dir;
+  const std::string header = AvroHeader("null", kIdArraySchema);
+  const std::string block_at = std::to_string(header.size());
+  // Record 0 reads: id "r0", x [1, 2].
+  const std::string good = AvroLong(1) + AvroBytes("r0") + AvroLong(2) + AvroFloats({1, 2}) +
+                           AvroLong(0);
+  const std::string into = std::to_string(good.size());
+  // The error that a second record `bad` ends the read with, after the first was read.
+  auto second_fails = [&](const std::string& bad) {
+    const AvroRead read = ReadAvroRecords(dir, header + AvroBlock(2, good + bad));
+    INFO(read.status.message());
+    REQUIRE(read.records == 1);
+    REQUIRE(read.status.code() == StatusCode::kCorruption);
+    REQUIRE(read.status.message().find('\n') == std::string::npos);
+    const std::string prefix = "t.avro: corrupt Avro file: record 1 (in the block at byte " +
+                               block_at + ", " + into + " bytes into its data): ";
+    REQUIRE_THAT(read.status.message(), Catch::StartsWith(prefix));
+    return read.status.message().substr(prefix.size());
+  };
+
+  REQUIRE(ReadAvroRecords(dir, header + AvroBlock(1, good)).status.ok());
+  // Strings and their union.
+  REQUIRE(second_fails(AvroLong(1) + AvroLong(-786432) + "abcd" + AvroLong(0)) ==
+          "field 'Id': string length -786432 is negative");
+  REQUIRE(second_fails(AvroLong(1) + AvroLong(1000) + "ab" + AvroLong(0)) ==
+          "field 'Id': string length 1000 runs past the end of the block (3 bytes left)");
+  REQUIRE(second_fails(AvroLong(5) + AvroLong(0)) ==
+          "field 'Id': union index 5 is not one of its 2 branches");
+  REQUIRE(second_fails(AvroLong(-1) + AvroLong(0)) ==
+          "field 'Id': union index -1 is not one of its 2 branches");
+  REQUIRE(second_fails(AvroLong(1) + std::string(11, '\xff')) ==
+          "field 'Id': the string length is a varint longer than 10 bytes");
+  // Array block counts: INT64_MIN (its negation overflows), more elements than bytes, a negative
+  // block size, a count that runs out of data.
+  REQUIRE(second_fails(AvroLong(0) + AvroLong(INT64_MIN) + AvroLong(0)) ==
+          "field 'x': array block count -9223372036854775808 is out of range");
+  REQUIRE(second_fails(AvroLong(0) + AvroLong(int64_t{1} << 62) + AvroFloats({1, 2}) +
+                       AvroLong(0)) ==
+          "field 'x': array block count 4611686018427387904 needs more than the 9 bytes left in "
+          "the block");
+  REQUIRE(second_fails(AvroLong(0) + AvroLong(-2) + AvroLong(-8) + AvroFloats({1, 2}) +
+                       AvroLong(0)) ==
+          "field 'x': array block size -8 is negative");
+  REQUIRE(second_fails(AvroLong(0) + AvroLong(1) + AvroFloats({1})) ==
+          "field 'x': the array block count runs past the end of the block (0 bytes left)");
+  REQUIRE(second_fails(AvroLong(0) + AvroLong(2) + AvroFloats({1}) + "\x01\x02\x03") ==
+          "field 'x': array block count 2 needs more than the 7 bytes left in the block");
+
+  // Bytes after a block's last record: its count is wrong.
+  AvroRead read = ReadAvroRecords(dir, header + AvroBlock(1, good + "xyz"));
+  REQUIRE(read.records == 1);
+  REQUIRE(read.status.message() ==
+          "t.avro: corrupt Avro file: the block at byte " + block_at + " holds " +
+              std::to_string(good.size() + 3) + " bytes, but its 1 records end after " + into);
+  // More records than the block's bytes can hold (each takes a union index and an array count).
+  read = ReadAvroRecords(dir, header + AvroBlock(1000, good));
+  REQUIRE(read.records == 0);
+  REQUIRE(read.status.message() == "t.avro: corrupt Avro file: the block at byte " + block_at +
+                                       " claims 1000 records in " + into +
+                                       " bytes, and each takes at least 2");
+}
+
+TEST_CASE("Avro nested values: the error names the path, enums and ints are checked, depth is "
+          "bounded", "[bounded][avro]") {
+  TempDir dir;
+  // x: an array of records {s: string, e: enum {A, B}, i: int}; Id a plain string.
+  const std::string header = AvroHeader(
+      "null",
+      R"({"type":"record","name":"r","fields":[{"name":"Id","type":"string"},)"
+      R"({"name":"x","type":{"type":"array","items":{"type":"record","name":"item","fields":[)"
+      R"({"name":"s","type":"string"},{"name":"e","type":{"type":"enum","name":"E","symbols":["A","B"]}},)"
+      R"({"name":"i","type":"int"}]}}}]})");
+  const std::string item = AvroBytes("ok") + AvroLong(1) + AvroLong(-7);
+  auto error = [&](const std::string& second_item) {
+    const std::string record = AvroBytes("r") + AvroLong(2) + item + second_item + AvroLong(0);
+    const AvroRead read = ReadAvroRecords(dir, header + AvroBlock(1, record));
+    REQUIRE(read.records == 0);
+    const std::string message = read.status.message();
+    return message.substr(message.find("): ") + 3);
+  };
+  REQUIRE(error(AvroLong(-3) + "abc" + AvroLong(0) + AvroLong(0)) ==
+          "field 'x[1].s': string length -3 is negative");
+  REQUIRE(error(AvroBytes("ok") + AvroLong(2) + AvroLong(0)) ==
+          "field 'x[1].e': enum index 2 is not one of its 2 symbols");
+  REQUIRE(error(AvroBytes("ok") + AvroLong(0) + AvroLong(int64_t{1} << 31)) ==
+          "field 'x[1].i': int value 2147483648 does not fit 32 bits");
+  // The record itself reads (as a bad record: x is not a list of numbers).
+  const AvroRead good = ReadAvroRecords(
+      dir, header + AvroBlock(1, AvroBytes("r") + AvroLong(1) + item + AvroLong(0)));
+  REQUIRE(good.status.ok());
+  REQUIRE(good.bad.size() == 1);
+
+  // A recursive type nested 300 deep: refused before libavro recurses that far.
+  const std::string list_header = AvroHeader(
+      "null",
+      R"({"type":"record","name":"r","fields":[{"name":"Id","type":"string"},)"
+      R"({"name":"next","type":["null","r"]}]})");
+  std::string deep;
+  for (int i = 0; i < 300; ++i) deep += AvroBytes("n") + AvroLong(1);
+  deep += AvroBytes("n") + AvroLong(0);
+  const AvroRead nested = ReadAvroRecords(dir, list_header + AvroBlock(1, deep));
+  INFO(nested.status.message());
+  REQUIRE(nested.status.code() == StatusCode::kCorruption);
+  REQUIRE_THAT(nested.status.message(), Catch::EndsWith("data nested deeper than 256 levels"));
+  REQUIRE_THAT(nested.status.message(), Catch::Contains("field 'next.next."));
+  REQUIRE(nested.status.message().size() < 500);
+}
+
+// Found by the avro fuzzer (tests/data/fuzz_regressions/avro/leak-schema-type-defined-twice):
+// libavro's schema parser leaks the type it was building when a name is defined a second time.
+TEST_CASE("an Avro schema that defines a type name twice is refused before libavro parses it",
+          "[bounded][avro]") {
+  TempDir dir;
+  const std::string twice = AvroHeader(
+      "null",
+      R"({"type":"record","name":"r","fields":[{"name":"f","type":{"type":"fixed","name":"F","size":4}},)"
+      R"({"name":"e","type":{"type":"enum","name":"F","symbols":["A"]}}]})");
+  Status status = ReadAvroRecords(dir, twice).status;
+  REQUIRE(status.message() ==
+          "t.avro: corrupt Avro file at byte 0: the header's avro.schema defines the type 'F' twice");
+  // The same name in two namespaces is two types (Spark names nested records after their fields).
+  const std::string spaces = AvroHeader(
+      "null",
+      R"({"type":"record","name":"r","fields":[{"name":"Id","type":"string"},)"
+      R"({"name":"a","type":{"type":"record","name":"item","namespace":"a","fields":[{"name":"s","type":"string"}]}},)"
+      R"({"name":"b","type":{"type":"record","name":"b.item","fields":[{"name":"s","type":"string"}]}},)"
+      R"({"name":"c","type":["null","a.item"]}]})");
+  REQUIRE(ReadAvroRecords(dir, spaces).status.ok());
+  // ...and a namespace inherited from the enclosing record counts.
+  const std::string inherited = AvroHeader(
+      "null",
+      R"({"type":"record","name":"r","namespace":"n","fields":[)"
+      R"({"name":"a","type":{"type":"fixed","name":"F","size":1}},)"
+      R"({"name":"b","type":{"type":"array","items":{"type":"fixed","name":"n.F","size":2}}}]})");
+  status = ReadAvroRecords(dir, inherited).status;
+  REQUIRE_THAT(status.message(), Catch::EndsWith("defines the type 'n.F' twice"));
+}
+
+// The fuzzer's container, scored against a model of another width: a list-valued feature whose
+// number of values is not the model's is a bad record when it is read, saying both numbers.
+TEST_CASE("Avro: a list-valued feature of the wrong width is a bad record at read time",
+          "[bounded][avro]") {
+  TempDir dir;
+  const std::string header = AvroHeader("null", kIdArraySchema);
+  const std::string two = AvroLong(1) + AvroBytes("two") + AvroLong(2) + AvroFloats({1, 2}) +
+                          AvroLong(0);
+  const std::string three = AvroLong(1) + AvroBytes("three") + AvroLong(3) +
+                            AvroFloats({1, 2, 3}) + AvroLong(0);
+  const AvroRead read = ReadAvroRecords(dir, header + AvroBlock(3, two + three + two), 3);
+  REQUIRE(read.status.ok());
+  REQUIRE(read.records == 1);
+  REQUIRE(read.bad.size() == 2);
+  REQUIRE(read.bad[0].location == "t.avro:record 0");
+  REQUIRE(read.bad[0].reason == "2 feature values, expected 3");
+  REQUIRE(read.bad[1].location == "t.avro:record 2");
 }
 
 TEST_CASE("max_record_mb is a key of every table input and travels to the workers",

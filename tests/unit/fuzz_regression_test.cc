@@ -70,5 +70,22 @@ TEST_CASE("a YAML key that is a list or mapping is an error naming the line", "[
           "job.yaml: line 1: the document has a key that is a mapping, not a name");
 }
 
+// Found by the avro fuzzer: a string length of -786432 inside a block reached libavro, which
+// asked malloc for 2^64 - 786431 bytes (ASan: allocation-size-too-big; without ASan the read
+// happened to fail). The record walk refuses it first, naming the file, the record and the field.
+TEST_CASE("an Avro string of negative length is an error naming file, record and field",
+          "[fuzz_regression]") {
+  const std::filesystem::path path = std::filesystem::path(AIMASS_SOURCE_DIR) /
+                                     "tests/data/fuzz_regressions/avro/alloc-negative-string-length";
+  const std::string bytes = ReadBytes(path);
+  REQUIRE_FALSE(bytes.empty());
+  const Status status =
+      fuzz::FindDriver("avro")(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  INFO(status.message());
+  REQUIRE(status.code() == StatusCode::kCorruption);
+  REQUIRE_THAT(status.message(), Catch::StartsWith("part-0.avro: corrupt Avro file: record 1 "));
+  REQUIRE_THAT(status.message(), Catch::EndsWith("field 'Id': string length -786432 is negative"));
+}
+
 }  // namespace
 }  // namespace aimass

@@ -10,8 +10,11 @@
 #include <mutex>
 #include <thread>
 
+#include <torch/script.h>
+
 #include "tests/temp_dir.h"
 #include "worker/infer/prediction_writer.h"
+#include "worker/infer/scorer.h"
 #include "worker/infer/split_reader.h"
 
 namespace aimass::worker {
@@ -200,6 +203,47 @@ TEST_CASE("a reader whose consumer leaves early stops waiting for work", "[infer
     while (!asked) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }  // joins: would hang if the reader ignored `stopping`
   REQUIRE(asked);
+}
+
+// A list-valued feature (an Avro or JSON array) scored against a model of another width: the
+// load refuses the model, saying how many values a record has and what LibTorch expected.
+// (Records whose own width differs from the job's input are bad records when they are read:
+// bounded_input_test.cc, "a list-valued feature of the wrong width".)
+TEST_CASE("a model of another input width is refused at load, naming both widths",
+          "[infer_worker]") {
+  TempDir dir;
+  const std::string path = dir.Path("three.pt");
+  {
+    // A TorchScript model that takes 3 values per record, saved from C++ (no Python needed).
+    torch::jit::Module module("Three");
+    module.register_parameter("weight", torch::ones({3, 2}), /*is_buffer=*/false);
+    module.define("def forward(self, x):\n    return torch.mm(x, self.weight)\n");
+    module.save(path);
+  }
+  ScorerOptions options;
+  options.model_name = "torchscript:" + path;
+  options.model_path = path;
+  options.num_classes = 2;
+  options.input_shape = {3};
+  Result<Scorer> right = Scorer::Load(options, torch::kCPU);
+  REQUIRE(right.ok());
+  REQUIRE(right->width() == 2);
+
+  options.input_shape = {2};
+  Result<Scorer> wrong = Scorer::Load(options, torch::kCPU);
+  REQUIRE_FALSE(wrong.ok());
+  const std::string message = wrong.status().message();
+  INFO(message);
+  REQUIRE_THAT(message, Catch::StartsWith("model 'torchscript:" + path +
+                                          "' does not take this job's records of 2 values (input "
+                                          "shape [2]): TorchScript: "));
+  REQUIRE_THAT(message, Catch::Contains("1x2 and 3x2"));  // LibTorch: the model takes 3
+  REQUIRE(message.find('\n') == std::string::npos);
+
+  std::vector<float> values(12, 1.0f);  // 4 records of 3 values
+  Result<torch::Tensor> scored = right->Score(values.data(), 4);
+  REQUIRE(scored.ok());
+  REQUIRE(scored->sizes() == torch::IntArrayRef({4, 2}));
 }
 
 TEST_CASE("predictions are written as CSV or JSON lines with exact scores", "[infer_worker]") {

@@ -5,11 +5,13 @@
 namespace aimass::worker {
 namespace {
 
-std::string ShapeText(const torch::Tensor& tensor) {
+std::string ShapeText(const std::vector<int64_t>& shape) {
   std::string text = "[";
-  for (int64_t i = 0; i < tensor.dim(); ++i) text += (i ? ", " : "") + std::to_string(tensor.size(i));
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
   return text + "]";
 }
+
+std::string ShapeText(const torch::Tensor& tensor) { return ShapeText(tensor.sizes().vec()); }
 
 }  // namespace
 
@@ -29,12 +31,33 @@ Result<Scorer> Scorer::Load(const ScorerOptions& options, torch::Device device) 
   scorer.softmax_ = options.softmax;
   for (int64_t dim : scorer.shape_) scorer.values_per_record_ *= dim;
   std::vector<float> zeros(static_cast<size_t>(scorer.values_per_record_), 0.0f);
-  AIMASS_ASSIGN_OR_RETURN(torch::Tensor probe, scorer.Score(zeros.data(), 1));
-  scorer.width_ = probe.size(1);
+  Result<torch::Tensor> probe = scorer.Forward(zeros.data(), 1);
+  if (!probe.ok()) {
+    // Mostly a model of another input width: what it was given, and LibTorch's account of what
+    // it expected ("mat1 and mat2 shapes cannot be multiplied (1x2 and 3x4)": it takes 3).
+    return Status::Error("model '" + options.model_name + "' does not take this job's records of " +
+                         scorer.RecordText() + ": " + probe.status().message());
+  }
+  scorer.width_ = probe->size(1);
   return scorer;
 }
 
 Result<torch::Tensor> Scorer::Score(float* features, int64_t rows) {
+  Result<torch::Tensor> output = Forward(features, rows);
+  if (!output.ok()) {
+    return Status::Error("model forward failed on " + std::to_string(rows) +
+                         (rows == 1 ? " record of " : " records of ") + RecordText() + ": " +
+                         output.status().message());
+  }
+  return output;
+}
+
+std::string Scorer::RecordText() const {
+  return std::to_string(values_per_record_) + (values_per_record_ == 1 ? " value" : " values") +
+         " (input shape " + ShapeText(shape_) + ")";
+}
+
+Result<torch::Tensor> Scorer::Forward(float* features, int64_t rows) {
   try {
     torch::NoGradGuard no_grad;
     std::vector<int64_t> shape{rows};
@@ -50,7 +73,7 @@ Result<torch::Tensor> Scorer::Score(float* features, int64_t rows) {
     if (softmax_) output = torch::softmax(output.to(torch::kFloat32), 1);
     return output.to(torch::kCPU, torch::kFloat32).contiguous();
   } catch (const std::exception& error) {
-    return Status::Error("model forward failed: " + models::TorchErrorMessage(error));
+    return Status::Error(models::TorchErrorMessage(error));
   }
 }
 

@@ -48,17 +48,25 @@ ScorerOptions ScorerOptionsOf(const Spec& spec) {
 class Scorer {
  public:
   // Loads the model onto `device` and runs one all-zero record through it: learns the number
-  // of scores, and rejects a model that does not take this input before any work arrives.
+  // of scores, and rejects a model that does not take this input before any work arrives
+  // ("model 'torchscript:m.pt' does not take this job's records of 2 values (input shape [2]):
+  // TorchScript: RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x2 and 3x4)").
   static Result<Scorer> Load(const ScorerOptions& options, torch::Device device);
 
   int64_t width() const { return width_; }
   int64_t values_per_record() const { return values_per_record_; }
 
   // [rows, width] float32, contiguous, on the CPU. `features` holds rows x values_per_record
-  // values (already normalized); it is read, not kept.
+  // values (already normalized); it is read, not kept. A failure says how many records of how
+  // many values the model was given, then LibTorch's error.
   Result<torch::Tensor> Score(float* features, int64_t rows);
 
  private:
+  // Score without the context in errors.
+  Result<torch::Tensor> Forward(float* features, int64_t rows);
+  // "784 values (input shape [1, 28, 28])".
+  std::string RecordText() const;
+
   std::shared_ptr<models::Model> model_;
   torch::Device device_ = torch::kCPU;
   std::vector<int64_t> shape_;

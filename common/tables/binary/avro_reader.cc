@@ -6,13 +6,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <unistd.h>
 
-#include "common/tables/binary/avro_container_check.h"
+#include "common/tables/binary/avro_container.h"
+#include "common/tables/binary/avro_datum_check.h"
 #include "common/tables/binary/reader_support.h"
 
 namespace aimass::tables {
@@ -121,16 +123,19 @@ struct Column {
 
 class AvroReader : public RecordReader {
  public:
-  // Takes over `reader`, a reference to its writer `schema`, `iface` and `value`.
-  AvroReader(const InputFile& file, const TableOptions& options, avro_file_reader_t reader,
-             avro_schema_t schema, avro_value_iface_t* iface, avro_value_t value)
+  // Takes over `container`, `checker`, `iface` and `value` (made from the container's schema).
+  AvroReader(const InputFile& file, const TableOptions& options,
+             std::unique_ptr<binary::AvroContainer> container,
+             std::unique_ptr<binary::AvroDatumChecker> checker, avro_value_iface_t* iface,
+             avro_value_t value)
       : name_(binary::ReportedName(file)),
-        reader_(reader),
-        schema_(schema),
+        container_(std::move(container)),
+        checker_(std::move(checker)),
         iface_(iface),
         value_(value),
         feature_count_(options.feature_count),
         leading_values_(options.leading_values) {
+    avro_schema_t schema = container_->schema();
     if (!options.id_column.empty()) {
       has_id_column_ = true;
       id_.name = options.id_column;
@@ -148,10 +153,9 @@ class AvroReader : public RecordReader {
   }
 
   ~AvroReader() override {
+    if (memory_ != nullptr) avro_reader_free(memory_);
     avro_value_decref(&value_);
     avro_value_iface_decref(iface_);
-    avro_schema_decref(schema_);
-    avro_file_reader_close(reader_);
   }
   AvroReader(const AvroReader&) = delete;
   AvroReader& operator=(const AvroReader&) = delete;
@@ -159,15 +163,14 @@ class AvroReader : public RecordReader {
   Result<Outcome> Next(TableRecord* record, BadRecord* bad) override {
     if (!failed_.ok()) return failed_;
     if (done_) return Outcome::kEnd;
-    const int rc = avro_file_reader_read_value(reader_, &value_);
-    if (rc == EOF) {
+    Result<bool> decoded = NextValue();
+    if (!decoded.ok()) {
+      failed_ = decoded.status();
+      return failed_;
+    }
+    if (!*decoded) {
       done_ = true;
       return Outcome::kEnd;
-    }
-    if (rc != 0) {
-      failed_ = Status::Error(name_ + ": corrupt Avro file: cannot read record " +
-                              std::to_string(next_index_) + ": " + AvroError());
-      return failed_;
     }
     const uint64_t index = next_index_++;
     std::string reason;
@@ -182,6 +185,62 @@ class AvroReader : public RecordReader {
   }
 
  private:
+  // Decodes record next_index_ into value_; false at the end of the file. Its encoding is walked
+  // first (avro_datum_check.h), and libavro gets exactly its bytes.
+  Result<bool> NextValue() {
+    while (left_ == 0) {
+      AIMASS_RETURN_IF_ERROR(CheckBlockEnd());
+      AIMASS_ASSIGN_OR_RETURN(const bool more, container_->NextBlock(&block_));
+      if (!more) return false;
+      pos_ = 0;
+      left_ = block_.count;
+      const uint64_t min_bytes = checker_->min_bytes();
+      if (min_bytes > 0 && block_.count > block_.data.size() / min_bytes) {
+        return Corrupt("the block at byte " + std::to_string(block_.offset) + " claims " +
+                       std::to_string(block_.count) + " records in " +
+                       std::to_string(block_.data.size()) + " bytes, and each takes at least " +
+                       std::to_string(min_bytes));
+      }
+    }
+    const char* data = block_.data.data() + pos_;
+    size_t length = 0;
+    std::string why;
+    if (!checker_->Check(data, block_.data.size() - pos_, &length, &why)) {
+      return Corrupt("record " + std::to_string(next_index_) + " " + InBlock() + ": " + why);
+    }
+    if (memory_ == nullptr) {
+      memory_ = avro_reader_memory(data, static_cast<int64_t>(length));
+      if (memory_ == nullptr) return Status::Error(name_ + ": " + AvroError());
+    } else {
+      avro_reader_memory_set_source(memory_, data, static_cast<int64_t>(length));
+    }
+    if (avro_value_read(memory_, &value_) != 0) {
+      return Corrupt("cannot decode record " + std::to_string(next_index_) + " " + InBlock() +
+                     ": " + AvroError());
+    }
+    pos_ += length;
+    --left_;
+    return true;
+  }
+
+  // A block's records take exactly its bytes: bytes left after the last one mean a corrupt count
+  // (checked when the next block is due, so that the block's last record is read first).
+  Status CheckBlockEnd() const {
+    if (pos_ == block_.data.size()) return Status::Ok();
+    return Corrupt("the block at byte " + std::to_string(block_.offset) + " holds " +
+                   std::to_string(block_.data.size()) + " bytes, but its " +
+                   std::to_string(block_.count) + " records end after " + std::to_string(pos_));
+  }
+
+  std::string InBlock() const {
+    return "(in the block at byte " + std::to_string(block_.offset) + ", " +
+           std::to_string(pos_) + " bytes into its data)";
+  }
+
+  Status Corrupt(const std::string& what) const {
+    return Status::Corruption(name_ + ": corrupt Avro file: " + what);
+  }
+
   // `value` with unions resolved to their current branch.
   static bool Resolve(avro_value_t* value) {
     while (avro_value_get_type(value) == AVRO_UNION) {
@@ -347,10 +406,14 @@ class AvroReader : public RecordReader {
   }
 
   const std::string name_;
-  avro_file_reader_t reader_;
-  avro_schema_t schema_;
+  const std::unique_ptr<binary::AvroContainer> container_;
+  const std::unique_ptr<binary::AvroDatumChecker> checker_;
   avro_value_iface_t* iface_;
   avro_value_t value_;  // reused for every record
+  avro_reader_t memory_ = nullptr;  // over one record's bytes in block_
+  binary::AvroBlock block_;
+  size_t pos_ = 0;     // of the next record in block_.data
+  uint64_t left_ = 0;  // records of block_ not read yet
   const uint32_t feature_count_;
   const uint32_t leading_values_;
   bool has_id_column_ = false;
@@ -374,7 +437,7 @@ Result<std::unique_ptr<RecordReader>> OpenAvroReader(const InputFile& file, cons
                          "(avro.codec deflate or snappy)");
   }
   // Opened as every table file is (io::OpenForReading: a regular file inside the data roots),
-  // then handed to stdio for libavro.
+  // then handed to stdio for the container reader.
   AIMASS_ASSIGN_OR_RETURN(const int fd, io::OpenForReading(file.path, ConfinementOf(file, options)));
   FILE* fp = ::fdopen(fd, "rb");
   if (fp == nullptr) {
@@ -382,50 +445,33 @@ Result<std::unique_ptr<RecordReader>> OpenAvroReader(const InputFile& file, cons
     ::close(fd);
     return Status::Error(name + ": cannot open: " + std::strerror(error));
   }
-  // libavro allocates whatever lengths the file announces: check them all first.
-  if (Status checked = binary::CheckAvroContainer(fp, name, options.max_record_bytes);
-      !checked.ok()) {
-    std::fclose(fp);
-    return checked;
-  }
-  std::rewind(fp);
-  avro_file_reader_t reader = nullptr;
-  // Closes fp on failure as well (should_close = 1).
-  if (avro_file_reader_fp(fp, file.path.c_str(), 1, &reader) != 0) {
-    return Status::Error(name + ": not a readable Avro container file: " + AvroError());
-  }
-  // libavro 1.11 returns a new reference to the schema here (older versions a borrowed one;
-  // Debian's 1.11.1 is the one this builds against).
-  avro_schema_t schema = avro_file_reader_get_writer_schema(reader);
+  // libavro allocates whatever lengths the file announces: the container is read here, every
+  // length checked, and libavro decodes single records that were walked first.
+  auto container = std::make_unique<binary::AvroContainer>(fp, name, options.max_record_bytes);
+  AIMASS_RETURN_IF_ERROR(container->Open());
+  avro_schema_t schema = container->schema();
   if (!is_avro_record(schema)) {
-    const std::string type = schema != nullptr ? TypeName(avro_typeof(schema)) : "missing";
-    if (schema != nullptr) avro_schema_decref(schema);
-    avro_file_reader_close(reader);
-    return Status::Error(name + ": the Avro file's schema is " + type +
+    return Status::Error(name + ": the Avro file's schema is " + TypeName(avro_typeof(schema)) +
                          ", expected a record");
   }
   if (const std::string zero = ArrayOfZeroByteElements(schema, 0); !zero.empty()) {
-    avro_schema_decref(schema);
-    avro_file_reader_close(reader);
     return Status::Error(name + ": the Avro file's schema has " + zero +
                          " whose elements encode in zero bytes (null or empty); such arrays are "
                          "not read, as a corrupt count could make them grow without bound");
   }
+  std::string why;
+  std::unique_ptr<binary::AvroDatumChecker> checker =
+      binary::AvroDatumChecker::Compile(schema, &why);
+  if (checker == nullptr) return Status::Error(name + ": unsupported Avro schema: " + why);
   avro_value_iface_t* iface = avro_generic_class_from_schema(schema);
-  if (iface == nullptr) {
-    avro_schema_decref(schema);
-    avro_file_reader_close(reader);
-    return Status::Error(name + ": unsupported Avro schema: " + AvroError());
-  }
+  if (iface == nullptr) return Status::Error(name + ": unsupported Avro schema: " + AvroError());
   avro_value_t value;
   if (avro_generic_value_new(iface, &value) != 0) {
     avro_value_iface_decref(iface);
-    avro_schema_decref(schema);
-    avro_file_reader_close(reader);
     return Status::Error(name + ": " + AvroError());
   }
-  return std::unique_ptr<RecordReader>(
-      std::make_unique<AvroReader>(file, options, reader, schema, iface, value));
+  return std::unique_ptr<RecordReader>(std::make_unique<AvroReader>(
+      file, options, std::move(container), std::move(checker), iface, value));
 }
 
 }  // namespace aimass::tables

@@ -1,7 +1,10 @@
 // Avro object container files, as Hive's AvroSerDe, Spark and avro-tools write them; read whole
-// (a split covers its whole file) with the Avro C library (libavro, Debian's libavro-dev),
-// which decodes the container's own block codecs (null, deflate, snappy, lzma as built). A file
-// compressed around the container (`part-0.avro.gz`) is rejected: Avro compresses inside.
+// (a split covers its whole file). The container is read here (avro_container.h: header, blocks,
+// the block codecs null, deflate, snappy and lzma, every length checked against the file and
+// TableOptions::max_record_bytes), each record's encoding is walked against the schema
+// (avro_datum_check.h: every length, count and index inside the block), and only then the Avro C
+// library (libavro, Debian's libavro-dev) decodes the record. A file compressed around the
+// container (`part-0.avro.gz`) is rejected: Avro compresses inside.
 //
 // The file's schema must be a record. Records are numbered from 0 in file order.
 //  - id_column names a field of type string, bytes, int or long (or a union of one of them
@@ -17,7 +20,10 @@
 //    "<relative_path>:record 7"; its `raw` is the record as one line of Avro JSON (the binary
 //    encoding of a record means nothing without the file's schema).
 //  - a file that is not an Avro container, a corrupt or truncated block, or a record that does
-//    not decode is an error naming the file.
+//    not decode is an error naming the file (a Corruption); inside a block it also names the
+//    record, the block's byte offset and the field ("part-0.avro: corrupt Avro file: record 1
+//    (in the block at byte 183, 14 bytes into its data): field 'Id': string length -786432 is
+//    negative").
 #pragma once
 
 #include <memory>
