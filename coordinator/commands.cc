@@ -54,8 +54,10 @@ const char kUsage[] =
     "                           [--max-concurrent-jobs N] [--tls-cert F --tls-key F]\n"
     "                           [--insecure-listen] [--max-body-bytes N] [--hostfile FILE] [--ui-dir DIR]\n"
     "                           [--master-key-file F] [--schedule-interval-ms N]\n"
-    "                           [--alert-webhook URL]\n"
+    "                           [--alert-webhook URL] [--reset-admin-token]\n"
     "      The platform service: REST API and web UI, jobs, model registry (docs/service.md).\n"
+    "      --reset-admin-token: revoke the service's own admin token, write a new one to\n"
+    "      STATE/admin.token (0600, audited), then serve: for a lost or leaked token.\n"
     "  aimass-coordinator data convert --output DIR [--input IDX_DIR] [--shard-records N] [--limit N]\n"
     "      Fashion-MNIST IDX files into gzip CSV part files (train/ and test/).\n";
 
@@ -333,9 +335,10 @@ int Serve(int argc, char** argv) {
                                    "--tls-cert", "--tls-key", "--max-body-bytes", "--hostfile", "--ui-dir",
                                    "--master-key-file", "--schedule-interval-ms",
                                    "--alert-webhook"},
-                                  {"--insecure-listen"});
+                                  {"--insecure-listen", "--reset-admin-token"});
   if (!arguments.ok()) return Fail(arguments.status().message() + "\n" + kUsage);
   service::ServiceOptions options;
+  options.reset_admin_token = arguments->switches.count("--reset-admin-token") > 0;
   options.state_dir = arguments->Get("--state-dir");
   options.listen = arguments->Get("--listen", options.listen);
   if (arguments->Has("--data-root")) options.data_roots = arguments->values.at("--data-root");

@@ -30,7 +30,15 @@ Status RunDirectory::Prepare(const std::string& config_text, bool resumed, bool 
     AIMASS_ASSIGN_OR_RETURN(auto entries, env_.ListDirectory(CheckpointDirectory()));
     std::vector<std::string> earlier;
     for (const auto& entry : entries) {
-      if (entry.name.rfind("ckpt-", 0) == 0) earlier.push_back(entry.name);
+      if (entry.name.rfind("ckpt-", 0) != 0) continue;
+      if (entry.name.find(".tmp.") != std::string::npos) {
+        // What a writer killed mid-checkpoint left (checkpoint_file.h writes by rename): no
+        // checkpoint, so no earlier run to refuse — a job killed while writing its first one
+        // starts afresh on --resume rather than being told to pass --resume.
+        AIMASS_RETURN_IF_ERROR(env_.RemoveFile(JoinPath(CheckpointDirectory(), entry.name)));
+        continue;
+      }
+      earlier.push_back(entry.name);
     }
     if (!earlier.empty() && !overwrite) {
       return Status::Error(path_ + " holds checkpoints of an earlier run: pass --resume to continue "

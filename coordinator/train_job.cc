@@ -253,11 +253,28 @@ class TrainJob::Impl {
                            config_.model.name + "'");
     }
     if (header.epoch >= config_.epochs) {
-      return Status::Error(newest->path + ": the run already finished all " +
-                           std::to_string(config_.epochs) + " epochs; nothing to resume");
+      // The last epoch's checkpoint comes before that epoch's evaluation and the model's export,
+      // and summary.json after both: without it the run stopped in between, and the newest
+      // checkpoint from before the last epoch's end finishes it (the same steps again, to the
+      // same weights).
+      if (env_.Exists(JoinPath(run_.path(), "summary.json"))) {
+        return Status::Error(newest->path + ": the run already finished all " +
+                             std::to_string(config_.epochs) + " epochs; nothing to resume");
+      }
+      AIMASS_ASSIGN_OR_RETURN(auto earlier, FindNewestValidCheckpoint(env_, run_.CheckpointDirectory(),
+                                                                       nullptr, config_.epochs));
+      if (!earlier) {
+        return Status::Error(newest->path + ": the run trained all " + std::to_string(config_.epochs) +
+                             " epochs but stopped before it exported the model, and no earlier checkpoint "
+                             "is left to finish it from (checkpoint.keep); run it again with --overwrite");
+      }
+      observer_.OnInfo("the run trained all " + std::to_string(config_.epochs) +
+                       " epochs but stopped before it exported the model: finishing it from an earlier "
+                       "checkpoint");
+      newest = std::move(earlier);
     }
-    observer_.OnInfo("resuming from " + newest->path + " (epoch " + std::to_string(header.epoch + 1) +
-                   ", step " + std::to_string(header.step) + ")");
+    observer_.OnInfo("resuming from " + newest->path + " (epoch " + std::to_string(newest->header.epoch + 1) +
+                   ", step " + std::to_string(newest->header.step) + ")");
     resume_ = newest;
     return Status::Ok();
   }

@@ -226,7 +226,8 @@ Result<Checkpoint> ReadCheckpoint(Env& env, const std::string& path) {
 }
 
 Result<std::optional<CheckpointRef>> FindNewestValidCheckpoint(Env& env, const std::string& dir,
-                                                               std::vector<std::string>* skipped) {
+                                                               std::vector<std::string>* skipped,
+                                                               std::optional<uint32_t> below_epoch) {
   AIMASS_ASSIGN_OR_RETURN(std::vector<NamedCheckpoint> checkpoints,
                           ListCheckpoints(env, dir, nullptr));
   for (const NamedCheckpoint& candidate : checkpoints) {
@@ -238,6 +239,8 @@ Result<std::optional<CheckpointRef>> FindNewestValidCheckpoint(Env& env, const s
       // A renamed file would otherwise resume from a step it does not hold.
       problem = candidate.path + ": header says step " + std::to_string(checkpoint->header.step) +
                 ", the name says " + std::to_string(candidate.step);
+    } else if (below_epoch && checkpoint->header.epoch >= *below_epoch) {
+      continue;
     } else {
       return std::optional<CheckpointRef>(CheckpointRef{candidate.path, checkpoint->header});
     }

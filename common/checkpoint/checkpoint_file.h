@@ -45,9 +45,11 @@ struct CheckpointRef {
 
 // The valid checkpoint of `dir` with the highest step. Each newer one that fails validation is
 // skipped, and its problem ("<path>: <why>") appended to `skipped` (when not null). std::nullopt
-// when there is none.
+// when there is none. With `below_epoch`, valid checkpoints whose header.epoch is not below it
+// are passed over too (not reported): the newest one from before a run's end.
 Result<std::optional<CheckpointRef>> FindNewestValidCheckpoint(Env& env, const std::string& dir,
-                                                               std::vector<std::string>* skipped);
+                                                               std::vector<std::string>* skipped,
+                                                               std::optional<uint32_t> below_epoch = std::nullopt);
 
 // Deletes all but the `keep` newest checkpoints of `dir` (keep >= 1), by the step in their names,
 // and the temporaries that interrupted writes left behind. Call it from the process that writes

@@ -1,5 +1,6 @@
 #include "common/config/infer_config.h"
 
+#include "common/config/interrupt_config.h"
 #include "common/config/yaml_section.h"
 
 namespace aimass {
@@ -91,6 +92,7 @@ Result<InferConfig> ParseInferConfig(const std::string& yaml_text, const std::st
   AIMASS_RETURN_IF_ERROR(ReadOutput(root, config.output));
   AIMASS_RETURN_IF_ERROR(ReadInference(root, config));
   AIMASS_RETURN_IF_ERROR(ReadDrift(root, source, config));
+  AIMASS_RETURN_IF_ERROR(ReadInterruptPolicy(root, config.on_interrupt));
   AIMASS_RETURN_IF_ERROR(root.Finish());
   return config;
 }

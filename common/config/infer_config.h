@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/config/interrupt_config.h"
 #include "common/config/table_input_config.h"
 #include "common/config/train_config.h"
 #include "common/env.h"
@@ -51,6 +52,9 @@ struct InferConfig {
   double drift_warn = 0.1;
   double drift_alert = 0.25;
   double drift_feature_share = 0.05;  // of the features that must drift for a `drift` alert
+  // on_interrupt: the service's resume of a job its server stopped while it ran
+  // (interrupt_config.h); the CLI ignores it.
+  InterruptPolicy on_interrupt;
 };
 
 // `source` names the text in error messages (normally the file path).

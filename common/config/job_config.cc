@@ -1,5 +1,6 @@
 #include "common/config/job_config.h"
 
+#include "common/config/interrupt_config.h"
 #include "common/config/yaml_section.h"
 
 namespace aimass {
@@ -195,6 +196,7 @@ Result<TrainConfig> ParseTrainConfig(const std::string& yaml_text, const std::st
   AIMASS_RETURN_IF_ERROR(ReadGradientSync(root, config.gradient_sync));
   AIMASS_RETURN_IF_ERROR(ReadMonitor(root, config.monitor));
   AIMASS_RETURN_IF_ERROR(ReadOutput(root, config));
+  AIMASS_RETURN_IF_ERROR(ReadInterruptPolicy(root, config.on_interrupt));
   AIMASS_RETURN_IF_ERROR(root.Finish());
   return config;
 }

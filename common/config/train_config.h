@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/config/interrupt_config.h"
 #include "common/config/table_input_config.h"
 
 namespace aimass {
@@ -151,6 +152,9 @@ struct TrainConfig {
   // failure: a restart would diverge again); "skip_step" drops that step's update on every
   // worker and counts it.
   std::string on_nonfinite = "fail";
+  // on_interrupt: the service's resume of a job its server stopped while it ran
+  // (interrupt_config.h); the CLI ignores it.
+  InterruptPolicy on_interrupt;
   std::string run_dir = "runs/latest";
 };
 

@@ -155,6 +155,10 @@ Result<OutputState> OutputCommitter::Open(const json::object& identity, bool ove
     if (!resume) {
       refusal = output_dir_ + ": holds an unfinished job whose " + FirstDifference(identity, previous);
     }
+  } else if (AbandonedStart()) {
+    // A run died in Open between taking the lock and recording its job (below): it wrote
+    // nothing, so this is a fresh output (a rerun, or a restarted server's resume, would
+    // otherwise be told the directory is not an aimass output).
   } else {
     // Not ours: --overwrite does not apply, so that a mistyped path cannot delete a directory.
     return Status::Error(output_dir_ + ": exists, is not empty and is not an aimass inference "
@@ -210,6 +214,22 @@ Status OutputCommitter::ReadOwnManifest(const std::string& path, json::object* m
 }
 
 // What an earlier aimass job wrote, and nothing else: its parts, quarantine, manifest, attempts.
+bool OutputCommitter::AbandonedStart() {
+  auto entries = env_.ListDirectory(output_dir_);
+  if (!entries.ok() || entries->size() != 1 || (*entries)[0].name != kTemporary || !(*entries)[0].is_directory) {
+    return false;
+  }
+  auto temporary = env_.ListDirectory(attempts_dir());
+  if (!temporary.ok()) return false;
+  const std::string job_file_temporary = std::string(kJobFile) + ".tmp.";
+  for (const FileInfo& entry : *temporary) {
+    const bool lock = entry.name == kLockFile;
+    const bool unfinished_job_file = entry.name.rfind(job_file_temporary, 0) == 0;
+    if (entry.is_directory || (!lock && !unfinished_job_file)) return false;
+  }
+  return true;
+}
+
 Status OutputCommitter::RemoveEarlierOutput() {
   AIMASS_RETURN_IF_ERROR(env_.RemoveFile(JoinPath(output_dir_, kSuccess)));
   AIMASS_RETURN_IF_ERROR(env_.RemoveTree(JoinPath(output_dir_, kBadRecordsDir)));

@@ -99,6 +99,9 @@ class OutputCommitter {
   // Refuses a _SUCCESS that aimass did not write; sets `manifest` otherwise.
   Status ReadOwnManifest(const std::string& path, boost::json::object* manifest);
   Status RemoveEarlierOutput();
+  // The directory holds only what an Open killed before it wrote job.json leaves: _temporary
+  // with the lock file and perhaps a half-written job.json temporary.
+  bool AbandonedStart();
 
   Env& env_;
   std::string output_dir_;

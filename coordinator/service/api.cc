@@ -1,18 +1,23 @@
 #include "coordinator/service/api.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <vector>
 
 #include "coordinator/service/api_support.h"
+#include "coordinator/service/auth_limiter.h"
 #include "coordinator/service/job_intake.h"
 #include "coordinator/service/submitted_job.h"
 #include "coordinator/service/token_cache.h"
@@ -59,15 +64,21 @@ bool SafeStaticPath(const std::string& path) {
   return true;
 }
 
-// Up to `limit` bytes of `path` from `offset` (or less at the end of the file).
+// Up to `limit` bytes of `path` from `offset` (or less at the end of the file), read through a
+// close-on-exec descriptor (a std::ifstream's is not: a job started meanwhile would inherit it).
 std::string ReadFrom(const std::string& path, uint64_t offset, size_t limit) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return "";
-  file.seekg(static_cast<std::streamoff>(offset));
-  if (!file) return "";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
   std::string data(limit, '\0');
-  file.read(data.data(), static_cast<std::streamsize>(limit));
-  data.resize(static_cast<size_t>(file.gcount()));
+  size_t got = 0;
+  while (got < limit) {
+    const ssize_t n = ::pread(fd, data.data() + got, limit - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  data.resize(got);
   return data;
 }
 
@@ -120,6 +131,22 @@ class Api::Impl : public RouteTable {
     Add("GET", "/api/v1/tokens", Access::kAdmin, [this](Call& call) { return ListTokens(call); });
     Add("POST", "/api/v1/tokens", Access::kAdmin, [this](Call& call) { return CreateToken(call); });
     Add("DELETE", "/api/v1/tokens/{id}", Access::kAdmin, [this](Call& call) { return RevokeToken(call); });
+  }
+
+  // The request's head alone: refused here (401, 429, 403, 404, 405) before its body is read.
+  http::Admission Admit(const Request& head) {
+    const auto started = std::chrono::steady_clock::now();
+    std::string route_label = "other";
+    Resolution resolved = Resolve(head, route_label);
+    http::Admission admission;
+    admission.authenticated = resolved.authenticated;
+    if (resolved.refusal) {
+      Response refusal = std::move(*resolved.refusal);
+      Decorate(refusal, head.path.rfind("/static/", 0) == 0);
+      metrics_.ObserveRequest(route_label, head.method, refusal.status, SecondsSince(started));
+      admission.refuse = std::move(refusal);
+    }
+    return admission;
   }
 
   Response Handle(const Request& request) {
@@ -184,11 +211,24 @@ class Api::Impl : public RouteTable {
     return segments;
   }
 
-  Response Dispatch(const Request& request, std::string& route_label) {
+  // What a request's head decides: its route and its caller's token, or the answer that
+  // refuses it (404, 405, 401, 429, 403). Nothing here needs the body, so the HTTP server asks
+  // it (Admit) before reading one, and Dispatch asks it again with the whole request.
+  struct Resolution {
+    std::optional<Response> refusal;
+    const RouteEntry* route = nullptr;  // null without a refusal: a static file
+    std::vector<std::string> params;
+    TokenRecord token;
+    std::string actor;
+    bool authenticated = false;  // a valid token came with it
+  };
+
+  Resolution Resolve(const Request& request, std::string& route_label) {
+    Resolution resolved;
     if (request.path.rfind("/static/", 0) == 0) {
       route_label = "/static";
-      if (request.method != "GET") return ErrorResponse(405, "invalid_argument", "static files are read-only");
-      return StaticFile(request.path.substr(std::strlen("/static/")));
+      if (request.method != "GET") resolved.refusal = ErrorResponse(405, "invalid_argument", "static files are read-only");
+      return resolved;
     }
     const std::vector<std::string> segments = Split(request.path);
     const RouteEntry* matched = nullptr;
@@ -214,35 +254,61 @@ class Api::Impl : public RouteTable {
       break;
     }
     if (matched == nullptr) {
-      if (path_known) return ErrorResponse(405, "invalid_argument", request.method + " is not allowed on " + request.path);
-      return ErrorResponse(404, "not_found", "no route " + request.method + " " + request.path);
+      resolved.refusal = path_known
+                             ? ErrorResponse(405, "invalid_argument", request.method + " is not allowed on " + request.path)
+                             : ErrorResponse(404, "not_found", "no route " + request.method + " " + request.path);
+      return resolved;
     }
     route_label = matched->pattern;
-    Call call{request, std::move(params), {}, {}};
-    if (matched->access != Access::kPublic) {
-      const std::string prefix = "Bearer ";
-      if (request.authorization.rfind(prefix, 0) != 0) {
-        Response refused = ErrorResponse(401, "unauthenticated", "this route needs Authorization: Bearer TOKEN");
-        refused.headers.emplace_back("WWW-Authenticate", "Bearer");
-        return refused;
-      }
-      const std::string secret = request.authorization.substr(prefix.size());
-      auto token = tokens_.Authenticate(secret);
-      if (!token.ok()) {
-        Response refused = ErrorResponse(401, "unauthenticated", "unknown or revoked token");
-        refused.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-        return refused;
-      }
-      call.token = *token;
-      call.actor = ActorName(*token);
-      if (!Allowed(token->role, matched->access)) {
-        AuditEntry(call, "denied", request.method + " " + request.path);
-        return ErrorResponse(403, "forbidden",
-                             std::string("a ") + RoleName(token->role) + " token may not " +
-                                 request.method + " " + matched->pattern);
-      }
+    resolved.route = matched;
+    resolved.params = std::move(params);
+    if (matched->access == Access::kPublic) return resolved;
+    const std::string prefix = "Bearer ";
+    if (request.authorization.rfind(prefix, 0) != 0) {
+      Response refused = ErrorResponse(401, "unauthenticated", "this route needs Authorization: Bearer TOKEN");
+      refused.headers.emplace_back("WWW-Authenticate", "Bearer");
+      resolved.refusal = std::move(refused);
+      return resolved;
     }
-    return matched->handler(call);
+    // Failed attempts are counted per address (auth_limiter.h); a blocked one is not even
+    // checked, so that a right guess cannot be told from a wrong one.
+    const std::string& client = request.client.empty() ? request.remote : request.client;
+    if (const int64_t wait = failed_tokens_.RetryAfterSeconds(client); wait > 0) {
+      Response refused = ErrorResponse(429, "too_many_requests",
+                                       "too many failed token attempts from this address: try again in " +
+                                           std::to_string(wait) + " s");
+      refused.headers.emplace_back("Retry-After", std::to_string(wait));
+      resolved.refusal = std::move(refused);
+      return resolved;
+    }
+    const std::string secret = request.authorization.substr(prefix.size());
+    auto token = tokens_.Authenticate(secret);
+    if (!token.ok()) {
+      if (token.status().code() == StatusCode::kNotFound) failed_tokens_.Failed(client);
+      Response refused = ErrorResponse(401, "unauthenticated", "unknown or revoked token");
+      refused.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+      resolved.refusal = std::move(refused);
+      return resolved;
+    }
+    resolved.authenticated = true;
+    resolved.token = *token;
+    resolved.actor = ActorName(*token);
+    if (!Allowed(token->role, matched->access)) {
+      Call call{request, {}, resolved.token, resolved.actor};
+      AuditEntry(call, "denied", request.method + " " + request.path);
+      resolved.refusal = ErrorResponse(403, "forbidden",
+                                       std::string("a ") + RoleName(token->role) + " token may not " +
+                                           request.method + " " + matched->pattern);
+    }
+    return resolved;
+  }
+
+  Response Dispatch(const Request& request, std::string& route_label) {
+    Resolution resolved = Resolve(request, route_label);
+    if (resolved.refusal) return std::move(*resolved.refusal);
+    if (resolved.route == nullptr) return StaticFile(request.path.substr(std::strlen("/static/")));
+    Call call{request, std::move(resolved.params), std::move(resolved.token), std::move(resolved.actor)};
+    return resolved.route->handler(call);
   }
 
   void AuditEntry(const Call& call, const std::string& action, const std::string& target) {
@@ -300,6 +366,7 @@ class Api::Impl : public RouteTable {
         {"model", model},
         {"directory", job.directory.empty() ? json::value(nullptr) : json::value(job.directory)},
         {"schedule", job.schedule_id ? json::value(*job.schedule_id) : json::value(nullptr)},
+        {"resumes", job.resumes},
     };
   }
 
@@ -334,6 +401,8 @@ class Api::Impl : public RouteTable {
     job.workers = static_cast<uint32_t>(workers);
     job.submitted_by = call.actor;
     job.register_as = register_as;
+    job.input_path = prepared->input_path;
+    job.model_reference = prepared->model_reference;
     auto id = intake_.Queue(job, AuditNote{call.actor, "job.submit", "", call.request.remote});
     if (!id.ok()) return FromStatus(id.status());
     return JsonResponse(json::object{{"id", **id}, {"state", "queued"}}, 201);
@@ -583,6 +652,7 @@ class Api::Impl : public RouteTable {
   JobScheduler& scheduler_;
   ServiceMetrics& metrics_;
   TokenCache tokens_{store_};
+  FailedTokenLimiter failed_tokens_;
   JobIntake intake_;
   std::vector<RouteEntry> routes_;
 };
@@ -592,6 +662,7 @@ Api::Api(ApiOptions options, SharedStore& store, JobScheduler& scheduler, Servic
     : impl_(std::make_unique<Impl>(std::move(options), store, scheduler, metrics, roots)) {}
 Api::~Api() = default;
 http::Response Api::Handle(const http::Request& request) { return impl_->Handle(request); }
+http::Admission Api::Admit(const http::Request& head) { return impl_->Admit(head); }
 RouteTable& Api::routes() { return *impl_; }
 
 }  // namespace aimass::service

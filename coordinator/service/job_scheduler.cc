@@ -33,6 +33,52 @@ std::optional<double> NumberAt(const json::object& object, const char* key) {
   return value->to_number<double>();
 }
 
+// What a resumed run must know of the job's earlier runs (STATE/jobs/ID/resume.json, written as
+// a run learns it, read only when the job is resumed after the server stopped while it ran):
+//  - model, version: the registered version an infer job resolved first. A resumed run scores
+//    with that one even if an alias moved while the server was down: every part of one output
+//    comes from one model (the output committer would refuse another's, and the job would fail).
+//  - run_dir: a train job's run directory was prepared for it (TrainSupervisor::Prepare). Only
+//    then does a resumed run continue the newest checkpoint there; a job stopped before that
+//    starts afresh, as its first run would have, and never adopts checkpoints it did not write.
+struct ResumeNotes {
+  std::string model;
+  std::optional<int64_t> version;
+  bool run_dir = false;
+};
+
+std::string ResumeNotesPath(const std::string& job_dir) { return job_dir + "/resume.json"; }
+
+// Missing or unreadable: nothing is known (the resumed run re-resolves, and starts afresh).
+ResumeNotes ReadResumeNotes(Env& env, const std::string& job_dir) {
+  ResumeNotes notes;
+  auto text = env.ReadFile(ResumeNotesPath(job_dir));
+  if (!text.ok()) return notes;
+  boost::system::error_code error;
+  json::value parsed = json::parse(*text, error);
+  if (error || !parsed.is_object()) return notes;
+  const json::object& object = parsed.as_object();
+  if (const json::value* model = object.if_contains("model"); model && model->is_string()) {
+    notes.model = std::string(model->as_string());
+  }
+  if (const json::value* version = object.if_contains("version"); version && version->is_int64()) {
+    notes.version = version->as_int64();
+  }
+  if (const json::value* run_dir = object.if_contains("run_dir"); run_dir && run_dir->is_bool()) {
+    notes.run_dir = run_dir->as_bool();
+  }
+  return notes;
+}
+
+Status WriteResumeNotes(Env& env, const std::string& job_dir, const ResumeNotes& notes) {
+  json::object object{{"run_dir", notes.run_dir}};
+  if (!notes.model.empty() && notes.version) {
+    object["model"] = notes.model;
+    object["version"] = *notes.version;
+  }
+  return env.WriteFileAtomically(ResumeNotesPath(job_dir), json::serialize(object) + "\n");
+}
+
 }  // namespace
 
 JobScheduler::JobScheduler(SchedulerOptions options, SharedStore& store, const DataRoots& roots,
@@ -233,7 +279,9 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
   Status status = record.ok() ? env_.CreateDirectories(job_dir) : record.status();
   LogFile log;
   if (status.ok()) {
-    log.file = std::fopen((job_dir + "/job.log").c_str(), "a");
+    // "e": close-on-exec (O_CLOEXEC, glibc): mpirun and the workers write their own copy of
+    // this file; an inherited descriptor of the server's would outlive the server in them.
+    log.file = std::fopen((job_dir + "/job.log").c_str(), "ae");
     if (log.file == nullptr) {
       status = Status::IOError(job_dir + "/job.log: cannot open");
     } else {
@@ -243,6 +291,15 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
   std::FILE* log_out = log.file != nullptr ? log.file : stderr;
   JobRecorder recorder(id, record.ok() ? record->kind : "train", log_out, store_, metrics_, *live);
   std::string summary_json;
+  // A job the server was running when it stopped, queued again at the next start
+  // (RecoverInterruptedJob): it continues where it was, as the CLI's resume does.
+  const bool resumed = record.ok() && record->resumes > 0;
+  ResumeNotes notes;
+  if (resumed) {
+    notes = ReadResumeNotes(env_, job_dir);
+    recorder.OnInfo("aimass: resuming: the server stopped while the job ran (resume " +
+                    std::to_string(record->resumes) + ")");
+  }
 
   Result<PreparedJob> prepared = Status::Internal("not prepared");
   // The registered version the job scores, as resolved here: its drift check uses that
@@ -251,14 +308,25 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
   if (status.ok()) {
     // A registered model is opened into the job's own directory when it is stored sealed.
     prepared = PrepareSubmittedJob(record->kind, record->config_yaml, job_dir, roots_,
-                                   [&](const ModelReference& reference) -> Result<std::string> {
+                                   [&](const ModelReference& asked) -> Result<std::string> {
+                                     // A resumed run scores with the version its first run did.
+                                     ModelReference reference = asked;
+                                     if (resumed && notes.version && notes.model == asked.name) {
+                                       reference.version = notes.version;
+                                       reference.alias.clear();
+                                     }
                                      AIMASS_ASSIGN_OR_RETURN(ModelVersionRecord version,
                                                              store_.With([&](StateStore& store) {
                                                                return ResolveModelReference(store, reference);
                                                              }));
                                      scored_version.emplace(reference.name, version.version);
+                                     if (!notes.version) {
+                                       notes.model = reference.name;
+                                       notes.version = version.version;
+                                       AIMASS_RETURN_IF_ERROR(WriteResumeNotes(env_, job_dir, notes));
+                                     }
                                      return artifacts_.Materialize(version.artifact_sha256,
-                                                                   OpenedModelDirectory(job_dir));
+                                                                   OpenedModelDirectory(options_.state_dir, id));
                                    });
     status = prepared.ok() ? Status::Ok() : prepared.status();
   }
@@ -290,20 +358,41 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
       coordinator::TrainSupervisorOptions supervised;
       supervised.job.config = *prepared->train;
       supervised.job.config_text = record->config_yaml;
+      // Resumed: from the newest valid checkpoint of its own run directory, as --resume does
+      // (from step 0 when none was written yet: the same seed gives the same run).
+      supervised.job.resume = resumed && notes.run_dir;
       supervised.driver = driver;
       supervised.max_restarts = prepared->train->max_restarts.value_or(coordinator::kDefaultMaxRestarts);
       supervised.relaunch = make_launcher;
       if (options_.alerts != nullptr) {
         recorder.Monitor(prepared->train->monitor, record->register_as, *options_.alerts);
       }
+      // A run that finished before the server stopped (while the model was being registered,
+      // say) has nothing left to train: its summary.json, written last, is the job's summary.
+      const std::string finished_summary = prepared->train->run_dir + "/summary.json";
+      std::optional<json::object> finished;
+      if (supervised.job.resume && env_.Exists(finished_summary)) {
+        auto text = env_.ReadFile(finished_summary);
+        boost::system::error_code error;
+        json::value parsed = text.ok() ? json::parse(*text, error) : json::value();
+        if (text.ok() && !error && parsed.is_object()) finished = parsed.as_object();
+      }
       coordinator::TrainSupervisor supervisor(std::move(supervised), env_, recorder);
-      status = supervisor.Prepare(record->workers);
-      if (status.ok()) {
-        auto launcher = make_launcher();
-        status = launcher.ok() ? supervisor.Run(**launcher) : launcher.status();
+      if (finished) {
+        recorder.OnInfo("aimass: " + prepared->train->run_dir + " holds the finished run; nothing to resume");
+      } else {
+        status = supervisor.Prepare(record->workers);
+        if (status.ok() && !notes.run_dir) {
+          notes.run_dir = true;
+          status = WriteResumeNotes(env_, job_dir, notes);
+        }
+        if (status.ok()) {
+          auto launcher = make_launcher();
+          status = launcher.ok() ? supervisor.Run(**launcher) : launcher.status();
+        }
       }
       if (status.ok()) {
-        json::object summary = coordinator::ToJson(supervisor.summary());
+        json::object summary = finished ? *finished : coordinator::ToJson(supervisor.summary());
         auto dataset = DatasetFingerprint(prepared->train->data.train.input.path, env_);
         summary["dataset"] = dataset.ok() ? json::value(*dataset) : json::value(nullptr);
         summary_json = json::serialize(summary);
@@ -339,8 +428,8 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
   }
 
   // The opened copy of a sealed model lives no longer than the job that needed it.
-  if (env_.Exists(OpenedModelDirectory(job_dir))) {
-    Status removed = env_.RemoveTree(OpenedModelDirectory(job_dir));
+  if (env_.Exists(OpenedModelDirectory(options_.state_dir, id))) {
+    Status removed = env_.RemoveTree(OpenedModelDirectory(options_.state_dir, id));
     if (!removed.ok()) recorder.OnInfo("aimass: warning: removing the opened model: " + removed.message());
   }
 
@@ -358,7 +447,11 @@ void JobScheduler::RunJob(int64_t id, std::shared_ptr<LiveJob> live) {
   }
   // A job's model is registered, and every line of its log written, before its final state
   // is stored: whoever sees the state (a poll, a followed log) sees the model and the last line.
-  if (status.ok() && record.ok() && !record->register_as.empty()) {
+  if (status.ok() && record.ok() && !record->register_as.empty() && record->model_version) {
+    // A resumed job whose earlier run registered the model before the server stopped.
+    recorder.OnInfo("aimass: the model was registered as " + record->model_name + " version " +
+                    std::to_string(*record->model_version) + " before the server stopped");
+  } else if (status.ok() && record.ok() && !record->register_as.empty()) {
     JobRecord finished = *record;
     finished.directory = prepared->directory;
     auto version = RegisterRun(finished, summary_json, record->register_as, record->submitted_by);

@@ -4,7 +4,11 @@
 // started by a LocalMpirunLauncher), reporting to a JobRecorder, and moves it to its final
 // state in the store. A cancel interrupts the driver, which aborts the job and ends its
 // workers; Shutdown does that to every running job (the server's SIGTERM) and leaves queued
-// jobs queued for the next start.
+// jobs queued for the next start. A job a killed server left running comes back queued with
+// `resumes` > 0 (the start-up's RecoverInterruptedJob, on_interrupt: resume), and RunJob
+// continues it as the CLI's resume would: an infer job keeps its committed splits, a train job
+// continues from its run directory's newest checkpoint (STATE/jobs/ID/resume.json says what
+// the earlier run had settled: the model version scored, whether the run directory is its own).
 //
 // Thread safety: every public method may be called from any thread.
 #pragma once
@@ -31,9 +35,11 @@
 
 namespace aimass::service {
 
-// Where a job's sealed registered model is opened while the job runs (removed when it ends,
-// and by a restart after a crash).
-inline std::string OpenedModelDirectory(const std::string& job_dir) { return job_dir + "/model"; }
+// Where a job's sealed registered model is opened while the job runs (removed when it ends;
+// under OpenedCopiesDirectory, which every start wipes).
+inline std::string OpenedModelDirectory(const std::string& state_dir, int64_t job_id) {
+  return OpenedCopiesDirectory(state_dir) + "/job-" + std::to_string(job_id);
+}
 
 struct SchedulerOptions {
   std::string state_dir;
@@ -69,7 +75,7 @@ class JobScheduler {
 
   // The artifact directory of a registered model (`models:/NAME@ALIAS` in an infer config),
   // for checking a submitted config. A running job reads a sealed artifact through
-  // ArtifactStore::Materialize instead, in OpenedModelDirectory(its directory).
+  // ArtifactStore::Materialize instead, in OpenedModelDirectory.
   [[nodiscard]] Result<std::string> ResolveModel(const ModelReference& reference);
 
   // Registers a succeeded train job's model as a new version of `model` (used by the API and

@@ -37,6 +37,7 @@
 #include "coordinator/service/serving/serving_manager.h"
 #include "coordinator/service/serving/serving_routes.h"
 #include "coordinator/service/shared_store.h"
+#include "coordinator/service/submitted_job.h"
 
 namespace aimass::service {
 namespace {
@@ -124,28 +125,87 @@ Result<std::optional<MasterKey>> LoadStateKey(const std::string& state_dir, cons
   return std::optional<MasterKey>(std::move(key));
 }
 
-// Jobs a crashed server left running become interrupted, and what their launches left behind
-// is ended (their processes, and the opened copy of a sealed model).
-void RecoverFromCrash(SharedStore& store, const std::string& state_dir) {
-  auto interrupted = store.With([](StateStore& state) { return state.MarkRunningInterrupted(); });
-  if (!interrupted.ok()) {
-    std::fprintf(stderr, "aimass: warning: cannot mark interrupted jobs: %s\n",
-                 interrupted.status().message().c_str());
+// Whatever a job, a dataset or a profile may read is readable by every viewer (column names,
+// statistics, error texts); the service's own secrets must not be. So the state directory
+// (tokens, sealed artifacts, configs) and the key files may not overlap a data root in either
+// direction, once every link is resolved.
+Status CheckSecretsOutsideRoots(const DataRoots& roots, const std::string& state_dir, const ServiceOptions& options) {
+  for (const std::string& root : roots.roots()) {
+    if (IsInside(state_dir, root) || IsInside(root, state_dir)) {
+      return Status::InvalidArgument("--state-dir " + state_dir + " and --data-root " + root +
+                                     " overlap: jobs could read the service's tokens and artifacts; "
+                                     "keep the state directory outside every data root");
+    }
+  }
+  const std::pair<const char*, std::string> key_files[] = {{"--master-key-file", options.master_key_file},
+                                                           {"--tls-key", options.tls_key_file}};
+  for (const auto& [flag, file] : key_files) {
+    if (file.empty()) continue;
+    std::error_code error;
+    const std::string resolved = std::filesystem::weakly_canonical(file, error).string();
+    if (error) continue;  // reported by whatever reads it
+    for (const std::string& root : roots.roots()) {
+      if (IsInside(resolved, root)) {
+        return Status::InvalidArgument(std::string(flag) + " " + file + " lies inside --data-root " + root +
+                                       ": jobs and dataset profiles could read it; keep it outside every data root");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// Every opened copy of a sealed model (model_registry.h), and those that servers before
+// schema 8 opened beside the replicas' logs (serving/<set>/model).
+Status RemoveOpenedCopies(const std::string& state_dir) {
+  std::vector<std::string> copies = {OpenedCopiesDirectory(state_dir)};
+  std::error_code error;
+  for (const auto& set : std::filesystem::directory_iterator(state_dir + "/serving", error)) {
+    copies.push_back(set.path().string() + "/model");
+  }
+  for (const std::string& copy : copies) {
+    std::filesystem::remove_all(copy, error);
+    if (error) return Status::IOError(copy + ": cannot remove an opened model a crash left: " + error.message());
+  }
+  return Status::Ok();
+}
+
+// The description of the admin token the service makes for itself (admin.token).
+constexpr char kServiceAdminTokenDescription[] = "admin";
+
+// Jobs a crashed server left running: what their launches left behind (their processes) is
+// ended first, then each goes back to the queue, resumed where it was (its config's
+// `on_interrupt`, DecideOnInterrupt), or becomes interrupted. A crash during this leaves the
+// job running, and the next start does it again.
+void RecoverFromCrash(SharedStore& store) {
+  auto running = store.With([](StateStore& state) { return state.ListRunningJobIds(); });
+  if (!running.ok()) {
+    std::fprintf(stderr, "aimass: warning: cannot list the jobs a stopped server left running: %s\n",
+                 running.status().message().c_str());
     return;
   }
-  for (int64_t id : *interrupted) {
+  for (int64_t id : *running) {
     auto job = store.With([&](StateStore& state) { return state.GetJob(id); });
-    int ended = job.ok() ? KillTaggedProcesses(job->process_tag) : 0;
-    std::error_code ignored;
-    std::filesystem::remove_all(OpenedModelDirectory(state_dir + "/jobs/" + std::to_string(id)), ignored);
-    (void)store.With([&](StateStore& state) -> Status {
-      AIMASS_RETURN_IF_ERROR(state.SetJobProcess(id, std::nullopt, ""));
-      return state.Audit("system", "job.interrupted",
-                         "job " + std::to_string(id) + " (" + std::to_string(ended) + " leftover processes ended)",
+    if (!job.ok()) continue;
+    const int ended = KillTaggedProcesses(job->process_tag);
+    const InterruptDecision decision = DecideOnInterrupt(*job);
+    const std::string target = "job " + std::to_string(id) + " (" + std::to_string(ended) + " leftover processes ended";
+    Status recovered = store.With([&](StateStore& state) -> Status {
+      AIMASS_RETURN_IF_ERROR(state.RecoverInterruptedJob(id, decision.resume, decision.error));
+      return state.Audit("system", decision.resume ? "job.resume" : "job.interrupted",
+                         target + (decision.resume ? ", resume " + std::to_string(job->resumes + 1) + ")" : ")"),
                          "-");
     });
-    std::printf("aimass: job %lld was running when the server stopped: interrupted (%d leftover processes ended)\n",
-                static_cast<long long>(id), ended);
+    if (!recovered.ok()) {
+      std::fprintf(stderr, "aimass: warning: job %lld: %s\n", static_cast<long long>(id), recovered.message().c_str());
+    } else if (decision.resume) {
+      std::printf("aimass: job %lld was running when the server stopped: queued again to resume "
+                  "(resume %u; %d leftover processes ended)\n",
+                  static_cast<long long>(id), job->resumes + 1, ended);
+    } else {
+      std::printf("aimass: job %lld was running when the server stopped: interrupted, %s (%d leftover processes "
+                  "ended)\n",
+                  static_cast<long long>(id), decision.error.c_str(), ended);
+    }
   }
 }
 
@@ -193,6 +253,8 @@ int RunService(const ServiceOptions& options) {
   if (made) return Fail("--state-dir " + options.state_dir + ": " + made.message());
   ::chmod(options.state_dir.c_str(), 0700);  // tokens, configs and models of every user live here
   const std::string state_dir = std::filesystem::canonical(options.state_dir).string();
+  Status separate = CheckSecretsOutsideRoots(*roots, state_dir, options);
+  if (!separate.ok()) return Fail(separate.message());
   // One server per state directory: a second one would take the first's running jobs for a
   // crash's leftovers and end them.
   auto server_lock = Env::Default().LockFile(state_dir + "/serve.lock");
@@ -210,15 +272,36 @@ int RunService(const ServiceOptions& options) {
   if (!key.ok()) return Fail(key.status().message());
   if (*key) std::printf("aimass: registered models are encrypted at rest (AES-256-GCM)\n");
 
-  RecoverFromCrash(store, state_dir);
+  // Opened copies of sealed models: whatever a crash left is plaintext nobody uses any more.
+  Status wiped = RemoveOpenedCopies(state_dir);
+  if (!wiped.ok()) return Fail(wiped.message());
+  RecoverFromCrash(store);
 
   const std::string token_path = state_dir + "/admin.token";
   auto tokens = store.With([](StateStore& state) { return state.CountTokens(); });
   if (!tokens.ok()) return Fail(tokens.status().message());
-  if (*tokens == 0) {
-    auto issued = store.With([](StateStore& state) -> Result<IssuedToken> {
-      AIMASS_ASSIGN_OR_RETURN(IssuedToken token, state.IssueToken(Role::kAdmin, "admin"));
-      AIMASS_RETURN_IF_ERROR(state.Audit("system", "token.create", "token " + std::to_string(token.id) + " (admin)", "-"));
+  if (*tokens == 0 || options.reset_admin_token) {
+    const bool reset = *tokens > 0;
+    auto issued = store.With([&](StateStore& state) -> Result<IssuedToken> {
+      // A reset revokes the admin tokens the service made for itself (the one admin.token held,
+      // which may be lost or leaked); tokens people made through the API stay.
+      std::vector<int64_t> revoked;
+      if (reset) {
+        AIMASS_ASSIGN_OR_RETURN(std::vector<TokenRecord> existing, state.ListTokens());
+        for (const TokenRecord& token : existing) {
+          if (token.role != Role::kAdmin || token.description != kServiceAdminTokenDescription) continue;
+          AIMASS_RETURN_IF_ERROR(state.RevokeToken(token.id));
+          revoked.push_back(token.id);
+        }
+      }
+      AIMASS_ASSIGN_OR_RETURN(IssuedToken token, state.IssueToken(Role::kAdmin, kServiceAdminTokenDescription));
+      std::string target = "token " + std::to_string(token.id) + " (admin)";
+      if (reset) {
+        target += ", revoked";
+        for (int64_t id : revoked) target += " " + std::to_string(id);
+        if (revoked.empty()) target += " none";
+      }
+      AIMASS_RETURN_IF_ERROR(state.Audit("system", reset ? "token.reset" : "token.create", target, "-"));
       return token;
     });
     if (!issued.ok()) return Fail(issued.status().message());
@@ -291,6 +374,8 @@ int RunService(const ServiceOptions& options) {
   serving.tls_cert_file = options.tls_cert_file;
   serving.tls_key_file = options.tls_key_file;
   serving.max_body_bytes = options.max_body_bytes;
+  // Requests are refused on their head (401, 429, ...) before a body is read (docs/security.md).
+  serving.admit = [&api](const http::Request& head) { return api.Admit(head); };
   auto server = http::Server::Start(serving, [&api](const http::Request& request) { return api.Handle(request); });
   if (!server.ok()) return Fail(server.status().message());
   const std::string shown_host = listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host;

@@ -27,6 +27,9 @@ struct ServiceOptions {
   std::string master_key_file;   // non-empty: registered model artifacts are stored sealed
   uint32_t schedule_interval_ms = 10000;  // how often the schedules are looked at
   std::string alert_webhook;     // non-empty: every alert is POSTed there (http:// or https://)
+  // Revoke the admin tokens the service made for itself and write a new one to admin.token
+  // (audited), before serving: the way back in when that file is lost or may have leaked.
+  bool reset_admin_token = false;
 };
 
 // Runs the service until a signal stops it. The process's exit code.

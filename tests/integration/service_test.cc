@@ -273,7 +273,7 @@ TEST_CASE("service: paths outside the data roots, bad configs and oversized bodi
   CHECK(service.Call("GET", "/static/../state.db", "", std::string()).status == 404);
 }
 
-TEST_CASE("service: after SIGKILL a restart marks the running job interrupted, ends its "
+TEST_CASE("service: after SIGKILL a restart marks the running on_interrupt: fail job interrupted, ends its "
           "processes and keeps everything else; SIGTERM cancels cleanly", "[service]") {
   TempDir dir;
   const std::string state = dir.Path("state");
@@ -285,7 +285,8 @@ TEST_CASE("service: after SIGKILL a restart marks the running job interrupted, e
     admin = service.admin();
     finished = service.Submit("train", TrainYaml(1), 2, "kept");
     service.WaitForState(finished, "succeeded");
-    killed = service.Submit("train", TrainYaml(1000), 2);
+    // on_interrupt: fail: stays interrupted (a job that resumes is service_resume_test.cc's).
+    killed = service.Submit("train", TrainYaml(1000) + "on_interrupt: fail\n", 2);
     service.WaitUntilTraining(killed);
     orphans = JobProcesses(killed);
     REQUIRE(orphans.size() >= 3);
@@ -408,7 +409,7 @@ TEST_CASE("service: with --master-key-file registered models are sealed at rest,
     json::object scored = service.WaitForState(scoring, "succeeded");
     CHECK(scored.at("summary").at("records_out").as_int64() == 512);
     // The opened copy lived only as long as the job.
-    CHECK_FALSE(fs::exists(dir.Path("state/jobs/" + std::to_string(scoring) + "/model")));
+    CHECK_FALSE(fs::exists(dir.Path("state/opened/job-" + std::to_string(scoring))));
     service.Signal(SIGTERM);
     CHECK(service.WaitForExit(seconds(60)).exit_code == 0);
   }

@@ -161,6 +161,29 @@ TEST_CASE("FindNewestValidCheckpoint skips a corrupt newest checkpoint", "[check
   CHECK_THAT(skipped[0], Catch::Contains(newest) && Catch::Contains("checksum"));
 }
 
+TEST_CASE("FindNewestValidCheckpoint below an epoch passes over the run's last checkpoints", "[checkpoint_file]") {
+  TempDir dir;
+  WriteStep(dir.path(), 100);
+  std::string earlier = WriteStep(dir.path(), 200);  // epoch 3
+  Checkpoint last = MakeCheckpoint(300);
+  last.header.epoch = 4;
+  last.header.step_in_epoch = 0;
+  REQUIRE(WriteCheckpoint(Env::Default(), JoinPath(dir.path(), CheckpointFileName(300)), last).ok());
+
+  auto newest = FindNewestValidCheckpoint(Env::Default(), dir.path(), nullptr);
+  REQUIRE(newest.ok());
+  CHECK((*newest)->header.step == 300);
+  std::vector<std::string> skipped;
+  auto before = FindNewestValidCheckpoint(Env::Default(), dir.path(), &skipped, 4);
+  REQUIRE(before.ok());
+  REQUIRE(before->has_value());
+  CHECK((*before)->path == earlier);
+  CHECK(skipped.empty());  // passed over, not invalid
+  auto none = FindNewestValidCheckpoint(Env::Default(), dir.path(), nullptr, 3);
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->has_value());
+}
+
 TEST_CASE("FindNewestValidCheckpoint refuses a file whose name and header disagree",
           "[checkpoint_file]") {
   TempDir dir;

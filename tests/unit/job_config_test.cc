@@ -171,6 +171,26 @@ TEST_CASE("training.max_restarts is left to the launch form unless given", "[con
         "job.yaml: key 'training.max_restarts': expected a non-negative integer, got 'often'");
 }
 
+TEST_CASE("on_interrupt: resume by default, up to 3 times; fail; or a mapping", "[config]") {
+  auto unset = ParseTrainConfig("data: {train: d}\n", "job.yaml");
+  REQUIRE(unset.ok());
+  CHECK(unset->on_interrupt.resume);
+  CHECK(unset->on_interrupt.max_resumes == 3);
+  auto fail = ParseTrainConfig("data: {train: d}\non_interrupt: fail\n", "job.yaml");
+  REQUIRE(fail.ok());
+  CHECK_FALSE(fail->on_interrupt.resume);
+  auto mapping = ParseTrainConfig("data: {train: d}\non_interrupt: {action: resume, max_resumes: 7}\n", "job.yaml");
+  REQUIRE(mapping.ok());
+  CHECK(mapping->on_interrupt.resume);
+  CHECK(mapping->on_interrupt.max_resumes == 7);
+  CHECK(ErrorOf("data: {train: d}\non_interrupt: retry\n") ==
+        "job.yaml: key 'on_interrupt': 'retry' is not one of: resume, fail");
+  CHECK(ErrorOf("data: {train: d}\non_interrupt: {action: resume, max_resumes: 0}\n") ==
+        "job.yaml: key 'on_interrupt.max_resumes': must be greater than 0");
+  CHECK(ErrorOf("data: {train: d}\non_interrupt: {max_resume: 2}\n") ==
+        "job.yaml: unknown key 'on_interrupt.max_resume'");
+}
+
 TEST_CASE("a NaN or infinite number is refused for every numeric key, naming it", "[config]") {
   // YAML's own spellings of NaN and infinity, which yaml-cpp reads as numbers.
   for (const char* value : {".nan", ".NaN", ".NAN", ".inf", "-.inf", ".Inf", "+.inf"}) {

@@ -117,6 +117,32 @@ TEST_CASE("another job's output is refused, naming what differs, unless overwrit
   REQUIRE(fs::exists(dir.Path("other/notes.txt")));  // nothing lost, even with --overwrite
 }
 
+TEST_CASE("an output whose first run was killed before it recorded its job starts afresh", "[committer]") {
+  // Open took the lock (creating _temporary/job.lock) and died before job.json was written:
+  // nothing of the output exists yet, and the same job run again (the CLI's rerun, a restarted
+  // server's resume) must not take the directory for someone else's.
+  TempDir dir;
+  fs::create_directories(dir.Path("out/_temporary"));
+  std::ofstream(dir.Path("out/_temporary/job.lock")) << "4242\n";
+  std::ofstream(dir.Path("out/_temporary/job.json.tmp.4242.0")) << "{\"mod";
+  OutputCommitter committer(Env::Default(), dir.Path("out"), ".csv");
+  auto state = committer.Open(Identity("m1"), false);
+  INFO(state.status().message());
+  REQUIRE(state.ok());
+  CHECK(state->committed.empty());
+  CHECK(fs::exists(dir.Path("out/_temporary/job.json")));
+  CHECK_FALSE(fs::exists(dir.Path("out/_temporary/job.json.tmp.4242.0")));
+
+  // Anything more than that is not an abandoned start: still refused.
+  TempDir other;
+  fs::create_directories(other.Path("out/_temporary"));
+  std::ofstream(other.Path("out/_temporary/job.lock")) << "1\n";
+  std::ofstream(other.Path("out/notes.txt")) << "mine";
+  OutputCommitter refused(Env::Default(), other.Path("out"), ".csv");
+  CHECK_FALSE(refused.Open(Identity("m1"), false).ok());
+  CHECK(fs::exists(other.Path("out/notes.txt")));
+}
+
 TEST_CASE("one coordinator at a time writes an output directory", "[committer]") {
   TempDir dir;
   OutputCommitter first(Env::Default(), dir.Path("out"), ".csv");

@@ -307,4 +307,51 @@ TEST_CASE("state store: job directories, launch processes, metrics, the queue an
   CHECK(store.ListTokens()->empty());
 }
 
+TEST_CASE("interrupted jobs: resumed by default, up to on_interrupt.max_resumes; on_interrupt: fail does not") {
+  JobRecord job;
+  job.kind = "train";
+  job.config_yaml = kTrainYaml;
+  InterruptDecision decision = DecideOnInterrupt(job);
+  CHECK(decision.resume);
+  CHECK(decision.error.empty());
+  // The default bound: three resumes, then the job stays interrupted, saying why.
+  job.resumes = 2;
+  CHECK(DecideOnInterrupt(job).resume);
+  job.resumes = 3;
+  decision = DecideOnInterrupt(job);
+  CHECK_FALSE(decision.resume);
+  CHECK(decision.error == "the server stopped while the job ran; not resumed again: it was resumed 3 times "
+                          "already (on_interrupt.max_resumes: 3)");
+
+  job.config_yaml = std::string(kTrainYaml) + "on_interrupt: {max_resumes: 5}\n";
+  CHECK(DecideOnInterrupt(job).resume);
+  job.resumes = 5;
+  CHECK_FALSE(DecideOnInterrupt(job).resume);
+
+  job.resumes = 0;
+  job.config_yaml = std::string(kTrainYaml) + "on_interrupt: fail\n";
+  decision = DecideOnInterrupt(job);
+  CHECK_FALSE(decision.resume);
+  CHECK(decision.error == "the server stopped while the job ran (on_interrupt: fail)");
+
+  // Infer jobs read the same key.
+  job.kind = "infer";
+  job.config_yaml = "model: models:/m@production\ninput: {path: data/in}\n";
+  CHECK(DecideOnInterrupt(job).resume);
+  job.config_yaml += "on_interrupt: {action: fail}\n";
+  CHECK_FALSE(DecideOnInterrupt(job).resume);
+  job.config_yaml = "model: models:/m/1\non_interrupt: {action: resume, max_resumes: 1}\n";
+  job.resumes = 1;
+  decision = DecideOnInterrupt(job);
+  CHECK_FALSE(decision.resume);
+  CHECK(decision.error.find("resumed 1 time already (on_interrupt.max_resumes: 1)") != std::string::npos);
+
+  // A stored config that no longer parses is not resumed: it would fail at its start anyway.
+  job.config_yaml = "model: models:/m/1\nno_such_key: 1\n";
+  job.resumes = 0;
+  decision = DecideOnInterrupt(job);
+  CHECK_FALSE(decision.resume);
+  CHECK(decision.error.find("no_such_key") != std::string::npos);
+}
+
 }  // namespace aimass::service

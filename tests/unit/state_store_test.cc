@@ -79,28 +79,67 @@ TEST_CASE("bad jobs are refused before they are stored", "[state_store]") {
   CHECK(jobs->empty());
 }
 
-TEST_CASE("jobs list newest first; a restart marks running jobs interrupted", "[state_store]") {
+TEST_CASE("jobs list newest first; a restart resumes or interrupts the jobs left running", "[state_store]") {
   TempDir dir;
   std::vector<int64_t> ids;
+  int64_t now = 1000;
   {
-    auto store = OpenStore(dir);
-    for (int i = 0; i < 3; ++i) ids.push_back(store->InsertJob(TrainJob()).value());
+    auto store = OpenStore(dir, &now);
+    for (int i = 0; i < 4; ++i) ids.push_back(store->InsertJob(TrainJob()).value());
     REQUIRE(store->SetJobState(ids[0], JobState::kRunning).ok());
+    REQUIRE(store->SetJobProcess(ids[0], 4242, "svc1-abcdef").ok());
     REQUIRE(store->SetJobState(ids[1], JobState::kRunning).ok());
     REQUIRE(store->SetJobState(ids[1], JobState::kFailed, "worker rank 1 lost").ok());
+    REQUIRE(store->SetJobState(ids[3], JobState::kRunning).ok());
   }
-  auto store = OpenStore(dir);  // the next start
-  auto interrupted = store->MarkRunningInterrupted();
-  REQUIRE(interrupted.ok());
-  CHECK(*interrupted == std::vector<int64_t>{ids[0]});
-  auto jobs = store->ListJobs(2);
+  now = 9000;
+  auto store = OpenStore(dir, &now);  // the next start
+  auto running = store->ListRunningJobIds();
+  REQUIRE(running.ok());
+  CHECK(*running == std::vector<int64_t>{ids[0], ids[3]});
+
+  // Resumed: queued again, one resume counted, its launch forgotten, its first start kept.
+  REQUIRE(store->RecoverInterruptedJob(ids[0], /*resume=*/true, "").ok());
+  auto resumed = store->GetJob(ids[0]);
+  REQUIRE(resumed.ok());
+  CHECK(resumed->state == JobState::kQueued);
+  CHECK(resumed->resumes == 1);
+  CHECK_FALSE(resumed->process_group.has_value());
+  CHECK(resumed->process_tag.empty());
+  CHECK(resumed->started_at_ms == std::optional<int64_t>(1000));
+  CHECK_FALSE(resumed->finished_at_ms.has_value());
+  // It runs again as any queued job does, first in the queue (the oldest), and keeps its count.
+  CHECK(store->ListQueuedJobIds().value() == std::vector<int64_t>{ids[0], ids[2]});
+  now = 9500;
+  REQUIRE(store->SetJobState(ids[0], JobState::kRunning).ok());
+  CHECK(store->GetJob(ids[0])->started_at_ms == std::optional<int64_t>(1000));
+  CHECK(store->RecoverInterruptedJob(ids[0], true, "").ok());
+  CHECK(store->GetJob(ids[0])->resumes == 2);
+
+  // Not resumed: interrupted, with the reason.
+  REQUIRE(store->RecoverInterruptedJob(ids[3], /*resume=*/false, "on_interrupt: fail").ok());
+  auto interrupted = store->GetJob(ids[3]);
+  CHECK(interrupted->state == JobState::kInterrupted);
+  CHECK(interrupted->error == "on_interrupt: fail");
+  CHECK(interrupted->finished_at_ms == std::optional<int64_t>(9500));
+  CHECK(interrupted->resumes == 0);
+
+  // Only a running job is recovered; queued and final ones are left as they are.
+  CHECK(store->RecoverInterruptedJob(ids[2], true, "").code() == StatusCode::kFailedPrecondition);
+  CHECK(store->RecoverInterruptedJob(ids[1], true, "").code() == StatusCode::kFailedPrecondition);
+  CHECK(store->RecoverInterruptedJob(99, true, "").code() == StatusCode::kNotFound);
+  CHECK(store->GetJob(ids[2])->state == JobState::kQueued);
+  CHECK(store->GetJob(ids[2])->resumes == 0);
+  // The scheduler itself never moves a job back to the queue.
+  REQUIRE(store->SetJobState(ids[2], JobState::kRunning).ok());
+  CHECK(store->SetJobState(ids[2], JobState::kQueued).code() == StatusCode::kFailedPrecondition);
+
+  auto jobs = store->ListJobs(3);
   REQUIRE(jobs.ok());
-  REQUIRE(jobs->size() == 2);
-  CHECK((*jobs)[0].id == ids[2]);
-  CHECK((*jobs)[0].state == JobState::kQueued);  // queued jobs stay queued
-  CHECK((*jobs)[1].state == JobState::kFailed);
-  CHECK((*jobs)[1].error == "worker rank 1 lost");
-  CHECK(store->GetJob(ids[0])->state == JobState::kInterrupted);
+  REQUIRE(jobs->size() == 3);
+  CHECK((*jobs)[0].id == ids[3]);
+  CHECK((*jobs)[2].state == JobState::kFailed);
+  CHECK((*jobs)[2].error == "worker rank 1 lost");
 }
 
 TEST_CASE("tokens are stored hashed, carry a role, and stop working when revoked",

@@ -14,6 +14,7 @@
 #include "coordinator/console_observer.h"
 #include "coordinator/job_driver.h"
 #include "coordinator/launch/worker_launcher.h"
+#include "coordinator/run_directory.h"
 #include "coordinator/train_job.h"
 #include "coordinator/train_supervisor.h"
 #include "tests/temp_dir.h"
@@ -478,6 +479,26 @@ TEST_CASE("bad input leaves no run directory behind", "[train_supervisor]") {
                                           Env::Default(), seen);
   CHECK_FALSE(supervisor.Prepare(2).ok());
   CHECK_FALSE(std::filesystem::exists(dir.Path("run")));
+}
+
+TEST_CASE("a checkpoint a killed writer left half-written is no earlier run: the fresh start removes it",
+          "[train_job]") {
+  TempDir dir;
+  Env& env = Env::Default();
+  coordinator::RunDirectory run(env, dir.Path("run"));
+  REQUIRE(env.CreateDirectories(run.CheckpointDirectory()).ok());
+  // A run killed while writing its first checkpoint: `--resume` finds no valid one and starts
+  // afresh, which must not refuse the directory for holding an earlier run's checkpoints.
+  const std::string temporary = run.CheckpointDirectory() + "/ckpt-000000000008.aimass.tmp.4242.1";
+  std::ofstream(temporary) << "partial";
+  Status fresh = run.Prepare("model: mlp\n", /*resumed=*/false, /*overwrite=*/false);
+  INFO(fresh.message());
+  CHECK(fresh.ok());
+  CHECK_FALSE(std::filesystem::exists(temporary));
+  // A real checkpoint still is one.
+  std::ofstream(run.CheckpointDirectory() + "/ckpt-000000000016.aimass") << "x";
+  Status refused = run.Prepare("model: mlp\n", false, false);
+  CHECK(refused.message().find("holds checkpoints of an earlier run") != std::string::npos);
 }
 
 }  // namespace

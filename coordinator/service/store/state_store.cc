@@ -191,6 +191,18 @@ const char* const kMigrations[] = {
       records INTEGER
     );
     )sql",
+    // 8: facts fixed when a job is accepted, so that nothing re-parses stored configs later:
+    // the input path it reads, resolved and confined, and the model an infer job scores with, as
+    // written (lineage: which jobs and versions used a dataset); and how many times a restarted
+    // server resumed it after an interruption.
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN input_path TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN model_reference TEXT NOT NULL DEFAULT '';
+    CREATE INDEX jobs_by_input_path ON jobs (input_path);
+    ALTER TABLE model_versions ADD COLUMN input_path TEXT NOT NULL DEFAULT '';
+    CREATE INDEX model_versions_by_input_path ON model_versions (input_path);
+    )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == StateStore::kSchemaVersion,
               "one migration per schema version");
@@ -214,7 +226,7 @@ constexpr const char* kJobColumns =
     "(SELECT model FROM model_versions v WHERE v.job_id = jobs.id ORDER BY v.created_at_ms DESC, "
     "v.version DESC LIMIT 1), "
     "(SELECT version FROM model_versions v WHERE v.job_id = jobs.id ORDER BY v.created_at_ms DESC, "
-    "v.version DESC LIMIT 1), schedule_id";
+    "v.version DESC LIMIT 1), schedule_id, input_path, model_reference, resumes";
 
 Result<JobRecord> ReadJob(const Statement& row) {
   JobRecord job;
@@ -238,6 +250,9 @@ Result<JobRecord> ReadJob(const Statement& row) {
     job.model_version = row.OptionalInt(16);
   }
   job.schedule_id = row.OptionalInt(17);
+  job.input_path = row.Text(18);
+  job.model_reference = row.Text(19);
+  job.resumes = static_cast<uint32_t>(row.Int(20));
   return job;
 }
 
@@ -329,13 +344,16 @@ Result<int64_t> StateStore::InsertJob(const NewJob& job,
   AIMASS_ASSIGN_OR_RETURN(
       Statement insert,
       db_->Prepare("INSERT INTO jobs (kind, state, config_yaml, workers, submitted_by, "
-                   "register_as, created_at_ms) VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6)"));
+                   "register_as, created_at_ms, input_path, model_reference) "
+                   "VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
   insert.Bind(1, job.kind)
       .Bind(2, job.config_yaml)
       .Bind(3, static_cast<int64_t>(job.workers))
       .Bind(4, job.submitted_by)
       .Bind(5, job.register_as)
-      .Bind(6, clock_());
+      .Bind(6, clock_())
+      .Bind(7, job.input_path)
+      .Bind(8, job.model_reference);
   int64_t id = 0;
   Status inserted = db_->InTransaction([&]() -> Status {
     AIMASS_RETURN_IF_ERROR(insert.Run());
@@ -384,7 +402,8 @@ Status StateStore::SetJobState(int64_t id, JobState state, const std::string& er
         Statement update,
         db_->Prepare("UPDATE jobs SET state = ?2, error = ?3, "
                      "summary_json = CASE WHEN ?4 = '' THEN summary_json ELSE ?4 END, "
-                     "started_at_ms = CASE WHEN ?2 = 'running' THEN ?5 ELSE started_at_ms END, "
+                     "started_at_ms = CASE WHEN ?2 = 'running' THEN COALESCE(started_at_ms, ?5) "
+                     "ELSE started_at_ms END, "
                      "finished_at_ms = CASE WHEN ?6 THEN ?5 ELSE finished_at_ms END "
                      "WHERE id = ?1"));
     update.Bind(1, id)
@@ -397,25 +416,37 @@ Status StateStore::SetJobState(int64_t id, JobState state, const std::string& er
   });
 }
 
-Result<std::vector<int64_t>> StateStore::MarkRunningInterrupted() {
+Result<std::vector<int64_t>> StateStore::ListRunningJobIds() {
+  AIMASS_ASSIGN_OR_RETURN(Statement select,
+                          db_->Prepare("SELECT id FROM jobs WHERE state = 'running' ORDER BY id"));
   std::vector<int64_t> ids;
-  Status marked = db_->InTransaction([&]() -> Status {
-    AIMASS_ASSIGN_OR_RETURN(Statement select,
-                            db_->Prepare("SELECT id FROM jobs WHERE state = 'running' ORDER BY id"));
-    while (true) {
-      AIMASS_ASSIGN_OR_RETURN(bool row, select.Step());
-      if (!row) break;
-      ids.push_back(select.Int(0));
+  while (true) {
+    AIMASS_ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    ids.push_back(select.Int(0));
+  }
+  return ids;
+}
+
+Status StateStore::RecoverInterruptedJob(int64_t id, bool resume, const std::string& error) {
+  return db_->InTransaction([&]() -> Status {
+    AIMASS_ASSIGN_OR_RETURN(JobRecord job, GetJob(id));
+    if (job.state != JobState::kRunning) {
+      return Status::FailedPrecondition("job " + std::to_string(id) + " is " + JobStateName(job.state) +
+                                        ", not running: there is nothing to recover");
     }
+    // Not through SetJobState: running -> queued is no move the scheduler may make, only this
+    // start-up step.
     AIMASS_ASSIGN_OR_RETURN(
         Statement update,
-        db_->Prepare("UPDATE jobs SET state = 'interrupted', finished_at_ms = ?1, "
-                     "error = 'the server stopped while the job ran' WHERE state = 'running'"));
-    update.Bind(1, clock_());
+        db_->Prepare(resume ? "UPDATE jobs SET state = 'queued', resumes = resumes + 1, error = '', "
+                              "process_group = NULL, process_tag = '' WHERE id = ?1"
+                            : "UPDATE jobs SET state = 'interrupted', finished_at_ms = ?2, error = ?3, "
+                              "process_group = NULL, process_tag = '' WHERE id = ?1"));
+    update.Bind(1, id);
+    if (!resume) update.Bind(2, clock_()).Bind(3, error);
     return update.Run();
   });
-  AIMASS_RETURN_IF_ERROR(marked);
-  return ids;
 }
 
 Result<std::vector<int64_t>> StateStore::ListQueuedJobIds() {
@@ -625,8 +656,9 @@ Result<int64_t> StateStore::RegisterVersion(const NewModelVersion& version) {
     AIMASS_ASSIGN_OR_RETURN(
         Statement insert,
         db_->Prepare("INSERT INTO model_versions (model, version, job_id, dataset, config_yaml, "
-                     "metrics_json, artifact_sha256, created_by, created_at_ms) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+                     "metrics_json, artifact_sha256, created_by, created_at_ms, input_path) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                     "COALESCE((SELECT input_path FROM jobs WHERE id = ?3), ''))"));
     insert.Bind(1, version.model)
         .Bind(2, number)
         .Bind(3, version.job_id)

@@ -34,6 +34,10 @@ struct NewJob {
   uint32_t workers = 1;
   std::string submitted_by;  // the token's id
   std::string register_as;   // empty: none
+  // The table it reads (train: data.train), resolved and confined when it was accepted: what
+  // lineage is computed from, so that no request re-parses stored configs.
+  std::string input_path;
+  std::string model_reference;  // infer: the config's `model` as written (a path or models:/...)
 };
 
 struct JobRecord {
@@ -58,6 +62,11 @@ struct JobRecord {
   std::string model_name;    // the model version it registered, if any
   std::optional<int64_t> model_version;
   std::optional<int64_t> schedule_id;  // the schedule that fired it, if any
+  std::string input_path;              // NewJob::input_path ('' for jobs older than schema 8)
+  std::string model_reference;         // NewJob::model_reference
+  // How many times a restarted server resumed it after the server stopped while it ran
+  // (RecoverInterruptedJob); 0 for a job that never was.
+  uint32_t resumes = 0;
 };
 
 // One of a job's step metrics, evaluations or committed splits, as JSON.
@@ -135,7 +144,7 @@ class StateStore {
   [[nodiscard]] static Result<std::unique_ptr<StateStore>> Open(const std::string& state_dir,
                                                                 Clock clock = {});
 
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
 
   // Jobs.
   [[nodiscard]] Result<int64_t> InsertJob(const NewJob& job);
@@ -150,9 +159,14 @@ class StateStore {
   // in a final state is kFailedPrecondition; an unknown id kNotFound.
   [[nodiscard]] Status SetJobState(int64_t id, JobState state, const std::string& error = "",
                                    const std::string& summary_json = "");
-  // At start-up: jobs left running by a server that crashed become interrupted (queued ones
-  // stay queued). Returns their ids.
-  [[nodiscard]] Result<std::vector<int64_t>> MarkRunningInterrupted();
+  // At start-up: the jobs a server that crashed left running, oldest first.
+  [[nodiscard]] Result<std::vector<int64_t>> ListRunningJobIds();
+  // At start-up, for one of those jobs once what its launch left behind is ended, in one
+  // transaction: with `resume`, back to `queued` with one more resume counted (its error
+  // cleared, its first start time kept: the one way a job goes back to the queue); without,
+  // `interrupted` with `error`. Either way its launch's process group is forgotten. Queued jobs
+  // are not touched. kFailedPrecondition for a job that is not running; kNotFound.
+  [[nodiscard]] Status RecoverInterruptedJob(int64_t id, bool resume, const std::string& error);
 
   // Queued jobs, oldest first: the order they run in.
   [[nodiscard]] Result<std::vector<int64_t>> ListQueuedJobIds();

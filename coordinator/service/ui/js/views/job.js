@@ -63,6 +63,7 @@
                     <tr><th>started</th><td>{{ f.time(job.started_at) }}</td></tr>
                     <tr><th>finished</th><td>{{ f.time(job.finished_at) }}</td></tr>
                     <tr><th>took</th><td>{{ f.duration(job.started_at, job.finished_at) }}</td></tr>
+                    <tr v-if="job.resumes > 0"><th>resumed</th><td>{{ job.resumes }} {{ job.resumes === 1 ? 'time' : 'times' }} after the server stopped while it ran</td></tr>
                     <tr v-if="job.register_as || job.model"><th>model</th><td>
                       <a v-if="job.model" id="job-model" :href="'#/models/' + encodeURIComponent(job.model.name)">{{ job.model.name }} v{{ job.model.version }}</a>
                       <span v-else>{{ job.register_as }} (registered when it succeeds)</span>
