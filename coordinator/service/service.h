@@ -1,7 +1,9 @@
 // `aimass-coordinator serve`: the platform service (docs/service.md). Wires the state store,
 // the job scheduler, the REST API and the HTTP server together, recovers from a crash of an
-// earlier run (running jobs become `interrupted`, their leftover processes are ended), makes
-// the first admin token, and runs until SIGINT or SIGTERM, which cancel running jobs cleanly.
+// earlier run (leftover processes are ended, opened model copies wiped, running jobs queued
+// again to resume or marked `interrupted` by their `on_interrupt`), makes the first admin token
+// (or a new one, --reset-admin-token), and runs until SIGINT or SIGTERM, which cancel running
+// jobs cleanly.
 #pragma once
 
 #include <cstddef>
