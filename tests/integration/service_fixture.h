@@ -43,6 +43,18 @@ inline json::value ParseJson(const HttpReply& reply) {
 // The data root: the directory holding the converted Fashion-MNIST slice.
 inline std::string DataRoot() { return std::filesystem::path(FashionMnistSlice()).parent_path().string(); }
 
+// Lands one partition of a data-triggered schedule's export: `events`/`partition` gets the
+// Fashion-MNIST test slice's part files first, then its _SUCCESS, as a Spark job commits.
+inline void LandPartition(const std::string& events, const std::string& partition) {
+  const std::filesystem::path target = std::filesystem::path(events) / partition;
+  std::filesystem::create_directories(target);
+  for (const auto& entry : std::filesystem::directory_iterator(FashionMnistSlice() + "/test")) {
+    if (entry.path().filename() == "_SUCCESS") continue;
+    std::filesystem::copy_file(entry.path(), target / entry.path().filename());
+  }
+  WriteText((target / "_SUCCESS").string(), "");
+}
+
 inline std::string TrainYaml(uint32_t epochs, uint64_t limit = 256) {
   return "model: mlp\n"
          "data:\n"

@@ -70,16 +70,7 @@ TEST_CASE("service resume: data-triggered runs killed with the server are resume
   const std::string events = DataRoot() + "/resume-events-" + std::to_string(::getpid());
   fs::remove_all(events);
   fs::create_directories(events);
-  // One partition: the Fashion-MNIST test slice's part files (4 splits), then its _SUCCESS.
-  auto land = [&](const std::string& partition) {
-    const fs::path target = fs::path(events) / partition;
-    fs::create_directories(target);
-    for (const auto& entry : fs::directory_iterator(FashionMnistSlice() + "/test")) {
-      if (entry.path().filename() == "_SUCCESS") continue;
-      fs::copy_file(entry.path(), target / entry.path().filename());
-    }
-    std::ofstream(target / "_SUCCESS").close();
-  };
+  auto land = [&](const std::string& partition) { LandPartition(events, partition); };
   const std::vector<std::string> interval = {"--schedule-interval-ms", "200"};
   const std::string config =
       "input: {path: \"{partition_path}\", format: csv, header: true}\n"
